@@ -1,0 +1,5 @@
+"""The ``orchestra`` command. Each subcommand lives in its own module of this package."""
+
+from orchestra.cli.main import main
+
+__all__ = ["main"]

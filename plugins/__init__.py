@@ -1,0 +1,1 @@
+"""Built-in plugins; they register exactly like third-party ones."""
