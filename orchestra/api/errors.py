@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import orjson
 
 __all__ = [
     "FieldError",
@@ -20,6 +21,7 @@ __all__ = [
     "REQUIRED",
     "INVALID",
     "NOT_SUPPORTED",
+    "NOT_FOUND",
     "DUPLICATE",
     "TOO_LONG",
     "FORBIDDEN",
@@ -30,6 +32,7 @@ __all__ = [
 REQUIRED = "FieldValueRequired"
 INVALID = "FieldValueInvalid"
 NOT_SUPPORTED = "FieldValueNotSupported"
+NOT_FOUND = "FieldValueNotFound"
 DUPLICATE = "FieldValueDuplicate"
 TOO_LONG = "FieldValueTooLong"
 FORBIDDEN = "FieldValueForbidden"
@@ -39,6 +42,7 @@ _LABELS = {
     REQUIRED: "Required value",
     INVALID: "Invalid value",
     NOT_SUPPORTED: "Unsupported value",
+    NOT_FOUND: "Not found",
     DUPLICATE: "Duplicate value",
     TOO_LONG: "Too long",
     FORBIDDEN: "Forbidden",
@@ -72,6 +76,11 @@ class FieldError:
         """A field holds a value outside a fixed set."""
         quoted = ", ".join(f'"{s}"' for s in supported)
         return cls(path, NOT_SUPPORTED, f"supported values: {quoted}", value)
+
+    @classmethod
+    def not_found(cls, path: str, value: Any) -> "FieldError":
+        """A value refers to something that does not exist (a volume, a port name, …)."""
+        return cls(path, NOT_FOUND, "", value)
 
     @classmethod
     def duplicate(cls, path: str, value: Any) -> "FieldError":
@@ -118,6 +127,8 @@ def _format_value(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     return str(value)
 
 
