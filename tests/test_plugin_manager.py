@@ -172,7 +172,7 @@ def test_entrypoint_plugin_is_found_and_called(installed_plugin):
 
 
 def test_orchestra_plugins_lists_the_entrypoint_plugin(installed_plugin):
-    out = subprocess.run([sys.executable, "-m", "orchestra.cli.main", "plugins"], env=_env(installed_plugin),
+    out = subprocess.run([sys.executable, "-m", "orchestra", "plugins"], env=_env(installed_plugin),
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     line = next(line for line in out.stdout.splitlines() if line.startswith("demo"))
@@ -181,7 +181,7 @@ def test_orchestra_plugins_lists_the_entrypoint_plugin(installed_plugin):
 
 
 def test_autoload_can_be_disabled(installed_plugin):
-    out = subprocess.run([sys.executable, "-m", "orchestra.cli.main", "plugins"],
+    out = subprocess.run([sys.executable, "-m", "orchestra", "plugins"],
                          env=_env(installed_plugin, **{DISABLE_AUTOLOAD_ENV: "1"}), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert not any(line.startswith("demo") for line in out.stdout.splitlines())

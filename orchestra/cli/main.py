@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import click
 
 from orchestra._version import __version__
+from orchestra.cli.apiserver import apiserver_command
+from orchestra.cli.bench import bench_command
+from orchestra.cli.kubeconfig import kubeconfig_command
 from orchestra.cli.plugins import plugins_command
 from orchestra.cli.validate import validate_command
 
@@ -27,6 +29,9 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+cli.add_command(apiserver_command)
+cli.add_command(bench_command)
+cli.add_command(kubeconfig_command)
 cli.add_command(plugins_command)
 cli.add_command(validate_command)
 
@@ -34,7 +39,8 @@ cli.add_command(validate_command)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; unexpected errors print one line (the traceback only with ORCHESTRA_DEBUG=1)."""
     try:
-        cli.main(args=argv, prog_name="orchestra", standalone_mode=False)
+        # without standalone mode click returns ctx.exit()'s code instead of exiting
+        code = cli.main(args=argv, prog_name="orchestra", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:
@@ -51,8 +57,5 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"error: {exc.__class__.__name__}: {exc}", err=True)
         click.echo(f"(set {DEBUG_ENV}=1 to see the traceback)", err=True)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -23,4 +23,7 @@ def plugins_command(block: tuple[str, ...], no_entrypoints: bool) -> None:
     table.add_column("HOOKS")
     for name, origin, hooks in plugin_hooks(pm):
         table.add_row(name, origin, ", ".join(hooks) or "-")
-    Console(soft_wrap=True).print(table)
+    console = Console()
+    if not console.is_terminal:  # piped: never wrap a row, so that each plugin stays on one line
+        console = Console(width=10_000)
+    console.print(table)

@@ -1,0 +1,85 @@
+"""``orchestra apiserver``: run the Kubernetes-compatible API server until SIGINT or SIGTERM.
+
+TLS on port 6443 by default, with the CA, certificates, admin token and kubeconfig kept in
+``--data-dir`` (created on first start). ``--insecure-http`` serves plain HTTP instead; requests
+still need the admin token (or another token of ``tokens.csv``) unless ``--anonymous-admin`` is
+given too, which makes every request without credentials an admin — for throw-away local setups
+only, and refused without ``--insecure-http``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import signal
+from pathlib import Path
+
+import click
+import uvloop
+
+from orchestra.apiserver.auth import TokenFileError
+from orchestra.apiserver.certs import PKIError
+from orchestra.store import StoreError
+
+__all__ = ["apiserver_command", "default_data_dir", "DATA_DIR_ENV"]
+
+#: Environment variable naming the default data directory.
+DATA_DIR_ENV = "ORCHESTRA_DATA_DIR"
+
+
+def default_data_dir() -> str:
+    """``$ORCHESTRA_DATA_DIR``, else ``~/.orchestra``."""
+    return os.environ.get(DATA_DIR_ENV) or str(Path.home() / ".orchestra")
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+async def _run(store: str, host: str, port: int, data_dir: str, addresses: tuple[str, ...], tls: bool,
+               anonymous_admin: bool) -> None:
+    from orchestra.apiserver.server import APIServer
+
+    sans = addresses if _is_wildcard(host) else (host, *addresses)
+    server = await APIServer.create(store, data_dir=data_dir, addresses=sans, anonymous_admin=anonymous_admin)
+    try:
+        http = await server.serve(host, port, tls=tls)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        click.echo(f"orchestra apiserver listening on {http.url}", err=True)
+        click.echo(f"kubeconfig: {Path(data_dir) / 'kubeconfig'}", err=True)
+        await stop.wait()
+        click.echo("shutting down", err=True)
+    finally:
+        await server.close()
+
+
+@click.command("apiserver")
+@click.option("--store", default="memory://", show_default=True,
+              help="Store URL: memory://, file:///path, sqlite:///path or etcd://host:port.")
+@click.option("--port", default=6443, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--bind", "host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--data-dir", default=default_data_dir, show_default=f"${DATA_DIR_ENV} or ~/.orchestra",
+              type=click.Path(file_okay=False), help="Where the CA, certificates, tokens and kubeconfig live.")
+@click.option("--address", "addresses", multiple=True,
+              help="Extra IP or DNS name for the serving certificate (repeatable).")
+@click.option("--insecure-http", is_flag=True, help="Serve plain HTTP instead of TLS.")
+@click.option("--anonymous-admin", is_flag=True,
+              help="With --insecure-http: requests without credentials act as admin.")
+def apiserver_command(store: str, port: int, host: str, data_dir: str, addresses: tuple[str, ...],
+                      insecure_http: bool, anonymous_admin: bool) -> None:
+    """Run the API server (TLS on 6443 by default) until SIGINT or SIGTERM."""
+    if anonymous_admin and not insecure_http:
+        raise click.UsageError("--anonymous-admin is only allowed together with --insecure-http")
+    from orchestra.apiserver.server import ServeError
+
+    try:
+        uvloop.run(_run(store, host, port, data_dir, addresses, not insecure_http, anonymous_admin))
+    except (StoreError, ServeError, PKIError, TokenFileError) as exc:
+        raise click.ClickException(str(exc)) from None
