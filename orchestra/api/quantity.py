@@ -19,6 +19,8 @@ CPUs equal ``300m``) together with the format Kubernetes remembers for it: ``Dec
 
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 from fractions import Fraction
@@ -101,7 +103,7 @@ class Quantity:
 
         Integers and finite floats are accepted as JSON numbers are: through their text.
         """
-        return _parse(_as_text(text))
+        return _parse_cached(_as_text(text))
 
     @classmethod
     def decode(cls, value: "str | int | float | Quantity") -> "Quantity":
@@ -240,6 +242,13 @@ def _round_away(value: Fraction) -> int:
     if value >= 0:
         return math.ceil(value)
     return -math.ceil(-value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> "Quantity":
+    # Quantities are immutable, and manifests repeat the same few ("100m", "128Mi"), so
+    # parsed values are shared; errors are not cached and re-raise on every call.
+    return _parse(text)
 
 
 def _parse(text: str) -> Quantity:

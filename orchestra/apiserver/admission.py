@@ -1,0 +1,212 @@
+"""Admission: built-in plugins, then the ``orchestra_admission_*`` hooks of plugins.
+
+Order for a create or update (as in Kubernetes): mutating admission (built-ins,
+then ``orchestra_admission_mutate`` of each plugin), validation of the object,
+then validating admission (built-ins, then ``orchestra_admission_validate``).
+
+Built-ins:
+
+- **NamespaceLifecycle**: no new objects in a namespace that does not exist
+  (404 ``namespaces "x" not found``) or is terminating (403 ``unable to create new
+  content in namespace x because it is being terminated``); the namespaces
+  ``default``, ``kube-system``, ``kube-public`` and ``kube-node-lease`` may not be
+  deleted (403 ``this namespace may not be deleted``).
+- **DefaultTolerationSeconds**: new pods tolerate the ``not-ready`` and
+  ``unreachable`` NoExecute taints for 300 s unless they already tolerate them.
+
+A plugin refuses a request by raising :class:`~orchestra.api.ValidationError`
+(→ 422 ``Invalid``, one cause per field) or by returning field errors (422) or
+messages (403 ``Forbidden``) from its validate hook; the message names the plugin
+the way Kubernetes names a webhook: ``admission webhook "name" denied the request: …``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+import attrs
+import pluggy
+
+from orchestra.api import core
+from orchestra.api.errors import FieldError, ValidationError
+from orchestra.api.registry import ResourceType
+from orchestra.apiserver.errors import APIError, Forbidden, InternalError, Invalid, NotFound
+from orchestra.apiserver.request import UserInfo
+from orchestra.plugin_manager import await_maybe
+
+__all__ = [
+    "AdmissionRequest",
+    "Admission",
+    "IMMORTAL_NAMESPACES",
+    "DEFAULT_NAMESPACES",
+    "NOT_READY_TAINT",
+    "UNREACHABLE_TAINT",
+    "DEFAULT_TOLERATION_SECONDS",
+    "CREATE",
+    "UPDATE",
+    "DELETE",
+]
+
+log = logging.getLogger(__name__)
+
+CREATE, UPDATE, DELETE = "CREATE", "UPDATE", "DELETE"
+#: Namespaces NamespaceLifecycle refuses to delete.
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+#: Namespaces that exist from the start.
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+DEFAULT_TOLERATION_SECONDS = 300
+
+#: ``namespace -> "Active" | "Terminating" | None`` (None: no such namespace).
+NamespacePhase = Callable[[str], Awaitable[str | None]]
+
+
+@attrs.define
+class AdmissionRequest:
+    """What an admission plugin sees of one write.
+
+    ``object`` is the decoded model object (mutating plugins change it in
+    place); ``old_object`` the stored one for updates and deletes; ``user`` the
+    caller; ``dry_run`` whether nothing will be stored.
+    """
+
+    operation: str
+    resource: ResourceType
+    namespace: str | None
+    name: str
+    object: Any = None
+    old_object: Any = None
+    user: UserInfo | None = None
+    dry_run: bool = False
+    subresource: str | None = None
+
+
+def _denied(plugin: str, detail: str) -> str:
+    return f'admission webhook "{plugin}" denied the request: {detail}'
+
+
+def _invalid(request: AdmissionRequest, plugin: str, errors: list[FieldError]) -> Invalid:
+    """422 with one cause per field error, naming the plugin."""
+    rt = request.resource
+    exc = Invalid.from_field_errors(rt.kind, request.name, errors, group=rt.group)
+    exc.message = _denied(plugin, ", ".join(str(e) for e in errors))
+    exc.args = (exc.message,)
+    return exc
+
+
+def _forbidden(request: AdmissionRequest, plugin: str, messages: list[str]) -> Forbidden:
+    """403 naming the plugin (Kubernetes' webhook denial message)."""
+    return Forbidden(
+        _denied(plugin, "; ".join(messages)),
+        kind=request.resource.plural,
+        name=request.name,
+        group=request.resource.group,
+    )
+
+
+def _tolerates(tolerations: list[core.Toleration], key: str) -> bool:
+    return any(
+        (t.key == key or not t.key) and (t.effect == "NoExecute" or not t.effect) for t in tolerations
+    )
+
+
+def default_toleration_seconds(pod: core.Pod) -> None:
+    """DefaultTolerationSeconds: add the not-ready/unreachable NoExecute tolerations (300 s)."""
+    if pod.spec is None:
+        return
+    tolerations = list(pod.spec.tolerations or ())
+    for key in (NOT_READY_TAINT, UNREACHABLE_TAINT):
+        if not _tolerates(tolerations, key):
+            tolerations.append(
+                core.Toleration(
+                    key=key, operator="Exists", effect="NoExecute", toleration_seconds=DEFAULT_TOLERATION_SECONDS
+                )
+            )
+    pod.spec.tolerations = tolerations
+
+
+class Admission:
+    """Runs the admission chain for one API server.
+
+    :param namespace_phase: how NamespaceLifecycle learns a namespace's phase.
+    :param plugin_manager: whose ``orchestra_admission_*`` hooks run after the built-ins (None: none).
+    """
+
+    def __init__(self, namespace_phase: NamespacePhase, plugin_manager: pluggy.PluginManager | None = None) -> None:
+        self.namespace_phase = namespace_phase
+        self.plugin_manager = plugin_manager
+
+    @property
+    def has_plugins(self) -> bool:
+        """Whether any plugin implements an admission hook (else old objects need not be decoded)."""
+        return bool(self._impls("orchestra_admission_mutate") or self._impls("orchestra_admission_validate"))
+
+    def _impls(self, hook_name: str) -> list[Any]:
+        if self.plugin_manager is None:
+            return []
+        return list(reversed(getattr(self.plugin_manager.hook, hook_name).get_hookimpls()))
+
+    async def mutate(self, request: AdmissionRequest) -> None:
+        """Built-in mutations, then every plugin's ``orchestra_admission_mutate``; may raise APIError."""
+        if request.operation == CREATE and isinstance(request.object, core.Pod) and not request.subresource:
+            default_toleration_seconds(request.object)
+        for impl in self._impls("orchestra_admission_mutate"):
+            await self._call(impl, request)
+
+    async def validate(self, request: AdmissionRequest) -> None:
+        """NamespaceLifecycle, then every plugin's ``orchestra_admission_validate``; raises the first refusal."""
+        await self._namespace_lifecycle(request)
+        for impl in self._impls("orchestra_admission_validate"):
+            result = await self._call(impl, request)
+            if not result:
+                continue
+            if isinstance(result, (FieldError, str)):
+                result = [result]
+            errors = [r for r in result if isinstance(r, FieldError)]
+            if errors:
+                raise _invalid(request, impl.plugin_name, errors)
+            raise _forbidden(request, impl.plugin_name, [str(r) for r in result])
+
+    async def _call(self, impl: Any, request: AdmissionRequest) -> Any:
+        try:
+            args = {"request": request}
+            return await await_maybe(impl.function(*(args[name] for name in impl.argnames)))
+        except APIError:
+            raise
+        except ValidationError as exc:
+            raise _invalid(request, impl.plugin_name, exc.errors) from None
+        except Exception as exc:
+            log.exception("admission plugin %s failed", impl.plugin_name)
+            raise InternalError(f'admission plugin "{impl.plugin_name}" failed: {exc!r}') from None
+
+    async def _namespace_lifecycle(self, request: AdmissionRequest) -> None:
+        rt = request.resource
+        if request.operation == DELETE and rt.plural == "namespaces" and request.name in IMMORTAL_NAMESPACES:
+            raise Forbidden(
+                f'namespaces "{request.name}" is forbidden: this namespace may not be deleted',
+                kind="namespaces",
+                name=request.name,
+            )
+        if request.operation != CREATE or not rt.namespaced or not request.namespace:
+            return
+        phase = await self.namespace_phase(request.namespace)
+        if phase is None:
+            raise NotFound(f'namespaces "{request.namespace}" not found', kind="namespaces", name=request.namespace)
+        if phase == "Terminating":
+            resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+            raise Forbidden(
+                f'{resource} "{request.name}" is forbidden: unable to create new content in namespace '
+                f"{request.namespace} because it is being terminated",
+                kind=rt.plural,
+                name=request.name,
+                group=rt.group,
+                causes=[
+                    {
+                        "reason": "NamespaceTerminating",
+                        "message": f"namespace {request.namespace} is being terminated",
+                        "field": "metadata.namespace",
+                    }
+                ],
+            )

@@ -1,0 +1,372 @@
+"""Verbs → storage calls, with content negotiation in and out.
+
+Bodies in: JSON (default) or YAML (``application/yaml``); PATCH bodies by patch content type.
+Bodies out, by the ``Accept`` header: JSON (default, ``?pretty=true`` indents), YAML, or a
+server-side ``Table`` (``application/json;as=Table;v=v1;g=meta.k8s.io``). Protobuf is not
+offered: an ``Accept`` that allows nothing else gets 406, one that falls back to JSON gets JSON.
+
+Field validation: Orchestra keeps fields it does not model (they round-trip), so no value of
+``fieldValidation`` makes a request fail for an unknown field here. The parameter is checked
+(Ignore, Warn, Strict; anything else is 400) and handed to storage in the
+:class:`RequestContext`, where a ``Strict`` request is refused only for what Kubernetes' closed
+schemas refuse. ``kubectl apply`` with its default ``--validate=strict`` therefore succeeds for
+manifests carrying fields Orchestra does not model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import orjson
+import yaml
+
+from orchestra.api import codec
+from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError, escape_field_value
+from orchestra.apiserver.errors import APIError, BadRequest, NotAcceptable, UnsupportedMediaType
+from orchestra.apiserver.patch import patch_type_of
+from orchestra.apiserver.request import Request, Response
+from orchestra.apiserver.routing import ResourceRoute, parse_bool
+from orchestra.apiserver.storage import ListOptions, RequestContext, WatchEvent
+
+__all__ = [
+    "JSON",
+    "YAML",
+    "TABLE",
+    "TABLE_CONTENT_TYPE",
+    "Negotiator",
+    "ResourceHandler",
+    "decode_body",
+    "encode_body",
+    "error_response",
+    "list_options",
+    "request_context",
+]
+
+JSON, YAML, TABLE, AGGREGATED = "json", "yaml", "table", "aggregated"
+TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+_CONTENT_TYPES = {JSON: "application/json", YAML: "application/yaml", TABLE: TABLE_CONTENT_TYPE}
+_NOT_ACCEPTABLE = (
+    "only the following media types are accepted: application/json, application/yaml, "
+    "application/json;as=Table;v=v1;g=meta.k8s.io"
+)
+_UNKNOWN_BODY = (
+    "the body of the request was in an unknown format - accepted media types include: "
+    "application/json, application/yaml"
+)
+_PROTOBUF = "application/vnd.kubernetes.protobuf"
+_PROTOBUF_BODY = (
+    "protobuf request bodies (application/vnd.kubernetes.protobuf) are not supported by Orchestra; "
+    "send application/json or application/yaml"
+)
+_FIELD_VALIDATION = frozenset({"Ignore", "Warn", "Strict"})
+_INCLUDE_OBJECT = frozenset({"None", "Metadata", "Object"})
+_MATCH = frozenset({"", "Exact", "NotOlderThan"})
+_JSON_TYPES = frozenset({"", "application/json", "*/*"})
+_YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Negotiator:
+    """Picks the response representation from an ``Accept`` header (results cached per header)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, bool, bool], str] = {}
+
+    def choose(self, accept: str | None, *, table: bool = False, aggregated: bool = False) -> str:
+        """``json``, ``yaml``, ``table`` (when ``table``) or ``aggregated`` (when ``aggregated``).
+
+        Media ranges are tried in the order given; raises :class:`NotAcceptable` when none fits.
+        """
+        if not accept:
+            return JSON
+        key = (accept, table, aggregated)
+        choice = self._cache.get(key)
+        if choice is None:
+            choice = self._choose(accept, table, aggregated)
+            if len(self._cache) < 1024:
+                self._cache[key] = choice
+        return choice
+
+    @staticmethod
+    def _choose(accept: str, table: bool, aggregated: bool) -> str:
+        for media_range in accept.split(","):
+            media, *raw_params = (p.strip() for p in media_range.split(";"))
+            media = media.lower()
+            params = {}
+            for p in raw_params:
+                name, _, value = p.partition("=")
+                params[name.strip().lower()] = value.strip().strip('"')
+            if params.get("q") in ("0", "0.0", "0.00", "0.000"):
+                continue
+            as_ = params.get("as")
+            if media in ("application/json", "application/*", "*/*"):
+                if not as_:
+                    return JSON
+                if as_ == "Table" and table and params.get("g") == "meta.k8s.io" and params.get("v") == "v1":
+                    return TABLE
+                if (
+                    as_ == "APIGroupDiscoveryList"
+                    and aggregated
+                    and params.get("g") == "apidiscovery.k8s.io"
+                    and params.get("v") == "v2"
+                ):
+                    return AGGREGATED
+            elif media in _YAML_TYPES and not as_:
+                return YAML
+        raise NotAcceptable(_NOT_ACCEPTABLE)
+
+
+def encode_body(data: Any, representation: str, pretty: bool = False) -> bytes:
+    """``data`` as JSON (or YAML) bytes."""
+    if representation == YAML:
+        return codec.dumps_yaml(data).encode()
+    if pretty:
+        try:
+            return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+        except TypeError:
+            pass
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return codec.dumps_json(data)
+
+
+def error_response(error: APIError) -> Response:
+    """A Status response for ``error``."""
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+    return Response(error.code, orjson.dumps(error.status()), "application/json", headers)
+
+
+def decode_body(request: Request) -> dict:
+    """The request body as a dict, from JSON or YAML; 400 for malformed bodies, 415 for other types."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not request.body.strip():
+        raise BadRequest("the request body is empty; expected an object")
+    if media in _JSON_TYPES:
+        try:
+            data = orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    elif media in _YAML_TYPES:
+        try:
+            data = yaml.load(request.body, Loader=_YAML_LOADER)
+        except yaml.YAMLError as exc:
+            raise BadRequest(f"the request body is not valid YAML: {' '.join(str(exc).split())}") from None
+    elif media == _PROTOBUF:
+        raise UnsupportedMediaType(_PROTOBUF_BODY)
+    else:
+        raise UnsupportedMediaType(_UNKNOWN_BODY)
+    if not isinstance(data, dict):
+        raise BadRequest(f"the request body must be an object, not {_describe(data)}")
+    return data
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.param(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"invalid value for {name}: {value!r} is not an integer") from None
+    if number < 0:
+        raise BadRequest(f"invalid value for {name}: {value!r} must not be negative")
+    return number
+
+
+def list_options(request: Request, name: str | None = None) -> ListOptions:
+    """List/watch options from the query; ``name`` (a watch on one object) adds ``metadata.name=``."""
+    try:
+        labels = LabelSelector.parse(request.param("labelSelector") or "")
+        field_text = request.param("fieldSelector") or ""
+        if name is not None:
+            term = "metadata.name=" + escape_field_value(name)
+            field_text = f"{field_text},{term}" if field_text else term
+        fields = FieldSelector.parse(field_text)
+    except SelectorError as exc:
+        raise BadRequest(str(exc)) from None
+    match = request.param("resourceVersionMatch") or ""
+    if match not in _MATCH:
+        raise BadRequest(f"invalid value for resourceVersionMatch: {match!r}; expected Exact or NotOlderThan")
+    initial = request.param("sendInitialEvents")
+    return ListOptions(
+        label_selector=labels,
+        field_selector=fields,
+        limit=_int_param(request, "limit") or 0,
+        continue_token=request.param("continue") or None,
+        resource_version=request.param("resourceVersion"),
+        resource_version_match=match or None,
+        allow_watch_bookmarks=parse_bool("allowWatchBookmarks", request.param("allowWatchBookmarks")),
+        send_initial_events=None if initial is None else parse_bool("sendInitialEvents", initial),
+        timeout_seconds=_int_param(request, "timeoutSeconds"),
+    )
+
+
+def request_context(request: Request) -> RequestContext:
+    """Who is asking and how: dryRun, fieldManager, fieldValidation."""
+    dry_run = request.query.get("dryRun") or []
+    for value in dry_run:
+        if value != "All":
+            raise BadRequest(f'invalid value for dryRun: {value!r}; the only supported value is "All"')
+    validation = request.param("fieldValidation") or "Ignore"
+    if validation not in _FIELD_VALIDATION:
+        raise BadRequest(f"invalid value for fieldValidation: {validation!r}; expected Ignore, Warn or Strict")
+    assert request.user is not None
+    return RequestContext(
+        user=request.user,
+        dry_run=bool(dry_run),
+        field_manager=request.param("fieldManager"),
+        field_validation=validation,
+    )
+
+
+def _delete_options(request: Request) -> dict:
+    options: dict[str, Any] = decode_body(request) if request.body.strip() else {}
+    grace = _int_param(request, "gracePeriodSeconds")
+    if grace is not None:
+        options["gracePeriodSeconds"] = grace
+    policy = request.param("propagationPolicy")
+    if policy is not None:
+        options["propagationPolicy"] = policy
+    orphan = request.param("orphanDependents")
+    if orphan is not None:
+        options["orphanDependents"] = parse_bool("orphanDependents", orphan)
+    if request.query.get("dryRun"):
+        options["dryRun"] = list(request.query["dryRun"])
+    return options
+
+
+class ResourceHandler:
+    """Serves :class:`ResourceRoute` requests from a storage registry."""
+
+    def __init__(self, storage: Any, negotiator: Negotiator, pod_logs: Any = None) -> None:
+        self._storage = storage
+        self._negotiator = negotiator
+        self._pod_logs = pod_logs
+
+    async def handle(self, request: Request, route: ResourceRoute) -> Response:
+        """Run ``route``'s verb and encode the result as the client accepts."""
+        if route.subresource == "log":
+            if self._pod_logs is None:
+                raise BadRequest("pod logs are not available from this server")
+            return await self._pod_logs.logs(route.namespace, route.name, request)
+        table_ok = route.subresource is None and route.verb in ("get", "list", "watch")
+        representation = self._negotiator.choose(request.headers.get("accept"), table=table_ok)
+        storage = self._storage.storage(route.rtype)
+        verb = route.verb
+        status = 200
+        if verb == "watch":
+            return self._watch(request, route, storage, representation)
+        if verb == "get":
+            if route.subresource == "scale":
+                result = await storage.get_scale(route.namespace, route.name)
+            else:
+                result = await storage.get(route.namespace, route.name, resource_version=request.param("resourceVersion"))
+        elif verb == "list":
+            result = await storage.list(route.namespace, list_options(request))
+        elif verb == "create":
+            ctx = request_context(request)
+            body = decode_body(request)
+            if route.subresource == "binding":
+                result = await storage.bind(route.namespace, route.name, body, ctx)
+            else:
+                result = await storage.create(route.namespace, body, ctx)
+            status = 201
+        elif verb == "update":
+            ctx = request_context(request)
+            body = decode_body(request)
+            if route.subresource == "scale":
+                result = await storage.update_scale(route.namespace, route.name, body, ctx)
+            else:
+                result, created = await storage.update(route.namespace, route.name, body, ctx, route.subresource)
+                status = 201 if created else 200
+        elif verb == "patch":
+            patch_type = patch_type_of(request.headers.get("content-type", ""))
+            ctx = request_context(request)
+            if not request.body.strip():
+                raise BadRequest("the patch body is empty")
+            if route.subresource == "scale":
+                result = await storage.patch_scale(route.namespace, route.name, patch_type, request.body, ctx)
+            else:
+                result = await storage.patch(
+                    route.namespace, route.name, patch_type, request.body, ctx, route.subresource
+                )
+        elif verb == "delete":
+            ctx = request_context(request)
+            result, status = await storage.delete(route.namespace, route.name, _delete_options(request), ctx)
+        else:  # deletecollection
+            ctx = request_context(request)
+            result = await storage.delete_collection(route.namespace, list_options(request), _delete_options(request), ctx)
+        return self._encode(request, route, result, status, representation)
+
+    def _encode(self, request: Request, route: ResourceRoute, result: dict, status: int, representation: str) -> Response:
+        pretty = parse_bool("pretty", request.param("pretty"))
+        if representation == TABLE:
+            result = self._table(request, route, result)
+            return Response(status, encode_body(result, JSON, pretty), TABLE_CONTENT_TYPE)
+        return Response(status, encode_body(result, representation, pretty), _CONTENT_TYPES[representation])
+
+    @staticmethod
+    def _include_object(request: Request) -> str:
+        include = request.param("includeObject") or "Metadata"
+        if include not in _INCLUDE_OBJECT:
+            raise BadRequest(f"invalid value for includeObject: {include!r}; expected None, Metadata or Object")
+        return include
+
+    def _table(self, request: Request, route: ResourceRoute, result: dict) -> dict:
+        from orchestra.apiserver.tables import to_table
+
+        include = self._include_object(request)
+        if route.verb == "list":
+            return to_table(route.rtype, result.get("items") or [], include_object=include,
+                            list_metadata=result.get("metadata"))
+        return to_table(route.rtype, [result], include_object=include)
+
+    def _watch(self, request: Request, route: ResourceRoute, storage: Any, representation: str) -> Response:
+        opts = list_options(request, route.name)
+        events = storage.watch(route.namespace, opts)
+        if representation == TABLE:
+            include = self._include_object(request)
+            stream = _table_events(events, route, include)
+            return Response(200, b"", TABLE_CONTENT_TYPE, stream=stream)
+        return Response(200, b"", "application/json", stream=_json_events(events))
+
+
+def _error_line(error: APIError) -> bytes:
+    return orjson.dumps({"type": "ERROR", "object": error.status()}) + b"\n"
+
+
+async def _json_events(events: AsyncIterator[WatchEvent]) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            yield event.json_line()
+    except APIError as exc:
+        yield _error_line(exc)
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _table_events(events: AsyncIterator[WatchEvent], route: ResourceRoute, include: str) -> AsyncIterator[bytes]:
+    from orchestra.apiserver.tables import to_table
+
+    try:
+        async for event in events:
+            if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                table = to_table(route.rtype, [event.object], include_object=include)
+                yield orjson.dumps({"type": event.type, "object": table}) + b"\n"
+            else:
+                yield event.json_line()
+    except APIError as exc:
+        yield _error_line(exc)
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()

@@ -1,0 +1,530 @@
+"""PATCH bodies applied to wire objects: JSON merge patch, JSON patch, strategic merge patch.
+
+:func:`apply_patch` takes the stored object as a wire dict and returns a new dict; the
+original is never modified. The errors are the ones a Kubernetes API server returns:
+
+- a body that does not parse, or has the wrong overall shape → 400 ``BadRequest``;
+- a JSON patch whose operation cannot be applied (a failed ``test``, a path that does not
+  exist, an unknown ``op``) → 422 ``Invalid`` with Kubernetes' fixed message
+  ``the server rejected our request due to an error in our request``;
+- more than 10,000 JSON patch operations → 413;
+- a content type that is not a patch type → 415 naming the supported ones;
+  ``application/apply-patch+yaml`` (server-side apply) → 415 saying that server-side apply is
+  not supported and client-side ``kubectl apply`` is.
+
+Strategic merge patch follows Kubernetes' ``strategicpatch`` package: lists are merged by the
+merge keys of :mod:`orchestra.apiserver.mergekeys` (other lists are replaced), ``null`` deletes
+a key, and the directives kubectl emits are honoured: ``$patch: replace|delete`` (in maps and
+as list elements), ``$retainKeys``, ``$deleteFromPrimitiveList/<field>`` and
+``$setElementOrder/<field>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from orchestra.api import autoscaling, registry
+from orchestra.apiserver import mergekeys
+from orchestra.apiserver.errors import BadRequest, Invalid, RequestEntityTooLarge, UnsupportedMediaType
+
+__all__ = [
+    "PATCH_TYPES",
+    "APPLY_PATCH_TYPES",
+    "MAX_JSON_PATCH_OPERATIONS",
+    "patch_type_of",
+    "apply_patch",
+    "json_merge_patch",
+    "json_patch",
+    "strategic_merge_patch",
+]
+
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+}
+"""Patch content types the server accepts → the short patch type name."""
+
+APPLY_PATCH_TYPES = frozenset({"application/apply-patch+yaml", "application/apply-patch+cbor"})
+"""Server-side apply content types, which Orchestra refuses with a clear 415."""
+
+MAX_JSON_PATCH_OPERATIONS = 10000
+"""Kubernetes' limit on the number of operations in one JSON patch."""
+
+_PATCH_REJECTED = "the server rejected our request due to an error in our request"
+_SHORT_NAMES = frozenset(PATCH_TYPES.values())
+
+
+def patch_type_of(content_type: str) -> str:
+    """The short patch type (``json``, ``merge``, ``strategic``) of a PATCH ``Content-Type``.
+
+    Parameters such as ``; charset=utf-8`` are ignored. Raises ``UnsupportedMediaType``.
+    """
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in _SHORT_NAMES:
+        return media
+    short = PATCH_TYPES.get(media)
+    if short is not None:
+        return short
+    if media in APPLY_PATCH_TYPES:
+        raise UnsupportedMediaType(
+            f"server-side apply ({media}) is not supported by Orchestra; "
+            "use client-side apply (kubectl apply without --server-side)"
+        )
+    raise UnsupportedMediaType(
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(PATCH_TYPES)
+    )
+
+
+def _deep_copy(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _parse(patch: bytes | str | Any) -> Any:
+    """The patch document: parsed from bytes/str, else a private deep copy of the value."""
+    if isinstance(patch, (bytes, bytearray, memoryview, str)):
+        try:
+            return orjson.loads(patch)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"error decoding patch: {exc}") from None
+    return _deep_copy(patch)
+
+
+def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: str, api_version: str) -> dict:
+    """``original`` with ``patch`` applied, as a new dict (``original`` is left untouched).
+
+    ``patch_type`` is a PATCH content type (``application/merge-patch+json``…) or a short
+    name (``json``, ``merge``, ``strategic``); ``patch`` is the request body (bytes) or an
+    already decoded document. ``kind`` and ``api_version`` pick the schema of a strategic
+    merge patch.
+    """
+    short = patch_type_of(patch_type)
+    document = _parse(patch)
+    if short == "merge":
+        return json_merge_patch(original, document)
+    if short == "json":
+        return json_patch(original, document)
+    return strategic_merge_patch(original, document, kind=kind, api_version=api_version)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON value equality: ``1 == 1.0`` but ``true != 1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if type(a) is list:
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+# --------------------------------------------------------------------------- RFC 7386
+
+
+def _merge_value(target: Any, patch: Any) -> Any:
+    if type(patch) is not dict:
+        return _deep_copy(patch)
+    result = _deep_copy(target) if type(target) is dict else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_value(result.get(key), value)
+    return result
+
+
+def json_merge_patch(original: dict, patch: Any) -> dict:
+    """RFC 7386 JSON merge patch of ``original`` (a new dict). The patch must be an object."""
+    if type(patch) is not dict:
+        raise BadRequest("Invalid JSON Patch: a merge patch must be a JSON object")
+    return _merge_value(original, patch)
+
+
+# --------------------------------------------------------------------------- RFC 6902
+
+
+class _PatchFailed(Exception):
+    """A JSON patch operation that cannot be applied (reported as Kubernetes' 422)."""
+
+
+def _rejected() -> Invalid:
+    """Kubernetes' answer to a JSON patch it cannot apply: 422 with a fixed message."""
+    return Invalid(_PATCH_REJECTED)
+
+
+def _pointer(path: Any) -> list[str]:
+    """The unescaped reference tokens of a JSON pointer (``""`` is the whole document)."""
+    if not isinstance(path, str):
+        raise _PatchFailed(f"path must be a string, got {path!r}")
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise _PatchFailed(f"JSON pointer must start with '/': {path!r}")
+    return [token.replace("~1", "/").replace("~0", "~") for token in path[1:].split("/")]
+
+
+def _index(token: str, length: int, *, allow_end: bool) -> int:
+    if token == "-" and allow_end:
+        return length
+    if not token.isdigit() or (len(token) > 1 and token[0] == "0"):
+        raise _PatchFailed(f"invalid array index {token!r}")
+    index = int(token)
+    limit = length if allow_end else length - 1
+    if index > limit:
+        raise _PatchFailed(f"array index {index} out of bounds")
+    return index
+
+
+def _parent(doc: Any, tokens: list[str], path: str) -> Any:
+    """The container holding the value the last token names."""
+    node = doc
+    for token in tokens[:-1]:
+        if type(node) is dict:
+            if token not in node:
+                raise _PatchFailed(f"path {path!r}: missing key {token!r}")
+            node = node[token]
+        elif type(node) is list:
+            node = node[_index(token, len(node), allow_end=False)]
+        else:
+            raise _PatchFailed(f"path {path!r}: {token!r} is inside a scalar")
+    if type(node) not in (dict, list):
+        raise _PatchFailed(f"path {path!r}: parent is not an object or array")
+    return node
+
+
+def _get(doc: Any, path: str) -> Any:
+    tokens = _pointer(path)
+    if not tokens:
+        return doc
+    parent = _parent(doc, tokens, path)
+    last = tokens[-1]
+    if type(parent) is dict:
+        if last not in parent:
+            raise _PatchFailed(f"path {path!r} does not exist")
+        return parent[last]
+    return parent[_index(last, len(parent), allow_end=False)]
+
+
+def _add(doc: Any, path: str, value: Any) -> Any:
+    tokens = _pointer(path)
+    if not tokens:
+        return value
+    parent = _parent(doc, tokens, path)
+    last = tokens[-1]
+    if type(parent) is dict:
+        parent[last] = value
+    else:
+        parent.insert(_index(last, len(parent), allow_end=True), value)
+    return doc
+
+
+def _remove(doc: Any, path: str) -> tuple[Any, Any]:
+    tokens = _pointer(path)
+    if not tokens:
+        raise _PatchFailed("cannot remove the whole document")
+    parent = _parent(doc, tokens, path)
+    last = tokens[-1]
+    if type(parent) is dict:
+        if last not in parent:
+            raise _PatchFailed(f"path {path!r} does not exist")
+        return doc, parent.pop(last)
+    return doc, parent.pop(_index(last, len(parent), allow_end=False))
+
+
+def _replace(doc: Any, path: str, value: Any) -> Any:
+    tokens = _pointer(path)
+    if not tokens:
+        return value
+    parent = _parent(doc, tokens, path)
+    last = tokens[-1]
+    if type(parent) is dict:
+        if last not in parent:
+            raise _PatchFailed(f"path {path!r} does not exist")
+        parent[last] = value
+    else:
+        parent[_index(last, len(parent), allow_end=False)] = value
+    return doc
+
+
+def _operand(operation: dict, name: str) -> Any:
+    if name not in operation:
+        raise _PatchFailed(f"operation {operation.get('op')!r} needs {name!r}")
+    return operation[name]
+
+
+def _apply_operation(doc: Any, operation: dict) -> Any:
+    op = operation.get("op")
+    path = _operand(operation, "path")
+    if op == "add":
+        return _add(doc, path, _deep_copy(_operand(operation, "value")))
+    if op == "remove":
+        return _remove(doc, path)[0]
+    if op == "replace":
+        return _replace(doc, path, _deep_copy(_operand(operation, "value")))
+    if op == "move":
+        source = _operand(operation, "from")
+        if path != source and path.startswith(source + "/"):
+            raise _PatchFailed(f"cannot move {source!r} into its own child {path!r}")
+        doc, value = _remove(doc, source)
+        return _add(doc, path, value)
+    if op == "copy":
+        return _add(doc, path, _deep_copy(_get(doc, _operand(operation, "from"))))
+    if op == "test":
+        expected = _operand(operation, "value")
+        try:
+            actual = _get(doc, path)
+        except _PatchFailed:
+            if expected is None:
+                return doc
+            raise
+        if not _json_equal(actual, expected):
+            raise _PatchFailed(f"testing value {path} failed")
+        return doc
+    raise _PatchFailed(f"unexpected op {op!r}")
+
+
+def json_patch(original: dict, operations: Any) -> dict:
+    """RFC 6902 JSON patch of ``original`` (a new dict); the operations apply atomically."""
+    if type(operations) is not list or any(type(op) is not dict for op in operations):
+        raise BadRequest("a JSON patch must be a JSON array of operation objects")
+    if len(operations) > MAX_JSON_PATCH_OPERATIONS:
+        raise RequestEntityTooLarge(
+            f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, "
+            f"got {len(operations)}"
+        )
+    doc: Any = _deep_copy(original)
+    try:
+        for operation in operations:
+            doc = _apply_operation(doc, operation)
+    except _PatchFailed as exc:
+        raise _rejected() from exc
+    if type(doc) is not dict:
+        raise _rejected() from _PatchFailed("the patched document is not a JSON object")
+    return doc
+
+
+# --------------------------------------------------------------------------- strategic merge patch
+
+_DIRECTIVE = "$patch"
+_RETAIN_KEYS = "$retainKeys"
+_DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
+_SET_ORDER = "$setElementOrder/"
+
+
+def _root_class(kind: str, api_version: str) -> type:
+    rtype = registry.by_kind(api_version, kind)
+    if rtype is not None:
+        return rtype.cls
+    if kind == "Scale" and api_version == "autoscaling/v1":
+        return autoscaling.Scale
+    raise UnsupportedMediaType(
+        f"strategic merge patch is not supported for {api_version}/{kind}; accepted media types "
+        "include: application/json-patch+json, application/merge-patch+json"
+    )
+
+
+def strategic_merge_patch(original: dict, patch: Any, *, kind: str, api_version: str) -> dict:
+    """Kubernetes' strategic merge patch of ``original`` (a new dict) for a built-in kind."""
+    cls = _root_class(kind, api_version)
+    if type(patch) is not dict:
+        raise BadRequest("a strategic merge patch must be a JSON object")
+    return _merge_map(_deep_copy(original), patch, cls, "")
+
+
+def _child_path(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _field_meta(cls: type | None, key: str) -> tuple[type | None, mergekeys.PatchMeta | None]:
+    """The class of ``cls.key``'s values (objects or list/map items) and its patch metadata."""
+    if cls is None:
+        return None, None
+    info = mergekeys.field_info(cls, key)
+    if info is None:
+        return None, mergekeys.patch_meta(cls.__name__, key)
+    return info.cls, info.patch
+
+
+def _merge_map(original: dict, patch: dict, cls: type | None, path: str) -> dict:
+    """Merge ``patch`` into ``original`` (modified in place and returned)."""
+    if _DIRECTIVE in patch:
+        directive = patch[_DIRECTIVE]
+        if directive == "replace":
+            return _fresh_map({k: v for k, v in patch.items() if k != _DIRECTIVE}, cls, path)
+        if directive == "delete":
+            return {}
+        raise BadRequest(f"unknown patch type: {directive!r} in map at {path or '<root>'}")
+
+    if _RETAIN_KEYS in patch:
+        retain = patch[_RETAIN_KEYS]
+        if type(retain) is not list or not all(type(k) is str for k in retain):
+            raise BadRequest(f"invalid patch: $retainKeys at {path or '<root>'} must be a list of field names")
+        keep = set(retain)
+        for key in [k for k in original if k not in keep]:
+            del original[key]
+
+    orders: dict[str, tuple[list, list]] = {}
+    for key, value in patch.items():
+        if key.startswith(_DELETE_PRIMITIVES):
+            field = key[len(_DELETE_PRIMITIVES):]
+            if type(value) is not list:
+                raise BadRequest(f"invalid patch: {key} at {path or '<root>'} must be a list")
+            current = original.get(field)
+            if type(current) is list:
+                original[field] = [v for v in current if not any(_json_equal(v, d) for d in value)]
+        elif key.startswith(_SET_ORDER):
+            if type(value) is not list:
+                raise BadRequest(f"invalid patch: {key} at {path or '<root>'} must be a list")
+            field = key[len(_SET_ORDER):]
+            current = original.get(field)
+            orders[field] = (value, list(current) if type(current) is list else [])
+
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue
+        child = _child_path(path, key)
+        item_cls, meta = _field_meta(cls, key)
+        if value is None:
+            original.pop(key, None)
+            continue
+        current = original.get(key)
+        if current is None or type(current) is not type(value) or type(value) not in (dict, list):
+            original[key] = _fresh(value, item_cls, meta, child)
+        elif type(value) is dict:
+            original[key] = _merge_map(current, value, item_cls, child)
+        elif meta is not None and meta.merges_lists:
+            original[key] = _merge_list(current, value, item_cls, meta.merge_key, child)
+        else:
+            original[key] = _fresh(value, item_cls, meta, child)
+
+    for field, (order, server) in orders.items():
+        current = original.get(field)
+        if type(current) is list:
+            _, meta = _field_meta(cls, field)
+            original[field] = _apply_order(current, order, server, meta.merge_key if meta else None)
+    return original
+
+
+def _fresh_map(patch: dict, cls: type | None, path: str) -> dict:
+    return _merge_map({}, patch, cls, path)
+
+
+def _fresh(value: Any, cls: type | None, meta: mergekeys.PatchMeta | None, path: str) -> Any:
+    """A patch value for a key the original lacks (or must replace): directives and nulls removed."""
+    if type(value) is dict:
+        return _fresh_map(value, cls, path)
+    if type(value) is list:
+        if meta is not None and meta.merges_lists:
+            return _merge_list([], value, cls, meta.merge_key, path)
+        return [_fresh_map(v, cls, path) if type(v) is dict else _deep_copy(v) for v in value]
+    return value
+
+
+def _missing_merge_key(element: dict, merge_key: str | None, path: str) -> BadRequest:
+    shown = orjson.dumps(element, default=str).decode()
+    return BadRequest(f"{path}: {shown} does not contain declared merge key: {merge_key}")
+
+
+def _merge_list(original: list, patch: list, cls: type | None, merge_key: str | None, path: str) -> list:
+    """Merge a patch list into a list with the ``merge`` strategy (in place where possible)."""
+    plain: list = []
+    for element in patch:
+        if type(element) is dict and _DIRECTIVE in element:
+            directive = element[_DIRECTIVE]
+            if directive == "replace":
+                return [
+                    _fresh_map(e, cls, path) if type(e) is dict else _deep_copy(e)
+                    for e in patch
+                    if not (type(e) is dict and _DIRECTIVE in e)
+                ]
+            if directive == "delete":
+                if merge_key is None or merge_key not in element:
+                    raise _missing_merge_key(element, merge_key, path)
+                target = element[merge_key]
+                original = [
+                    e for e in original if not (type(e) is dict and _json_equal(e.get(merge_key), target))
+                ]
+                continue
+            if directive == "merge":
+                raise BadRequest(f"merging lists cannot yet be specified in the patch at {path}")
+            raise BadRequest(f"unknown patch type: {directive!r} in list at {path}")
+        plain.append(element)
+
+    if merge_key is None or not all(type(e) is dict for e in plain):
+        merged = list(original)
+        for element in plain:
+            if not any(_json_equal(element, e) for e in merged):
+                merged.append(_deep_copy(element))
+        return merged
+
+    merged = list(original)
+    for element in plain:
+        if merge_key not in element:
+            raise _missing_merge_key(element, merge_key, path)
+        key = element[merge_key]
+        for i, existing in enumerate(merged):
+            if type(existing) is dict and _json_equal(existing.get(merge_key), key):
+                merged[i] = _merge_map(existing, element, cls, f"{path}[{merge_key}={key}]")
+                break
+        else:
+            merged.append(_fresh_map(element, cls, f"{path}[{merge_key}={key}]"))
+    return merged
+
+
+def _identity(element: Any, merge_key: str | None) -> bytes:
+    """A hashable identity of a list element: its merge key value, or the whole value."""
+    value = element.get(merge_key) if merge_key is not None and type(element) is dict else element
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits in a decoded document
+        return repr(value).encode()
+
+
+def _apply_order(merged: list, order: list, server: list, merge_key: str | None) -> list:
+    """Reorder ``merged`` by a ``$setElementOrder`` list, as Kubernetes does.
+
+    Elements named in ``order`` take its order; the others (present only on the server) keep
+    their order and are slotted in by their position in ``server``, the list before the
+    patch. An element the server did not have sorts before any server element.
+    """
+    wanted: dict[bytes, int] = {}
+    for i, entry in enumerate(order):
+        wanted.setdefault(_identity(entry, merge_key), i)
+    server_position: dict[bytes, int] = {}
+    for i, element in enumerate(server):
+        server_position.setdefault(_identity(element, merge_key), i)
+    ordered = sorted(
+        (e for e in merged if _identity(e, merge_key) in wanted), key=lambda e: wanted[_identity(e, merge_key)]
+    )
+    server_only = [e for e in merged if _identity(e, merge_key) not in wanted]
+    result: list = []
+    i = j = 0
+    while i < len(server_only) or j < len(ordered):
+        if j >= len(ordered):
+            result.append(server_only[i])
+            i += 1
+            continue
+        if i < len(server_only):
+            left = server_position.get(_identity(server_only[i], merge_key))
+            right = server_position.get(_identity(ordered[j], merge_key))
+            if left is not None and right is not None and left < right:
+                result.append(server_only[i])
+                i += 1
+                continue
+        result.append(ordered[j])
+        j += 1
+    return result

@@ -1,0 +1,120 @@
+"""All resource storages of one API server over one store, and the watch caches behind them.
+
+:class:`StorageRegistry` builds a :class:`~orchestra.apiserver.storage.ResourceStorage`
+for every :func:`orchestra.api.registry.resource_types` entry, shares one
+:class:`~orchestra.apiserver.admission.Admission` chain between them, and on
+:meth:`StorageRegistry.start` fills every watch cache and creates the namespaces
+that exist from the start (``default``, ``kube-system``, ``kube-public``,
+``kube-node-lease``) when they are missing.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from orchestra.api.registry import ResourceType, resource_types
+from orchestra.apiserver.admission import DEFAULT_NAMESPACES, Admission
+from orchestra.apiserver.errors import AlreadyExists
+from orchestra.apiserver.request import UserInfo
+from orchestra.apiserver.storage import RequestContext, ResourceStorage
+from orchestra.apiserver.strategy import strategy_for
+from orchestra.apiserver.watchcache import DEFAULT_BOOKMARK_INTERVAL, DEFAULT_WINDOW_EVENTS, WatchCache
+from orchestra.bus import EventBus
+from orchestra.plugin_manager import get_plugin_manager
+from orchestra.store import Store
+
+__all__ = ["StorageRegistry", "SYSTEM_USER"]
+
+#: The identity the API server itself writes as (default namespaces).
+SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters",))
+
+
+class StorageRegistry:
+    """One ResourceStorage per served resource type, over one store.
+
+    :param store: the open store.
+    :param plugin_manager: whose admission hooks run (None: :func:`orchestra.get_plugin_manager`).
+    :param bus: where watch caches publish object events (optional).
+    :param bookmark_interval: seconds between watch bookmarks (tests use a short one).
+    :param window_events: recent events each watch cache keeps for watches from older revisions.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        plugin_manager: pluggy.PluginManager | None = None,
+        bus: EventBus | None = None,
+        bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+        window_events: int = DEFAULT_WINDOW_EVENTS,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.plugin_manager = plugin_manager if plugin_manager is not None else get_plugin_manager()
+        self.admission = Admission(self.namespace_phase, self.plugin_manager)
+        self._storages: dict[ResourceType, ResourceStorage] = {}
+        for rtype in resource_types():
+            strategy = strategy_for(rtype.plural, rtype.namespaced)
+            cache = WatchCache(
+                store,
+                rtype.plural,
+                strategy.field_set,
+                bus=bus,
+                window_events=window_events,
+                bookmark_interval=bookmark_interval,
+            )
+            self._storages[rtype] = ResourceStorage(rtype, store, cache, self.admission, strategy)
+        self._namespaces = next(s for r, s in self._storages.items() if r.plural == "namespaces" and not r.group)
+        self._started = False
+
+    async def start(self) -> None:
+        """Fill every watch cache and create the default namespaces that are missing."""
+        if self._started:
+            return
+        for storage in self._storages.values():
+            await storage.cache.start()
+        self._started = True
+        ctx = RequestContext(SYSTEM_USER)
+        for name in DEFAULT_NAMESPACES:
+            if await self.store.get(self._namespaces.key(None, name)) is None:
+                try:
+                    await self._namespaces.create(
+                        None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, ctx
+                    )
+                except AlreadyExists:
+                    pass
+
+    async def stop(self) -> None:
+        """Stop every watch cache (open watches end)."""
+        for storage in self._storages.values():
+            await storage.cache.stop()
+        self._started = False
+
+    def storage(self, rtype: ResourceType) -> ResourceStorage:
+        """The storage of ``rtype``; KeyError for a type the registry does not serve."""
+        return self._storages[rtype]
+
+    def storages(self) -> list[ResourceStorage]:
+        """Every storage, in registry order."""
+        return list(self._storages.values())
+
+    async def namespace_phase(self, name: str) -> str | None:
+        """``Active`` or ``Terminating`` for an existing namespace, None when there is none.
+
+        An active namespace in the watch cache answers at once; anything else is
+        confirmed against the store, so a namespace created a moment ago counts.
+        """
+        cached = self._namespaces.cache.get(self._namespaces.key(None, name))
+        if cached is not None and not cached["metadata"].get("deletionTimestamp"):
+            return (cached.get("status") or {}).get("phase") or "Active"
+        kv = await self.store.get(self._namespaces.key(None, name))
+        if kv is None:
+            return None
+        obj = self._namespaces._load(kv)
+        if obj["metadata"].get("deletionTimestamp"):
+            return "Terminating"
+        return (obj.get("status") or {}).get("phase") or "Active"
+
+    async def namespace_exists(self, name: str) -> bool:
+        """Whether namespace ``name`` exists (terminating or not)."""
+        return await self.namespace_phase(name) is not None

@@ -1,0 +1,60 @@
+"""Transport-neutral requests and responses of the API server.
+
+The HTTP layer turns an HTTP request into a :class:`Request` and a
+:class:`Response` back into HTTP; the in-process client transport builds
+:class:`Request` objects directly and calls :meth:`APIServer.handle`. Both go
+through the same routing, authorization, admission and storage code.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import attrs
+
+__all__ = ["UserInfo", "Request", "Response", "ADMIN", "NODE", "READ_ONLY", "ROLES"]
+
+#: The roles of the simple role model: everything; what a node agent needs; get/list/watch only.
+ADMIN, NODE, READ_ONLY = "admin", "node", "read-only"
+ROLES = (ADMIN, NODE, READ_ONLY)
+
+
+@attrs.frozen
+class UserInfo:
+    """Who is asking: a name, the groups they belong to, and their role."""
+
+    name: str
+    role: str = ADMIN
+    groups: tuple[str, ...] = ()
+
+
+@attrs.define
+class Request:
+    """One API request.
+
+    ``query`` maps each parameter to its values (``?a=1&a=2`` → ``{"a": ["1", "2"]}``);
+    ``headers`` keys are lower-case; ``user`` is ``None`` until authentication ran.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]] = attrs.field(factory=dict)
+    headers: dict[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+    user: UserInfo | None = None
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The first value of query parameter ``name``."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@attrs.define
+class Response:
+    """One API response: a complete ``body``, or a ``stream`` of chunks (watches, log follows)."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = attrs.field(factory=dict)
+    stream: AsyncIterator[bytes] | None = None

@@ -1,0 +1,263 @@
+"""The API server assembled: store → storage → routing, authentication, authorization, handlers.
+
+>>> server = await APIServer.create("memory://", data_dir="/var/lib/orchestra")
+>>> http = await server.serve("127.0.0.1", 6443)          # TLS with the data directory's PKI
+>>> response = await server.handle(Request("GET", "/api/v1/namespaces/default/pods", user=admin))
+>>> await server.close()
+
+:meth:`APIServer.handle` is the single entry point of every request: the HTTP front calls it for
+each request it parses, the in-process client transport calls it directly (a request whose
+``user`` is already set skips authentication, as a request with a verified client certificate).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from pathlib import Path
+from typing import Any
+
+from orchestra.apiserver import discovery
+from orchestra.apiserver.auth import Attributes, Authenticator, TokenFile, authorize
+from orchestra.apiserver.certs import PKI, ensure_pki, kubeconfig, kubeconfig_yaml, write_secret
+from orchestra.apiserver.errors import APIError, InternalError, NotFound
+from orchestra.apiserver.handlers import AGGREGATED, JSON, Negotiator, ResourceHandler, encode_body, error_response
+from orchestra.apiserver.http import HTTPServer, server_ssl_context
+from orchestra.apiserver.podlog import PodLogProxy
+from orchestra.apiserver.request import Request, Response, UserInfo
+from orchestra.apiserver.routing import NOT_FOUND_MESSAGE, PathRoute, ResourceRoute, Router, parse_bool
+
+__all__ = ["APIServer", "ServeError"]
+
+log = logging.getLogger(__name__)
+
+_ROUTE_CACHE_SIZE = 4096
+_HEALTH_CHECKS = frozenset({"", "ping", "etcd", "log"})
+_CONTENT_TYPES = {JSON: "application/json", "yaml": "application/yaml", AGGREGATED: discovery.AGGREGATED_CONTENT_TYPE}
+
+
+class ServeError(Exception):
+    """The server cannot listen (port busy, address not available, no PKI for TLS)."""
+
+
+def _client_ssl_context(pki: PKI) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    ctx.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+    return ctx
+
+
+class APIServer:
+    """The Kubernetes-compatible API server over one store. Build it with :meth:`create`."""
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        storage: Any,
+        authenticator: Authenticator,
+        pki: PKI | None,
+        owns_store: bool,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.pki = pki
+        self._owns_store = owns_store
+        self._authenticator = authenticator
+        self._router = Router()
+        self._negotiator = Negotiator()
+        self._pod_logs = PodLogProxy(storage, _client_ssl_context(pki) if pki is not None else None)
+        self._resources = ResourceHandler(storage, self._negotiator, self._pod_logs)
+        self._documents: dict[tuple[str, ...], bytes] = {}
+        self._routes: dict[tuple[str, str, str | None], tuple[ResourceRoute | PathRoute, Attributes]] = {}
+        self._http: list[HTTPServer] = []
+        self._closed = False
+
+    @classmethod
+    async def create(
+        cls,
+        store: Any = "memory://",
+        *,
+        data_dir: str | Path | None = None,
+        addresses: tuple[str, ...] = (),
+        anonymous_admin: bool = False,
+        plugin_manager: Any = None,
+        bus: Any = None,
+    ) -> "APIServer":
+        """Open the store (a URL or a :class:`~orchestra.store.Store`), start storage and caches.
+
+        With ``data_dir``, the CA, serving certificate, admin token and client certificate are
+        created there if missing (see :mod:`orchestra.apiserver.certs`) and the token file is
+        used for bearer tokens; without it only requests with a ``user`` set, or every request
+        when ``anonymous_admin``, get past authentication.
+        """
+        from orchestra.apiserver.registry_storage import StorageRegistry
+        from orchestra.store import open_store
+
+        pki = ensure_pki(data_dir, addresses=addresses) if data_dir is not None else None
+        tokens = TokenFile.load(pki.tokens) if pki is not None else TokenFile({})
+        owns_store = isinstance(store, str)
+        opened = await open_store(store, plugin_manager=plugin_manager) if owns_store else store
+        try:
+            storage = StorageRegistry(opened, plugin_manager=plugin_manager, bus=bus)
+            await storage.start()
+        except BaseException:
+            if owns_store:
+                await opened.close()
+            raise
+        return cls(
+            store=opened,
+            storage=storage,
+            authenticator=Authenticator(tokens, anonymous_admin=anonymous_admin),
+            pki=pki,
+            owns_store=owns_store,
+        )
+
+    # ---------------------------------------------------------------- requests
+
+    async def handle(self, request: Request) -> Response:
+        """Authenticate (unless ``request.user`` is set), route, authorize and serve one request.
+
+        Always returns a :class:`Response`: failures are Status responses, never exceptions.
+        """
+        try:
+            if request.user is None:
+                request.user = self._authenticator.authenticate(request.headers, request.path)
+            route, attributes = self._route(request)
+            authorize(request.user, attributes)
+            if type(route) is ResourceRoute:
+                return await self._resources.handle(request, route)
+            return self._serve_path(request, route)  # type: ignore[arg-type]
+        except APIError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.path)
+            return error_response(InternalError(f"an internal error occurred serving {request.method} {request.path}"))
+
+    async def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
+                                headers: dict[str, str], body: bytes, user: UserInfo) -> Response:
+        """Serve a request from the in-process client transport as ``user`` (no socket, no authentication)."""
+        return await self.handle(Request(method, path, query, headers, body, user))
+
+    def _route(self, request: Request) -> tuple[ResourceRoute | PathRoute, Attributes]:
+        """The route and its authorization attributes, from a bounded cache of recent paths."""
+        watch = request.query.get("watch")
+        key = (request.method, request.path, watch[0] if watch else None)
+        cached = self._routes.get(key)
+        if cached is None:
+            route = self._router.match(request.method, request.path, request.query)
+            cached = (route, route.attributes())
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[key] = cached
+        return cached
+
+    def _serve_path(self, request: Request, route: PathRoute) -> Response:
+        kind = route.kind
+        if kind == "health":
+            if route.target not in _HEALTH_CHECKS:
+                raise NotFound(NOT_FOUND_MESSAGE)
+            return Response(200, b"ok", "text/plain; charset=utf-8")
+        aggregated = kind in ("api", "apis")
+        representation = self._negotiator.choose(request.headers.get("accept"), aggregated=aggregated)
+        pretty = parse_bool("pretty", request.param("pretty"))
+        key = (kind, route.group, route.version, route.target, representation, str(pretty))
+        body = self._documents.get(key)
+        if body is None:
+            document = self._document(request, route, representation)
+            if document is None:
+                raise NotFound(NOT_FOUND_MESSAGE)
+            body = encode_body(document, representation, pretty)
+            if kind != "api":  # /api names the server address the client used
+                self._documents[key] = body
+        return Response(200, body, _CONTENT_TYPES[representation])
+
+    def _document(self, request: Request, route: PathRoute, representation: str) -> dict | None:
+        kind = route.kind
+        if kind == "version":
+            return discovery.version_info()
+        if kind == "root":
+            return discovery.root_paths()
+        if kind == "api":
+            if representation == AGGREGATED:
+                return discovery.aggregated_discovery(core=True)
+            return discovery.api_versions(request.headers.get("host", ""))
+        if kind == "apis":
+            if representation == AGGREGATED:
+                return discovery.aggregated_discovery(core=False)
+            return discovery.api_group_list()
+        if kind == "group":
+            return discovery.api_group(route.group)
+        if kind == "resources":
+            return discovery.api_resource_list(route.group, route.version)
+        from orchestra.apiserver import openapi
+
+        if kind == "openapi-v2":
+            return openapi.openapi_v2()
+        if kind == "openapi-v3":
+            return openapi.openapi_v3_index()
+        return openapi.openapi_v3_document(route.target)
+
+    # ---------------------------------------------------------------- serving
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 6443, *, tls: bool = True) -> HTTPServer:
+        """Listen on ``host:port`` (TLS with the data directory's certificates unless ``tls=False``).
+
+        Writes ``<data-dir>/kubeconfig`` for the address listened on. Raises :class:`ServeError`
+        when the port is busy or the address cannot be bound.
+        """
+        ssl_context = None
+        if tls:
+            if self.pki is None:
+                raise ServeError("serving TLS needs a data directory for the certificates (data_dir=...)")
+            ssl_context = server_ssl_context(str(self.pki.serving_cert), str(self.pki.serving_key), str(self.pki.ca_cert))
+        http = HTTPServer(self.handle, ssl_context=ssl_context)
+        try:
+            await http.start(host, port)
+        except OSError as exc:
+            reason = "the port is already in use" if exc.errno == 98 else (exc.strerror or str(exc))
+            raise ServeError(f"cannot listen on {host}:{port}: {reason}") from None
+        self._http.append(http)
+        if self.pki is not None:
+            self.write_kubeconfig(self._client_url(http))
+        return http
+
+    @staticmethod
+    def _client_url(http: HTTPServer) -> str:
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(http.host, http.host)
+        scheme = "https" if http.ssl_context is not None else "http"
+        return f"{scheme}://[{host}]:{http.port}" if ":" in host else f"{scheme}://{host}:{http.port}"
+
+    def write_kubeconfig(self, server_url: str) -> Path:
+        """Write the admin kubeconfig for ``server_url`` to ``<data-dir>/kubeconfig`` (mode 0600)."""
+        if self.pki is None:
+            raise ServeError("a kubeconfig needs a data directory")
+        tls = server_url.startswith("https:")
+        config = kubeconfig(
+            server_url,
+            ca_pem=self.pki.ca_cert.read_bytes() if tls else None,
+            token=self.pki.admin_token(),
+            client_cert_pem=self.pki.admin_cert.read_bytes() if tls else None,
+            client_key_pem=self.pki.admin_key.read_bytes() if tls else None,
+        )
+        write_secret(self.pki.kubeconfig, kubeconfig_yaml(config).encode())
+        return self.pki.kubeconfig
+
+    async def close(self) -> None:
+        """Stop listening, end watches, stop the caches and close the store if this server opened it."""
+        if self._closed:
+            return
+        self._closed = True
+        for http in self._http:
+            await http.close()
+        self._http.clear()
+        await self._pod_logs.close()
+        await self.storage.stop()
+        if self._owns_store:
+            await self.store.close()
+
+    async def __aenter__(self) -> "APIServer":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+

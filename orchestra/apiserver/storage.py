@@ -1,0 +1,1039 @@
+"""The generic REST storage: one :class:`ResourceStorage` per resource type, over the store.
+
+Objects live under ``/registry/<resource>/<namespace>/<name>`` (cluster-scoped:
+``/registry/<resource>/<name>``) as their JSON without ``metadata.resourceVersion``,
+which is the key's mod revision and is filled in on every read.
+
+Writes follow Kubernetes' generic registry: decode → defaults → mutating
+admission → validation (422, one cause per field) → validating admission → one
+store transaction guarded on the key's revision. Per-kind rules come from
+:mod:`orchestra.apiserver.strategy`; admission from :mod:`orchestra.apiserver.admission`.
+
+Reads: ``resourceVersion`` unset or ``""`` reads the store (consistent); ``"0"``
+answers from the watch cache; ``N`` with ``NotOlderThan`` waits until the store
+is at ``N``; ``N`` with ``Exact`` (or a ``limit`` without a match rule) reads the
+store at revision ``N`` (410 once compacted). ``limit``/``continue`` page through
+the store at one pinned revision with an opaque continue token.
+
+Watches come from the :class:`~orchestra.apiserver.watchcache.WatchCache`.
+
+**Field validation.** Orchestra keeps fields its model does not know (they
+round-trip), so this storage never rejects a field for being unknown, whatever
+``RequestContext.field_validation`` says: a manifest applied with kubectl's
+default ``--validate=strict`` and an unmodelled field is stored as sent. The only
+rejection ``Strict`` can make without a closed schema — duplicate fields in the
+raw body — needs the undecoded bytes and is the decoding layer's (the handlers')
+to make; ``field_validation`` is carried here for admission plugins to read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import attrs
+import orjson
+
+from orchestra.api import core
+from orchestra.api.codec import decode, decode_as, encode
+from orchestra.api.defaults import apply_defaults
+from orchestra.api.errors import DecodeError, FieldError
+from orchestra.api.registry import ResourceType
+from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError
+from orchestra.api.validation import validate
+from orchestra.apiserver.admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
+from orchestra.apiserver.errors import (
+    AlreadyExists,
+    APIError,
+    BadRequest,
+    Conflict,
+    Gone,
+    Invalid,
+    NotFound,
+    status_object,
+)
+from orchestra.apiserver.request import UserInfo
+from orchestra.apiserver.strategy import (
+    FOREGROUND_FINALIZER,
+    NAMESPACE_FINALIZER,
+    ORPHAN_FINALIZER,
+    Strategy,
+    generate_name,
+    now_rfc3339,
+)
+from orchestra.apiserver.watchcache import TooLargeResourceVersion, WatchCache, WatchEvent, error_event
+from orchestra.store import CompactedError, Compare, DeleteOp, FutureRevisionError, PutOp, Store, prefix_end
+
+__all__ = ["RequestContext", "ListOptions", "WatchEvent", "ResourceStorage", "GENERATE_NAME_ATTEMPTS"]
+
+#: How often a create with ``generateName`` tries a fresh name after a collision.
+GENERATE_NAME_ATTEMPTS = 8
+
+_CONFLICT_MESSAGE = "the object has been modified; please apply your changes to the latest version and try again"
+_CONTINUE_VERSION = "meta.k8s.io/v1"
+_PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+_RV_MATCHES = ("Exact", "NotOlderThan")
+
+
+@attrs.frozen
+class RequestContext:
+    """Who is asking and how: the user, dry run, field manager, field validation level."""
+
+    user: UserInfo
+    dry_run: bool = False
+    field_manager: str | None = None
+    field_validation: str = "Ignore"
+
+
+@attrs.frozen
+class ListOptions:
+    """The query of a list, watch or deletecollection."""
+
+    label_selector: LabelSelector = attrs.field(factory=LabelSelector.everything)
+    field_selector: FieldSelector = attrs.field(factory=FieldSelector.everything)
+    limit: int = 0
+    continue_token: str | None = None
+    resource_version: str | None = None
+    resource_version_match: str | None = None
+    allow_watch_bookmarks: bool = False
+    send_initial_events: bool | None = None
+    timeout_seconds: int | None = None
+
+
+def _copy(obj: dict) -> dict:
+    return orjson.loads(orjson.dumps(obj))
+
+
+def _without_rv(obj: dict) -> dict:
+    meta = obj.get("metadata")
+    if meta and "resourceVersion" in meta:
+        obj = dict(obj)
+        meta = dict(meta)
+        del meta["resourceVersion"]
+        obj["metadata"] = meta
+    return obj
+
+
+def _parse_rv(value: str, what: str = "resourceVersion") -> int:
+    try:
+        revision = int(value)
+    except ValueError:
+        raise BadRequest(f'invalid {what}: "{value}" is not an integer') from None
+    if revision < 0:
+        raise BadRequest(f'invalid {what}: "{value}" is negative')
+    return revision
+
+
+def _all_finalizers(obj: dict) -> list[str]:
+    """metadata.finalizers, plus spec.finalizers of a namespace."""
+    finalizers = list((obj.get("metadata") or {}).get("finalizers") or ())
+    if obj.get("kind") == "Namespace":
+        finalizers += list((obj.get("spec") or {}).get("finalizers") or ())
+    return finalizers
+
+
+class ResourceStorage:
+    """The REST verbs of one resource type over the store and its watch cache.
+
+    Dicts passed in are not changed. Dicts returned from the watch cache
+    (``resourceVersion="0"`` reads, watch events) are shared: do not mutate them.
+    """
+
+    def __init__(
+        self,
+        rtype: ResourceType,
+        store: Store,
+        cache: WatchCache,
+        admission: Admission,
+        strategy: Strategy,
+    ) -> None:
+        self.rtype = rtype
+        self.store = store
+        self.cache = cache
+        self.admission = admission
+        self.strategy = strategy
+        self._prefix = f"/registry/{rtype.plural}/"
+        self._resource_name = f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
+        self._kind_name = f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
+        self._field_labels = strategy.field_labels()
+
+    # -- keys and errors -----------------------------------------------------------------
+
+    def key(self, namespace: str | None, name: str) -> bytes:
+        """The store key of one object."""
+        if self.rtype.namespaced:
+            if not namespace:
+                raise BadRequest(f"{self.rtype.plural} are namespaced: a namespace is required")
+            return f"{self._prefix}{namespace}/{name}".encode()
+        return f"{self._prefix}{name}".encode()
+
+    def _list_prefix(self, namespace: str | None) -> bytes:
+        if self.rtype.namespaced and namespace:
+            return f"{self._prefix}{namespace}/".encode()
+        return self._prefix.encode()
+
+    def _not_found(self, name: str) -> NotFound:
+        return NotFound(
+            f'{self._resource_name} "{name}" not found', kind=self.rtype.plural, name=name, group=self.rtype.group
+        )
+
+    def _conflict(self, name: str, detail: str = _CONFLICT_MESSAGE, resource: str | None = None) -> Conflict:
+        return Conflict(
+            f'Operation cannot be fulfilled on {resource or self._resource_name} "{name}": {detail}',
+            kind=self.rtype.plural,
+            name=name,
+            group=self.rtype.group,
+        )
+
+    def _invalid(self, name: str, errors: list[FieldError]) -> Invalid:
+        exc = Invalid.from_field_errors(self.rtype.kind, name, errors, group=self.rtype.group)
+        exc.message = f'{self._kind_name} "{name}" is invalid: ' + ", ".join(str(e) for e in errors)
+        exc.args = (exc.message,)
+        return exc
+
+    @staticmethod
+    def _load(kv: Any) -> dict:
+        obj = orjson.loads(kv.value)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+        return obj
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, namespace: str | None, name: str, *, resource_version: str | None = None) -> dict:
+        """One object; ``resource_version="0"`` may answer from the cache (shared dict)."""
+        key = self.key(namespace, name)
+        if resource_version == "0":
+            obj = self.cache.get(key)
+            if obj is None:
+                raise self._not_found(name)
+            return obj
+        if resource_version:
+            await self._ensure_not_older_than(_parse_rv(resource_version))
+        kv = await self.store.get(key)
+        if kv is None:
+            raise self._not_found(name)
+        return self._load(kv)
+
+    async def _ensure_not_older_than(self, revision: int) -> None:
+        current = await self.store.current_revision()
+        if revision > current:
+            raise TooLargeResourceVersion(
+                f"Too large resource version: {revision}, current: {current}", retry_after=1
+            )
+
+    def _check_field_selector(self, selector: FieldSelector) -> None:
+        for field in selector.fields():
+            if field not in self._field_labels:
+                raise BadRequest(f'field label not supported: {field}')
+
+    def _matcher(self, opts: ListOptions) -> Callable[[dict], bool] | None:
+        labels, fields = opts.label_selector, opts.field_selector
+        if labels.empty and fields.empty:
+            return None
+        field_set = self.strategy.field_set
+
+        def matches(obj: dict) -> bool:
+            if not labels.matches((obj.get("metadata") or {}).get("labels")):
+                return False
+            if fields.empty:
+                return True
+            values = field_set(obj)
+            for r in fields.requirements:
+                if (values.get(r.field, "") == r.value) != (r.operator == "="):
+                    return False
+            return True
+
+        return matches
+
+    def _validate_list_options(self, opts: ListOptions, *, watch: bool) -> None:
+        errors: list[FieldError] = []
+        match = opts.resource_version_match
+        if match is not None and match not in _RV_MATCHES:
+            errors.append(FieldError.not_supported("resourceVersionMatch", match, list(_RV_MATCHES)))
+        if watch:
+            if opts.send_initial_events is not None:
+                if match != "NotOlderThan":
+                    errors.append(
+                        FieldError.forbidden(
+                            "resourceVersionMatch",
+                            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                        )
+                    )
+                if not opts.allow_watch_bookmarks:
+                    errors.append(
+                        FieldError.required(
+                            "allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"
+                        )
+                    )
+            elif match is not None:
+                errors.append(
+                    FieldError.forbidden(
+                        "resourceVersionMatch",
+                        "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                    )
+                )
+        else:
+            if opts.send_initial_events is not None:
+                errors.append(FieldError.forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
+            if match is not None and not opts.resource_version:
+                errors.append(
+                    FieldError.forbidden(
+                        "resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"
+                    )
+                )
+            if match is not None and opts.continue_token:
+                errors.append(
+                    FieldError.forbidden(
+                        "resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"
+                    )
+                )
+            if match == "Exact" and opts.resource_version == "0":
+                errors.append(
+                    FieldError.forbidden(
+                        "resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
+                    )
+                )
+        if errors:
+            exc = Invalid.from_field_errors("ListOptions", "", errors, group="meta.k8s.io")
+            exc.message = 'ListOptions.meta.k8s.io "" is invalid: ' + ", ".join(str(e) for e in errors)
+            exc.args = (exc.message,)
+            raise exc
+        if opts.limit < 0:
+            raise BadRequest(f"limit must not be negative, got {opts.limit}")
+        self._check_field_selector(opts.field_selector)
+
+    def _list_object(
+        self, items: list[dict], revision: int, continue_token: str = "", remaining: int | None = None
+    ) -> dict:
+        meta: dict[str, Any] = {"resourceVersion": str(revision)}
+        if continue_token:
+            meta["continue"] = continue_token
+        if remaining is not None:
+            meta["remainingItemCount"] = remaining
+        return {"kind": self.rtype.list_kind, "apiVersion": self.rtype.api_version, "metadata": meta, "items": items}
+
+    async def list(self, namespace: str | None, opts: ListOptions) -> dict:
+        """The ``<Kind>List`` of the matching objects (see the module docs for resourceVersion rules)."""
+        self._validate_list_options(opts, watch=False)
+        rv, match = opts.resource_version, opts.resource_version_match
+        prefix = self._list_prefix(namespace)
+        if opts.continue_token:
+            if rv:
+                raise BadRequest("specifying resource version is not allowed when using continue")
+            revision, start = self._decode_continue(opts.continue_token, prefix)
+            return await self._list_store(prefix, start, revision, opts, continued=True)
+        if not rv:
+            return await self._list_store(prefix, prefix, 0, opts)
+        if rv == "0" and match != "Exact":
+            return self._list_cache(namespace, opts)
+        revision = _parse_rv(rv)
+        if match == "Exact" or (match is None and opts.limit > 0):
+            return await self._list_store(prefix, prefix, revision, opts)
+        await self._ensure_not_older_than(revision)
+        if opts.limit > 0:
+            return await self._list_store(prefix, prefix, 0, opts)
+        await self.cache.wait_not_older_than(revision)
+        return self._list_cache(namespace, opts)
+
+    def _list_cache(self, namespace: str | None, opts: ListOptions) -> dict:
+        matches = self._matcher(opts)
+        revision = self.cache.revision
+        items = self.cache.snapshot(namespace)
+        if matches is not None:
+            items = [obj for obj in items if matches(obj)]
+        return self._list_object(items, revision)
+
+    async def _list_store(
+        self, prefix: bytes, start: bytes, revision: int, opts: ListOptions, *, continued: bool = False
+    ) -> dict:
+        end = prefix_end(prefix)
+        matches = self._matcher(opts)
+        limit = opts.limit
+        items: list[dict] = []
+        token, remaining = "", None
+        while True:
+            try:
+                result = await self.store.range(start, end, limit=limit, revision=revision)
+            except CompactedError:
+                if continued:
+                    raise Gone(
+                        "The provided continue parameter is too old to display a consistent list result. "
+                        "You can start a new list without the continue parameter."
+                    ) from None
+                raise Gone("The resourceVersion for the provided list is too old.") from None
+            except FutureRevisionError as exc:
+                raise TooLargeResourceVersion(
+                    f"Too large resource version: {revision}, current: {exc.current_revision}", retry_after=1
+                ) from None
+            if revision == 0:
+                revision = result.revision
+            kvs = result.kvs
+            for i, kv in enumerate(kvs):
+                obj = self._load(kv)
+                if matches is None or matches(obj):
+                    items.append(obj)
+                    if limit and len(items) >= limit:
+                        if i + 1 < len(kvs) or result.more:
+                            token = self._encode_continue(revision, kv.key + b"\0", prefix)
+                            if matches is None:
+                                remaining = result.count - (i + 1)
+                        return self._list_object(items, revision, token, remaining)
+            if not limit or not result.more or not kvs:
+                return self._list_object(items, revision)
+            start = kvs[-1].key + b"\0"
+
+    @staticmethod
+    def _encode_continue(revision: int, start: bytes, prefix: bytes) -> str:
+        relative = start[len(prefix):].decode("utf-8", "surrogateescape")
+        token = orjson.dumps({"v": _CONTINUE_VERSION, "rv": revision, "start": relative})
+        return base64.b64encode(token).decode()
+
+    @staticmethod
+    def _decode_continue(token: str, prefix: bytes) -> tuple[int, bytes]:
+        try:
+            data = orjson.loads(base64.b64decode(token.encode(), validate=True))
+        except (binascii.Error, ValueError, orjson.JSONDecodeError):
+            raise BadRequest("continue key is not valid: not a base64-encoded JSON token") from None
+        if not isinstance(data, dict) or data.get("v") != _CONTINUE_VERSION:
+            raise BadRequest(
+                f"continue key is not valid: incorrect encoded start resourceVersion (version {_CONTINUE_VERSION})"
+            )
+        revision, start = data.get("rv"), data.get("start")
+        if type(revision) is not int or revision <= 0 or not isinstance(start, str) or not start:
+            raise BadRequest("continue key is not valid: incorrect encoded start resourceVersion")
+        if start.startswith("/") or ".." in start.split("/"):
+            raise BadRequest("continue key is not valid: the start key may not go outside the list's prefix")
+        return revision, prefix + start.encode("utf-8", "surrogateescape")
+
+    # -- watch -------------------------------------------------------------------------------
+
+    def watch(self, namespace: str | None, opts: ListOptions) -> AsyncIterator[WatchEvent]:
+        """A stream of watch events; bad options raise here, an expired start is an ERROR event."""
+        self._validate_list_options(opts, watch=True)
+        if opts.resource_version not in (None, "", "0"):
+            _parse_rv(opts.resource_version)
+        return self._watch(namespace or None, opts)
+
+    async def _watch(self, namespace: str | None, opts: ListOptions) -> AsyncIterator[WatchEvent]:
+        cache = self.cache
+        rv, initial_events = opts.resource_version, opts.send_initial_events
+        revision = None if rv in (None, "", "0") else int(rv)  # type: ignore[arg-type]
+        labels, fields = opts.label_selector, opts.field_selector
+        try:
+            if initial_events is True:
+                if revision is not None:
+                    await cache.wait_not_older_than(revision)
+                elif rv != "0":
+                    await cache.wait_fresh()
+                watcher = cache.open_watcher(namespace, labels, fields, initial=True, since=None)
+            elif revision is not None:
+                await cache.wait_not_older_than(revision)
+                watcher = cache.open_watcher(namespace, labels, fields, initial=False, since=revision)
+            elif initial_events is False:
+                watcher = cache.open_watcher(namespace, labels, fields, initial=False, since=None)
+            else:
+                if rv != "0":
+                    await cache.wait_fresh()
+                watcher = cache.open_watcher(namespace, labels, fields, initial=True, since=None)
+        except APIError as exc:
+            yield error_event(exc)
+            return
+        stream = cache.stream(
+            watcher,
+            api_version=self.rtype.api_version,
+            kind=self.rtype.kind,
+            bookmarks=opts.allow_watch_bookmarks,
+            initial_events_end=initial_events is True,
+            timeout_seconds=opts.timeout_seconds,
+        )
+        try:
+            async for event in stream:
+                yield event
+        finally:
+            await stream.aclose()
+
+    # -- the write pipeline --------------------------------------------------------------
+
+    def _check_type(self, obj: dict) -> None:
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if api_version is None:
+            obj["apiVersion"] = self.rtype.api_version
+        elif api_version != self.rtype.api_version:
+            raise BadRequest(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({self.rtype.api_version})"
+            )
+        if kind is None:
+            obj["kind"] = self.rtype.kind
+        elif kind != self.rtype.kind:
+            raise BadRequest(f"the object provided is unrecognized (must be of type {self.rtype.kind}): kind {kind!r}")
+        meta = obj.get("metadata")
+        if meta is None:
+            obj["metadata"] = {}
+        elif not isinstance(meta, dict):
+            raise BadRequest("metadata: expected object")
+
+    def _check_namespace(self, obj: dict, namespace: str | None) -> None:
+        meta = obj["metadata"]
+        if not self.rtype.namespaced:
+            meta.pop("namespace", None)
+            return
+        body_namespace = meta.get("namespace")
+        if body_namespace and body_namespace != namespace:
+            raise BadRequest("the namespace of the provided object does not match the namespace sent on the request")
+        meta["namespace"] = namespace
+
+    async def _admit(
+        self,
+        operation: str,
+        namespace: str | None,
+        name: str,
+        obj: dict,
+        old: dict | None,
+        ctx: RequestContext,
+        subresource: str | None,
+        *,
+        check_update: bool = True,
+    ) -> dict:
+        """decode → defaults → mutating admission → validation → validating admission; the wire result."""
+        try:
+            model = decode(obj)
+        except DecodeError as exc:
+            raise BadRequest(f"{self.rtype.kind} in version \"{self.rtype.version}\" cannot be handled as a "
+                             f"{self.rtype.kind}: {exc}") from None
+        apply_defaults(model)
+        old_model = None
+        if old is not None and self.admission.has_plugins:
+            old_model = decode(old)
+        request = AdmissionRequest(
+            operation,
+            self.rtype,
+            namespace,
+            name,
+            model,
+            old_model,
+            ctx.user,
+            ctx.dry_run,
+            subresource,
+        )
+        await self.admission.mutate(request)
+        try:
+            errors = validate(model)
+        except TypeError:
+            errors = []
+        result = encode(model)
+        if old is not None and check_update:
+            errors += self.strategy.validate_update(result, old)
+        if errors:
+            raise self._invalid(name, errors)
+        await self.admission.validate(request)
+        return result
+
+    # -- create --------------------------------------------------------------------------
+
+    async def create(self, namespace: str | None, body: dict, ctx: RequestContext) -> dict:
+        """Create an object; 409 AlreadyExists when the name is taken, 422 when invalid."""
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        obj = _copy(body)
+        self._check_type(obj)
+        self._check_namespace(obj, namespace)
+        meta = obj["metadata"]
+        base = meta.get("generateName") if not meta.get("name") else None
+        for _attempt in range(GENERATE_NAME_ATTEMPTS if base else 1):
+            attempt = copy.deepcopy(obj) if base else obj
+            if base:
+                attempt["metadata"]["name"] = generate_name(base)
+            created = await self._create_once(namespace, attempt, ctx)
+            if created is not None:
+                return created
+        if base:
+            raise AlreadyExists(
+                f'{self._resource_name} "{base}" already exists: no unique name could be generated, try again',
+                kind=self.rtype.plural,
+                name=base,
+                group=self.rtype.group,
+            )
+        name = meta.get("name") or ""
+        raise AlreadyExists(
+            f'{self._resource_name} "{name}" already exists', kind=self.rtype.plural, name=name, group=self.rtype.group
+        )
+
+    async def _create_once(self, namespace: str | None, obj: dict, ctx: RequestContext) -> dict | None:
+        self.strategy.prepare_for_create(obj)
+        name = obj["metadata"].get("name") or ""
+        result = await self._admit(CREATE, namespace, name, obj, None, ctx, None)
+        key = self.key(namespace, name)
+        if ctx.dry_run:
+            if await self.store.get(key) is not None:
+                return None
+            return result
+        value = orjson.dumps(_without_rv(result))
+        txn = await self.store.txn([Compare.create_revision(key, "=", 0)], [PutOp(key, value)])
+        if not txn.succeeded:
+            return None
+        result["metadata"]["resourceVersion"] = str(txn.revision)
+        return result
+
+    # -- update and patch ----------------------------------------------------------------
+
+    async def update(
+        self,
+        namespace: str | None,
+        name: str,
+        body: dict,
+        ctx: RequestContext,
+        subresource: str | None = None,
+    ) -> tuple[dict, bool]:
+        """Replace an object (or its ``status`` / a namespace's ``finalize``); ``(object, created)``."""
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        self._check_subresource(subresource)
+        body = _copy(body)
+        self._check_type(body)
+        self._check_namespace(body, namespace)
+        body_name = body["metadata"].get("name")
+        if body_name and body_name != name:
+            raise BadRequest(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+        body["metadata"]["name"] = name
+        if subresource is None and self.strategy.allow_create_on_update:
+            if await self.store.get(self.key(namespace, name)) is None:
+                created = await self._create_once(namespace, _without_rv(body), ctx)
+                if created is not None:
+                    return created, True
+        retry = not body["metadata"].get("resourceVersion")
+
+        def transform(current: dict) -> dict:
+            return _copy(body)
+
+        return await self._guaranteed_update(namespace, name, transform, ctx, subresource, retry=retry), False
+
+    def _check_subresource(self, subresource: str | None) -> None:
+        if subresource is None:
+            return
+        if subresource == "status" and "status" in self.rtype.subresources:
+            return
+        if subresource == "finalize" and self.rtype.plural == "namespaces":
+            return
+        raise NotFound(f"the server could not find the requested resource ({self.rtype.plural}/{subresource})")
+
+    async def patch(
+        self,
+        namespace: str | None,
+        name: str,
+        patch_type: str,
+        patch: bytes,
+        ctx: RequestContext,
+        subresource: str | None = None,
+    ) -> dict:
+        """Apply a JSON, merge or strategic merge patch; conflicts retry unless the patch pins a resourceVersion."""
+        from orchestra.apiserver.patch import apply_patch
+
+        self._check_subresource(subresource)
+
+        def transform(current: dict) -> dict:
+            patched = apply_patch(
+                current, patch_type, patch, kind=self.rtype.kind, api_version=self.rtype.api_version
+            )
+            if not isinstance(patched, dict):
+                raise BadRequest("the patched object is not a JSON object")
+            self._check_type(patched)
+            self._check_namespace(patched, namespace)
+            if patched["metadata"].get("name") != name:
+                raise BadRequest(
+                    f"the name of the object ({patched['metadata'].get('name')}) "
+                    f"does not match the name on the URL ({name})"
+                )
+            return patched
+
+        return await self._guaranteed_update(namespace, name, transform, ctx, subresource, retry=True)
+
+    async def _guaranteed_update(
+        self,
+        namespace: str | None,
+        name: str,
+        transform: Callable[[dict], dict | Awaitable[dict]],
+        ctx: RequestContext,
+        subresource: str | None,
+        *,
+        retry: bool,
+        internal: bool = False,
+    ) -> dict:
+        """Read, transform, prepare, admit and write under a revision guard, retrying when ``retry``."""
+        key = self.key(namespace, name)
+        while True:
+            kv = await self.store.get(key)
+            if kv is None:
+                raise self._not_found(name)
+            current = self._load(kv)
+            current_rv = current["metadata"]["resourceVersion"]
+            new = transform(_copy(current))
+            if not isinstance(new, dict):
+                new = await new
+            wanted_rv = (new.get("metadata") or {}).get("resourceVersion")
+            if wanted_rv and wanted_rv != current_rv:
+                raise self._conflict(name)
+            if internal:
+                prepared = new
+            elif subresource == "status":
+                prepared = self.strategy.prepare_for_status_update(new, current)
+            elif subresource == "finalize":
+                prepared = self.strategy.prepare_for_finalize(new, current)
+            else:
+                new_uid = new["metadata"].get("uid")
+                if new_uid and new_uid != current["metadata"].get("uid"):
+                    raise self._invalid(name, [FieldError.invalid("metadata.uid", new_uid, "field is immutable")])
+                prepared = new
+                self.strategy.prepare_for_update(prepared, current)
+            result = await self._admit(
+                UPDATE, namespace, name, prepared, current, ctx, subresource, check_update=not internal
+            )
+            self.strategy.update_generation(result, current)
+            result["metadata"]["resourceVersion"] = current_rv
+            if result == current:
+                return current
+            if ctx.dry_run:
+                return result
+            if self._should_delete_during_update(result, current):
+                txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [DeleteOp(key)])
+            else:
+                value = orjson.dumps(_without_rv(result))
+                txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, value)])
+            if txn.succeeded:
+                result["metadata"]["resourceVersion"] = str(txn.revision)
+                return result
+            if not retry:
+                raise self._conflict(name)
+
+    @staticmethod
+    def _should_delete_during_update(new: dict, old: dict) -> bool:
+        """Whether an update removed the last finalizer of an object being deleted (Kubernetes' rule)."""
+        meta = new.get("metadata") or {}
+        if not meta.get("deletionTimestamp") or _all_finalizers(new):
+            return False
+        return bool(_all_finalizers(old)) and not meta.get("deletionGracePeriodSeconds")
+
+    # -- delete --------------------------------------------------------------------------
+
+    def _delete_options(self, options: dict) -> tuple[int | None, dict, str | None, bool | None, bool]:
+        if not isinstance(options, dict):
+            raise BadRequest("DeleteOptions must be a JSON object")
+        errors: list[FieldError] = []
+        grace = options.get("gracePeriodSeconds")
+        if grace is not None and (type(grace) is not int):
+            errors.append(FieldError.invalid("gracePeriodSeconds", grace, "must be an integer"))
+        policy = options.get("propagationPolicy")
+        orphan = options.get("orphanDependents")
+        if policy is not None and policy not in _PROPAGATION_POLICIES:
+            errors.append(FieldError.not_supported("propagationPolicy", policy, list(_PROPAGATION_POLICIES)))
+        if policy is not None and orphan is not None:
+            errors.append(
+                FieldError.invalid(
+                    "orphanDependents", orphan, "orphanDependents and deletionPropagation cannot be both set"
+                )
+            )
+        dry_run = options.get("dryRun") or []
+        if dry_run and dry_run != ["All"]:
+            errors.append(FieldError.not_supported("dryRun", dry_run, ["All"]))
+        if errors:
+            exc = Invalid.from_field_errors("DeleteOptions", "", errors, group="meta.k8s.io")
+            exc.message = 'DeleteOptions.meta.k8s.io "" is invalid: ' + ", ".join(str(e) for e in errors)
+            exc.args = (exc.message,)
+            raise exc
+        preconditions = options.get("preconditions") or {}
+        return grace, preconditions, policy, orphan, bool(dry_run)
+
+    def _check_preconditions(self, name: str, current: dict, preconditions: dict) -> None:
+        meta = current["metadata"]
+        uid = preconditions.get("uid")
+        if uid and uid != meta.get("uid"):
+            raise self._conflict(
+                name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}"
+            )
+        rv = preconditions.get("resourceVersion")
+        if rv and rv != meta.get("resourceVersion"):
+            raise self._conflict(
+                name,
+                f"Precondition failed: ResourceVersion in precondition: {rv}, "
+                f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
+            )
+
+    def _finalizers_for(self, current: dict, policy: str | None, orphan: bool | None) -> list[str]:
+        finalizers = list(current["metadata"].get("finalizers") or ())
+        if policy is None and orphan is not None:
+            policy = "Orphan" if orphan else "Background"
+        if policy is None:
+            if self.strategy.default_propagation == "Orphan" and not current["metadata"].get("deletionTimestamp"):
+                if FOREGROUND_FINALIZER not in finalizers and ORPHAN_FINALIZER not in finalizers:
+                    finalizers.append(ORPHAN_FINALIZER)
+            return finalizers
+        finalizers = [f for f in finalizers if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
+        if policy == "Orphan":
+            finalizers.append(ORPHAN_FINALIZER)
+        elif policy == "Foreground":
+            finalizers.append(FOREGROUND_FINALIZER)
+        return finalizers
+
+    async def delete(
+        self, namespace: str | None, name: str, options: dict, ctx: RequestContext
+    ) -> tuple[dict, int]:
+        """Delete an object (gracefully, or by marking it when finalizers remain); ``(body, status code)``."""
+        grace_requested, preconditions, policy, orphan, dry_run = self._delete_options(options or {})
+        dry_run = dry_run or ctx.dry_run
+        key = self.key(namespace, name)
+        while True:
+            kv = await self.store.get(key)
+            if kv is None:
+                raise self._not_found(name)
+            current = self._load(kv)
+            self._check_preconditions(name, current, preconditions)
+            await self.admission.validate(
+                AdmissionRequest(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run)
+            )
+            marked = self._mark_for_deletion(name, current, grace_requested, policy, orphan)
+            if marked is None:
+                if dry_run:
+                    return self._deleted_body(current), 200
+                txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [DeleteOp(key)])
+                if not txn.succeeded:
+                    continue
+                return self._deleted_body(current), 200
+            code = 202 if orphan is False else 200
+            if marked == current or dry_run:
+                return marked, code
+            marked_value = orjson.dumps(_without_rv(marked))
+            txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, marked_value)])
+            if not txn.succeeded:
+                continue
+            marked["metadata"]["resourceVersion"] = str(txn.revision)
+            return marked, code
+
+    def _mark_for_deletion(
+        self, name: str, current: dict, grace_requested: int | None, policy: str | None, orphan: bool | None
+    ) -> dict | None:
+        """The object marked as being deleted, or None when it is to go now."""
+        is_namespace = self.rtype.plural == "namespaces"
+        meta = current["metadata"]
+        finalizers = self._finalizers_for(current, policy, orphan)
+        deleting = bool(meta.get("deletionTimestamp"))
+        if is_namespace:
+            spec_finalizers = list((current.get("spec") or {}).get("finalizers") or ())
+            if deleting and (spec_finalizers or finalizers):
+                raise self._conflict(
+                    name,
+                    "The system is ensuring all content is removed from this namespace.  "
+                    "Upon completion, this namespace will automatically be purged by the system.",
+                )
+            if not deleting and NAMESPACE_FINALIZER not in spec_finalizers:
+                spec_finalizers.append(NAMESPACE_FINALIZER)
+            if deleting and not spec_finalizers and not finalizers:
+                return None
+            marked = copy.deepcopy(current)
+            marked.setdefault("spec", {})["finalizers"] = spec_finalizers
+            marked.setdefault("status", {})["phase"] = "Terminating"
+            marked_meta = marked["metadata"]
+            marked_meta["deletionTimestamp"] = now_rfc3339()
+            marked_meta["deletionGracePeriodSeconds"] = 0
+            if finalizers:
+                marked_meta["finalizers"] = finalizers
+            return marked
+        grace = self.strategy.grace_period(current, grace_requested)
+        if not finalizers and grace == 0:
+            return None
+        marked = copy.deepcopy(current)
+        marked_meta = marked["metadata"]
+        if finalizers:
+            marked_meta["finalizers"] = finalizers
+        else:
+            marked_meta.pop("finalizers", None)
+        old_grace = meta.get("deletionGracePeriodSeconds")
+        if not deleting or (old_grace is not None and grace < old_grace):
+            marked_meta["deletionTimestamp"] = now_rfc3339(grace)
+            marked_meta["deletionGracePeriodSeconds"] = grace
+            if not deleting and self.strategy.track_generation and marked_meta.get("generation"):
+                marked_meta["generation"] += 1
+        return marked
+
+    def _deleted_body(self, last: dict) -> dict:
+        if self.strategy.return_deleted_object:
+            return last
+        meta = last.get("metadata") or {}
+        details: dict[str, Any] = {"name": meta.get("name"), "kind": self.rtype.plural, "uid": meta.get("uid")}
+        if self.rtype.group:
+            details["group"] = self.rtype.group
+        status = status_object(200, "", "", details)
+        del status["message"]
+        return status
+
+    async def delete_collection(
+        self, namespace: str | None, opts: ListOptions, options: dict, ctx: RequestContext
+    ) -> dict:
+        """Delete every matching object with the same rules as :meth:`delete`; the list of what was deleted."""
+        self._delete_options(options or {})
+        listing = await self.list(namespace, attrs.evolve(opts, limit=0, continue_token=None))
+        items = []
+        for obj in listing["items"]:
+            meta = obj["metadata"]
+            try:
+                body, _code = await self.delete(meta.get("namespace"), meta["name"], options or {}, ctx)
+            except NotFound:
+                continue
+            items.append(body if body.get("kind") != "Status" else obj)
+        return self._list_object(items, int(listing["metadata"]["resourceVersion"]))
+
+    # -- scale ---------------------------------------------------------------------------
+
+    def _check_scalable(self) -> None:
+        if "scale" not in self.rtype.subresources:
+            raise NotFound(f"the server could not find the requested resource ({self.rtype.plural}/scale)")
+
+    def _scale_of(self, obj: dict) -> dict:
+        meta = obj["metadata"]
+        spec = obj.get("spec") or {}
+        selector = spec.get("selector")
+        try:
+            selector_text = str(LabelSelector.from_dict(selector)) if selector else ""
+        except SelectorError:
+            selector_text = ""
+        scale_meta = {
+            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
+        }
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": scale_meta,
+            "spec": {"replicas": spec.get("replicas", 0)},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": selector_text},
+        }
+
+    async def get_scale(self, namespace: str | None, name: str) -> dict:
+        """The ``autoscaling/v1`` Scale of a Deployment or ReplicaSet."""
+        self._check_scalable()
+        return self._scale_of(await self.get(namespace, name))
+
+    async def update_scale(self, namespace: str | None, name: str, body: dict, ctx: RequestContext) -> dict:
+        """Set ``spec.replicas`` from a Scale; its resourceVersion, when set, is a precondition."""
+        self._check_scalable()
+        scale = self._checked_scale(name, body)
+        retry = not scale["metadata"].get("resourceVersion")
+        return await self._scale_update(namespace, name, lambda current: scale, ctx, retry=retry)
+
+    async def patch_scale(
+        self, namespace: str | None, name: str, patch_type: str, patch: bytes, ctx: RequestContext
+    ) -> dict:
+        """Patch the Scale of a Deployment or ReplicaSet."""
+        from orchestra.apiserver.patch import apply_patch
+
+        self._check_scalable()
+
+        def transform(current_scale: dict) -> dict:
+            patched = apply_patch(current_scale, patch_type, patch, kind="Scale", api_version="autoscaling/v1")
+            return self._checked_scale(name, patched)
+
+        return await self._scale_update(namespace, name, transform, ctx, retry=True)
+
+    def _checked_scale(self, name: str, body: Any) -> dict:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        if body.get("kind") not in (None, "Scale"):
+            raise BadRequest(f"the object provided is unrecognized (must be of type Scale): kind {body.get('kind')!r}")
+        meta = body.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        replicas = (body.get("spec") or {}).get("replicas", 0)
+        errors = []
+        if type(replicas) is not int:
+            errors.append(FieldError.invalid("spec.replicas", replicas, "must be an integer"))
+        elif replicas < 0:
+            errors.append(FieldError.invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
+        if errors:
+            exc = Invalid.from_field_errors("Scale", name, errors, group="autoscaling")
+            exc.message = f'Scale.autoscaling "{name}" is invalid: ' + ", ".join(str(e) for e in errors)
+            exc.args = (exc.message,)
+            raise exc
+        return {"metadata": dict(meta), "spec": {"replicas": replicas}}
+
+    async def _scale_update(
+        self,
+        namespace: str | None,
+        name: str,
+        scale_transform: Callable[[dict], dict],
+        ctx: RequestContext,
+        *,
+        retry: bool,
+    ) -> dict:
+        def transform(current: dict) -> dict:
+            scale = scale_transform(self._scale_of(current))
+            current.setdefault("spec", {})["replicas"] = scale["spec"]["replicas"]
+            wanted = scale["metadata"].get("resourceVersion")
+            if wanted:
+                current["metadata"]["resourceVersion"] = wanted
+            return current
+
+        updated = await self._guaranteed_update(namespace, name, transform, ctx, None, retry=retry)
+        return self._scale_of(updated)
+
+    # -- binding -------------------------------------------------------------------------
+
+    async def bind(self, namespace: str | None, name: str, binding: dict, ctx: RequestContext) -> dict:
+        """``pods/binding``: set ``spec.nodeName`` once (409 if the pod is bound or being deleted)."""
+        if self.rtype.plural != "pods":
+            raise NotFound(f"the server could not find the requested resource ({self.rtype.plural}/binding)")
+        if not isinstance(binding, dict):
+            raise BadRequest("the request body must be a JSON object")
+        body = _copy(binding)
+        body.setdefault("apiVersion", "v1")
+        body.setdefault("kind", "Binding")
+        meta = body.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != name:
+            raise BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        meta["name"] = name
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise BadRequest("the namespace of the provided object does not match the namespace sent on the request")
+        meta["namespace"] = namespace
+        try:
+            model = decode_as(core.Binding, body)
+            errors = validate(model)
+        except DecodeError as exc:
+            raise BadRequest(f"Binding cannot be handled: {exc}") from None
+        if errors:
+            exc = Invalid.from_field_errors("Binding", name, errors)
+            raise exc
+        target = body.get("target") or {}
+        node = target.get("name")
+        annotations = meta.get("annotations") or {}
+
+        def transform(current: dict) -> dict:
+            pod_meta = current["metadata"]
+            if pod_meta.get("deletionTimestamp"):
+                raise self._conflict(
+                    name, f"pod {name} is being deleted, cannot be assigned to a host", resource="pods/binding"
+                )
+            assigned = (current.get("spec") or {}).get("nodeName")
+            if assigned:
+                raise self._conflict(
+                    name, f'pod {name} is already assigned to node "{assigned}"', resource="pods/binding"
+                )
+            wanted_uid = meta.get("uid")
+            if wanted_uid and wanted_uid != pod_meta.get("uid"):
+                raise self._conflict(
+                    name,
+                    f"Precondition failed: UID in precondition: {wanted_uid}, "
+                    f"UID in object meta: {pod_meta.get('uid')}",
+                    resource="pods/binding",
+                )
+            current.setdefault("spec", {})["nodeName"] = node
+            if annotations:
+                pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), **annotations}
+            status = current.setdefault("status", {})
+            conditions = [c for c in status.get("conditions") or () if c.get("type") != "PodScheduled"]
+            conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now_rfc3339()})
+            status["conditions"] = conditions
+            return current
+
+        await self._guaranteed_update(namespace, name, transform, ctx, None, retry=True, internal=True)
+        status = status_object(201, "", "", None)
+        del status["message"]
+        return status

@@ -1,0 +1,353 @@
+"""Verbs, content negotiation, Status bodies and query parameters, through APIServer.handle."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+import yaml
+
+from orchestra.apiserver import APIServer, Request, UserInfo
+from orchestra.apiserver.handlers import Negotiator
+from orchestra.apiserver.errors import NotAcceptable
+from orchestra.apiserver.request import READ_ONLY
+
+ADMIN = UserInfo("admin")
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+KUBECTL_GET = f"{TABLE},application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def pod(name="web", **extra):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **extra},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web"},
+    "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}},
+                     "spec": {"containers": [{"name": "c", "image": "busybox", "notModelled": {"x": 1}}]}},
+    },
+}
+
+
+@pytest.fixture
+async def server():
+    s = await APIServer.create("memory://")
+    yield s
+    await s.close()
+
+
+async def call(server, method, path, body=None, *, query=None, headers=None, user=ADMIN, raw=None):
+    data = raw if raw is not None else (orjson.dumps(body) if body is not None else b"")
+    q = {k: v if isinstance(v, list) else [v] for k, v in (query or {}).items()}
+    return await server.handle(Request(method, path, q, {k.lower(): v for k, v in (headers or {}).items()}, data, user))
+
+
+def status_of(response):
+    return orjson.loads(response.body)
+
+
+# ------------------------------------------------------------------ negotiation
+
+
+@pytest.mark.parametrize(
+    "accept,expected",
+    [
+        (None, "json"),
+        ("", "json"),
+        ("application/json", "json"),
+        ("*/*", "json"),
+        ("application/yaml", "yaml"),
+        ("application/vnd.kubernetes.protobuf,application/json", "json"),
+        ("application/vnd.kubernetes.protobuf, */*", "json"),
+        (KUBECTL_GET, "table"),
+        ("application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json", "json"),
+        ("application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io, application/json", "json"),
+        ("application/yaml;q=0,application/json", "json"),
+    ],
+)
+def test_negotiation(accept, expected):
+    assert Negotiator().choose(accept, table=True) == expected
+
+
+@pytest.mark.parametrize("accept", ["application/vnd.kubernetes.protobuf", "text/html", TABLE + ";x=1,image/png"])
+def test_not_acceptable(accept):
+    negotiator = Negotiator()
+    with pytest.raises(NotAcceptable):
+        negotiator.choose(accept, table=False)
+
+
+async def test_protobuf_only_accept_is_406(server):
+    r = await call(server, "GET", PODS, headers={"Accept": "application/vnd.kubernetes.protobuf"})
+    assert r.status == 406 and status_of(r)["reason"] == "NotAcceptable"
+
+
+# ------------------------------------------------------------------ verbs
+
+
+async def test_create_get_list_update_delete(server):
+    r = await call(server, "POST", PODS, pod())
+    assert r.status == 201
+    created = orjson.loads(r.body)
+    assert created["metadata"]["namespace"] == "default" and created["metadata"]["uid"]
+    r = await call(server, "GET", PODS + "/web")
+    assert r.status == 200 and orjson.loads(r.body)["metadata"]["uid"] == created["metadata"]["uid"]
+    r = await call(server, "GET", "/api/v1/pods")
+    assert [p["metadata"]["name"] for p in orjson.loads(r.body)["items"]] == ["web"]
+    updated = orjson.loads((await call(server, "GET", PODS + "/web")).body)
+    updated["metadata"]["labels"] = {"tier": "front"}
+    r = await call(server, "PUT", PODS + "/web", updated)
+    assert r.status == 200 and orjson.loads(r.body)["metadata"]["labels"] == {"tier": "front"}
+    r = await call(server, "DELETE", PODS + "/web")
+    assert r.status == 200
+    assert (await call(server, "GET", PODS + "/web")).status == 404
+
+
+async def test_conflicts_and_missing_objects_are_status_bodies(server):
+    await call(server, "POST", PODS, pod())
+    r = await call(server, "POST", PODS, pod())
+    assert r.status == 409 and status_of(r)["reason"] == "AlreadyExists"
+    assert status_of(r)["message"] == 'pods "web" already exists'
+    r = await call(server, "GET", PODS + "/nope")
+    assert status_of(r) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": 'pods "nope" not found', "reason": "NotFound", "code": 404,
+        "details": {"name": "nope", "kind": "pods"},
+    }
+
+
+async def test_yaml_in_and_out(server):
+    body = yaml.safe_dump(pod("y")).encode()
+    r = await call(server, "POST", PODS, raw=body, headers={"Content-Type": "application/yaml", "Accept": "application/yaml"})
+    assert r.status == 201 and r.content_type == "application/yaml"
+    assert yaml.safe_load(r.body)["metadata"]["name"] == "y"
+
+
+@pytest.mark.parametrize(
+    "raw,content_type,code",
+    [
+        (b"{not json", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b"", "application/json", 400),
+        (b"a: [unclosed", "application/yaml", 400),
+        (b"- just a list", "application/yaml", 400),
+        (b"<pod/>", "application/xml", 415),
+        (b"\x0a\x0bproto", "application/vnd.kubernetes.protobuf", 415),
+    ],
+)
+async def test_bad_bodies(server, raw, content_type, code):
+    r = await call(server, "POST", PODS, raw=raw, headers={"Content-Type": content_type})
+    assert r.status == code
+    assert status_of(r)["code"] == code
+
+
+async def test_unknown_kinds_and_wrong_methods(server):
+    r = await call(server, "GET", "/api/v1/namespaces/default/widgets")
+    assert r.status == 404 and status_of(r)["message"] == "the server could not find the requested resource"
+    r = await call(server, "POST", "/api/v1/pods", pod())
+    assert r.status == 405 and status_of(r)["reason"] == "MethodNotAllowed"
+
+
+async def test_table_for_get_list_and_pretty(server):
+    await call(server, "POST", PODS, pod())
+    r = await call(server, "GET", PODS, headers={"Accept": KUBECTL_GET})
+    assert r.content_type == TABLE
+    table = orjson.loads(r.body)
+    assert table["kind"] == "Table" and table["rows"][0]["cells"][0] == "web"
+    r = await call(server, "GET", PODS + "/web", headers={"Accept": KUBECTL_GET}, query={"includeObject": "Object"})
+    assert orjson.loads(r.body)["rows"][0]["object"]["kind"] == "Pod"
+    r = await call(server, "GET", PODS + "/web", query={"pretty": "true"})
+    assert r.body.startswith(b'{\n  "')
+    r = await call(server, "GET", PODS + "/web", headers={"Accept": KUBECTL_GET}, query={"includeObject": "All"})
+    assert r.status == 400
+
+
+async def test_query_parameters_are_checked(server):
+    for query in ({"limit": "x"}, {"limit": "-1"}, {"labelSelector": "a in (b"}, {"fieldSelector": "bogus"},
+                  {"resourceVersionMatch": "Sometimes"}, {"timeoutSeconds": "soon"}, {"allowWatchBookmarks": "perhaps"}):
+        r = await call(server, "GET", PODS, query=query)
+        assert r.status == 400, query
+    r = await call(server, "POST", PODS, pod(), query={"dryRun": "Some"})
+    assert r.status == 400
+    r = await call(server, "POST", PODS, pod(), query={"fieldValidation": "Loose"})
+    assert r.status == 400
+    r = await call(server, "GET", PODS, query={"fieldSelector": "spec.bogus=1"})
+    assert r.status == 400 and "field label not supported" in status_of(r)["message"]
+
+
+async def test_label_selector_and_limit(server):
+    for i in range(3):
+        await call(server, "POST", PODS, pod(f"p{i}", labels={"n": str(i)}))
+    r = await call(server, "GET", PODS, query={"labelSelector": "n in (0,2)"})
+    assert [p["metadata"]["name"] for p in orjson.loads(r.body)["items"]] == ["p0", "p2"]
+    first = orjson.loads((await call(server, "GET", PODS, query={"limit": "2"})).body)
+    assert len(first["items"]) == 2 and first["metadata"]["continue"]
+    rest = orjson.loads((await call(server, "GET", PODS, query={"limit": "2", "continue": first["metadata"]["continue"]})).body)
+    assert [p["metadata"]["name"] for p in rest["items"]] == ["p2"]
+
+
+async def test_dry_run_creates_nothing(server):
+    r = await call(server, "POST", PODS, pod(), query={"dryRun": "All"})
+    assert r.status == 201
+    assert (await call(server, "GET", PODS + "/web")).status == 404
+
+
+async def test_unmodelled_fields_pass_strict_field_validation(server):
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    r = await call(server, "POST", path, DEPLOYMENT, query={"fieldValidation": "Strict"})
+    assert r.status == 201, r.body
+    container = orjson.loads(r.body)["spec"]["template"]["spec"]["containers"][0]
+    assert container["notModelled"] == {"x": 1}
+
+
+async def test_patch_types(server):
+    await call(server, "POST", PODS, pod())
+    r = await call(server, "PATCH", PODS + "/web", {"metadata": {"labels": {"a": "b"}}},
+                   headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status == 200 and orjson.loads(r.body)["metadata"]["labels"] == {"a": "b"}
+    r = await call(server, "PATCH", PODS + "/web", [{"op": "add", "path": "/metadata/labels/c", "value": "d"}],
+                   headers={"Content-Type": "application/json-patch+json"})
+    assert orjson.loads(r.body)["metadata"]["labels"] == {"a": "b", "c": "d"}
+    r = await call(server, "PATCH", PODS + "/web", {"metadata": {"labels": {"e": "f"}}},
+                   headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert orjson.loads(r.body)["metadata"]["labels"]["e"] == "f"
+    r = await call(server, "PATCH", PODS + "/web", {"a": 1}, headers={"Content-Type": "application/json"})
+    assert r.status == 415
+    r = await call(server, "PATCH", PODS + "/web", {"a": 1}, headers={"Content-Type": "application/apply-patch+yaml"})
+    assert r.status == 415
+    r = await call(server, "PATCH", PODS + "/web", raw=b"{oops", headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status == 400
+
+
+async def test_status_subresource(server):
+    await call(server, "POST", PODS, pod())
+    current = orjson.loads((await call(server, "GET", PODS + "/web/status")).body)
+    current["status"]["phase"] = "Running"
+    r = await call(server, "PUT", PODS + "/web/status", current)
+    assert r.status == 200 and orjson.loads(r.body)["status"]["phase"] == "Running"
+
+
+async def test_scale_subresource(server):
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    await call(server, "POST", path, DEPLOYMENT)
+    scale = orjson.loads((await call(server, "GET", path + "/web/scale")).body)
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 1
+    r = await call(server, "PATCH", path + "/web/scale", {"spec": {"replicas": 4}},
+                   headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status == 200 and orjson.loads(r.body)["spec"]["replicas"] == 4
+    scale = orjson.loads(r.body)
+    scale["spec"]["replicas"] = 2
+    r = await call(server, "PUT", path + "/web/scale", scale)
+    assert orjson.loads(r.body)["spec"]["replicas"] == 2
+    assert orjson.loads((await call(server, "GET", path + "/web")).body)["spec"]["replicas"] == 2
+
+
+async def test_binding(server):
+    await call(server, "POST", PODS, pod())
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web"}, "target": {"kind": "Node", "name": "n1"}}
+    r = await call(server, "POST", PODS + "/web/binding", binding)
+    assert r.status == 201
+    assert orjson.loads((await call(server, "GET", PODS + "/web")).body)["spec"]["nodeName"] == "n1"
+    r = await call(server, "POST", PODS + "/web/binding", binding)
+    assert r.status == 409
+
+
+async def test_delete_options_from_query_and_body(server):
+    await call(server, "POST", PODS, pod("a"))
+    await call(server, "POST", PODS, pod("b"))
+    r = await call(server, "DELETE", PODS + "/a", query={"propagationPolicy": "Sideways"})
+    assert r.status == 422  # Kubernetes validates DeleteOptions as an object: Invalid
+    r = await call(server, "DELETE", PODS + "/a", {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
+    assert r.status == 200
+    r = await call(server, "DELETE", PODS + "/b", query={"gracePeriodSeconds": "0"})
+    assert r.status == 200
+    assert orjson.loads((await call(server, "GET", PODS)).body)["items"] == []
+
+
+async def test_deletecollection(server):
+    for i in range(3):
+        await call(server, "POST", PODS, pod(f"p{i}", labels={"keep": "yes" if i == 0 else "no"}))
+    r = await call(server, "DELETE", PODS, query={"labelSelector": "keep=no"})
+    assert r.status == 200
+    names = [p["metadata"]["name"] for p in orjson.loads((await call(server, "GET", PODS)).body)["items"]]
+    assert names == ["p0"]
+
+
+async def test_read_only_user_is_forbidden_to_write(server):
+    viewer = UserInfo("viewer", READ_ONLY)
+    assert (await call(server, "GET", PODS, user=viewer)).status == 200
+    r = await call(server, "POST", PODS, pod(), user=viewer)
+    assert r.status == 403
+    assert status_of(r)["message"] == (
+        'pods is forbidden: User "viewer" cannot create resource "pods" in API group "" in the namespace "default"'
+    )
+
+
+async def _lines(response, count):
+    lines = []
+    async for chunk in response.stream:
+        lines.append(orjson.loads(chunk))
+        if len(lines) == count:
+            break
+    await response.stream.aclose()
+    return lines
+
+
+async def test_watch_from_now_and_named_watch(server):
+    await call(server, "POST", PODS, pod("a"))
+    await call(server, "POST", PODS, pod("b"))
+    r = await call(server, "GET", "/api/v1/watch/namespaces/default/pods/b")
+    assert r.status == 200 and r.stream is not None
+    events = await _lines(r, 1)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "b")]
+
+
+async def test_watch_from_a_revision_sees_later_changes(server):
+    created = orjson.loads((await call(server, "POST", PODS, pod("a"))).body)
+    await call(server, "POST", PODS, pod("b"))
+    r = await call(server, "GET", PODS, query={"watch": "true", "resourceVersion": created["metadata"]["resourceVersion"]})
+    events = await _lines(r, 1)
+    assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "b"
+
+
+async def test_table_watch(server):
+    await call(server, "POST", PODS, pod("a"))
+    r = await call(server, "GET", PODS, query={"watch": "true"}, headers={"Accept": KUBECTL_GET})
+    assert r.content_type == TABLE
+    events = await _lines(r, 1)
+    assert events[0]["object"]["kind"] == "Table" and events[0]["object"]["rows"][0]["cells"][0] == "a"
+
+
+async def test_watch_with_bad_selector_is_400_before_streaming(server):
+    r = await call(server, "GET", PODS, query={"watch": "true", "fieldSelector": "spec.bogus=x"})
+    assert r.status == 400 and r.stream is None
+
+
+async def test_health_version_and_root(server):
+    r = await call(server, "GET", "/readyz", user=None)
+    assert (r.status, r.body) == (200, b"ok")
+    assert (await call(server, "GET", "/healthz/nonsense")).status == 404
+    version = orjson.loads((await call(server, "GET", "/version", user=None)).body)
+    assert version["gitVersion"].startswith("v1.32.0-orchestra.")
+    paths = orjson.loads((await call(server, "GET", "/")).body)["paths"]
+    assert "/apis/apps/v1" in paths
+
+
+async def test_requests_without_user_and_credentials_are_401(server):
+    r = await call(server, "GET", PODS, user=None)
+    assert r.status == 401
+
+
+def test_package_exports_are_pinned():
+    import orchestra.apiserver as package
+
+    assert sorted(package.__all__) == sorted(
+        ["APIServer", "ServeError", "Request", "Response", "UserInfo", "ADMIN", "NODE", "READ_ONLY", "ROLES"]
+    )
+    for name in package.__all__:
+        assert getattr(package, name) is not None

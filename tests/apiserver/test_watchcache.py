@@ -1,0 +1,335 @@
+"""Watches from the watch cache: start revisions, expiry, bookmarks, initial events, selector transitions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from orchestra.api.registry import by_kind
+from orchestra.api.selectors import FieldSelector, LabelSelector
+from orchestra.apiserver.errors import Invalid
+from orchestra.apiserver.registry_storage import StorageRegistry
+from orchestra.apiserver.request import UserInfo
+from orchestra.apiserver.storage import ListOptions, RequestContext
+from orchestra.apiserver.watchcache import INITIAL_EVENTS_END_ANNOTATION, WatchCache, WatchEvent
+from orchestra.bus import EventBus
+from orchestra.plugin_manager import get_plugin_manager
+from orchestra.store import open_store
+
+CTX = RequestContext(UserInfo("admin"))
+#: A safety net so a broken watch fails the test instead of hanging it (not a timing assertion).
+PATIENCE = 10.0
+
+
+async def make_registry(**kwargs):
+    store = await open_store("memory://")
+    reg = StorageRegistry(store, plugin_manager=get_plugin_manager(load_entrypoints=False), **kwargs)
+    await reg.start()
+    return store, reg
+
+
+@pytest.fixture
+async def registry():
+    store, reg = await make_registry(bookmark_interval=0.05)
+    yield reg
+    await reg.stop()
+    await store.close()
+
+
+@pytest.fixture
+def configmaps(registry):
+    return registry.storage(by_kind("v1", "ConfigMap"))
+
+
+@pytest.fixture
+def pods(registry):
+    return registry.storage(by_kind("v1", "Pod"))
+
+
+def configmap(name="cm", labels=None, data=None):
+    meta = {"name": name}
+    if labels is not None:
+        meta["labels"] = labels
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data or {"a": "1"}}
+
+
+def pod(name="web", labels=None):
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
+
+
+async def take(stream, n, *, skip_bookmarks=True):
+    """The next ``n`` events (bookmarks skipped unless asked for)."""
+    events = []
+
+    async def run():
+        async for event in stream:
+            if skip_bookmarks and event.type == "BOOKMARK":
+                continue
+            events.append(event)
+            if len(events) == n:
+                return
+
+    await asyncio.wait_for(run(), PATIENCE)
+    return events
+
+
+async def now(storage):
+    """The store's current revision as a resourceVersion: a watch from it sees every later change."""
+    return str(await storage.store.current_revision())
+
+
+def summary(events):
+    return [(e.type, e.object["metadata"].get("name")) for e in events]
+
+
+# --------------------------------------------------------------------------- start revisions
+
+
+async def test_watch_without_resource_version_sends_current_objects_then_changes(configmaps):
+    await configmaps.create("default", configmap("a"), CTX)
+    await configmaps.create("default", configmap("b"), CTX)
+    stream = configmaps.watch("default", ListOptions())
+    assert summary(await take(stream, 2)) == [("ADDED", "a"), ("ADDED", "b")]
+    await configmaps.patch("default", "a", "merge", b'{"data":{"a":"2"}}', CTX)
+    await configmaps.delete("default", "b", {}, CTX)
+    events = await take(stream, 2)
+    assert summary(events) == [("MODIFIED", "a"), ("DELETED", "b")]
+    assert events[0].object["data"] == {"a": "2"}
+    await stream.aclose()
+
+
+async def test_watch_from_zero_starts_from_the_cache(configmaps):
+    created = await configmaps.create("default", configmap("a"), CTX)
+    await configmaps.cache.wait_for_revision(int(created["metadata"]["resourceVersion"]))
+    stream = configmaps.watch(None, ListOptions(resource_version="0"))
+    assert summary(await take(stream, 1)) == [("ADDED", "a")]
+    await stream.aclose()
+
+
+async def test_watch_from_a_revision_sends_only_later_changes(configmaps):
+    first = await configmaps.create("default", configmap("a"), CTX)
+    await configmaps.create("default", configmap("b"), CTX)
+    await configmaps.patch("default", "a", "merge", b'{"data":{"x":"y"}}', CTX)
+    stream = configmaps.watch(None, ListOptions(resource_version=first["metadata"]["resourceVersion"]))
+    events = await take(stream, 2)
+    assert summary(events) == [("ADDED", "b"), ("MODIFIED", "a")]
+    revisions = [int(e.object["metadata"]["resourceVersion"]) for e in events]
+    assert revisions == sorted(revisions) and revisions[0] > int(first["metadata"]["resourceVersion"])
+    await stream.aclose()
+
+
+async def test_deleted_events_carry_the_deletion_revision(configmaps):
+    created = await configmaps.create("default", configmap("a"), CTX)
+    stream = configmaps.watch(None, ListOptions(resource_version=created["metadata"]["resourceVersion"]))
+    await configmaps.delete("default", "a", {}, CTX)
+    (event,) = await take(stream, 1)
+    assert event.type == "DELETED"
+    assert int(event.object["metadata"]["resourceVersion"]) == await configmaps.store.current_revision()
+    await stream.aclose()
+
+
+async def test_too_old_resource_version_is_one_error_event_then_the_end():
+    store, reg = await make_registry(window_events=2)
+    try:
+        configmaps = reg.storage(by_kind("v1", "ConfigMap"))
+        first = await configmaps.create("default", configmap("a"), CTX)
+        for i in range(5):
+            await configmaps.patch("default", "a", "merge", orjson.dumps({"data": {"i": str(i)}}), CTX)
+        await configmaps.cache.wait_for_revision(await store.current_revision())
+        rv = first["metadata"]["resourceVersion"]
+        events = [e async for e in configmaps.watch(None, ListOptions(resource_version=rv))]
+        assert len(events) == 1 and events[0].type == "ERROR"
+        status = events[0].object
+        assert status["code"] == 410 and status["reason"] == "Expired"
+        assert status["message"] == f"too old resource version: {rv} ({configmaps.cache.oldest})"
+    finally:
+        await reg.stop()
+        await store.close()
+
+
+async def test_future_resource_version_is_an_error_event(configmaps):
+    future = str(await configmaps.store.current_revision() + 1000)
+    events = [e async for e in configmaps.watch(None, ListOptions(resource_version=future))]
+    assert [e.type for e in events] == ["ERROR"] and events[0].object["code"] == 504
+
+
+async def test_timeout_seconds_ends_the_stream(configmaps):
+    events = await asyncio.wait_for(
+        _collect(configmaps.watch(None, ListOptions(resource_version="0", timeout_seconds=0))), PATIENCE
+    )
+    assert events == []
+
+
+async def _collect(stream):
+    return [e async for e in stream]
+
+
+# --------------------------------------------------------------------------- bookmarks and initial events
+
+
+async def test_bookmarks_carry_the_current_revision(configmaps):
+    created = await configmaps.create("default", configmap("a"), CTX)
+    stream = configmaps.watch(None, ListOptions(resource_version="0", allow_watch_bookmarks=True))
+    events = await take(stream, 2, skip_bookmarks=False)
+    events = [e for e in events if e.type == "BOOKMARK"] or await take(stream, 1, skip_bookmarks=False)
+    bookmark = events[0]
+    assert bookmark.type == "BOOKMARK"
+    assert bookmark.object["kind"] == "ConfigMap" and bookmark.object["apiVersion"] == "v1"
+    assert int(bookmark.object["metadata"]["resourceVersion"]) >= int(created["metadata"]["resourceVersion"])
+    await stream.aclose()
+
+
+async def test_no_bookmarks_unless_asked(configmaps):
+    await configmaps.create("default", configmap("a"), CTX)
+    events = await asyncio.wait_for(
+        _collect(configmaps.watch(None, ListOptions(timeout_seconds=1))), PATIENCE
+    )
+    assert [e.type for e in events] == ["ADDED"]
+
+
+async def test_send_initial_events_ends_them_with_an_annotated_bookmark(configmaps):
+    await configmaps.create("default", configmap("a"), CTX)
+    await configmaps.create("default", configmap("b"), CTX)
+    options = ListOptions(
+        send_initial_events=True, resource_version_match="NotOlderThan", allow_watch_bookmarks=True
+    )
+    stream = configmaps.watch(None, options)
+    events = await take(stream, 3, skip_bookmarks=False)
+    assert [e.type for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
+    end = events[2].object["metadata"]
+    assert end["annotations"] == {INITIAL_EVENTS_END_ANNOTATION: "true"}
+    assert int(end["resourceVersion"]) >= max(int(e.object["metadata"]["resourceVersion"]) for e in events[:2])
+    await configmaps.create("default", configmap("c"), CTX)
+    assert summary(await take(stream, 1)) == [("ADDED", "c")]
+    await stream.aclose()
+
+
+async def test_send_initial_events_false_starts_from_now(configmaps):
+    await configmaps.create("default", configmap("a"), CTX)
+    options = ListOptions(
+        send_initial_events=False, resource_version_match="NotOlderThan", allow_watch_bookmarks=True
+    )
+    stream = configmaps.watch(None, options)
+    first = await take(stream, 1, skip_bookmarks=False)  # start the generator: registers the watcher
+    assert first[0].type == "BOOKMARK"
+    await configmaps.create("default", configmap("b"), CTX)
+    assert summary(await take(stream, 1)) == [("ADDED", "b")]
+    await stream.aclose()
+
+
+async def test_send_initial_events_needs_not_older_than_and_bookmarks(configmaps):
+    with pytest.raises(Invalid) as info:
+        configmaps.watch(None, ListOptions(send_initial_events=True))
+    message = info.value.message
+    assert "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan" in message
+    assert "sendInitialEvents requires setting allowWatchBookmarks to true" in message
+    with pytest.raises(Invalid, match="resourceVersionMatch is forbidden for watch"):
+        configmaps.watch(None, ListOptions(resource_version_match="NotOlderThan", resource_version="1"))
+
+
+# --------------------------------------------------------------------------- filtering
+
+
+async def test_label_selector_transitions_are_added_and_deleted(configmaps):
+    selector = LabelSelector.parse("app=web")
+    stream = configmaps.watch(None, ListOptions(label_selector=selector, resource_version=await now(configmaps)))
+    await configmaps.create("default", configmap("a", labels={"app": "db"}), CTX)
+    await configmaps.patch("default", "a", "merge", b'{"metadata":{"labels":{"app":"web"}}}', CTX)
+    await configmaps.patch("default", "a", "merge", b'{"data":{"b":"2"}}', CTX)
+    await configmaps.patch("default", "a", "merge", b'{"metadata":{"labels":{"app":"db"}}}', CTX)
+    events = await take(stream, 3)
+    assert [e.type for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+    deleted = events[2].object
+    assert deleted["metadata"]["labels"] == {"app": "web"}  # the last state that matched
+    assert int(deleted["metadata"]["resourceVersion"]) == await configmaps.store.current_revision()
+    await stream.aclose()
+
+
+async def test_field_selector_transition_when_a_pod_is_bound(pods):
+    selector = FieldSelector.parse("spec.nodeName=n1")
+    stream = pods.watch(None, ListOptions(field_selector=selector, resource_version=await now(pods)))
+    await pods.create("default", pod("a"), CTX)
+    await pods.create("default", pod("b"), CTX)
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"}, "target": {"kind": "Node", "name": "n1"}}
+    await pods.bind("default", "b", binding, CTX)
+    events = await take(stream, 1)
+    assert summary(events) == [("ADDED", "b")] and events[0].object["spec"]["nodeName"] == "n1"
+    await stream.aclose()
+
+
+async def test_namespace_watch_sees_only_its_namespace(configmaps):
+    stream = configmaps.watch("kube-system", ListOptions(resource_version=await now(configmaps)))
+    await configmaps.create("default", configmap("a"), CTX)
+    await configmaps.create("kube-system", configmap("b"), CTX)
+    assert summary(await take(stream, 1)) == [("ADDED", "b")]
+    await stream.aclose()
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+async def test_watchers_share_one_encoded_line_per_event(configmaps):
+    rv = await now(configmaps)
+    streams = [configmaps.watch(None, ListOptions(resource_version=rv)) for _ in range(3)]
+    await configmaps.create("default", configmap("a"), CTX)
+    events = [(await take(stream, 1))[0] for stream in streams]
+    lines = [e.json_line() for e in events]
+    assert lines[0] is lines[1] is lines[2]
+    decoded = orjson.loads(lines[0])
+    assert decoded["type"] == "ADDED" and decoded["object"]["metadata"]["name"] == "a"
+    assert lines[0].endswith(b"\n")
+    for stream in streams:
+        await stream.aclose()
+    assert configmaps.cache.watcher_count == 0
+
+
+def test_watch_event_json_line_is_encoded_once():
+    event = WatchEvent("BOOKMARK", {"metadata": {"resourceVersion": "4"}})
+    assert event.json_line() is event.json_line()
+    assert orjson.loads(event.json_line()) == {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "4"}}}
+
+
+async def test_changes_are_published_on_the_event_bus():
+    store = await open_store("memory://")
+    bus = EventBus()
+    subscription = bus.subscribe()
+    reg = StorageRegistry(store, plugin_manager=get_plugin_manager(load_entrypoints=False), bus=bus)
+    await reg.start()
+    try:
+        configmaps = reg.storage(by_kind("v1", "ConfigMap"))
+        created = await configmaps.create("default", configmap("a"), CTX)
+
+        async def next_configmap_event():
+            async for event in subscription:
+                if event.resource == "configmaps":
+                    return event
+
+        event = await asyncio.wait_for(next_configmap_event(), PATIENCE)
+        assert (event.type, event.namespace, event.name) == ("ADDED", "default", "a")
+        assert event.revision == int(created["metadata"]["resourceVersion"])
+    finally:
+        await reg.stop()
+        await store.close()
+
+
+async def test_cache_lists_again_after_losing_its_store_watch():
+    store = await open_store("memory://")
+    cache = WatchCache(store, "configmaps", lambda obj: {})
+    await store.put(b"/registry/configmaps/default/a", b'{"metadata":{"name":"a","namespace":"default"}}')
+    await cache.start()
+    try:
+        assert [o["metadata"]["name"] for o in cache.snapshot(None)] == ["a"]
+        await cache._store_watcher.cancel()  # the store watch ends: the cache must list again
+        await store.put(b"/registry/configmaps/default/b", b'{"metadata":{"name":"b","namespace":"default"}}')
+        assert await cache.wait_for_revision(await store.current_revision(), timeout=PATIENCE)
+        assert [o["metadata"]["name"] for o in cache.snapshot("default")] == ["a", "b"]
+    finally:
+        await cache.stop()
+        await store.close()
