@@ -1,0 +1,260 @@
+"""How the client reaches the API server: over HTTP(S), or in-process without a socket.
+
+Both transports carry the same requests and return the same responses, so every
+component runs the same code embedded in one process or spread over machines.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+from typing import Any, AsyncIterator, Mapping, Protocol
+from urllib.parse import urlencode
+
+import aiohttp
+import attrs
+
+from orchestra.client.kubeconfig import ClusterCredentials
+
+__all__ = ["RawResponse", "StreamResponse", "Transport", "HTTPTransport", "InProcessTransport", "InProcessServer",
+           "TransportError"]
+
+
+class TransportError(ConnectionError):
+    """The API server could not be reached (connection refused, TLS failure, timeout)."""
+
+
+@attrs.frozen
+class RawResponse:
+    """A complete response: status, headers (lower-case keys), body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class StreamResponse(abc.ABC):
+    """A streamed response: status and headers at once, then the body line by line."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    @abc.abstractmethod
+    def lines(self) -> AsyncIterator[bytes]:
+        """The body's lines, without line endings, as they arrive."""
+
+    @abc.abstractmethod
+    async def read(self) -> bytes:
+        """The whole remaining body (for error responses)."""
+
+
+Query = Mapping[str, Any] | None
+
+
+def _query_string(query: Query) -> str:
+    if not query:
+        return ""
+    pairs = []
+    for key, value in query.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            pairs.append((key, "true" if v is True else "false" if v is False else str(v)))
+    return urlencode(pairs)
+
+
+class Transport(abc.ABC):
+    """Sends API requests; implemented over HTTP and in-process."""
+
+    @abc.abstractmethod
+    async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
+                      body: bytes | None = None) -> RawResponse:
+        """Send one request and read the whole response."""
+
+    @abc.abstractmethod
+    def stream(self, method: str, path: str, *, query: Query = None,
+               headers: Mapping[str, str] | None = None) -> contextlib.AbstractAsyncContextManager[StreamResponse]:
+        """Send one request and stream its response (watches, log follows)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class _HTTPStream(StreamResponse):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = {k.lower(): v for k, v in response.headers.items()}
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        buffer = b""
+        async for chunk in self._response.content.iter_any():
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    yield line
+        if buffer.strip():
+            yield buffer
+
+    async def read(self) -> bytes:
+        return await self._response.read()
+
+
+class HTTPTransport(Transport):
+    """HTTP(S) with keep-alive, the server's CA, and a bearer token or client certificate."""
+
+    def __init__(self, credentials: ClusterCredentials, *, timeout: float = 60.0) -> None:
+        self.credentials = credentials
+        self._ssl = credentials.ssl_context()
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._headers = {"Authorization": f"Bearer {credentials.token}"} if credentials.token else {}
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=0)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+        return self._session
+
+    def _url(self, path: str, query: Query) -> str:
+        qs = _query_string(query)
+        return f"{self.credentials.server}{path}" + (f"?{qs}" if qs else "")
+
+    async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
+                      body: bytes | None = None) -> RawResponse:
+        try:
+            async with self._get_session().request(
+                method, self._url(path, query), data=body, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            ) as response:
+                data = await response.read()
+                return RawResponse(response.status, {k.lower(): v for k, v in response.headers.items()}, data)
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            raise TransportError(f"cannot reach the API server at {self.credentials.server}: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def stream(self, method: str, path: str, *, query: Query = None,
+                     headers: Mapping[str, str] | None = None) -> AsyncIterator[StreamResponse]:
+        try:
+            response = await self._get_session().request(
+                method, self._url(path, query), headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeout),
+            )
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            raise TransportError(f"cannot reach the API server at {self.credentials.server}: {exc}") from exc
+        try:
+            yield _HTTPStream(response)
+        finally:
+            response.release()
+            response.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+class InProcessServer(Protocol):
+    """What the in-process transport needs of the API server (``orchestra.apiserver.APIServer``)."""
+
+    async def handle(self, request: Any) -> Any:
+        """Serve one ``orchestra.apiserver.request.Request`` (its ``user`` already set); returns an
+        object with ``status``, ``headers``, ``content_type``, ``body`` and ``stream`` (an async
+        iterator of chunks, or None)."""
+
+
+class _InProcessStream(StreamResponse):
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = {"content-type": response.content_type, **{k.lower(): v for k, v in response.headers.items()}}
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        if self._response.stream is None:
+            for line in self._response.body.split(b"\n"):
+                if line.strip():
+                    yield line
+            return
+        buffer = b""
+        async for chunk in self._response.stream:
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    yield line
+        if buffer.strip():
+            yield buffer
+
+    async def read(self) -> bytes:
+        return self._response.body
+
+    async def aclose(self) -> None:
+        stream = self._response.stream
+        if stream is not None and hasattr(stream, "aclose"):
+            await stream.aclose()
+
+
+def _query_lists(query: Query) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if not query:
+        return out
+    for key, value in query.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        out[key] = ["true" if v is True else "false" if v is False else str(v) for v in values]
+    return out
+
+
+class InProcessTransport(Transport):
+    """Calls the API server's request path directly: no socket, no TLS, same handlers.
+
+    ``user`` is the identity the requests run as (authentication is skipped;
+    authorization still applies).
+    """
+
+    def __init__(self, server: InProcessServer, user: Any) -> None:
+        self.server = server
+        self.user = user
+
+    async def _handle(self, method: str, path: str, query: Query, headers: Mapping[str, str] | None,
+                      body: bytes) -> Any:
+        # Imported here: the client sits below the API server, which is only needed in-process.
+        from orchestra.apiserver.request import Request
+
+        request = Request(method, path, _query_lists(query), {k.lower(): v for k, v in (headers or {}).items()},
+                          body, self.user)
+        return await self.server.handle(request)
+
+    async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
+                      body: bytes | None = None) -> RawResponse:
+        response = await self._handle(method, path, query, headers, body or b"")
+        if response.stream is not None:
+            chunks = [chunk async for chunk in response.stream]
+            body_bytes = b"".join(chunks)
+        else:
+            body_bytes = response.body
+        return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, method: str, path: str, *, query: Query = None,
+                     headers: Mapping[str, str] | None = None) -> AsyncIterator[StreamResponse]:
+        response = await self._handle(method, path, query, headers, b"")
+        stream = _InProcessStream(response)
+        try:
+            yield stream
+        finally:
+            await stream.aclose()
+
+    async def close(self) -> None:
+        """Nothing to release: there is no connection."""
