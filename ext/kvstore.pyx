@@ -798,10 +798,10 @@ cdef class MVCCStore:
         the key's version before the change, or ``None``. ``limit`` > 0 stops
         after that many changes, at a revision boundary (a revision is never
         split); ``until_revision`` > 0 stops before later revisions. Starting
-        at or below the compact revision raises ``ValueError``: those changes
-        are gone.
+        below the compact revision raises ``ValueError``: those changes are
+        gone (as in etcd, the changes *at* the compact revision remain).
         """
-        if start_revision <= self._compact_revision and self._compact_revision > 0:
+        if start_revision < self._compact_revision:
             raise ValueError(
                 f"revision {start_revision} is compacted (compact revision is {self._compact_revision})"
             )
@@ -866,9 +866,9 @@ cdef class MVCCStore:
 
         Per key the version current at ``revision`` stays (unless it is a
         deletion) with every later one; keys deleted at or before ``revision``
-        go entirely, and so do log entries up to ``revision``. Reads below
-        ``revision`` and event reads from ``revision`` or earlier are refused
-        afterwards.
+        go entirely (a deletion at ``revision`` itself at the next compaction),
+        and so do log entries before ``revision``. Reads and event reads
+        below ``revision`` are refused afterwards, as in etcd.
         """
         if self._pending:
             raise RuntimeError("cannot compact while a write group is open")
@@ -878,7 +878,7 @@ cdef class MVCCStore:
             )
         if revision > self._revision:
             raise ValueError(f"revision {revision} is in the future (current revision is {self._revision})")
-        while not self._log.empty() and self._log.front().change.mod_revision <= revision:
+        while not self._log.empty() and self._log.front().change.mod_revision < revision:
             _release(&self._log.front().change)
             self._log.pop_front()
         self._log.shrink_to_fit()
@@ -893,7 +893,9 @@ cdef class MVCCStore:
             dropped = self._compact_record(rec, revision)
             freed += dropped
             self._history -= dropped
-            if rec.latest.version == 0 and rec.latest.mod_revision <= revision:
+            # a deletion at exactly ``revision`` stays until the next compaction: its
+            # log entry is still readable by watches starting at the compact revision
+            if rec.latest.version == 0 and rec.latest.mod_revision < revision:
                 self._recycle(rec)
                 freed += 1
                 continue

@@ -127,8 +127,8 @@ class Store(abc.ABC):
     ) -> Watcher:
         """Watch changes to ``[key, range_end)`` from ``start_revision`` (inclusive; 0 = from now).
 
-        A start revision at or below the compact revision fails on first
-        iteration with :class:`CompactedError`. With ``progress_notify`` the
+        A start revision below the compact revision fails on first iteration
+        with :class:`CompactedError` (as in etcd, starting *at* it is allowed). With ``progress_notify`` the
         watcher also receives empty progress responses while idle.
         """
 

@@ -242,7 +242,7 @@ class EmbeddedWatcher(Watcher):
         published = store._published
         if start_revision <= 0:
             self._synced, self._cursor = True, 0
-        elif start_revision <= store._core.compact_revision:
+        elif start_revision < store._core.compact_revision:
             self._synced, self._cursor = False, start_revision
             self._error = CompactedError(start_revision, store._core.compact_revision)
         elif start_revision <= published:
@@ -299,7 +299,7 @@ class EmbeddedWatcher(Watcher):
         """Read the next batch of logged events (never beyond the published revision)."""
         store = self._store
         core = store._core
-        if self._cursor <= core.compact_revision:
+        if self._cursor < core.compact_revision:
             self._fail(CompactedError(self._cursor, core.compact_revision))
             return
         published = store._published
