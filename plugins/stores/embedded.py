@@ -649,14 +649,20 @@ class EmbeddedStore(Store):
         finally:
             revision = core.commit()
         responses: list[Any] = []
+        # As in etcd, each result carries the revision as of that operation: the old one
+        # until the transaction's first write, the new one from then on.
+        at = before
         for op, result in zip(ops, results):
             if isinstance(op, RangeOp):
-                responses.append(RangeResult(result.kvs, result.count, result.more, revision))
+                responses.append(RangeResult(result.kvs, result.count, result.more, at))
             elif isinstance(op, PutOp):
-                responses.append(PutResult(revision, KeyValue(*result) if result is not None else None))
+                at = revision
+                responses.append(PutResult(at, KeyValue(*result) if result is not None else None))
             else:
+                if result:
+                    at = revision
                 prev_kvs = [KeyValue(*kv) for kv in result] if op.prev_kv else []
-                responses.append(DeleteResult(revision, len(result), prev_kvs))
+                responses.append(DeleteResult(at, len(result), prev_kvs))
         await self._finish_write(before)
         return TxnResult(succeeded, revision, responses)
 
