@@ -9,9 +9,14 @@ import click
 
 from orchestra._version import __version__
 from orchestra.cli.apiserver import apiserver_command
+from orchestra.cli.apply import apply_command
 from orchestra.cli.bench import bench_command
+from orchestra.cli.delete import delete_command
+from orchestra.cli.describe import describe_command
+from orchestra.cli.get import get_command
 from orchestra.cli.kubeconfig import kubeconfig_command
 from orchestra.cli.plugins import plugins_command
+from orchestra.cli.scale import scale_command
 from orchestra.cli.validate import validate_command
 
 __all__ = ["main", "cli"]
@@ -30,9 +35,14 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(apiserver_command)
+cli.add_command(apply_command)
 cli.add_command(bench_command)
+cli.add_command(delete_command)
+cli.add_command(describe_command)
+cli.add_command(get_command)
 cli.add_command(kubeconfig_command)
 cli.add_command(plugins_command)
+cli.add_command(scale_command)
 cli.add_command(validate_command)
 
 

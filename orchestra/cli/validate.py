@@ -19,7 +19,7 @@ from orchestra.api.defaults import apply_defaults
 from orchestra.api.errors import DecodeError
 from orchestra.api.validation import validate
 
-__all__ = ["validate_command", "ManifestProblem", "validate_source", "manifest_files"]
+__all__ = ["validate_command", "ManifestProblem", "validate_source", "manifest_files", "read_manifest"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -83,7 +83,8 @@ def _check_document(doc: Document, source: str) -> Iterator[ManifestProblem]:
         yield ManifestProblem(source, doc.line_of(error.path) or doc.line, what, str(error))
 
 
-def _read(path: str) -> tuple[str, bytes]:
+def read_manifest(path: str) -> tuple[str, bytes]:
+    """``(source name, bytes)`` of a manifest file, or of standard input for ``-``."""
     if path == "-":
         return "<stdin>", sys.stdin.buffer.read()
     try:
@@ -110,7 +111,7 @@ def validate_command(paths: tuple[str, ...], recursive: bool, quiet: bool) -> No
     invalid_files = 0
     problem_count = 0
     for path in files:
-        source, text = _read(path)
+        source, text = read_manifest(path)
         count, problems = validate_source(text, source)
         total += count
         problem_count += len(problems)

@@ -167,10 +167,10 @@ class HTTPTransport(Transport):
 class InProcessServer(Protocol):
     """What the in-process transport needs of the API server (``orchestra.apiserver.APIServer``)."""
 
-    async def handle(self, request: Any) -> Any:
-        """Serve one ``orchestra.apiserver.request.Request`` (its ``user`` already set); returns an
-        object with ``status``, ``headers``, ``content_type``, ``body`` and ``stream`` (an async
-        iterator of chunks, or None)."""
+    async def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
+                                headers: dict[str, str], body: bytes, user: Any) -> Any:
+        """Serve one request as ``user`` (no authentication); returns an object with ``status``,
+        ``headers``, ``content_type``, ``body`` and ``stream`` (an async iterator of chunks, or None)."""
 
 
 class _InProcessStream(StreamResponse):
@@ -229,12 +229,10 @@ class InProcessTransport(Transport):
 
     async def _handle(self, method: str, path: str, query: Query, headers: Mapping[str, str] | None,
                       body: bytes) -> Any:
-        # Imported here: the client sits below the API server, which is only needed in-process.
-        from orchestra.apiserver.request import Request
-
-        request = Request(method, path, _query_lists(query), {k.lower(): v for k, v in (headers or {}).items()},
-                          body, self.user)
-        return await self.server.handle(request)
+        return await self.server.handle_in_process(
+            method=method, path=path, query=_query_lists(query),
+            headers={k.lower(): v for k, v in (headers or {}).items()}, body=body, user=self.user,
+        )
 
     async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
                       body: bytes | None = None) -> RawResponse:
