@@ -33,6 +33,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "stores.file",
     "stores.sqlite",
     "stores.etcd",
+    "runtimes.process",
+    "runtimes.simulated",
+    "runtimes.oci",
 )
 
 #: Set this environment variable (to anything but empty or ``0``) to skip entry-point plugins.

@@ -14,6 +14,7 @@ from orchestra.cli.bench import bench_command
 from orchestra.cli.delete import delete_command
 from orchestra.cli.describe import describe_command
 from orchestra.cli.get import get_command
+from orchestra.cli.image import image_command
 from orchestra.cli.kubeconfig import kubeconfig_command
 from orchestra.cli.plugins import plugins_command
 from orchestra.cli.scale import scale_command
@@ -40,6 +41,7 @@ cli.add_command(bench_command)
 cli.add_command(delete_command)
 cli.add_command(describe_command)
 cli.add_command(get_command)
+cli.add_command(image_command)
 cli.add_command(kubeconfig_command)
 cli.add_command(plugins_command)
 cli.add_command(scale_command)

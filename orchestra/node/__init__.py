@@ -1,0 +1,1 @@
+"""The node agent (Kubernetes' kubelet) and the container-runtime contract it drives."""

@@ -1,0 +1,1 @@
+"""Container runtimes, one module per runtime name: ``process``, ``simulated``, ``oci``."""
