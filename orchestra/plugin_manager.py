@@ -36,6 +36,19 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "runtimes.process",
     "runtimes.simulated",
     "runtimes.oci",
+    "scheduling.prioritysort",
+    "scheduling.nodeunschedulable",
+    "scheduling.nodename",
+    "scheduling.tainttoleration",
+    "scheduling.nodeaffinity",
+    "scheduling.nodeports",
+    "scheduling.noderesourcesfit",
+    "scheduling.podtopologyspread",
+    "scheduling.interpodaffinity",
+    "scheduling.defaultpreemption",
+    "scheduling.balancedallocation",
+    "scheduling.imagelocality",
+    "scheduling.defaultbinder",
 )
 
 #: Set this environment variable (to anything but empty or ``0``) to skip entry-point plugins.

@@ -1,0 +1,168 @@
+"""Benchmarks of the scheduler's core: ``Framework.schedule_one`` on a 5,000-node snapshot.
+
+Run with ``pytest benchmarks/scheduler/bench_core.py --benchmark-enable``. Each round
+converts one pod wire dict to a PodInfo, schedules it and assumes it on the chosen node
+(the service's per-pod work minus the API round trip); ``extra_info["pods_per_s"]``
+records one over the median round. Workloads follow scheduler_perf: SchedulingBasic,
+SchedulingNodeAffinity, TopologySpreading (zone, DoNotSchedule), SchedulingPodAntiAffinity
+(required, hostname), a Python batch score plugin on top of the default profile,
+the reference implementation on the same cluster (the Cython/reference ratio) and
+SchedulingBasic at 500 / 5,000 / 15,000 nodes. ``ORCHESTRA_BENCH_NODES`` changes the
+default 5,000.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+from array import array
+from typing import Any, Callable
+
+import pytest
+
+from orchestra.plugin_manager import get_plugin_manager
+from orchestra.scheduler import ClusterSnapshot, Framework, PodInfo
+from orchestra.scheduler.framework import Plugin, plugin_registry
+from orchestra.scheduler.reference import ReferenceScheduler
+
+NODES = int(os.environ.get("ORCHESTRA_BENCH_NODES", "5000"))
+ZONES = 10
+
+
+def node(i: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"node-{i}", "labels": {"kubernetes.io/hostname": f"node-{i}", "topology.kubernetes.io/zone": f"zone-{i % ZONES}",
+                                                     "pool": "gpu" if i % 10 == 0 else "general"}},
+        "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "110"},
+                   "images": [{"names": ["registry/app:1"], "sizeBytes": 300 * 2**20}] if i % 3 == 0 else []},
+    }
+
+
+def basic(i: int, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": f"pod-{i}", "namespace": "bench", "labels": {"app": "bench"}, "uid": f"u{i}"},
+            "spec": {"containers": [{"name": "c", "image": "registry/app:1", "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}}}], **spec}}
+
+
+def with_affinity(i: int) -> dict[str, Any]:
+    return basic(i, affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["gpu"]}]}]}}})
+
+
+def with_spread(i: int) -> dict[str, Any]:
+    return basic(i, topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "bench"}}}])
+
+
+def with_anti_affinity(i: int) -> dict[str, Any]:
+    return basic(i, affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "bench"}}, "topologyKey": "kubernetes.io/hostname"}]}})
+
+
+class PreferEvenNodes(Plugin):
+    """A Python batch score plugin (benchmarks the cost of one)."""
+
+    NAME = "PreferEvenNodes"
+
+    def score_batch(self, state, pod, batch):
+        return array("q", [100 if s % 2 == 0 else 0 for s in batch.slots])
+
+
+def cluster(n: int) -> ClusterSnapshot:
+    snap = ClusterSnapshot()
+    for i in range(n):
+        snap.add_node(node(i))
+    return snap
+
+
+def framework(profile: dict | None = None) -> Framework:
+    registry = plugin_registry(get_plugin_manager(load_entrypoints=False))
+    registry[PreferEvenNodes.NAME] = PreferEvenNodes
+    return Framework.from_profile(profile or {}, registry, rng=random.Random(0))
+
+
+def run(benchmark: Any, snap: ClusterSnapshot, fw: Framework, make: Callable[[int], dict], rounds: int = 500) -> None:
+    counter = itertools.count()
+
+    def one() -> None:
+        info = PodInfo.from_dict(make(next(counter)))
+        result = fw.schedule_one(info, snap)
+        assert result.node_name is not None, result.status
+        snap.assume_pod(info, result.node_name)
+
+    benchmark.pedantic(one, rounds=rounds, iterations=1, warmup_rounds=10)
+    record_rate(benchmark)
+
+
+def record_rate(benchmark: Any) -> None:
+    """``extra_info["pods_per_s"]``: one over the median time of a round."""
+    benchmark.extra_info["pods_per_s"] = round(1 / benchmark.stats.stats.median, 2)
+
+
+@pytest.mark.parametrize("workload", ["basic", "node_affinity", "topology_spread", "anti_affinity"])
+def test_schedule_one(benchmark, workload):
+    make = {"basic": basic, "node_affinity": with_affinity, "topology_spread": with_spread, "anti_affinity": with_anti_affinity}[workload]
+    run(benchmark, cluster(NODES), framework(), make, rounds=400 if workload == "anti_affinity" else 1000)
+
+
+def test_python_batch_score_plugin(benchmark):
+    fw = framework({"plugins": {"score": {"enabled": [{"name": "PreferEvenNodes", "weight": 1}]}}})
+    run(benchmark, cluster(NODES), fw, basic, rounds=1000)
+
+
+@pytest.mark.parametrize("nodes", [500, 5000, 15000])
+def test_scaling(benchmark, nodes):
+    run(benchmark, cluster(nodes), framework(), basic, rounds=1000)
+
+
+def test_score_all_nodes(benchmark):
+    """SchedulingBasic with percentageOfNodesToScore 100: the work the reference does."""
+    run(benchmark, cluster(NODES), framework({"percentageOfNodesToScore": 100}), basic, rounds=200)
+
+
+def test_reference(benchmark):
+    """The plain-Python reference on the same cluster (compare with test_score_all_nodes)."""
+    nodes = [node(i) for i in range(NODES)]
+    ref = ReferenceScheduler()
+    placed: list[tuple[dict, str]] = []
+    counter = itertools.count()
+
+    def one() -> None:
+        pod = basic(next(counter))
+        best, _ = ref.schedule(pod, nodes, placed)
+        placed.append((pod, best))
+
+    benchmark.pedantic(one, rounds=3, iterations=1)
+    record_rate(benchmark)
+
+
+def test_preemption(benchmark):
+    """scheduler_perf PreemptionBasic-like: 500 full nodes of low-priority pods; each
+    high-priority pod needs a victim. A round schedules (post-filter included), evicts the
+    victims and places the pod on its nominated node, as the service does."""
+    snap = ClusterSnapshot()
+    for i in range(500):
+        n = node(i)
+        n["status"]["allocatable"]["cpu"] = "4"
+        snap.add_node(n)
+        for j in range(4):
+            low = basic(10_000 + i * 4 + j)
+            low["spec"].update(nodeName=f"node-{i}", priority=0)
+            low["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "1"
+            snap.add_pod(low)
+    fw = framework()
+    counter = itertools.count()
+
+    def one() -> None:
+        pod = basic(next(counter))
+        pod["spec"]["priority"] = 100
+        pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "1"
+        info = PodInfo.from_dict(pod)
+        result = fw.schedule_one(info, snap)
+        assert result.nominated_node, result.status
+        for victim in result.victims:
+            snap.remove_pod(victim.key)
+        snap.assume_pod(info, result.nominated_node)
+
+    benchmark.pedantic(one, rounds=300, iterations=1, warmup_rounds=5)
+    record_rate(benchmark)

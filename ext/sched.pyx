@@ -1,0 +1,996 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# distutils: language = c++
+"""Scheduling kernel: the cluster's nodes as columns, and the typed loops of the built-in plugins.
+
+Nothing here knows API objects. Strings (label keys and values, taints, images) arrive
+interned to integers by :mod:`orchestra.scheduler.snapshot`; resources arrive as int64
+(millicores, bytes, pod counts). Resource order everywhere: cpu, memory,
+ephemeral-storage, pods.
+"""
+
+cimport cython
+from cpython.array cimport array, clone
+from libc.math cimport fabs, log, sqrt, round as c_round
+
+include "sched.pxd"
+
+__all__ = [
+    "NodeTable", "NodeMatcher", "PodQuery",
+    "run_filters", "reason_histogram", "node_mask",
+    "score_resources", "score_balanced", "score_taints", "score_node_affinity",
+    "score_images", "score_spread", "score_interpod",
+    "normalize_default", "normalize_min_max", "select_best", "accumulate", "in_range", "domain_totals",
+    "K_NODE_NAME", "K_UNSCHEDULABLE", "K_RESOURCES", "K_NODE_AFFINITY", "K_TAINTS",
+    "K_PORTS", "K_SPREAD", "K_INTERPOD",
+    "OP_IN", "OP_NOT_IN", "OP_EXISTS", "OP_DOES_NOT_EXIST", "OP_GT", "OP_LT",
+    "EFFECT_NO_SCHEDULE", "EFFECT_PREFER_NO_SCHEDULE", "EFFECT_NO_EXECUTE",
+]
+
+# Filter kinds: which built-in filter rejected a node (0 = node passed).
+K_NODE_NAME = 1
+K_UNSCHEDULABLE = 2
+K_RESOURCES = 3
+K_NODE_AFFINITY = 4
+K_TAINTS = 5
+K_PORTS = 6
+K_SPREAD = 7
+K_INTERPOD = 8
+
+OP_IN = 0
+OP_NOT_IN = 1
+OP_EXISTS = 2
+OP_DOES_NOT_EXIST = 3
+OP_GT = 4
+OP_LT = 5
+
+EFFECT_NO_SCHEDULE = 0
+EFFECT_PREFER_NO_SCHEDULE = 1
+EFFECT_NO_EXECUTE = 2
+
+cdef array _I32 = array("i")
+cdef array _I64 = array("q")
+
+
+@cython.final
+cdef class NodeTable:
+    """Per-node columns, indexed by slot; grown by doubling, never rebuilt.
+
+    A slot holds one node until the node is removed (``clear``); the snapshot reuses
+    free slots. ``size`` is the number of slots in use, live or not.
+    """
+
+    cdef public int size
+    cdef vector[uint8_t] live
+    cdef vector[int64_t] alloc
+    cdef vector[int64_t] req
+    cdef vector[int64_t] nzreq
+    cdef vector[uint8_t] unsched
+    cdef vector[vector[int32_t]] labels
+    cdef vector[int64_t] value_int
+    cdef vector[uint8_t] value_int_ok
+    cdef vector[vector[int32_t]] taints
+    cdef vector[uint8_t] taint_effect
+    cdef vector[vector[int64_t]] ports
+    cdef vector[vector[int32_t]] images
+    cdef vector[vector[int64_t]] image_sizes
+    cdef vector[int32_t] image_nodes
+
+
+    def __cinit__(self):
+        self.size = 0
+
+    cdef inline int32_t label(self, int32_t key, int node) noexcept nogil:
+        if key < 0 or <size_t>key >= self.labels.size():
+            return -1
+        return self.labels[key][node]
+
+    def ensure(self, int slots):
+        """Make room for ``slots`` slots (capacity doubles); new slots are empty and not live."""
+        cdef size_t cap = self.live.size()
+        cdef size_t k
+        if <size_t>slots > cap:
+            new_cap = max(<size_t>slots, cap * 2, <size_t>16)
+            self.live.resize(new_cap, 0)
+            self.alloc.resize(new_cap * NRES, 0)
+            self.req.resize(new_cap * NRES, 0)
+            self.nzreq.resize(new_cap * 2, 0)
+            self.unsched.resize(new_cap, 0)
+            self.taints.resize(new_cap)
+            self.ports.resize(new_cap)
+            self.images.resize(new_cap)
+            self.image_sizes.resize(new_cap)
+            for k in range(self.labels.size()):
+                self.labels[k].resize(new_cap, -1)
+        if slots > self.size:
+            self.size = slots
+
+    @property
+    def capacity(self):
+        """Allocated slots (at least ``size``)."""
+        return self.live.size()
+
+    def ensure_key(self, int32_t key):
+        """Make a label column for interned key ``key`` (all nodes: no value)."""
+        while self.labels.size() <= <size_t>key:
+            self.labels.push_back(vector[int32_t](self.live.size(), -1))
+
+    def ensure_value(self, int32_t value, int64_t as_int, bint is_int):
+        """Record interned label value ``value`` and its integer reading (for Gt/Lt)."""
+        if self.value_int.size() <= <size_t>value:
+            self.value_int.resize(value + 1, 0)
+            self.value_int_ok.resize(value + 1, 0)
+        self.value_int[value] = as_int
+        self.value_int_ok[value] = is_int
+
+    def ensure_taint(self, int32_t taint, int effect):
+        """Record the effect of interned taint ``taint``."""
+        if self.taint_effect.size() <= <size_t>taint:
+            self.taint_effect.resize(taint + 1, 0)
+        self.taint_effect[taint] = effect
+
+    def set_live(self, int node, bint live):
+        """Mark slot ``node`` as holding a node (or not)."""
+        self.live[node] = live
+
+    def is_live(self, int node):
+        """Whether slot ``node`` holds a node."""
+        return bool(self.live[node])
+
+    def clear(self, int node):
+        """Empty slot ``node``: no resources, labels, taints, ports or images."""
+        cdef int r
+        cdef size_t k
+        self.live[node] = 0
+        for r in range(NRES):
+            self.alloc[node * NRES + r] = 0
+            self.req[node * NRES + r] = 0
+        self.nzreq[node * 2] = 0
+        self.nzreq[node * 2 + 1] = 0
+        self.unsched[node] = 0
+        for k in range(self.labels.size()):
+            self.labels[k][node] = -1
+        self.taints[node].clear()
+        self.ports[node].clear()
+        self.set_images(node, [], [])
+
+    def set_allocatable(self, int node, int64_t cpu, int64_t memory, int64_t ephemeral, int64_t pods):
+        """Set the allocatable resources of slot ``node``."""
+        self.alloc[node * NRES] = cpu
+        self.alloc[node * NRES + 1] = memory
+        self.alloc[node * NRES + 2] = ephemeral
+        self.alloc[node * NRES + 3] = pods
+
+    def add_requests(self, int node, int64_t cpu, int64_t memory, int64_t ephemeral,
+                     int64_t pods, int64_t nz_cpu, int64_t nz_memory):
+        """Add (or, with negative numbers, remove) one pod's requests on slot ``node``."""
+        self.req[node * NRES] += cpu
+        self.req[node * NRES + 1] += memory
+        self.req[node * NRES + 2] += ephemeral
+        self.req[node * NRES + 3] += pods
+        self.nzreq[node * 2] += nz_cpu
+        self.nzreq[node * 2 + 1] += nz_memory
+
+    def resources(self, int node):
+        """``(allocatable, requested, non_zero_requested)`` of slot ``node`` as tuples."""
+        return (
+            tuple(self.alloc[node * NRES + r] for r in range(NRES)),
+            tuple(self.req[node * NRES + r] for r in range(NRES)),
+            (self.nzreq[node * 2], self.nzreq[node * 2 + 1]),
+        )
+
+    def set_unschedulable(self, int node, bint flag):
+        """Set ``spec.unschedulable`` of slot ``node``."""
+        self.unsched[node] = flag
+
+    def set_label(self, int node, int32_t key, int32_t value):
+        """Set label ``key`` of slot ``node`` to ``value`` (-1 removes it)."""
+        self.ensure_key(key)
+        self.labels[key][node] = value
+
+    def get_label(self, int node, int32_t key):
+        """The value id of label ``key`` on slot ``node``, or -1."""
+        return self.label(key, node)
+
+    def set_taints(self, int node, taints):
+        """Replace the interned taints of slot ``node``."""
+        self.taints[node].clear()
+        for t in taints:
+            self.taints[node].push_back(t)
+
+    def add_port(self, int node, int64_t code):
+        """Record one used host port (encoded) on slot ``node``."""
+        self.ports[node].push_back(code)
+
+    def remove_port(self, int node, int64_t code):
+        """Forget one use of a host port on slot ``node``."""
+        cdef vector[int64_t]* p = &self.ports[node]
+        cdef size_t k
+        for k in range(p.size()):
+            if p[0][k] == code:
+                p.erase(p.begin() + k)
+                return
+
+    def set_images(self, int node, ids, sizes):
+        """Replace the images (interned names and sizes in bytes) present on slot ``node``."""
+        cdef int32_t i
+        for i in self.images[node]:
+            self.image_nodes[i] -= 1
+        self.images[node].clear()
+        self.image_sizes[node].clear()
+        for i, s in zip(ids, sizes):
+            if self.image_nodes.size() <= <size_t>i:
+                self.image_nodes.resize(i + 1, 0)
+            self.image_nodes[i] += 1
+            self.images[node].push_back(i)
+            self.image_sizes[node].push_back(s)
+
+    def gather(self, const int32_t[:] nodes, int which, int resource):
+        """A column for the given slots: ``which`` 0 allocatable, 1 requested, 2 non-zero requested."""
+        cdef int m = nodes.shape[0], k
+        cdef array out = clone(_I64, m, False)
+        cdef int64_t[:] o = out
+        for k in range(m):
+            if which == 0:
+                o[k] = self.alloc[nodes[k] * NRES + resource]
+            elif which == 1:
+                o[k] = self.req[nodes[k] * NRES + resource]
+            else:
+                o[k] = self.nzreq[nodes[k] * 2 + resource]
+        return out
+
+    def gather_labels(self, const int32_t[:] nodes, int32_t key):
+        """Value ids of label ``key`` for the given slots (-1 where absent)."""
+        cdef int m = nodes.shape[0], k
+        cdef array out = clone(_I32, m, False)
+        cdef int32_t[:] o = out
+        for k in range(m):
+            o[k] = self.label(key, nodes[k])
+        return out
+
+
+@cython.final
+cdef class NodeMatcher:
+    """A compiled node selector: mandatory requirements AND (any of the terms, if any).
+
+    nodeSelector entries are mandatory ``In`` requirements; required node affinity
+    terms are ORed; a term with no requirement matches no node (as in Kubernetes).
+    """
+
+    cdef vector[int32_t] req_key
+    cdef vector[int32_t] req_op
+    cdef vector[int32_t] req_vstart
+    cdef vector[int32_t] req_vend
+    cdef vector[int64_t] req_num
+    cdef vector[int32_t] values
+    cdef int32_t n_mandatory
+    cdef vector[int32_t] term_start
+    cdef vector[int32_t] term_end
+    cdef public bint has_terms
+
+
+    def __cinit__(self):
+        self.n_mandatory = 0
+        self.has_terms = False
+
+    def add(self, int32_t key, int op, values=(), int64_t number=0):
+        """Append a requirement to the current term (or to the mandatory part before any term)."""
+        self.req_key.push_back(key)
+        self.req_op.push_back(op)
+        self.req_vstart.push_back(self.values.size())
+        for v in values:
+            self.values.push_back(v)
+        self.req_vend.push_back(self.values.size())
+        self.req_num.push_back(number)
+        if self.has_terms:
+            self.term_end[self.term_end.size() - 1] = self.req_key.size()
+        else:
+            self.n_mandatory = self.req_key.size()
+
+    def begin_term(self):
+        """Start a new ORed term."""
+        self.has_terms = True
+        self.term_start.push_back(self.req_key.size())
+        self.term_end.push_back(self.req_key.size())
+
+    cdef inline bint _req(self, NodeTable t, int node, int r) noexcept nogil:
+        cdef int32_t v = t.label(self.req_key[r], node)
+        cdef int op = self.req_op[r]
+        cdef int32_t k
+        if op == 2:
+            return v >= 0
+        if op == 3:
+            return v < 0
+        if op == 0 or op == 1:
+            if v < 0:
+                return op == 1
+            for k in range(self.req_vstart[r], self.req_vend[r]):
+                if self.values[k] == v:
+                    return op == 0
+            return op == 1
+        if v < 0 or <size_t>v >= t.value_int_ok.size() or not t.value_int_ok[v]:
+            return False
+        if op == 4:
+            return t.value_int[v] > self.req_num[r]
+        return t.value_int[v] < self.req_num[r]
+
+    cdef bint matches(self, NodeTable t, int node) noexcept nogil:
+        cdef int r, term
+        cdef bint ok
+        for r in range(self.n_mandatory):
+            if not self._req(t, node, r):
+                return False
+        if not self.has_terms:
+            return True
+        for term in range(<int>self.term_start.size()):
+            if self.term_start[term] == self.term_end[term]:
+                continue
+            ok = True
+            for r in range(self.term_start[term], self.term_end[term]):
+                if not self._req(t, node, r):
+                    ok = False
+                    break
+            if ok:
+                return True
+        return False
+
+    def match(self, NodeTable t, int node):
+        """Whether slot ``node`` satisfies this matcher."""
+        return self.matches(t, node)
+
+
+@cython.final
+cdef class PodQuery:
+    """What the built-in filters need to know about one pod, compiled for the kernel."""
+
+    cdef int64_t rq[NRES]
+    cdef int64_t nz[2]
+    cdef public int only_node
+    cdef public bint tolerates_unschedulable
+    cdef public NodeMatcher required
+    cdef vector[uint8_t] tol_hard
+    cdef vector[uint8_t] tol_soft
+    cdef vector[int64_t] ports
+    # hard topology spread: one entry per constraint
+    cdef vector[int32_t] spread_key
+    cdef vector[int64_t] spread_max_skew
+    cdef vector[int64_t] spread_min
+    cdef vector[int64_t] spread_self
+    cdef vector[vector[int64_t]] spread_totals
+    # inter-pod affinity
+    cdef public bint affinity_bypass
+    cdef vector[int32_t] aff_key
+    cdef vector[vector[int64_t]] aff_totals
+    cdef vector[int32_t] anti_key
+    cdef vector[vector[int64_t]] anti_totals
+    cdef vector[int32_t] exist_key
+    cdef vector[vector[int64_t]] exist_totals
+
+
+    def __cinit__(self):
+        cdef int r
+        for r in range(NRES):
+            self.rq[r] = 0
+        self.nz[0] = 0
+        self.nz[1] = 0
+        self.only_node = -1
+        self.tolerates_unschedulable = False
+        self.required = None
+        self.affinity_bypass = False
+
+    def set_requests(self, int64_t cpu, int64_t memory, int64_t ephemeral, int64_t nz_cpu, int64_t nz_memory):
+        """The pod's requests (pods count is always 1) and its non-zero cpu/memory requests."""
+        self.rq[0] = cpu
+        self.rq[1] = memory
+        self.rq[2] = ephemeral
+        self.rq[3] = 1
+        self.nz[0] = nz_cpu
+        self.nz[1] = nz_memory
+
+    def set_tolerated(self, hard, soft):
+        """Per interned taint: tolerated for filtering (``hard``) and for scoring (``soft``)."""
+        self.tol_hard.clear()
+        self.tol_soft.clear()
+        for b in hard:
+            self.tol_hard.push_back(b)
+        for b in soft:
+            self.tol_soft.push_back(b)
+
+    def set_ports(self, codes):
+        """The pod's host ports, encoded as the snapshot encodes them."""
+        self.ports.clear()
+        for c in codes:
+            self.ports.push_back(c)
+
+    def add_spread(self, int32_t key, int64_t max_skew, int64_t min_match, bint self_match, totals):
+        """A hard topology-spread constraint: per-domain (value id) match totals and the global minimum."""
+        self.spread_key.push_back(key)
+        self.spread_max_skew.push_back(max_skew)
+        self.spread_min.push_back(min_match)
+        self.spread_self.push_back(<int64_t>self_match)
+        self.spread_totals.push_back(_to_vector(totals))
+
+    def spread_constraints(self):
+        """The hard spread constraints as ``(key, max_skew, min, self, totals)`` tuples (for tests)."""
+        return [(self.spread_key[k], self.spread_max_skew[k], self.spread_min[k], self.spread_self[k],
+                 list(self.spread_totals[k])) for k in range(self.spread_key.size())]
+
+    def add_affinity(self, int32_t key, totals):
+        """A required affinity term: per-domain totals of pods matching all terms."""
+        self.aff_key.push_back(key)
+        self.aff_totals.push_back(_to_vector(totals))
+
+    def add_anti_affinity(self, int32_t key, totals):
+        """A required anti-affinity term: per-domain totals of pods matching it."""
+        self.anti_key.push_back(key)
+        self.anti_totals.push_back(_to_vector(totals))
+
+    def add_existing_anti_affinity(self, int32_t key, totals):
+        """Existing pods' anti-affinity against this pod: per-domain totals of such pods."""
+        self.exist_key.push_back(key)
+        self.exist_totals.push_back(_to_vector(totals))
+
+
+cdef vector[int64_t] _to_vector(const int64_t[:] totals):
+    cdef vector[int64_t] v
+    cdef Py_ssize_t k
+    v.resize(totals.shape[0])
+    for k in range(totals.shape[0]):
+        v[k] = totals[k]
+    return v
+
+
+cdef inline int64_t _total(vector[int64_t]& totals, int32_t value) noexcept nogil:
+    if value < 0 or <size_t>value >= totals.size():
+        return 0
+    return totals[value]
+
+
+cdef int _check(NodeTable t, PodQuery q, int kind, int i, int* detail) noexcept nogil:
+    cdef int64_t* a
+    cdef int64_t* r
+    cdef int bits, c
+    cdef size_t k, j
+    cdef int32_t v, tid
+    cdef int64_t used, want, skew
+    cdef bint exist
+    if kind == 1:
+        if q.only_node >= 0 and q.only_node != i:
+            return 1
+    elif kind == 2:
+        if t.unsched[i] and not q.tolerates_unschedulable:
+            return 2
+    elif kind == 3:
+        a = &t.alloc[i * NRES]
+        r = &t.req[i * NRES]
+        bits = 0
+        if r[3] + 1 > a[3]:
+            bits |= 8
+        for c in range(3):
+            if q.rq[c] > 0 and q.rq[c] > a[c] - r[c]:
+                bits |= 1 << c
+        if bits:
+            detail[0] = bits
+            return 3
+    elif kind == 4:
+        if q.required is not None and not q.required.matches(t, i):
+            return 4
+    elif kind == 5:
+        for k in range(t.taints[i].size()):
+            tid = t.taints[i][k]
+            if t.taint_effect[tid] == 1:
+                continue
+            if <size_t>tid >= q.tol_hard.size() or not q.tol_hard[tid]:
+                detail[0] = tid
+                return 5
+    elif kind == 6:
+        for k in range(q.ports.size()):
+            want = q.ports[k]
+            for j in range(t.ports[i].size()):
+                used = t.ports[i][j]
+                if (used & 0x3FFFF) == (want & 0x3FFFF):
+                    if (used >> 18) == 0 or (want >> 18) == 0 or (used >> 18) == (want >> 18):
+                        return 6
+    elif kind == 7:
+        for k in range(q.spread_key.size()):
+            v = t.label(q.spread_key[k], i)
+            if v < 0:
+                detail[0] = 1
+                return 7
+            skew = _total(q.spread_totals[k], v) + q.spread_self[k] - q.spread_min[k]
+            if skew > q.spread_max_skew[k]:
+                detail[0] = 0
+                return 7
+    elif kind == 8:
+        if q.aff_key.size():
+            exist = True
+            for k in range(q.aff_key.size()):
+                v = t.label(q.aff_key[k], i)
+                if v < 0:
+                    detail[0] = 0
+                    return 8
+                if _total(q.aff_totals[k], v) <= 0:
+                    exist = False
+            if not exist and not q.affinity_bypass:
+                detail[0] = 0
+                return 8
+        for k in range(q.anti_key.size()):
+            v = t.label(q.anti_key[k], i)
+            if v >= 0 and _total(q.anti_totals[k], v) > 0:
+                detail[0] = 1
+                return 8
+        for k in range(q.exist_key.size()):
+            v = t.label(q.exist_key[k], i)
+            if v >= 0 and _total(q.exist_totals[k], v) > 0:
+                detail[0] = 2
+                return 8
+    return 0
+
+
+def run_filters(NodeTable t, PodQuery q, const int32_t[::1] order, int start, int want,
+                int32_t[::1] feasible, int32_t[::1] kinds, int32_t[::1] details, int limit=-1):
+    """Run the built-in filters ``order`` (kinds) over live slots from ``start``, wrapping.
+
+    Stops after ``want`` feasible slots or ``limit`` visited slots (-1: all). Feasible slots go to ``feasible``; for every
+    scanned live slot, ``kinds[slot]``/``details[slot]`` say which filter failed (0 = none).
+    Returns ``(found, scanned)`` where ``scanned`` counts slots visited.
+    """
+    cdef int n = t.size, found = 0, scanned = 0, step, i, o, kind, detail
+    cdef int n_order = order.shape[0]
+    if n == 0:
+        return 0, 0
+    if limit < 0 or limit > n:
+        limit = n
+    i = start % n
+    with nogil:
+        for step in range(limit):
+            if step:
+                i += 1
+                if i == n:
+                    i = 0
+            scanned = step + 1
+            if not t.live[i]:
+                continue
+            kind = 0
+            detail = 0
+            for o in range(n_order):
+                kind = _check(t, q, order[o], i, &detail)
+                if kind:
+                    break
+            kinds[i] = kind
+            details[i] = detail
+            if kind == 0:
+                feasible[found] = i
+                found += 1
+                if found >= want:
+                    break
+    return found, scanned
+
+
+def reason_histogram(NodeTable t, const int32_t[:] kinds, const int32_t[:] details, int start, int scanned):
+    """``{(kind, detail): count}`` over the live slots a filter run scanned."""
+    cdef dict out = {}
+    cdef int n = t.size, step, i
+    for step in range(scanned):
+        i = (start + step) % n
+        if t.live[i] and kinds[i]:
+            key = (kinds[i], details[i])
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def node_mask(NodeTable t, PodQuery q, bint honor_affinity, bint honor_taints, keys):
+    """Per slot 1 when the node counts for topology spreading: live, matches the pod's
+    required node affinity (``honor_affinity``), tolerates its taints (``honor_taints``)
+    and carries every label key in ``keys``."""
+    cdef int n = t.size, i, k, nk
+    cdef vector[int32_t] ks
+    cdef array out = clone(array("B"), n, True)
+    cdef uint8_t[:] o = out
+    cdef int det = 0
+    for key in keys:
+        ks.push_back(key)
+    nk = ks.size()
+    with nogil:
+        for i in range(n):
+            o[i] = 0
+            if not t.live[i]:
+                continue
+            for k in range(nk):
+                if t.label(ks[k], i) < 0:
+                    break
+            else:
+                if honor_affinity and _check(t, q, 4, i, &det):
+                    continue
+                if honor_taints and _check(t, q, 5, i, &det):
+                    continue
+                o[i] = 1
+    return out
+
+
+def domain_totals(NodeTable t, int32_t key, const int64_t[:] counts, const uint8_t[:] mask, int n_values):
+    """Per label value of ``key``: the sum of ``counts`` over live (and masked-in) slots.
+
+    Returns ``(totals, n_domains, min_total, grand_total)``: totals indexed by value id,
+    the number of distinct values seen, the smallest total among them (0 when none) and
+    the sum of all totals.
+    """
+    cdef int n = t.size, i
+    cdef int32_t v
+    cdef array out = clone(_I64, n_values, True)
+    cdef int64_t[:] o = out
+    cdef vector[uint8_t] seen
+    cdef int domains = 0
+    cdef int64_t lo = 0, grand = 0
+    cdef bint use_mask = mask is not None
+    cdef bint first = True
+    seen.resize(n_values, 0)
+    with nogil:
+        for i in range(n):
+            if not t.live[i]:
+                continue
+            if use_mask and not mask[i]:
+                continue
+            v = t.label(key, i)
+            if v < 0 or v >= n_values:
+                continue
+            if not seen[v]:
+                seen[v] = 1
+                domains += 1
+            if i < counts.shape[0]:
+                o[v] += counts[i]
+                grand += counts[i]
+        for v in range(n_values):
+            if seen[v]:
+                if first or o[v] < lo:
+                    lo = o[v]
+                    first = False
+    return out, domains, lo, grand
+
+
+cdef inline int64_t _div(int64_t a, int64_t b) noexcept nogil:
+    # a / b for a >= 0, b > 0, as integer division truncates: a double division (much
+    # faster than a 64-bit idiv) then an exact correction of the rounding.
+    cdef int64_t q = <int64_t>(<double>a / <double>b)
+    while q > 0 and q * b > a:
+        q -= 1
+    while (q + 1) * b <= a:
+        q += 1
+    return q
+
+
+cdef inline int64_t _least(int64_t requested, int64_t capacity) noexcept nogil:
+    if capacity == 0 or requested > capacity:
+        return 0
+    if requested < 0:
+        return (capacity - requested) * 100 / capacity
+    return _div((capacity - requested) * 100, capacity)
+
+
+cdef inline int64_t _most(int64_t requested, int64_t capacity) noexcept nogil:
+    if capacity == 0:
+        return 0
+    if requested > capacity:
+        requested = capacity
+    if requested < 0:
+        return requested * 100 / capacity
+    return _div(requested * 100, capacity)
+
+
+cdef inline int64_t _shape(const int64_t[:] util, const int64_t[:] score, int64_t p) noexcept nogil:
+    cdef int k, n = util.shape[0]
+    for k in range(n):
+        if p <= util[k]:
+            if k == 0:
+                return score[0]
+            return score[k - 1] + (score[k] - score[k - 1]) * (p - util[k - 1]) / (util[k] - util[k - 1])
+    return score[n - 1]
+
+
+def score_resources(NodeTable t, PodQuery q, const int32_t[:] nodes, int64_t[:] out, int strategy,
+                    const int64_t[:] weights, const int64_t[:] shape_util, const int64_t[:] shape_score):
+    """NodeResourcesFit scores: ``strategy`` 0 LeastAllocated, 1 MostAllocated,
+    2 RequestedToCapacityRatio (shape scores already on the 0-100 scale).
+
+    ``weights`` per resource (cpu, memory, ephemeral-storage; 0 = not scored). cpu and
+    memory use non-zero requests, as Kubernetes does for scoring.
+    """
+    cdef int m = nodes.shape[0], k, r, i
+    cdef int64_t total, wsum, alloc, requested, s
+    with nogil:
+        for k in range(m):
+            i = nodes[k]
+            total = 0
+            wsum = 0
+            for r in range(3):
+                if weights[r] == 0:
+                    continue
+                alloc = t.alloc[i * NRES + r]
+                if alloc == 0:
+                    continue
+                if r < 2:
+                    requested = t.nzreq[i * 2 + r] + q.nz[r]
+                else:
+                    requested = t.req[i * NRES + r] + q.rq[r]
+                if strategy == 0:
+                    s = _least(requested, alloc)
+                elif strategy == 1:
+                    s = _most(requested, alloc)
+                elif requested > alloc:
+                    s = _shape(shape_util, shape_score, 100)
+                else:
+                    s = _shape(shape_util, shape_score, requested * 100 / alloc)
+                total += s * weights[r]
+                wsum += weights[r]
+            if wsum == 0:
+                out[k] = 0
+            elif strategy == 2:
+                out[k] = <int64_t>c_round(<double>total / <double>wsum)
+            else:
+                out[k] = total / wsum
+    return out
+
+
+def score_balanced(NodeTable t, PodQuery q, const int32_t[:] nodes, int64_t[:] out, const int64_t[:] resources):
+    """NodeResourcesBalancedAllocation: 100 × (1 − std-dev of requested/allocatable fractions)."""
+    cdef int m = nodes.shape[0], k, j, r, i, nf
+    cdef double f[3]
+    cdef double totalf, std, mean, acc
+    cdef int64_t alloc
+    with nogil:
+        for k in range(m):
+            i = nodes[k]
+            nf = 0
+            totalf = 0
+            for j in range(resources.shape[0]):
+                r = <int>resources[j]
+                alloc = t.alloc[i * NRES + r]
+                if alloc == 0:
+                    continue
+                f[nf] = <double>(t.req[i * NRES + r] + q.rq[r]) / <double>alloc
+                if f[nf] > 1:
+                    f[nf] = 1
+                totalf += f[nf]
+                nf += 1
+            std = 0
+            if nf == 2:
+                std = fabs((f[0] - f[1]) / 2)
+            elif nf > 2:
+                mean = totalf / nf
+                acc = 0
+                for j in range(nf):
+                    acc = acc + (f[j] - mean) * (f[j] - mean)
+                std = sqrt(acc / nf)
+            out[k] = <int64_t>((1 - std) * 100)
+    return out
+
+
+def score_taints(NodeTable t, PodQuery q, const int32_t[:] nodes, int64_t[:] out):
+    """TaintToleration raw score: the number of intolerable PreferNoSchedule taints."""
+    cdef int m = nodes.shape[0], k, i
+    cdef size_t j
+    cdef int32_t tid
+    cdef int64_t c
+    with nogil:
+        for k in range(m):
+            i = nodes[k]
+            c = 0
+            for j in range(t.taints[i].size()):
+                tid = t.taints[i][j]
+                if t.taint_effect[tid] != 1:
+                    continue
+                if <size_t>tid >= q.tol_soft.size() or not q.tol_soft[tid]:
+                    c += 1
+            out[k] = c
+    return out
+
+
+def score_node_affinity(NodeTable t, list matchers, const int64_t[:] weights, const int32_t[:] nodes, int64_t[:] out):
+    """NodeAffinity raw score: the sum of the weights of the preferred terms a node matches."""
+    cdef int m = nodes.shape[0], k, j
+    cdef NodeMatcher nm
+    for k in range(m):
+        out[k] = 0
+    for j in range(len(matchers)):
+        nm = matchers[j]
+        for k in range(m):
+            if nm.matches(t, nodes[k]):
+                out[k] += weights[j]
+    return out
+
+
+def score_images(NodeTable t, const int32_t[:] images, int containers, int total_nodes,
+                 const int32_t[:] nodes, int64_t[:] out):
+    """ImageLocality: image sizes on the node, scaled by how widely each image is spread."""
+    cdef int m = nodes.shape[0], k, i, c
+    cdef size_t j
+    cdef int64_t s, mb = 1024 * 1024
+    cdef int64_t lo = 23 * mb, hi = 1000 * mb * containers
+    with nogil:
+        for k in range(m):
+            i = nodes[k]
+            s = 0
+            for c in range(images.shape[0]):
+                for j in range(t.images[i].size()):
+                    if t.images[i][j] == images[c]:
+                        s += <int64_t>(<double>t.image_sizes[i][j] * (<double>t.image_nodes[images[c]] / <double>total_nodes))
+                        break
+            if s < lo:
+                s = lo
+            elif s > hi:
+                s = hi
+            out[k] = 100 * (s - lo) / (hi - lo) if hi > lo else 0
+    return out
+
+
+def score_spread(NodeTable t, const int32_t[:] nodes, list keys, list totals, list per_node,
+                 const int64_t[:] max_skews, int64_t[:] out):
+    """PodTopologySpread soft constraints, normalized (Kubernetes' Score + NormalizeScore).
+
+    For constraint c: ``totals[c]`` per value id (None for the hostname key, whose count
+    is ``per_node[c][slot]``). Nodes missing any constraint's key score 0 and are left
+    out of the normalization.
+    """
+    cdef int m = nodes.shape[0], k, c, nc = len(keys), i
+    cdef int32_t v
+    cdef double acc, w
+    cdef int64_t lo = 0, hi = 0, s, cnt
+    cdef bint first = True
+    cdef vector[double] weights
+    cdef vector[uint8_t] seen
+    cdef const int64_t[:] tot
+    cdef const int64_t[:] pn
+    cdef int size
+    cdef vector[uint8_t] ignored
+    ignored.assign(m, 0)
+    for k in range(m):
+        for c in range(nc):
+            if t.label(keys[c], nodes[k]) < 0:
+                ignored[k] = 1
+                break
+    for c in range(nc):
+        if totals[c] is None:
+            size = 0
+            for k in range(m):
+                if not ignored[k]:
+                    size += 1
+        else:
+            seen.assign(len(totals[c]), 0)
+            size = 0
+            for k in range(m):
+                if ignored[k]:
+                    continue
+                v = t.label(keys[c], nodes[k])
+                if v >= 0 and not seen[v]:
+                    seen[v] = 1
+                    size += 1
+        weights.push_back(log(<double>(size + 2)))
+    for k in range(m):
+        if ignored[k]:
+            continue
+        i = nodes[k]
+        acc = 0
+        for c in range(nc):
+            v = t.label(keys[c], i)
+            if v < 0:
+                continue
+            if totals[c] is None:
+                pn = per_node[c]
+                cnt = pn[i] if i < pn.shape[0] else 0
+            else:
+                tot = totals[c]
+                cnt = tot[v] if v < tot.shape[0] else 0
+            acc += <double>cnt * weights[c] + <double>(max_skews[c] - 1)
+        out[k] = <int64_t>c_round(acc)
+    for k in range(m):
+        if ignored[k]:
+            continue
+        if first or out[k] < lo:
+            lo = out[k]
+        if first or out[k] > hi:
+            hi = out[k]
+        first = False
+    if hi < 0:
+        hi = 0
+    for k in range(m):
+        if ignored[k]:
+            out[k] = 0
+        elif hi == 0:
+            out[k] = 100
+        else:
+            out[k] = 100 * (hi + lo - out[k]) / hi
+    return out
+
+
+def score_interpod(NodeTable t, const int32_t[:] nodes, list keys, list totals, const int64_t[:] weights, int64_t[:] out):
+    """InterPodAffinity raw score: Σ weight × (matching pods in the node's domain of each key)."""
+    cdef int m = nodes.shape[0], k, c
+    cdef int32_t v
+    cdef const int64_t[:] tot
+    for k in range(m):
+        out[k] = 0
+    for c in range(len(keys)):
+        tot = totals[c]
+        for k in range(m):
+            v = t.label(keys[c], nodes[k])
+            if v >= 0 and v < tot.shape[0]:
+                out[k] += weights[c] * tot[v]
+    return out
+
+
+def normalize_default(int64_t[:] scores, bint reverse):
+    """Kubernetes' DefaultNormalizeScore to 0-100 (``reverse``: high raw = low score)."""
+    cdef int m = scores.shape[0], k
+    cdef int64_t hi = 0
+    for k in range(m):
+        if scores[k] > hi:
+            hi = scores[k]
+    if hi == 0:
+        if reverse:
+            for k in range(m):
+                scores[k] = 100
+        return scores
+    for k in range(m):
+        scores[k] = _div(100 * scores[k], hi) if scores[k] >= 0 else 100 * scores[k] / hi
+        if reverse:
+            scores[k] = 100 - scores[k]
+    return scores
+
+
+def normalize_min_max(int64_t[:] scores):
+    """Scale to 0-100 by (s − min)/(max − min) (InterPodAffinity's NormalizeScore)."""
+    cdef int m = scores.shape[0], k
+    cdef int64_t lo, hi
+    if m == 0:
+        return scores
+    lo = scores[0]
+    hi = scores[0]
+    for k in range(m):
+        if scores[k] > hi:
+            hi = scores[k]
+        if scores[k] < lo:
+            lo = scores[k]
+    for k in range(m):
+        if hi - lo > 0:
+            scores[k] = <int64_t>(100.0 * (<double>(scores[k] - lo) / <double>(hi - lo)))
+        else:
+            scores[k] = 0
+    return scores
+
+
+def accumulate(int64_t[:] totals, const int64_t[:] scores, int64_t weight):
+    """``totals += weight × scores``, element-wise."""
+    cdef int k
+    for k in range(totals.shape[0]):
+        totals[k] += weight * scores[k]
+
+
+def in_range(const int64_t[:] scores, int64_t lo, int64_t hi):
+    """Whether every score lies in ``[lo, hi]``; returns the position of the first outlier or -1."""
+    cdef int k
+    for k in range(scores.shape[0]):
+        if scores[k] < lo or scores[k] > hi:
+            return k
+    return -1
+
+
+def select_best(const int64_t[:] totals, uint64_t_pick):
+    """The position of a highest total; ties broken by ``pick`` modulo the number of ties."""
+    cdef int m = totals.shape[0], k, ties = 0, chosen = -1
+    cdef int64_t best = 0
+    cdef unsigned long long pick = uint64_t_pick
+    for k in range(m):
+        if chosen < 0 or totals[k] > best:
+            best = totals[k]
+            chosen = k
+            ties = 1
+        elif totals[k] == best:
+            ties += 1
+    if ties <= 1:
+        return chosen
+    pick = pick % ties
+    for k in range(m):
+        if totals[k] == best:
+            if pick == 0:
+                return k
+            pick -= 1
+    return chosen

@@ -1,0 +1,20 @@
+"""The scheduler's core: the framework, the columnar cluster snapshot and the profiles.
+
+The scheduling service (queue, informers, binding) is built around
+:class:`~orchestra.scheduler.framework.Framework` and
+:class:`~orchestra.scheduler.snapshot.ClusterSnapshot`; see ``docs/scheduler.md``.
+"""
+
+from orchestra.scheduler.framework import (
+    Code, CycleState, FitError, Framework, NodeBatch, NodeView, Plugin, PostFilterResult,
+    PreFilterResult, ProfileError, ScheduleResult, Status,
+)
+from orchestra.scheduler.podinfo import NodeInfo, PodInfo, PodInfoError
+from orchestra.scheduler.profiles import default_profile
+from orchestra.scheduler.snapshot import ClusterSnapshot, SnapshotError
+
+__all__ = [
+    "ClusterSnapshot", "Code", "CycleState", "FitError", "Framework", "NodeBatch", "NodeInfo",
+    "NodeView", "Plugin", "PodInfo", "PodInfoError", "PostFilterResult", "PreFilterResult",
+    "ProfileError", "ScheduleResult", "SnapshotError", "Status", "default_profile",
+]

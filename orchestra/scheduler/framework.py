@@ -1,0 +1,917 @@
+"""The scheduling framework: extension points, statuses, and the runner of one scheduling cycle.
+
+A plugin is a class with a ``NAME``, built with ``(args, handle)``, implementing any of
+the extension points below (see ``docs/scheduler.md``):
+
+- ``less(a, b)`` — queue sort;
+- ``pre_filter(state, pod, snapshot)`` → :class:`Status` / :class:`PreFilterResult` / None;
+- ``filter(state, pod, node)`` (one :class:`NodeView`, slow) or
+  ``filter_batch(state, pod, batch)`` (a :class:`NodeBatch` of candidates → a mask, fast);
+- ``post_filter(state, pod, snapshot, diagnosis)`` → ``(PostFilterResult | None, Status)``;
+- ``pre_score(state, pod, batch)`` → Status / None;
+- ``score(state, pod, node)`` → int, or ``score_batch(state, pod, batch)`` → int64 scores
+  (None: skip); ``normalize_score(state, pod, scores)`` rescales in place; 0–100, weighted;
+- ``reserve`` / ``unreserve(state, pod, node_name)`` (unreserve idempotent);
+- ``permit(state, pod, node_name)`` → Status or ``(Status, timeout_seconds)``;
+- ``pre_bind`` / ``bind`` / ``post_bind(state, pod, node_name)`` (may return awaitables).
+
+Built-in filters run fused in the Cython kernel (a plugin class sets ``KERNEL_FILTER``
+and fills the pod's compiled query in ``pre_filter``); Python filters then run on the
+kernel's survivors. A plugin that raises yields an ``Error`` status naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import random
+from array import array
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+
+import attrs
+
+from orchestra._ext import sched
+from orchestra.scheduler.podinfo import NodeInfo, PodInfo
+from orchestra.scheduler.snapshot import ClusterSnapshot
+
+__all__ = [
+    "Code",
+    "CycleState",
+    "Diagnosis",
+    "EXTENSION_POINTS",
+    "FitError",
+    "Framework",
+    "Handle",
+    "NodeBatch",
+    "NodeView",
+    "Plugin",
+    "PluginProfile",
+    "PostFilterResult",
+    "PreFilterResult",
+    "ProfileError",
+    "ScheduleResult",
+    "Status",
+    "WaitingPod",
+    "implements",
+    "num_feasible_nodes_to_find",
+    "plugin_registry",
+]
+
+MIN_FEASIBLE_NODES = 100
+MIN_FEASIBLE_PERCENTAGE = 5
+MAX_NODE_SCORE = 100
+
+
+class Code(enum.IntEnum):
+    """Outcome of an extension point (Kubernetes' status codes)."""
+
+    SUCCESS = 0
+    ERROR = 1
+    UNSCHEDULABLE = 2
+    UNSCHEDULABLE_AND_UNRESOLVABLE = 3
+    WAIT = 4
+    SKIP = 5
+
+
+@attrs.frozen
+class Status:
+    """A plugin's answer: a code, reasons (human text) and the plugin that gave it."""
+
+    code: Code = Code.SUCCESS
+    reasons: tuple[str, ...] = ()
+    plugin: str = ""
+
+    @property
+    def is_success(self) -> bool:
+        """Whether the code is SUCCESS."""
+        return self.code == Code.SUCCESS
+
+    @property
+    def is_rejected(self) -> bool:
+        """Whether the code is UNSCHEDULABLE or UNSCHEDULABLE_AND_UNRESOLVABLE."""
+        return self.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+
+    def message(self) -> str:
+        """The reasons joined by ", "."""
+        return ", ".join(self.reasons)
+
+    def with_plugin(self, name: str) -> "Status":
+        """This status attributed to plugin ``name`` (unless already attributed)."""
+        return self if self.plugin else attrs.evolve(self, plugin=name)
+
+    @classmethod
+    def unschedulable(cls, *reasons: str, resolvable: bool = True, plugin: str = "") -> "Status":
+        """A rejection; ``resolvable=False`` means preemption cannot help."""
+        code = Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
+        return cls(code, tuple(reasons), plugin)
+
+    @classmethod
+    def error(cls, message: str, plugin: str = "") -> "Status":
+        """An internal error."""
+        return cls(Code.ERROR, (message,), plugin)
+
+    @classmethod
+    def skip(cls) -> "Status":
+        """Skip this plugin's later extension point for this pod."""
+        return _SKIP
+
+
+SUCCESS = Status()
+_SKIP = Status(Code.SKIP)
+
+
+class ProfileError(ValueError):
+    """A scheduler profile is invalid; the message names the profile, plugin and field."""
+
+
+@attrs.frozen
+class PreFilterResult:
+    """A pre-filter's narrowing of the nodes to consider (None: all nodes)."""
+
+    node_names: frozenset[str] | None = None
+
+
+@attrs.frozen
+class PostFilterResult:
+    """A post-filter's outcome: the node nominated for the pod and the pods to evict."""
+
+    nominated_node: str = ""
+    victims: tuple[PodInfo, ...] = ()
+
+
+class CycleState:
+    """Per-cycle scratch space shared by the plugins (``state.write``/``state.read``)."""
+
+    __slots__ = ("data", "skip_filter", "skip_score", "query", "snapshot")
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.skip_filter: set[str] = set()
+        self.skip_score: set[str] = set()
+        self.query: sched.PodQuery = sched.PodQuery()
+        self.snapshot: ClusterSnapshot | None = None
+
+    def write(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``."""
+        self.data[key] = value
+
+    def read(self, key: str, default: Any = None) -> Any:
+        """The value stored under ``key`` (``default`` if none)."""
+        return self.data.get(key, default)
+
+
+@attrs.define
+class Handle:
+    """What plugins may use of the scheduler: the framework, the binder, a random source."""
+
+    framework: "Framework | None" = None
+    binder: Callable[[PodInfo, str], Any] | None = None
+    rng: random.Random = attrs.Factory(random.Random)
+
+
+class NodeView:
+    """One node for per-node plugins: name, labels, resources and pods."""
+
+    __slots__ = ("snapshot", "slot")
+
+    def __init__(self, snapshot: ClusterSnapshot, slot: int) -> None:
+        self.snapshot = snapshot
+        self.slot = slot
+
+    @property
+    def info(self) -> NodeInfo:
+        """The converted node."""
+        return self.snapshot.node(self.slot)
+
+    @property
+    def name(self) -> str:
+        """The node's name."""
+        return self.info.name
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        """The node's labels."""
+        return self.info.labels
+
+    @property
+    def allocatable(self) -> tuple[int, ...]:
+        """(cpu millicores, memory bytes, ephemeral bytes, pods)."""
+        return self.snapshot.resources(self.slot)[0]
+
+    @property
+    def requested(self) -> tuple[int, ...]:
+        """Requests of the pods on the node, in the order of :attr:`allocatable`."""
+        return self.snapshot.resources(self.slot)[1]
+
+    @property
+    def pods(self) -> list[PodInfo]:
+        """The pods on the node."""
+        return self.snapshot.pods_on(self.slot)
+
+
+_RESOURCE_INDEX = {"cpu": 0, "memory": 1, "ephemeral-storage": 2, "pods": 3}
+
+
+class NodeBatch:
+    """Candidate nodes as columns, for batch plugins (``filter_batch``, ``score_batch``).
+
+    ``slots`` is an ``array('i')`` of node slots; column getters return arrays aligned
+    with it.
+    """
+
+    __slots__ = ("snapshot", "slots", "size")
+
+    def __init__(self, snapshot: ClusterSnapshot, slots: array) -> None:
+        self.snapshot = snapshot
+        self.slots = slots
+        #: The number of candidates.
+        self.size = len(slots)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def names(self) -> list[str]:
+        """Node names."""
+        node = self.snapshot.node
+        return [node(s).name for s in self.slots]
+
+    def allocatable(self, resource: str) -> array:
+        """``array('q')`` of allocatable ``resource`` (cpu in millicores)."""
+        return self.snapshot.table.gather(self.slots, 0, _resource(resource))
+
+    def requested(self, resource: str) -> array:
+        """``array('q')`` of the resource requested by pods already on each node."""
+        return self.snapshot.table.gather(self.slots, 1, _resource(resource))
+
+    def label(self, key: str) -> list[str | None]:
+        """Each node's value of label ``key`` (None where absent)."""
+        kid = self.snapshot.keys.get(key)
+        if kid < 0:
+            return [None] * len(self.slots)
+        items = self.snapshot.values.items
+        return [items[v] if v >= 0 else None for v in self.snapshot.table.gather_labels(self.slots, kid)]
+
+    def view(self, k: int) -> NodeView:
+        """The ``k``-th candidate as a :class:`NodeView`."""
+        return NodeView(self.snapshot, self.slots[k])
+
+
+def _resource(name: str) -> int:
+    try:
+        return _RESOURCE_INDEX[name]
+    except KeyError:
+        raise ValueError(f"unknown resource {name!r}: expected one of {', '.join(_RESOURCE_INDEX)}") from None
+
+
+class Plugin:
+    """Base class of scheduling plugins: ``NAME``, default args, the handle.
+
+    Subclasses implement the extension-point methods they need. ``DEFAULT_ARGS`` lists
+    every accepted argument with its default; :meth:`validate_args` rejects others.
+    """
+
+    NAME: ClassVar[str] = ""
+    DEFAULT_ARGS: ClassVar[Mapping[str, Any]] = {}
+    #: Built-in filters fused in the kernel set this to their ``sched.K_*`` kind.
+    KERNEL_FILTER: ClassVar[int] = 0
+    #: Built-ins whose scores are known to be in range skip the per-cycle check.
+    TRUSTED_SCORES: ClassVar[bool] = False
+
+    def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
+        self.args = args
+        self.handle = handle
+
+    @classmethod
+    def validate_args(cls, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The plugin's arguments merged over its defaults; raise :class:`ProfileError` on unknown keys."""
+        args = dict(args or {})
+        unknown = sorted(set(args) - set(cls.DEFAULT_ARGS))
+        if unknown:
+            raise ProfileError(f"plugin {cls.NAME}: unknown argument(s) {', '.join(unknown)}; accepted: {', '.join(cls.DEFAULT_ARGS) or 'none'}")
+        merged = dict(cls.DEFAULT_ARGS)
+        merged.update(args)
+        return merged
+
+    def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
+        """For kernel filters: the status of a node the kernel rejected with ``detail``."""
+        raise NotImplementedError(f"{self.NAME} is not a kernel filter")
+
+
+#: Extension points and the method(s) that implement each.
+EXTENSION_POINTS: dict[str, tuple[str, ...]] = {
+    "queueSort": ("less",),
+    "preFilter": ("pre_filter",),
+    "filter": ("filter", "filter_batch", "KERNEL_FILTER"),
+    "postFilter": ("post_filter",),
+    "preScore": ("pre_score",),
+    "score": ("score", "score_batch"),
+    "reserve": ("reserve",),
+    "permit": ("permit",),
+    "preBind": ("pre_bind",),
+    "bind": ("bind",),
+    "postBind": ("post_bind",),
+}
+
+
+def implements(cls: type, point: str) -> bool:
+    """Whether plugin class ``cls`` implements extension point ``point``."""
+    for attr in EXTENSION_POINTS[point]:
+        if attr == "KERNEL_FILTER":
+            if getattr(cls, "KERNEL_FILTER", 0):
+                return True
+        elif callable(getattr(cls, attr, None)):
+            return True
+    return False
+
+
+def num_feasible_nodes_to_find(num_nodes: int, percentage: int) -> int:
+    """How many feasible nodes to look for (kube-scheduler's percentageOfNodesToScore rule)."""
+    if num_nodes < MIN_FEASIBLE_NODES or percentage >= 100:
+        return num_nodes
+    if percentage <= 0:
+        percentage = max(50 - num_nodes // 125, MIN_FEASIBLE_PERCENTAGE)
+    return max(num_nodes * percentage // 100, MIN_FEASIBLE_NODES)
+
+
+@attrs.define
+class PluginProfile:
+    """A validated profile: plugin instances per extension point and score weights."""
+
+    scheduler_name: str
+    percentage_of_nodes_to_score: int
+    points: dict[str, list[Plugin]]
+    weights: dict[str, int]
+
+
+class Diagnosis:
+    """Why nodes were rejected in one cycle: kernel results plus Python filter statuses."""
+
+    def __init__(self, framework: "Framework", snapshot: ClusterSnapshot, kinds: array, details: array,
+                 python: dict[int, Status], pre_filter: Status | None = None) -> None:
+        self.framework = framework
+        self.snapshot = snapshot
+        self.kinds = kinds
+        self.details = details
+        self.python = python
+        self.pre_filter = pre_filter
+        self.post_filter_msg = ""
+        self._kernel_statuses: dict[tuple[int, int], Status] = {}
+
+    def status(self, slot: int) -> Status:
+        """The status of the node in ``slot`` (success if it passed)."""
+        if self.pre_filter is not None:
+            return self.pre_filter
+        if slot in self.python:
+            return self.python[slot]
+        kind = self.kinds[slot] if slot < len(self.kinds) else 0
+        if not kind:
+            return SUCCESS
+        key = (kind, self.details[slot])
+        st = self._kernel_statuses.get(key)
+        if st is None:
+            st = self._kernel_statuses[key] = self.framework.kernel_plugin(kind).kernel_status(key[1], self.snapshot)
+        return st
+
+    def slots_with(self, code: Code) -> list[int]:
+        """The slots of the nodes whose status has ``code`` (e.g. the nodes preemption may help)."""
+        slots = list(self.snapshot.slots())
+        if self.pre_filter is not None:
+            return slots if self.pre_filter.code == code else []
+        kinds, details, python = self.kinds, self.details, self.python
+        codes: dict[tuple[int, int], Code] = {}
+        out = []
+        for slot in slots:
+            st = python.get(slot)
+            if st is not None:
+                if st.code == code:
+                    out.append(slot)
+                continue
+            kind = kinds[slot]
+            if not kind:
+                continue
+            key = (kind, details[slot])
+            c = codes.get(key)
+            if c is None:
+                c = codes[key] = self.status(slot).code
+            if c == code:
+                out.append(slot)
+        return out
+
+    def plugins(self) -> frozenset[str]:
+        """Names of the plugins that rejected at least one node (Kubernetes' UnschedulablePlugins)."""
+        if self.pre_filter is not None:
+            return frozenset([self.pre_filter.plugin]) if self.pre_filter.plugin else frozenset()
+        table = self.snapshot.table
+        kinds = {kind for kind, _ in sched.reason_histogram(table, self.kinds, self.details, 0, table.size)}
+        names = {self.framework.kernel_plugin(k).NAME for k in kinds}
+        names.update(st.plugin for st in self.python.values() if st.plugin)
+        return frozenset(names)
+
+    def histogram(self) -> dict[str, int]:
+        """Reason → number of nodes, over every node."""
+        out: dict[str, int] = {}
+        if self.pre_filter is not None:
+            return out
+        table = self.snapshot.table
+        counts = sched.reason_histogram(table, self.kinds, self.details, 0, table.size)
+        for (kind, detail), n in counts.items():
+            for reason in self.framework.kernel_plugin(kind).kernel_status(detail, self.snapshot).reasons:
+                out[reason] = out.get(reason, 0) + n
+        for st in self.python.values():
+            for reason in st.reasons:
+                out[reason] = out.get(reason, 0) + 1
+        return out
+
+
+class FitError(Exception):
+    """No node fits the pod; :meth:`message` is kube-scheduler's wording."""
+
+    def __init__(self, pod: PodInfo, num_all_nodes: int, reasons: Mapping[str, int],
+                 pre_filter_msg: str = "", post_filter_msg: str = "",
+                 plugins: frozenset[str] = frozenset()) -> None:
+        self.pod = pod
+        self.num_all_nodes = num_all_nodes
+        self.reasons = dict(reasons)
+        #: Plugins that rejected at least one node (for requeueing on matching cluster events).
+        self.plugins = plugins
+        self.pre_filter_msg = pre_filter_msg
+        self.post_filter_msg = post_filter_msg
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        """``0/N nodes are available: <count reason, ...>. <post-filter message>.``"""
+        msg = f"0/{self.num_all_nodes} nodes are available:"
+        if self.pre_filter_msg:
+            msg += f" {self.pre_filter_msg}."
+        else:
+            parts = sorted(f"{n} {reason}" for reason, n in self.reasons.items())
+            if parts:
+                msg += f" {', '.join(parts)}."
+        if self.post_filter_msg:
+            msg += f" {self.post_filter_msg}."
+        return msg
+
+    def __str__(self) -> str:
+        return self.message()
+
+
+@attrs.frozen
+class ScheduleResult:
+    """The outcome of :meth:`Framework.schedule_one`."""
+
+    node_name: str | None
+    state: CycleState
+    status: Status = SUCCESS
+    fit_error: FitError | None = None
+    nominated_node: str = ""
+    victims: tuple[PodInfo, ...] = ()
+    evaluated_nodes: int = 0
+    feasible_nodes: int = 0
+
+
+@attrs.define
+class WaitingPod:
+    """A pod held at permit until every waiting plugin allows it (or one rejects it)."""
+
+    pod: PodInfo
+    node_name: str
+    pending: set[str]
+    timeout: float
+    outcome: Status | None = None
+    _future: Any = None
+
+    def allow(self, plugin: str) -> None:
+        """Plugin ``plugin`` lets the pod through."""
+        self.pending.discard(plugin)
+        if not self.pending and self.outcome is None:
+            self._finish(SUCCESS)
+
+    def reject(self, plugin: str, message: str) -> None:
+        """Plugin ``plugin`` rejects the pod."""
+        if self.outcome is None:
+            self._finish(Status.unschedulable(message, plugin=plugin))
+
+    def _finish(self, status: Status) -> None:
+        self.outcome = status
+        if self._future is not None and not self._future.done():
+            self._future.set_result(status)
+
+    async def wait(self) -> Status:
+        """Wait for the outcome; a timeout rejects the pod."""
+        if self.outcome is not None:
+            return self.outcome
+        self._future = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._future), self.timeout)
+        except asyncio.TimeoutError:
+            self._finish(Status.unschedulable(f"rejected due to timeout after waiting {self.timeout}s at plugin(s) {', '.join(sorted(self.pending))}"))
+            return self.outcome  # type: ignore[return-value]
+
+
+def _as_status(verdict: Any, plugin: str) -> Status:
+    """A filter's verdict on one node: a Status, None/True (passes) or False/0 (rejected)."""
+    if isinstance(verdict, Status):
+        return verdict
+    if verdict is None or verdict is True or verdict == 1:
+        return SUCCESS
+    return Status.unschedulable(f"node(s) didn't satisfy plugin {plugin}")
+
+
+def _call(plugin: Plugin, method: str, *args: Any) -> Any:
+    try:
+        return getattr(plugin, method)(*args)
+    except Exception as exc:  # a plugin's bug must not crash the scheduler
+        return Status.error(f"plugin {plugin.NAME} failed at {method}: {exc!r}", plugin=plugin.NAME)
+
+
+async def _await_status(plugin: Plugin, method: str, *args: Any) -> Status:
+    try:
+        result = getattr(plugin, method)(*args)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:
+        return Status.error(f"plugin {plugin.NAME} failed at {method}: {exc!r}", plugin=plugin.NAME)
+    return (result or SUCCESS).with_plugin(plugin.NAME) if isinstance(result, Status) or result is None else Status.error(
+        f"plugin {plugin.NAME}: {method} returned {type(result).__name__}, not a Status", plugin=plugin.NAME)
+
+
+class Framework:
+    """One profile's plugins and the runner of its extension points.
+
+    Run one :meth:`schedule_one` at a time per framework (it reuses scratch buffers and
+    keeps the rotating start index of the node search).
+    """
+
+    def __init__(self, profile: PluginProfile, handle: Handle) -> None:
+        self.profile = profile
+        self.handle = handle
+        self.waiting_pods: dict[str, WaitingPod] = {}
+        self._next_start = 0
+        pts = profile.points
+        self._kernel = [p for p in pts["filter"] if p.KERNEL_FILTER]
+        self._kernel_by_kind = {p.KERNEL_FILTER: p for p in self._kernel}
+        self._py_filters = [p for p in pts["filter"] if callable(getattr(p, "filter_batch", None)) or callable(getattr(p, "filter", None))]
+        self._scores = [(p, profile.weights.get(p.NAME, 1)) for p in pts["score"]]
+        self._pre_filters = [(p, p.pre_filter) for p in pts["preFilter"]]
+        self._score_calls = [(p, w, getattr(p, "score_batch", None), p.TRUSTED_SCORES) for p, w in self._scores]
+        self._buffers: tuple[array, array, array] = (array("i"), array("i"), array("i"))
+
+    def _scratch(self, slots: int) -> tuple[array, array, array]:
+        if len(self._buffers[0]) < slots:
+            self._buffers = tuple(array("i", bytes(4 * max(slots, 2 * len(self._buffers[0])))) for _ in range(3))  # type: ignore[assignment]
+        return self._buffers
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_profile(cls, profile: Mapping[str, Any] | None, plugins: Any, *, binder: Callable | None = None,
+                     rng: random.Random | None = None) -> "Framework":
+        """Build a framework from a KubeSchedulerConfiguration profile dict.
+
+        :param profile: ``schedulerName``, ``percentageOfNodesToScore``, ``plugins``
+            (per extension point and ``multiPoint``: ``enabled``/``disabled`` lists of
+            ``{name, weight}``) and ``pluginConfig`` (``[{name, args}]``). Missing
+            parts fall back to the default profile.
+        :param plugins: a pluggy plugin manager (its ``orchestra_scheduler_plugins``
+            hook is called), a ``{name: class}`` mapping or an iterable of classes.
+        """
+        from orchestra.scheduler.profiles import build_profile
+
+        handle = Handle(binder=binder, rng=rng or random.Random())
+        fw = cls(build_profile(profile or {}, plugin_registry(plugins), handle), handle)
+        handle.framework = fw
+        return fw
+
+    def kernel_plugin(self, kind: int) -> Plugin:
+        """The enabled plugin behind kernel filter ``kind``."""
+        return self._kernel_by_kind[kind]
+
+    @property
+    def scheduler_name(self) -> str:
+        """The profile's ``schedulerName``."""
+        return self.profile.scheduler_name
+
+    def plugins(self, point: str) -> list[Plugin]:
+        """The enabled plugins of an extension point, in order."""
+        return list(self.profile.points[point])
+
+    # ------------------------------------------------------------------ queue sort
+
+    def less(self, a: Any, b: Any) -> bool:
+        """Queue order: whether ``a`` goes before ``b`` (the queue-sort plugin decides)."""
+        sorters = self.profile.points["queueSort"]
+        if not sorters:
+            raise ProfileError(f"profile {self.scheduler_name}: no queueSort plugin is enabled")
+        return bool(sorters[0].less(a, b))
+
+    # ------------------------------------------------------------------ scheduling cycle
+
+    def schedule_one(self, pod: Mapping[str, Any] | PodInfo, snapshot: ClusterSnapshot) -> ScheduleResult:
+        """Find a node for ``pod``: pre-filter, filter, post-filter on failure, score, select.
+
+        The snapshot is not changed; the caller assumes the pod on the chosen node.
+        """
+        info = pod if isinstance(pod, PodInfo) else PodInfo.from_dict(pod)
+        state = CycleState()
+        state.snapshot = snapshot
+        if snapshot.num_nodes == 0:
+            err = FitError(info, 0, {}, pre_filter_msg="no nodes available to schedule pods")
+            return ScheduleResult(None, state, Status.unschedulable(err.message()), fit_error=err)
+        status = self.run_pre_filter(state, info, snapshot)
+        slots = snapshot.num_slots
+        if status.code == Code.ERROR:
+            return ScheduleResult(None, state, status)
+        if status.is_rejected:
+            diag = Diagnosis(self, snapshot, array("i"), array("i"), {}, pre_filter=status)
+            return self._unschedulable(state, info, snapshot, diag)
+
+        want = num_feasible_nodes_to_find(snapshot.num_nodes, self.profile.percentage_of_nodes_to_score)
+        kinds, details, buf = self._scratch(slots)
+        skip = state.skip_filter
+        order = array("i", [p.KERNEL_FILTER for p in self._kernel if p.NAME not in skip])
+        py_filters = [p for p in self._py_filters if p.NAME not in skip] if skip else self._py_filters
+        allowed = state.read("__allowed_slots__")
+        python_failures: dict[int, Status] = {}
+        feasible = array("i")
+        start = self._next_start % slots
+        visited = 0
+        while visited < slots and len(feasible) < want:
+            found, scanned = sched.run_filters(snapshot.table, state.query, order, (start + visited) % slots,
+                                               want - len(feasible), buf, kinds, details, slots - visited)
+            visited += scanned
+            batch = buf[:found]
+            if allowed is not None or py_filters:
+                batch, error = self._python_filters(state, info, snapshot, batch, py_filters, allowed, python_failures)
+                if error is not None:
+                    return ScheduleResult(None, state, error)
+            feasible.extend(batch)
+        self._next_start = (start + visited) % slots
+        if not feasible:
+            diag = Diagnosis(self, snapshot, kinds[:slots], details[:slots], python_failures)
+            return self._unschedulable(state, info, snapshot, diag)
+        if len(feasible) == 1:
+            node = snapshot.node(feasible[0]).name
+            return ScheduleResult(node, state, evaluated_nodes=visited, feasible_nodes=1)
+        cand = feasible
+        totals, error = self.run_scores(state, info, snapshot, cand)
+        if error is not None:
+            return ScheduleResult(None, state, error)
+        best = sched.select_best(totals, self.handle.rng.getrandbits(62))
+        return ScheduleResult(snapshot.node(cand[best]).name, state, evaluated_nodes=visited, feasible_nodes=len(feasible))
+
+    def run_pre_filter(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot) -> Status:
+        """Prepare the pod's kernel query and run every pre-filter plugin."""
+        state.query.set_requests(info.requests[0], info.requests[1], info.requests[2], info.non_zero[0], info.non_zero[1])
+        allowed: set[str] | None = None
+        for p, pre_filter in self._pre_filters:
+            try:
+                result = pre_filter(state, info, snapshot)
+            except Exception as exc:  # a plugin's bug must not crash the scheduler
+                return Status.error(f"plugin {p.NAME} failed at pre_filter: {exc!r}", plugin=p.NAME)
+            if result is None:
+                continue
+            if isinstance(result, PreFilterResult):
+                if result.node_names is not None:
+                    allowed = set(result.node_names) if allowed is None else allowed & result.node_names
+                continue
+            if not isinstance(result, Status):
+                return Status.error(f"plugin {p.NAME}: pre_filter returned {type(result).__name__}", plugin=p.NAME)
+            if result.code == Code.SKIP:
+                state.skip_filter.add(p.NAME)
+            elif not result.is_success:
+                return result.with_plugin(p.NAME)
+        if allowed is not None:
+            state.write("__allowed_slots__", {snapshot.slot_of(n) for n in allowed} - {-1})
+        return SUCCESS
+
+    def _python_filters(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, batch: array,
+                        plugins: Sequence[Plugin], allowed: set[int] | None,
+                        failures: dict[int, Status]) -> tuple[array, Status | None]:
+        if allowed is not None:
+            keep = array("i")
+            for s in batch:
+                if s in allowed:
+                    keep.append(s)
+                else:
+                    failures[s] = Status.unschedulable("node(s) didn't satisfy plugin(s) of pre-filter", resolvable=False)
+            batch = keep
+        for p in plugins:
+            if not len(batch):
+                break
+            if callable(getattr(p, "filter_batch", None)):
+                mask = _call(p, "filter_batch", state, info, NodeBatch(snapshot, batch))
+                if isinstance(mask, Status):
+                    return batch, mask
+                if mask is None:
+                    continue
+                try:
+                    statuses = [_as_status(ok, p.NAME) for ok in mask]
+                except TypeError:
+                    return batch, Status.error(f"plugin {p.NAME}: filter_batch returned {type(mask).__name__}, not a sequence", plugin=p.NAME)
+            else:
+                statuses = [_as_status(_call(p, "filter", state, info, NodeView(snapshot, s)), p.NAME) for s in batch]
+            if len(statuses) != len(batch):
+                return batch, Status.error(f"plugin {p.NAME}: filter returned {len(statuses)} results for {len(batch)} nodes", plugin=p.NAME)
+            keep = array("i")
+            for s, st in zip(batch, statuses):
+                if st.code == Code.ERROR:
+                    return batch, st.with_plugin(p.NAME)
+                if st.is_success:
+                    keep.append(s)
+                else:
+                    failures[s] = st.with_plugin(p.NAME)
+            batch = keep
+        return batch, None
+
+    def run_scores(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, cand: array) -> tuple[array, Status | None]:
+        """Pre-score and score the candidates; return the weighted totals (or an error)."""
+        batch = NodeBatch(snapshot, cand)
+        for p in self.profile.points["preScore"]:
+            st = _call(p, "pre_score", state, info, batch)
+            if isinstance(st, Status):
+                if st.code == Code.SKIP:
+                    state.skip_score.add(p.NAME)
+                elif not st.is_success:
+                    return array("q"), st.with_plugin(p.NAME)
+        totals = array("q", bytes(8 * len(cand)))
+        skip = state.skip_score
+        accumulate = sched.accumulate
+        for p, weight, score_batch, trusted in self._score_calls:
+            if skip and p.NAME in skip:
+                continue
+            if score_batch is not None:
+                try:
+                    scores = score_batch(state, info, batch)
+                except Exception as exc:
+                    return totals, Status.error(f"plugin {p.NAME} failed at score_batch: {exc!r}", plugin=p.NAME)
+                if scores is None:
+                    continue
+                if trusted:
+                    accumulate(totals, scores, weight)
+                    continue
+            else:
+                scores = []
+                for s in cand:
+                    v = _call(p, "score", state, info, NodeView(snapshot, s))
+                    if isinstance(v, Status):
+                        scores = v
+                        break
+                    scores.append(v)
+            if isinstance(scores, Status):
+                return totals, scores.with_plugin(p.NAME)
+            if not isinstance(scores, array) or scores.typecode != "q":
+                try:
+                    scores = array("q", scores)
+                except (TypeError, OverflowError) as exc:
+                    return totals, Status.error(f"plugin {p.NAME}: scores are not integers: {exc}", plugin=p.NAME)
+            if len(scores) != len(cand):
+                return totals, Status.error(f"plugin {p.NAME}: {len(scores)} scores for {len(cand)} nodes", plugin=p.NAME)
+            if p.TRUSTED_SCORES:
+                sched.accumulate(totals, scores, weight)
+                continue
+            if callable(getattr(p, "normalize_score", None)):
+                st = _call(p, "normalize_score", state, info, scores)
+                if isinstance(st, Status) and not st.is_success:
+                    return totals, st.with_plugin(p.NAME)
+            bad = sched.in_range(scores, 0, MAX_NODE_SCORE)
+            if bad >= 0:
+                return totals, Status.error(f"plugin {p.NAME} returned score {scores[bad]} for node {snapshot.node(cand[bad]).name}, outside [0, {MAX_NODE_SCORE}]", plugin=p.NAME)
+            sched.accumulate(totals, scores, weight)
+        return totals, None
+
+    def _unschedulable(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, diag: Diagnosis) -> ScheduleResult:
+        nominated, victims, post_msg = "", (), ""
+        for p in self.profile.points["postFilter"]:
+            result = _call(p, "post_filter", state, info, snapshot, diag)
+            if result is None:
+                continue
+            if isinstance(result, Status):
+                if result.code == Code.ERROR:
+                    return ScheduleResult(None, state, result)
+                post_msg = result.message()
+                continue
+            if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[1], Status):
+                return ScheduleResult(None, state, Status.error(
+                    f"plugin {p.NAME}: post_filter must return (PostFilterResult | None, Status)", plugin=p.NAME))
+            res, st = result
+            if st.is_success and res is not None and res.nominated_node:
+                nominated, victims = res.nominated_node, res.victims
+                post_msg = ""
+                break
+            if st.code == Code.ERROR:
+                return ScheduleResult(None, state, st.with_plugin(p.NAME))
+            post_msg = st.message()
+        pre_msg = diag.pre_filter.message() if diag.pre_filter is not None else ""
+        err = FitError(info, snapshot.num_nodes, diag.histogram(), pre_filter_msg=pre_msg, post_filter_msg=post_msg,
+                       plugins=diag.plugins())
+        return ScheduleResult(None, state, Status.unschedulable(err.message()), fit_error=err,
+                              nominated_node=nominated, victims=tuple(victims))
+
+    def check_node(self, info: PodInfo, snapshot: ClusterSnapshot, slot: int) -> Status:
+        """Run pre-filter and every filter for one node (used by preemption's dry runs)."""
+        state = CycleState()
+        state.snapshot = snapshot
+        status = self.run_pre_filter(state, info, snapshot)
+        if not status.is_success:
+            return status
+        slots = snapshot.num_slots
+        kinds = array("i", bytes(4 * slots))
+        details = array("i", bytes(4 * slots))
+        buf = array("i", [0])
+        order = array("i", [p.KERNEL_FILTER for p in self._kernel if p.NAME not in state.skip_filter])
+        found, _ = sched.run_filters(snapshot.table, state.query, order, slot, 1, buf, kinds, details, 1)
+        if not found:
+            return self.kernel_plugin(kinds[slot]).kernel_status(details[slot], snapshot)
+        failures: dict[int, Status] = {}
+        py = [p for p in self._py_filters if p.NAME not in state.skip_filter]
+        batch, error = self._python_filters(state, info, snapshot, array("i", [slot]), py, state.read("__allowed_slots__"), failures)
+        if error is not None:
+            return error
+        return failures.get(slot, SUCCESS)
+
+    # ------------------------------------------------------------------ binding cycle
+
+    def run_reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        """Reserve in order; on failure the caller runs :meth:`run_unreserve`."""
+        for p in self.profile.points["reserve"]:
+            st = _call(p, "reserve", state, pod, node_name)
+            if isinstance(st, Status) and not st.is_success:
+                return st.with_plugin(p.NAME)
+        return SUCCESS
+
+    def run_unreserve(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
+        """Unreserve in reverse order; errors are ignored (unreserve must be idempotent)."""
+        for p in reversed(self.profile.points["reserve"]):
+            if callable(getattr(p, "unreserve", None)):
+                _call(p, "unreserve", state, pod, node_name)
+
+    def run_permit(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        """Permit; WAIT parks the pod in :attr:`waiting_pods` (await :meth:`wait_on_permit`)."""
+        waiting: set[str] = set()
+        timeout = 0.0
+        for p in self.profile.points["permit"]:
+            result = _call(p, "permit", state, pod, node_name)
+            st, t = (result, 0.0) if not isinstance(result, tuple) else result
+            st = st or SUCCESS
+            if st.code == Code.WAIT:
+                waiting.add(p.NAME)
+                timeout = t if not timeout else min(timeout, t)
+            elif not st.is_success:
+                return st.with_plugin(p.NAME)
+        if waiting:
+            self.waiting_pods[pod.uid or pod.key] = WaitingPod(pod, node_name, waiting, timeout or 0.0)
+            return Status(Code.WAIT)
+        return SUCCESS
+
+    async def wait_on_permit(self, pod: PodInfo) -> Status:
+        """Wait until a parked pod is allowed, rejected or timed out."""
+        wp = self.waiting_pods.get(pod.uid or pod.key)
+        if wp is None:
+            return SUCCESS
+        try:
+            return await wp.wait()
+        finally:
+            self.waiting_pods.pop(pod.uid or pod.key, None)
+
+    async def run_pre_bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        """Pre-bind in order; stop at the first failure."""
+        for p in self.profile.points["preBind"]:
+            st = await _await_status(p, "pre_bind", state, pod, node_name)
+            if not st.is_success:
+                return st
+        return SUCCESS
+
+    async def run_bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        """Bind: the first plugin not answering SKIP binds the pod."""
+        for p in self.profile.points["bind"]:
+            st = await _await_status(p, "bind", state, pod, node_name)
+            if st.code == Code.SKIP:
+                continue
+            return st
+        return Status.error("no bind plugin bound the pod")
+
+    async def run_post_bind(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
+        """Post-bind (informational)."""
+        for p in self.profile.points["postBind"]:
+            await _await_status(p, "post_bind", state, pod, node_name)
+
+
+def plugin_registry(plugins: Any) -> dict[str, type]:
+    """``{NAME: class}`` from a plugin manager, a mapping or an iterable of classes."""
+    if isinstance(plugins, Mapping):
+        classes: Iterable[type] = plugins.values()
+    elif hasattr(plugins, "hook"):
+        classes = [c for group in plugins.hook.orchestra_scheduler_plugins() for c in group or ()]
+    else:
+        classes = list(plugins)
+    out: dict[str, type] = {}
+    for c in classes:
+        name = getattr(c, "NAME", "")
+        if not name or not isinstance(name, str):
+            raise ProfileError(f"scheduling plugin class {c!r} has no NAME")
+        if name in out and out[name] is not c:
+            raise ProfileError(f"two scheduling plugins are called {name!r}: {out[name]!r} and {c!r}")
+        out[name] = c
+    return out
+

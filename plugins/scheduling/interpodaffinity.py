@@ -1,0 +1,133 @@
+"""InterPodAffinity: pod affinity and anti-affinity, required (filter) and preferred (score)."""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any, Mapping
+
+from orchestra._ext import sched
+from orchestra.hookspecs import hookimpl
+from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, ProfileError, Status
+from orchestra.scheduler.podinfo import PodInfo
+from orchestra.scheduler.snapshot import ClusterSnapshot
+
+__all__ = [
+    "InterPodAffinity", "REASON_AFFINITY", "REASON_ANTI_AFFINITY", "REASON_EXISTING_ANTI_AFFINITY",
+    "orchestra_scheduler_plugins",
+]
+
+REASON_AFFINITY = "node(s) didn't match pod affinity rules"
+REASON_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
+REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
+
+
+class InterPodAffinity(Plugin):
+    """Filter (kernel), in Kubernetes' order:
+
+    1. required affinity: every term's domain on the node holds a pod matching all terms
+       (unless no such pod exists anywhere and the pod matches its own terms);
+    2. required anti-affinity: no pod matching a term in the node's domain;
+    3. symmetry: no existing pod whose required anti-affinity matches this pod shares a domain.
+
+    Score: Σ preferred weights of matching pods per domain (negative for anti-affinity),
+    plus existing pods' terms matching this pod (required affinity × hardPodAffinityWeight),
+    min-max normalized.
+    """
+
+    NAME = "InterPodAffinity"
+    KERNEL_FILTER = sched.K_INTERPOD
+    TRUSTED_SCORES = True
+    DEFAULT_ARGS = {"hardPodAffinityWeight": 1, "ignorePreferredTermsOfExistingPods": False}
+
+    @classmethod
+    def validate_args(cls, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """hardPodAffinityWeight must be 0..100."""
+        merged = super().validate_args(args)
+        w = merged["hardPodAffinityWeight"]
+        if not isinstance(w, int) or not 0 <= w <= 100:
+            raise ProfileError(f"plugin {cls.NAME}: hardPodAffinityWeight must be an integer 0..100, not {w!r}")
+        return merged
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
+        """Per-domain totals for each required term and for existing pods' anti-affinity."""
+        table, q = snapshot.table, state.query
+        n_values = len(snapshot.values)
+        lookup = snapshot.namespace_labels
+        used = False
+        for term, carriers in snapshot.owners("anti_required").items():
+            if term.matches(pod, lookup):
+                kid = snapshot.intern_key(term.topology_key)
+                q.add_existing_anti_affinity(kid, sched.domain_totals(table, kid, carriers, None, n_values)[0])
+                used = True
+        if pod.affinity_required:
+            counts = snapshot.pod_counts(pod.affinity_required)
+            anywhere = 0
+            for term in pod.affinity_required:
+                kid = snapshot.intern_key(term.topology_key)
+                totals, _, _, grand = sched.domain_totals(table, kid, counts, None, n_values)
+                anywhere += grand
+                q.add_affinity(kid, totals)
+            q.affinity_bypass = anywhere == 0 and all(t.matches(pod, lookup) for t in pod.affinity_required)
+            used = True
+        for term in pod.anti_required:
+            kid = snapshot.intern_key(term.topology_key)
+            q.add_anti_affinity(kid, sched.domain_totals(table, kid, snapshot.pod_counts((term,)), None, n_values)[0])
+            used = True
+        return None if used else Status.skip()
+
+    def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
+        """The failed rule; an unmet affinity cannot be fixed by preemption."""
+        if detail == 0:
+            return Status.unschedulable(REASON_AFFINITY, resolvable=False, plugin=self.NAME)
+        if detail == 1:
+            return Status.unschedulable(REASON_ANTI_AFFINITY, plugin=self.NAME)
+        return Status.unschedulable(REASON_EXISTING_ANTI_AFFINITY, plugin=self.NAME)
+
+    def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array | None:
+        """Normalized preference scores; None (skip) when no term applies."""
+        snapshot = batch.snapshot
+        own_terms = pod.affinity_preferred or pod.anti_preferred
+        existing = any(snapshot.any_owner(k) for k in ("affinity_required", "affinity_preferred", "anti_preferred"))
+        if not own_terms and (not existing or self.args["ignorePreferredTermsOfExistingPods"]):
+            return None
+        table = snapshot.table
+        n_values = len(snapshot.values)
+        lookup = snapshot.namespace_labels
+        keys: list[int] = []
+        totals: list[Any] = []
+        weights: list[int] = []
+
+        def add(term: Any, counts: array, weight: int) -> None:
+            kid = snapshot.intern_key(term.topology_key)
+            keys.append(kid)
+            totals.append(sched.domain_totals(table, kid, counts, None, n_values)[0])
+            weights.append(weight)
+
+        for wt in pod.affinity_preferred:
+            add(wt.term, snapshot.pod_counts((wt.term,)), wt.weight)
+        for wt in pod.anti_preferred:
+            add(wt.term, snapshot.pod_counts((wt.term,)), -wt.weight)
+        if not self.args["ignorePreferredTermsOfExistingPods"] or pod.affinity_preferred or pod.anti_preferred:
+            hard = self.args["hardPodAffinityWeight"]
+            if hard > 0:
+                for term, carriers in snapshot.owners("affinity_required").items():
+                    if term.matches(pod, lookup):
+                        add(term, carriers, hard)
+            for wt, carriers in snapshot.owners("affinity_preferred").items():
+                if wt.term.matches(pod, lookup):
+                    add(wt.term, carriers, wt.weight)
+            for wt, carriers in snapshot.owners("anti_preferred").items():
+                if wt.term.matches(pod, lookup):
+                    add(wt.term, carriers, -wt.weight)
+        if not keys:
+            return None
+        out = array("q", bytes(8 * batch.size))
+        sched.score_interpod(table, batch.slots, keys, totals, array("q", weights), out)
+        sched.normalize_min_max(out)
+        return out
+
+
+@hookimpl
+def orchestra_scheduler_plugins() -> list[type]:
+    """Provide :class:`InterPodAffinity`."""
+    return [InterPodAffinity]

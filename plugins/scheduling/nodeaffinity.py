@@ -1,0 +1,53 @@
+"""NodeAffinity: nodeSelector and required node affinity filter; preferred terms score."""
+
+from __future__ import annotations
+
+from array import array
+
+from orchestra._ext import sched
+from orchestra.hookspecs import hookimpl
+from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, Status
+from orchestra.scheduler.podinfo import PodInfo
+from orchestra.scheduler.query import preferred_matchers, required_matcher
+from orchestra.scheduler.snapshot import ClusterSnapshot
+
+__all__ = ["NodeAffinity", "REASON", "orchestra_scheduler_plugins"]
+
+REASON = "node(s) didn't match Pod's node affinity/selector"
+
+
+class NodeAffinity(Plugin):
+    """Filter (kernel): nodeSelector AND any required term. Score: sum of the weights of
+    matching preferred terms, normalized to 0-100 by the best node."""
+
+    NAME = "NodeAffinity"
+    KERNEL_FILTER = sched.K_NODE_AFFINITY
+    TRUSTED_SCORES = True
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
+        """Compile the pod's selector and required terms; skip when it has neither."""
+        matcher = required_matcher(snapshot, pod)
+        if matcher is None:
+            return Status.skip()
+        state.query.required = matcher
+        return None
+
+    def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
+        """Rejection status: preemption cannot help."""
+        return Status.unschedulable(REASON, resolvable=False, plugin=self.NAME)
+
+    def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array | None:
+        """Preferred-term weights per candidate, normalized; None (skip) without preferred terms."""
+        if not pod.preferred_node_terms:
+            return None
+        matchers, weights = preferred_matchers(batch.snapshot, pod)
+        out = array("q", bytes(8 * batch.size))
+        sched.score_node_affinity(batch.snapshot.table, matchers, array("q", weights), batch.slots, out)
+        sched.normalize_default(out, False)
+        return out
+
+
+@hookimpl
+def orchestra_scheduler_plugins() -> list[type]:
+    """Provide :class:`NodeAffinity`."""
+    return [NodeAffinity]

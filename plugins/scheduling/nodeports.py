@@ -1,0 +1,37 @@
+"""NodePorts: a pod's host ports must be free on the node."""
+
+from __future__ import annotations
+
+from orchestra._ext import sched
+from orchestra.hookspecs import hookimpl
+from orchestra.scheduler.framework import CycleState, Plugin, Status
+from orchestra.scheduler.podinfo import PodInfo
+from orchestra.scheduler.snapshot import ClusterSnapshot
+
+__all__ = ["NodePorts", "REASON", "orchestra_scheduler_plugins"]
+
+REASON = "node(s) didn't have free ports for the requested pod ports"
+
+
+class NodePorts(Plugin):
+    """Filter (kernel): same protocol and port with overlapping host IPs (0.0.0.0 overlaps all) conflict."""
+
+    NAME = "NodePorts"
+    KERNEL_FILTER = sched.K_PORTS
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
+        """Compile the pod's host ports; skip when it has none."""
+        if not pod.host_ports:
+            return Status.skip()
+        state.query.set_ports([snapshot.port_code(p.protocol, p.host_ip, p.port) for p in pod.host_ports])
+        return None
+
+    def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
+        """Rejection status: preemption may free the ports."""
+        return Status.unschedulable(REASON, plugin=self.NAME)
+
+
+@hookimpl
+def orchestra_scheduler_plugins() -> list[type]:
+    """Provide :class:`NodePorts`."""
+    return [NodePorts]

@@ -1,0 +1,103 @@
+"""PodTopologySpread: spread matching pods evenly over topology domains (hard and soft)."""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any, Mapping
+
+from orchestra._ext import sched
+from orchestra.hookspecs import hookimpl
+from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, ProfileError, Status
+from orchestra.scheduler.podinfo import AffinityTerm, PodInfo, SpreadConstraint
+from orchestra.scheduler.query import pod_query_for_nodes
+from orchestra.scheduler.snapshot import ClusterSnapshot
+
+__all__ = ["HOSTNAME_KEY", "PodTopologySpread", "REASON", "REASON_MISSING_LABEL", "orchestra_scheduler_plugins"]
+
+REASON = "node(s) didn't match pod topology spread constraints"
+REASON_MISSING_LABEL = REASON + " (missing required label)"
+HOSTNAME_KEY = "kubernetes.io/hostname"
+
+
+def _counts(snapshot: ClusterSnapshot, pod: PodInfo, c: SpreadConstraint) -> array:
+    return snapshot.pod_counts((AffinityTerm(c.selector, "", frozenset([pod.namespace])),), skip_terminating=True)
+
+
+class PodTopologySpread(Plugin):
+    """Filter (kernel): for each DoNotSchedule constraint, matching pods in the node's domain
+    + 1 (if the pod matches its own selector) − the global minimum must not exceed maxSkew;
+    the minimum is 0 while fewer than minDomains domains exist. Domains count only nodes
+    passing the constraint's node inclusion policies and carrying every constraint's key.
+
+    Pods being deleted are not counted. Score: for ScheduleAnyway constraints, Kubernetes' weighted counts
+    (count × log(domains + 2) + maxSkew − 1), fewer matching pods scoring higher.
+    Cluster-level default constraints are not supported (``defaultConstraints`` must be empty).
+    """
+
+    NAME = "PodTopologySpread"
+    KERNEL_FILTER = sched.K_SPREAD
+    TRUSTED_SCORES = True
+    DEFAULT_ARGS = {"defaultConstraints": [], "defaultingType": "List"}
+
+    @classmethod
+    def validate_args(cls, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Only List defaulting with no default constraints is supported."""
+        merged = super().validate_args(args)
+        if merged["defaultingType"] not in ("List", "System"):
+            raise ProfileError(f"plugin {cls.NAME}: defaultingType must be List or System, not {merged['defaultingType']!r}")
+        if merged["defaultConstraints"] or merged["defaultingType"] == "System":
+            raise ProfileError(f"plugin {cls.NAME}: default constraints need workload selectors, which this scheduler does not derive; use defaultingType List with no defaultConstraints")
+        return merged
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
+        """Per hard constraint: per-domain totals and the global minimum; skip when none."""
+        hard = [c for c in pod.spread if c.hard]
+        if not hard:
+            return Status.skip()
+        table = snapshot.table
+        key_ids = [snapshot.intern_key(c.topology_key) for c in hard]
+        nq = pod_query_for_nodes(snapshot, pod)
+        masks: dict[tuple[bool, bool], Any] = {}
+        for c, kid in zip(hard, key_ids):
+            policy = (c.honor_node_affinity, c.honor_node_taints)
+            if policy not in masks:
+                masks[policy] = sched.node_mask(table, nq, policy[0], policy[1], key_ids)
+            totals, domains, lowest, _ = sched.domain_totals(table, kid, _counts(snapshot, pod, c), masks[policy], len(snapshot.values))
+            if domains < c.min_domains:
+                lowest = 0
+            state.query.add_spread(kid, c.max_skew, lowest, c.selector.matches(pod.labels), totals)
+        return None
+
+    def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
+        """Skew too large (preemption may help) or the node lacks a topology key (it cannot)."""
+        if detail == 1:
+            return Status.unschedulable(REASON_MISSING_LABEL, resolvable=False, plugin=self.NAME)
+        return Status.unschedulable(REASON, plugin=self.NAME)
+
+    def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array | None:
+        """Normalized spreading scores; None (skip) without ScheduleAnyway constraints."""
+        soft = [c for c in pod.spread if not c.hard]
+        if not soft:
+            return None
+        snapshot = batch.snapshot
+        table = snapshot.table
+        key_ids = [snapshot.intern_key(c.topology_key) for c in soft]
+        nq = pod_query_for_nodes(snapshot, pod)
+        totals, per_node = [], []
+        for c, kid in zip(soft, key_ids):
+            counts = _counts(snapshot, pod, c)
+            per_node.append(counts)
+            if c.topology_key == HOSTNAME_KEY:
+                totals.append(None)
+            else:
+                mask = sched.node_mask(table, nq, c.honor_node_affinity, c.honor_node_taints, key_ids)
+                totals.append(sched.domain_totals(table, kid, counts, mask, len(snapshot.values))[0])
+        out = array("q", bytes(8 * batch.size))
+        sched.score_spread(table, batch.slots, key_ids, totals, per_node, array("q", [c.max_skew for c in soft]), out)
+        return out
+
+
+@hookimpl
+def orchestra_scheduler_plugins() -> list[type]:
+    """Provide :class:`PodTopologySpread`."""
+    return [PodTopologySpread]

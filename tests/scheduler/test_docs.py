@@ -1,0 +1,42 @@
+"""The plugin examples in docs/scheduler.md run as documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from scheduler.sched_builders import make_framework, make_node, make_pod, make_snapshot
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "scheduler.md"
+
+
+def _examples() -> dict[str, type]:
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    namespace: dict = {}
+    for block in blocks:
+        if "class " in block and "Plugin" in block:
+            exec(compile(block, str(DOC), "exec"), namespace)
+    return {name: namespace[name] for name in ("RackFilter", "RackFilterBatch")}
+
+
+def test_both_documented_forms_place_pods_the_same_way():
+    examples = _examples()
+    nodes = [make_node("r1-a", cpu="2", labels={"rack": "r1"}), make_node("r1-b", cpu="8", labels={"rack": "r1"}),
+             make_node("r2-a", cpu="16", labels={"rack": "r2"})]
+    for name in examples:
+        profile = {"percentageOfNodesToScore": 100,
+                   "plugins": {"multiPoint": {"enabled": [{"name": name, "weight": 5}]}},
+                   "pluginConfig": [{"name": name, "args": {"label": "rack"}}]}
+        fw = make_framework(profile, registry=examples)
+        snap = make_snapshot(nodes)
+        assert fw.schedule_one(make_pod("p", labels={"rack": "r1"}), snap).node_name == "r1-b", name
+        result = fw.schedule_one(make_pod("q", labels={"rack": "r9"}), snap)
+        assert result.fit_error.reasons == {"node(s) were in another rack": 3}, name
+
+
+def test_the_documented_profile_fields_are_accepted():
+    assert "percentageOfNodesToScore" in DOC.read_text()
+    fw = make_framework({"percentageOfNodesToScore": 0, "plugins": {"score": {"disabled": [{"name": "ImageLocality"}]}},
+                         "pluginConfig": [{"name": "NodeResourcesFit", "args": {"scoringStrategy": {
+                             "type": "MostAllocated", "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}]}}}]})
+    assert "ImageLocality" not in [p.NAME for p in fw.plugins("score")]

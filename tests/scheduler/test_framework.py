@@ -1,0 +1,249 @@
+"""The framework runner: profiles, extension points, Python plugins, errors, FitError wording."""
+
+from __future__ import annotations
+
+import asyncio
+from array import array
+
+import pytest
+
+from scheduler.sched_builders import make_framework, make_node, make_pod, make_snapshot, only
+from orchestra.scheduler import Code, CycleState, FitError, PodInfo, ProfileError, Status
+from orchestra.scheduler.framework import Plugin, num_feasible_nodes_to_find
+
+
+class OddNodes(Plugin):
+    """Per-node filter: only nodes whose name ends in an odd digit."""
+
+    NAME = "OddNodes"
+
+    def filter(self, state, pod, node):
+        return None if int(node.name[-1]) % 2 else Status.unschedulable("node(s) were even")
+
+
+class BigLabelFirst(Plugin):
+    """Batch filter and batch score on the ``size`` label."""
+
+    NAME = "BigLabelFirst"
+
+    def filter_batch(self, state, pod, batch):
+        return [v is not None for v in batch.label("size")]
+
+    def score_batch(self, state, pod, batch):
+        return array("q", [int(v) for v in batch.label("size")])
+
+
+class PerNodeScore(Plugin):
+    """Per-node score: free cpu in whole cores."""
+
+    NAME = "PerNodeScore"
+
+    def score(self, state, pod, node):
+        return (node.allocatable[0] - node.requested[0]) // 1000
+
+
+class Exploding(Plugin):
+    """Raises at the extension point named in its args."""
+
+    NAME = "Exploding"
+    DEFAULT_ARGS = {"at": "filter"}
+
+    def pre_filter(self, state, pod, snapshot):
+        if self.args["at"] == "pre_filter":
+            raise RuntimeError("boom")
+
+    def filter_batch(self, state, pod, batch):
+        if self.args["at"] == "filter":
+            raise RuntimeError("boom")
+        return None
+
+    def score_batch(self, state, pod, batch):
+        if self.args["at"] == "score":
+            raise RuntimeError("boom")
+        return array("q", [200] * len(batch)) if self.args["at"] == "range" else array("q", [0] * len(batch))
+
+
+class Gate(Plugin):
+    """Permit: wait for an explicit allow."""
+
+    NAME = "Gate"
+    DEFAULT_ARGS = {"timeout": 5.0}
+
+    def permit(self, state, pod, node_name):
+        return Status(Code.WAIT), self.args["timeout"]
+
+
+class Recorder(Plugin):
+    """Reserve/unreserve recorder."""
+
+    NAME = "Recorder"
+    log: list = []
+
+    def reserve(self, state, pod, node_name):
+        Recorder.log.append(("reserve", node_name))
+
+    def unreserve(self, state, pod, node_name):
+        Recorder.log.append(("unreserve", node_name))
+
+
+EXTRA = {c.NAME: c for c in (OddNodes, BigLabelFirst, PerNodeScore, Exploding, Gate, Recorder)}
+
+
+def fw_with(*names, **kw):
+    return make_framework(only(*names, **kw), registry=EXTRA)
+
+
+def test_fit_error_message_sorts_reason_strings_like_kubernetes():
+    pod = PodInfo.from_dict(make_pod("p"))
+    err = FitError(pod, 5000, {"Insufficient cpu": 3, "node(s) didn't match Pod's node affinity/selector": 4997})
+    assert err.message() == "0/5000 nodes are available: 3 Insufficient cpu, 4997 node(s) didn't match Pod's node affinity/selector."
+    err = FitError(pod, 13, {"b": 3, "a": 10}, post_filter_msg="preemption: x.")
+    assert err.message() == "0/13 nodes are available: 10 a, 3 b. preemption: x.."
+    assert str(FitError(pod, 2, {}, pre_filter_msg="no")) == "0/2 nodes are available: no."
+
+
+@pytest.mark.parametrize("nodes, pct, expected", [
+    (50, 0, 50), (99, 10, 99), (100, 0, 100), (1000, 0, 420), (5000, 0, 500), (10000, 0, 500),
+    (5000, 100, 5000), (5000, 30, 1500), (500, 1, 100),
+])
+def test_number_of_feasible_nodes_to_find(nodes, pct, expected):
+    assert num_feasible_nodes_to_find(nodes, pct) == expected
+
+
+def test_the_search_starts_where_the_last_one_stopped():
+    snap = make_snapshot([make_node(f"n{i:04d}") for i in range(1000)])
+    fw = make_framework()
+    first = fw.schedule_one(make_pod("p"), snap)
+    assert (first.feasible_nodes, first.evaluated_nodes) == (420, 420)
+    assert fw._next_start == 420
+    fw.schedule_one(make_pod("q"), snap)
+    assert fw._next_start == 840
+
+
+def test_per_node_and_batch_python_plugins():
+    nodes = [make_node(f"n{i}", labels={"size": str(i * 10)} if i != 3 else {}) for i in range(1, 6)]
+    snap = make_snapshot(nodes)
+    result = fw_with("OddNodes", "BigLabelFirst").schedule_one(make_pod("p"), snap)
+    assert result.node_name == "n5"
+    assert result.feasible_nodes == 2
+    assert fw_with("OddNodes", "BigLabelFirst").schedule_one(make_pod("p"), make_snapshot(nodes[1:4])).fit_error.reasons == {
+        "node(s) were even": 2, "node(s) didn't satisfy plugin BigLabelFirst": 1}
+
+
+def test_per_node_scores_with_weights():
+    snap = make_snapshot([make_node("n1", cpu="2"), make_node("n2", cpu="8")])
+    fw = fw_with("PerNodeScore", "NodeResourcesFit", weights={"PerNodeScore": 5})
+    assert fw.profile.weights == {"PerNodeScore": 5, "NodeResourcesFit": 1}
+    assert fw.schedule_one(make_pod("p"), snap).node_name == "n2"
+
+
+@pytest.mark.parametrize("at", ["pre_filter", "filter", "score"])
+def test_a_plugin_that_raises_becomes_an_error_status_naming_it(at):
+    snap = make_snapshot([make_node("n1"), make_node("n2")])
+    result = fw_with("Exploding", args={"Exploding": {"at": at}}).schedule_one(make_pod("p"), snap)
+    assert result.node_name is None
+    assert result.status.code == Code.ERROR and result.status.plugin == "Exploding"
+    assert "Exploding" in result.status.message() and "boom" in result.status.message()
+
+
+def test_scores_out_of_range_are_errors():
+    snap = make_snapshot([make_node("n1"), make_node("n2")])
+    result = fw_with("Exploding", args={"Exploding": {"at": "range"}}).schedule_one(make_pod("p"), snap)
+    assert result.status.code == Code.ERROR and "outside [0, 100]" in result.status.message()
+
+
+@pytest.mark.parametrize("profile, fragment", [
+    ({"plugins": {"score": {"enabled": [{"name": "Nope"}]}}}, "unknown plugin 'Nope'"),
+    ({"plugins": {"score": {"enabled": [{"name": "ImageLocality", "weight": 0}]}}}, "weight must be an integer 1..100"),
+    ({"plugins": {"score": {"enabled": [{"name": "ImageLocality", "weight": 101}]}}}, "weight must be an integer 1..100"),
+    ({"plugins": {"filter": {"enabled": [{"name": "ImageLocality"}]}}}, "does not implement filter"),
+    ({"plugins": {"sorting": {}}}, "unknown extension point"),
+    ({"percentageOfNodesToScore": 101}, "percentageOfNodesToScore"),
+    ({"pluginConfig": [{"name": "InterPodAffinity", "args": {"hardPodAffinityWeight": 101}}]}, "hardPodAffinityWeight"),
+    ({"pluginConfig": [{"name": "ImageLocality", "args": {"x": 1}}]}, "unknown argument(s) x"),
+    ({"plugins": {"multiPoint": {"disabled": [{"name": "*"}]}}}, "bind plugin"),
+    ({"colour": 1}, "unknown field(s) colour"),
+])
+def test_profile_validation_names_the_problem(profile, fragment):
+    with pytest.raises(ProfileError) as err:
+        make_framework(profile)
+    assert fragment in str(err.value)
+
+
+def test_default_profile_matches_kubernetes_weights():
+    fw = make_framework()
+    assert fw.profile.weights == {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1, "PodTopologySpread": 2,
+                                  "InterPodAffinity": 2, "NodeResourcesBalancedAllocation": 1, "ImageLocality": 1}
+    assert [p.NAME for p in fw.plugins("postFilter")] == ["DefaultPreemption"]
+    assert [p.NAME for p in fw.plugins("bind")] == ["DefaultBinder"]
+    assert fw.scheduler_name == "default-scheduler"
+
+
+def test_disabling_a_plugin_at_one_extension_point():
+    fw = make_framework({"plugins": {"score": {"disabled": [{"name": "ImageLocality"}]}}})
+    assert "ImageLocality" not in [p.NAME for p in fw.plugins("score")]
+    assert "NodeResourcesFit" in [p.NAME for p in fw.plugins("filter")]
+
+
+def test_no_nodes():
+    result = make_framework().schedule_one(make_pod("p"), make_snapshot([]))
+    assert result.fit_error.message() == "0/0 nodes are available: no nodes available to schedule pods."
+
+
+def test_reserve_in_order_and_unreserve_in_reverse():
+    Recorder.log.clear()
+    fw = fw_with("Recorder")
+    pod = PodInfo.from_dict(make_pod("p"))
+    state = CycleState()
+    assert fw.run_reserve(state, pod, "n1").is_success
+    fw.run_unreserve(state, pod, "n1")
+    assert Recorder.log == [("reserve", "n1"), ("unreserve", "n1")]
+
+
+async def test_permit_wait_then_allow_reject_or_timeout():
+    pod = PodInfo.from_dict(make_pod("p"))
+    fw = fw_with("Gate")
+    assert fw.run_permit(CycleState(), pod, "n1").code == Code.WAIT
+    waiter = asyncio.ensure_future(fw.wait_on_permit(pod))
+    await asyncio.sleep(0)
+    fw.waiting_pods[pod.uid].allow("Gate")
+    assert (await waiter).is_success
+    fw.run_permit(CycleState(), pod, "n1")
+    fw.waiting_pods[pod.uid].reject("Gate", "quota exceeded")
+    status = await fw.wait_on_permit(pod)
+    assert status.code == Code.UNSCHEDULABLE and status.plugin == "Gate" and status.message() == "quota exceeded"
+    fw = fw_with("Gate", args={"Gate": {"timeout": 0.01}})
+    fw.run_permit(CycleState(), pod, "n1")
+    status = await fw.wait_on_permit(pod)
+    assert status.code == Code.UNSCHEDULABLE and "timeout" in status.message()
+
+
+def test_plugins_come_from_the_plugin_manager_hook():
+    from orchestra.plugin_manager import get_plugin_manager
+    from orchestra.scheduler import Framework
+
+    fw = Framework.from_profile({}, get_plugin_manager(load_entrypoints=False))
+    assert len(fw.plugins("filter")) == 8
+
+
+def test_fit_error_names_the_rejecting_plugins():
+    # n1: too little cpu; n2: even name; n3: wrong zone
+    snap = make_snapshot([make_node("n1", cpu="1", labels={"zone": "a"}), make_node("n2", labels={"zone": "a"}), make_node("n3")])
+    result = fw_with("NodeAffinity", "NodeResourcesFit", "OddNodes").schedule_one(make_pod("p", cpu="2", nodeSelector={"zone": "a"}), snap)
+    assert result.fit_error.plugins == {"NodeAffinity", "NodeResourcesFit", "OddNodes"}
+
+
+class BadPostFilter(Plugin):
+    """A post-filter returning the wrong type."""
+
+    NAME = "BadPostFilter"
+
+    def post_filter(self, state, pod, snapshot, diagnosis):
+        return "nope"
+
+
+def test_a_post_filter_returning_garbage_is_an_error_not_a_crash():
+    snap = make_snapshot([make_node("n1", cpu="1")])
+    fw = make_framework(only("NodeResourcesFit", "BadPostFilter"), registry={"BadPostFilter": BadPostFilter})
+    result = fw.schedule_one(make_pod("p", cpu="2"), snap)
+    assert result.status.code == Code.ERROR and result.status.plugin == "BadPostFilter"

@@ -1,0 +1,73 @@
+"""The scheduling kernel (``orchestra._ext.sched``) on its own: exact integer arithmetic,
+the rotating filter scan, normalization and tie-breaking."""
+
+from __future__ import annotations
+
+from array import array
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from orchestra._ext import sched
+
+ZERO_WEIGHTS = array("q", [0, 0, 0])
+
+
+def _table(allocs: list[tuple[int, int]], requested: list[tuple[int, int]]) -> sched.NodeTable:
+    t = sched.NodeTable()
+    t.ensure(len(allocs))
+    for i, ((cpu, mem), (rc, rm)) in enumerate(zip(allocs, requested)):
+        t.set_live(i, True)
+        t.set_allocatable(i, cpu, mem, 0, 110)
+        t.add_requests(i, rc, rm, 0, 0, rc, rm)
+    return t
+
+
+big = st.integers(1, 2**50)
+
+
+@given(st.lists(st.tuples(big, big, st.integers(0, 2**50), st.integers(0, 2**50)), min_size=1, max_size=20),
+       st.integers(0, 2**40), st.integers(0, 2**40))
+def test_least_and_most_allocated_are_exact_integer_formulas(nodes, pod_cpu, pod_mem):
+    t = _table([(a, b) for a, b, _, _ in nodes], [(c, d) for _, _, c, d in nodes])
+    q = sched.PodQuery()
+    q.set_requests(pod_cpu, pod_mem, 0, pod_cpu, pod_mem)
+    slots = array("i", range(len(nodes)))
+    shape = array("q", [0, 100]), array("q", [100, 0])
+    least = sched.score_resources(t, q, slots, array("q", [0] * len(nodes)), 0, array("q", [1, 1, 0]), *shape)
+    most = sched.score_resources(t, q, slots, array("q", [0] * len(nodes)), 1, array("q", [1, 1, 0]), *shape)
+    for k, (ac, am, rc, rm) in enumerate(nodes):
+        reqs = [(rc + pod_cpu, ac), (rm + pod_mem, am)]
+        expect_least = sum(0 if r > a else (a - r) * 100 // a for r, a in reqs) // 2
+        expect_most = sum(min(r, a) * 100 // a for r, a in reqs) // 2
+        assert least[k] == expect_least and most[k] == expect_most
+
+
+def test_run_filters_wraps_stops_and_respects_the_limit():
+    t = _table([(1000, 1)] * 6, [(0, 0)] * 6)
+    t.set_unschedulable(2, True)
+    q = sched.PodQuery()
+    order = array("i", [sched.K_UNSCHEDULABLE])
+    kinds, details, feasible = array("i", [0] * 6), array("i", [0] * 6), array("i", [0] * 6)
+    assert sched.run_filters(t, q, order, 4, 3, feasible, kinds, details) == (3, 3)
+    assert list(feasible[:3]) == [4, 5, 0]
+    assert sched.run_filters(t, q, order, 1, 10, feasible, kinds, details, 2) == (1, 2)
+    assert kinds[2] == sched.K_UNSCHEDULABLE
+    assert sched.reason_histogram(t, kinds, details, 1, 2) == {(sched.K_UNSCHEDULABLE, 0): 1}
+
+
+def test_normalization_and_selection():
+    scores = array("q", [0, 5, 10])
+    assert list(sched.normalize_default(scores, False)) == [0, 50, 100]
+    assert list(sched.normalize_default(array("q", [0, 0]), True)) == [100, 100]
+    assert list(sched.normalize_min_max(array("q", [-5, 0, 5]))) == [0, 50, 100]
+    totals = array("q", [3, 7, 7, 1])
+    assert {sched.select_best(totals, pick) for pick in range(4)} == {1, 2}
+    assert sched.in_range(array("q", [0, 101]), 0, 100) == 1
+
+
+def test_spread_constraints_are_stored_as_given():
+    q = sched.PodQuery()
+    q.add_spread(3, 2, 1, True, array("q", [4, 5]))
+    assert q.spread_constraints() == [(3, 2, 1, 1, [4, 5])]
+    assert sched.domain_totals(_table([(1, 1)], [(0, 0)]), 0, array("q", [1]), None, 0)[1:] == (0, 0, 0)

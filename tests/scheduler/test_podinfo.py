@@ -1,0 +1,96 @@
+"""Converting pod and node wire dicts into PodInfo / NodeInfo."""
+
+from __future__ import annotations
+
+import pytest
+
+from scheduler.sched_builders import make_node, make_pod
+from orchestra.scheduler import NodeInfo, PodInfo, PodInfoError
+from orchestra.scheduler.podinfo import HostPort, Selector, Toleration, normalized_image_name
+
+
+def _container(cpu=None, memory=None, **extra):
+    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
+    return {"name": "c", "image": "x", "resources": {"requests": requests}, **extra}
+
+
+def test_requests_sum_containers_and_default_non_zero():
+    pod = make_pod("p", cpu="250m", memory="1Gi")
+    pod["spec"]["containers"].append(_container())
+    info = PodInfo.from_dict(pod)
+    assert info.requests == (250, 2**30, 0)
+    assert info.non_zero == (350, 2**30 + 200 * 2**20)
+    assert info.key == "default/p" and info.priority == 0 and info.num_containers == 2
+
+
+def test_init_containers_sidecars_and_overhead():
+    spec = {"containers": [_container("1", "1Gi")],
+            "initContainers": [_container("2", "512Mi"), _container("500m", "256Mi", restartPolicy="Always")],
+            "overhead": {"cpu": "100m"}}
+    info = PodInfo.from_dict({"metadata": {"name": "p"}, "spec": spec})
+    # regular init 2 cpu; sidecar adds 500m to the containers: max(2, 1 + 0.5) + 0.1
+    assert info.requests[0] == 2100
+    assert info.requests[1] == max(512, 1024 + 256) * 2**20
+    assert info.images == ("x:latest", "x:latest", "x:latest")
+
+
+def test_quantities_round_up_and_bad_ones_name_the_field():
+    assert PodInfo.from_dict(make_pod("p", cpu="0.0001", memory="1.5")).requests[:2] == (1, 2)
+    with pytest.raises(PodInfoError, match=r"spec.containers\[0\].resources.requests.cpu"):
+        PodInfo.from_dict(make_pod("p", cpu="lots"))
+
+
+def test_terms_selectors_and_ports():
+    affinity = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "a"}}, "topologyKey": "zone"}]}}
+    pod = make_pod("p", namespace="ns", affinity=affinity, nodeSelector={"b": "2", "a": "1"},
+                   tolerations=[{"key": "k", "operator": "Exists"}])
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 81}]
+    info = PodInfo.from_dict(pod)
+    [term] = info.anti_required
+    assert term.namespaces == frozenset({"ns"}) and term.topology_key == "zone"
+    assert info.node_selector == (("a", "1"), ("b", "2"))
+    assert info.tolerations == (Toleration("k", "Exists"),)
+    assert info.host_ports == (HostPort("TCP", "0.0.0.0", 8080),)
+    same = PodInfo.from_dict(make_pod("q", namespace="ns", affinity=affinity))
+    assert hash(same.anti_required[0]) == hash(term)  # equal terms share snapshot trackers
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ({"topologySpreadConstraints": [{"maxSkew": 0, "topologyKey": "zone"}]}, "maxSkew"),
+    ({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "Maybe"}]}, "whenUnsatisfiable"),
+    ({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {}}]}}}, "topologyKey"),
+    ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["x"]}]}]}}}}, "one integer"),
+    ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "a", "operator": "Near"}]}]}}}}, "operator"),
+])
+def test_malformed_specs_are_refused_with_the_field_named(spec, fragment):
+    with pytest.raises(PodInfoError) as err:
+        PodInfo.from_dict(make_pod("p", **spec))
+    assert fragment in str(err.value) and "pod default/p" in str(err.value)
+
+
+def test_selectors():
+    sel = Selector.from_api({"matchLabels": {"app": "a"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}, "s")
+    assert sel.matches({"app": "a"}) and sel.matches({"app": "a", "tier": "web"})
+    assert not sel.matches({"app": "a", "tier": "db"}) and not sel.matches({})
+    assert not Selector.from_api(None, "s").matches({}) and Selector.from_api({}, "s").matches({"x": "y"})
+
+
+def test_nodes():
+    node = make_node("n1", cpu="2", memory="4Gi", pods=10, taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}],
+                     images=[{"names": ["a:1", "a@sha256:x"], "sizeBytes": 5}])
+    node["status"]["allocatable"]["example.com/gpu"] = "2"
+    info = NodeInfo.from_dict(node)
+    assert info.allocatable == (2000, 4 * 2**30, 0, 10)
+    assert info.scalar_allocatable == {"example.com/gpu": 2}
+    assert info.images == ((("a:1", "a@sha256:x"), 5),)
+    with pytest.raises(PodInfoError, match="effect"):
+        NodeInfo.from_dict(make_node("n2", taints=[{"key": "k", "effect": "Sometimes"}]))
+
+
+def test_image_names_are_normalized():
+    assert normalized_image_name("busybox") == "busybox:latest"
+    assert normalized_image_name("reg:5000/app") == "reg:5000/app:latest"
+    assert normalized_image_name("reg:5000/app:1") == "reg:5000/app:1"
