@@ -5,7 +5,7 @@
 # does not map, so the declarations are shared by inclusion.
 
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libcpp.deque cimport deque
 from libcpp.vector cimport vector
 

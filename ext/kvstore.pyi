@@ -50,6 +50,25 @@ class MVCCStore:
     def load_base(self, compact_revision: int, kvs: Iterable[KV], /) -> None:
         """Load the key-values live at ``compact_revision`` (with their revisions and versions)
         into this empty kernel; revision and compact revision become ``compact_revision``."""
+    def load_image(
+        self,
+        data: bytes,
+        offset: int,
+        base_count: int,
+        change_count: int,
+        compact_revision: int,
+        revision: int,
+        /,
+    ) -> None:
+        """Load a snapshot's encoded entries (``data[offset:]``, to its end) into this empty kernel:
+        the base as :meth:`load_base`, the changes replayed; ValueError naming the entry and byte
+        offset if they do not parse or replay to ``revision``."""
+    def dump_image(self) -> tuple[int, int, int, int, bytes]:
+        """``(revision, compact_revision, base_count, change_count, entries)``: the base (key-values
+        live at the compact revision, in key order) then every logged change after it, encoded in
+        the snapshot layout :meth:`load_image` reads. RuntimeError inside a write group."""
+    def leased_keys(self) -> list[tuple[bytes, int]]:
+        """``(key, lease)`` of every live key attached to a lease, in no particular order."""
     def range(
         self,
         key: bytes,

@@ -33,11 +33,11 @@ returns bytes, ints and tuples. A key-value is the tuple
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject, PyObject_Hash
 from cpython.ref cimport Py_INCREF, Py_XDECREF, Py_XINCREF
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcmp, memmove
+from libc.string cimport memcmp, memcpy, memmove
 from libcpp.algorithm cimport sort
 from libcpp.string_view cimport string_view
 from libcpp.vector cimport vector
@@ -246,6 +246,86 @@ cdef int _merge(RecordList* target, RecordList* source) except -1:
     merged.insert(merged.end(), target.begin() + done, target.end())
     target.swap(merged)
     return 0
+
+
+cdef struct ImageEntry:
+    # One entry of a snapshot image, parsed in place (see MVCCStore.load_image).
+    Py_ssize_t at
+    Py_ssize_t key_at
+    Py_ssize_t key_len
+    Py_ssize_t value_len
+    int64_t create_revision
+    int64_t mod_revision
+    int64_t version
+    int64_t lease
+
+
+cdef inline uint32_t _le_u32(const char* p) noexcept:
+    cdef const unsigned char* b = <const unsigned char*>p
+    return <uint32_t>b[0] | (<uint32_t>b[1] << 8) | (<uint32_t>b[2] << 16) | (<uint32_t>b[3] << 24)
+
+
+cdef inline int64_t _le_i64(const char* p) noexcept:
+    cdef const unsigned char* b = <const unsigned char*>p
+    cdef uint64_t v = 0
+    cdef int k
+    for k in range(7, -1, -1):
+        v = (v << 8) | b[k]
+    return <int64_t>v
+
+
+cdef Py_ssize_t _image_entry(const char* buf, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t index,
+                             ImageEntry* e) except -1:
+    """Parse the entry at ``pos`` into ``e``; returns the position after it."""
+    if size - pos < 40:
+        raise ValueError(f"image entry {index} at byte {pos}: the buffer ends inside its header")
+    e.at = pos
+    e.key_len = _le_u32(buf + pos)
+    e.value_len = <int32_t>_le_u32(buf + pos + 4)
+    e.create_revision = _le_i64(buf + pos + 8)
+    e.mod_revision = _le_i64(buf + pos + 16)
+    e.version = _le_i64(buf + pos + 24)
+    e.lease = _le_i64(buf + pos + 32)
+    e.key_at = pos + 40
+    if e.key_len == 0:
+        raise ValueError(f"image entry {index} at byte {pos}: empty key")
+    if e.value_len < -1:
+        raise ValueError(f"image entry {index} at byte {pos}: value length {e.value_len}")
+    cdef Py_ssize_t end = e.key_at + e.key_len + (e.value_len if e.value_len > 0 else 0)
+    if e.key_len > size - e.key_at or end > size:
+        raise ValueError(f"image entry {index} at byte {pos}: the buffer ends inside its key or value")
+    return end
+
+
+cdef inline void _le_put_u32(char* p, uint32_t v) noexcept:
+    cdef int k
+    for k in range(4):
+        p[k] = <char>((v >> (8 * k)) & 0xFF)
+
+
+cdef inline void _le_put_i64(char* p, int64_t value) noexcept:
+    cdef uint64_t v = <uint64_t>value
+    cdef int k
+    for k in range(8):
+        p[k] = <char>((v >> (8 * k)) & 0xFF)
+
+
+cdef inline char* _image_put(char* p, PyObject* key, const Version* v) noexcept:
+    """Encode one image entry (key, version ``v``; a tombstone as a deletion) at ``p``; returns its end."""
+    cdef Py_ssize_t klen = _bytes_size(key)
+    cdef Py_ssize_t vlen = _bytes_size(v.value) if v.value != NULL else -1
+    _le_put_u32(p, <uint32_t>klen)
+    _le_put_u32(p + 4, <uint32_t><int32_t>vlen)
+    _le_put_i64(p + 8, v.create_revision)
+    _le_put_i64(p + 16, v.mod_revision)
+    _le_put_i64(p + 24, v.version)
+    _le_put_i64(p + 32, v.lease)
+    memcpy(p + 40, _bytes_data(key), <size_t>klen)
+    p += 40 + klen
+    if vlen > 0:
+        memcpy(p, _bytes_data(v.value), <size_t>vlen)
+        p += vlen
+    return p
 
 
 @cython.final
@@ -673,6 +753,186 @@ cdef class MVCCStore:
         self._revision = compact_revision
         self._compact_revision = compact_revision
 
+    def load_image(
+        self,
+        bytes data not None,
+        Py_ssize_t offset,
+        Py_ssize_t base_count,
+        Py_ssize_t change_count,
+        int64_t compact_revision,
+        int64_t revision,
+    ) -> None:
+        """Load a snapshot image straight from its encoded entries into this empty kernel.
+
+        ``data[offset:]`` holds ``base_count + change_count`` entries, each
+        ``key_len u32, value_len i32 (-1: a deletion), create_revision i64,
+        mod_revision i64, version i64, lease i64, key, value`` (little-endian),
+        and nothing after them. The base (key-values live at
+        ``compact_revision``) is loaded as :meth:`load_base` does, the changes
+        replayed as puts and deletes (one write group per revision), which
+        reproduces their revisions; the kernel must end at ``revision``.
+        Entries are parsed here, with no Python object made but the keys and
+        values. A buffer that does not check out raises ``ValueError`` naming
+        the entry and its byte offset; the kernel is then half loaded and must
+        be discarded.
+        """
+        if self._revision or self._records or self._pending:
+            raise RuntimeError("load_image needs an empty kernel")
+        if compact_revision < 0 or base_count < 0 or change_count < 0 or offset < 0:
+            raise ValueError("load_image: counts, offset and compact revision must not be negative")
+        if compact_revision == 0 and base_count:
+            raise ValueError("the image has a base but no compact revision")
+        cdef const char* buf = PyBytes_AS_STRING(data)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+        cdef Py_ssize_t pos = offset
+        cdef Py_ssize_t i
+        cdef Py_ssize_t total = base_count + change_count
+        cdef ImageEntry e
+        cdef bytes key
+        cdef bytes value
+        cdef KeyRecord* rec
+        cdef Py_hash_t h
+        cdef size_t capacity = _MIN_SLOTS
+        while capacity < <size_t>total * 2 + 2:
+            capacity *= 2
+        if capacity > self._mask + 1:
+            self._rebuild_slots(capacity)  # the kernel is empty: this only sizes the index
+        self._fresh.reserve(<size_t>total)
+        cdef int64_t group = -1
+        cdef bint in_order = True
+        cdef bytes previous = _EMPTY
+        for i in range(base_count):
+            pos = _image_entry(buf, size, pos, i, &e)
+            if e.value_len < 0:
+                raise ValueError(f"image entry {i} at byte {e.at}: a base entry is a deletion")
+            if not (0 < e.create_revision <= e.mod_revision <= compact_revision) or e.version < 1:
+                raise ValueError(
+                    f"image entry {i} at byte {e.at}: revisions {e.create_revision}..{e.mod_revision} and "
+                    f"version {e.version} do not fit compact revision {compact_revision}"
+                )
+            key = PyBytes_FromStringAndSize(buf + e.key_at, e.key_len)
+            h = PyObject_Hash(key)
+            if self._find(key, h) != NULL:
+                raise ValueError(f"image entry {i} at byte {e.at}: key {key!r} appears twice in the base")
+            value = PyBytes_FromStringAndSize(buf + e.key_at + e.key_len, e.value_len)
+            if in_order and i and not (_view(previous) < _view(key)):
+                in_order = False
+            previous = key
+            rec = self._insert(key, h)
+            Py_INCREF(value)
+            rec.latest.create_revision = e.create_revision
+            rec.latest.mod_revision = e.mod_revision
+            rec.latest.version = e.version
+            rec.latest.lease = e.lease
+            rec.latest.value = <PyObject*>value
+            self._live += 1
+        if in_order:  # a snapshot's base comes in key order: it is the sorted index as it stands
+            self._sorted.swap(self._fresh)
+        self._revision = compact_revision
+        self._compact_revision = compact_revision
+        try:
+            for i in range(base_count, total):
+                pos = _image_entry(buf, size, pos, i, &e)
+                if e.mod_revision != group:
+                    if self._pending:
+                        self.commit()
+                        if self._revision != group:
+                            raise ValueError(f"image changes at revision {group} change nothing when replayed")
+                    if e.mod_revision != self._revision + 1:
+                        raise ValueError(
+                            f"image entry {i} at byte {e.at}: a change at revision {e.mod_revision} "
+                            f"follows revision {self._revision}"
+                        )
+                    group = e.mod_revision
+                    self.begin()
+                key = PyBytes_FromStringAndSize(buf + e.key_at, e.key_len)
+                if e.value_len < 0:
+                    rec = self._find(key, PyObject_Hash(key))
+                    if rec != NULL and rec.latest.version != 0:
+                        self._tombstone(rec, group)
+                        self._changed = True
+                else:
+                    value = PyBytes_FromStringAndSize(buf + e.key_at + e.key_len, e.value_len)
+                    self._put(key, value, e.lease, group)
+                    self._changed = True
+        finally:
+            if self._pending:
+                self.commit()
+        if group >= 0 and self._revision != group:
+            raise ValueError(f"image changes at revision {group} change nothing when replayed")
+        if pos != size:
+            raise ValueError(f"image ends at byte {pos} but the buffer has {size} bytes")
+        if self._revision != revision:
+            raise ValueError(f"image replays to revision {self._revision}, it records {revision}")
+
+    def dump_image(self) -> tuple:
+        """The kernel's image encoded as snapshot entries: ``(revision, compact_revision,
+        base_count, change_count, entries)``.
+
+        ``entries`` are in the layout :meth:`load_image` reads: first the base,
+        for each key live at the compact revision (if not 0) the version current
+        then, in key order; then every logged change after it, in log order (a
+        deletion with value length -1 and zero create revision, version and
+        lease). Made in one buffer, with no Python object per entry.
+        """
+        if self._pending:
+            raise RuntimeError("cannot dump the image while a write group is open")
+        cdef int64_t compact = self._compact_revision
+        cdef size_t start = self._log_position(compact + 1)
+        cdef size_t n_log = self._log.size()
+        cdef Py_ssize_t total = 0
+        cdef Py_ssize_t base_count = 0
+        cdef Cursor cursor
+        cdef KeyRecord* rec
+        cdef Version* v
+        cdef size_t i
+        cdef LogEntry* e
+        if compact > 0:
+            self._settle(False)
+            self._cursor_at(&cursor, string_view())
+            while True:
+                rec = _cursor_next(&cursor)
+                if rec == NULL:
+                    break
+                v = _visible(rec, compact)
+                if v != NULL:
+                    base_count += 1
+                    total += 40 + _bytes_size(rec.key) + _bytes_size(v.value)
+        for i in range(start, n_log):
+            e = &self._log[i]
+            total += 40 + _bytes_size(e.record.key) + (_bytes_size(e.change.value) if e.change.value != NULL else 0)
+        cdef bytes out = PyBytes_FromStringAndSize(NULL, total)
+        cdef char* p = PyBytes_AS_STRING(out)
+        if compact > 0:
+            self._cursor_at(&cursor, string_view())
+            while True:
+                rec = _cursor_next(&cursor)
+                if rec == NULL:
+                    break
+                v = _visible(rec, compact)
+                if v != NULL:
+                    p = _image_put(p, rec.key, v)
+        for i in range(start, n_log):
+            e = &self._log[i]
+            p = _image_put(p, e.record.key, &e.change)
+        return (self._revision, compact, base_count, <Py_ssize_t>(n_log - start), out)
+
+    def leased_keys(self) -> list:
+        """``(key, lease)`` of every live key attached to a lease, in no particular order."""
+        cdef list out = []
+        cdef RecordList* lists[3]
+        lists[0] = &self._sorted
+        lists[1] = &self._delta
+        lists[2] = &self._fresh
+        cdef size_t i
+        cdef KeyRecord* rec
+        for l in range(3):
+            for i in range(lists[l].size()):
+                rec = lists[l][0][i]
+                if rec.latest.version != 0 and rec.latest.lease != 0:
+                    out.append((<object>rec.key, rec.latest.lease))
+        return out
+
     # ------------------------------------------------------------------ reads
 
     cdef inline int _check_read(self, int64_t revision) except -1:
@@ -682,6 +942,7 @@ cdef class MVCCStore:
             raise ValueError(f"revision {revision} is compacted (compact revision is {self._compact_revision})")
         return 0
 
+    @cython.always_allow_keywords(False)  # one positional argument: a METH_O call, no argument parsing
     def get(self, bytes key not None):
         """The latest value of ``key``, or ``None``: the fastest read (returns the stored object)."""
         cdef KeyRecord* rec = self._find(key, PyObject_Hash(key))

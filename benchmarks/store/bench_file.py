@@ -84,7 +84,9 @@ def fill_snapshot(directory: str, keys: int) -> None:
     for i in range(keys):
         core.put(pod_key(i), VALUE)
     state = kernel_image.capture(core)
-    image = snapshot.SnapshotImage(1, state.revision, state.compact_revision, [], state.base, state.changes)
+    image = snapshot.EncodedImage(
+        1, state.revision, state.compact_revision, [], state.base_count, state.change_count, state.entries
+    )
     snapshot.write_snapshot(directory, image)
     writer = wal.SegmentWriter(directory, 2, 64 << 20)
     writer.append([wal.encode_write(2, keys + 1, [wal.LoggedMutation("put", b"/last", VALUE)])], 2, 1)

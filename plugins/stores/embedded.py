@@ -28,6 +28,15 @@ Durability hook (used by ``plugins/stores/file.py``)
     * ``compacted(revision: int)`` - after the kernel compacted.
     * ``close()`` - when the store closes, after every pending record.
 
+    A journal that completes its records strictly in call order (as
+    :class:`~orchestra.plugins.stores.journal.Journal` does) may also offer
+    :class:`OrderedJournal`'s ``listen(on_durable, on_failure)`` and
+    ``put(revision, key, value, lease)``. The store then hands a writer the
+    journal's own future, publishes to watchers once per durable batch (from
+    the kernel's event log, when ``on_durable(revision)`` is called) and
+    journals a plain put straight from the operation; ``on_failure(error)``
+    makes the store unusable.
+
     Recovery: build a fresh ``MVCCStore``, feed each recorded write to
     :func:`apply_mutations` (it reproduces the recorded revision), replay
     compactions with ``core.compact(revision)``, then open
@@ -53,7 +62,7 @@ import math
 import random
 import time
 from collections import deque
-from typing import Any, Awaitable, Iterable, Literal, Mapping, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Literal, Mapping, Protocol, Sequence
 
 import attrs
 
@@ -94,6 +103,7 @@ __all__ = [
     "EmbeddedWatcher",
     "Journal",
     "Mutation",
+    "OrderedJournal",
     "apply_mutations",
 ]
 
@@ -136,6 +146,17 @@ class Journal(Protocol):
 
     def close(self) -> Awaitable[None]:
         """Flush and release the journal."""
+
+
+class OrderedJournal(Journal, Protocol):
+    """A :class:`Journal` whose records become durable in call order, in batches."""
+
+    def listen(self, on_durable: Callable[[int], None], on_failure: Callable[[BaseException], None]) -> None:
+        """Call ``on_durable(revision)`` once per durable batch with the last write revision in it
+        (before the batch's awaitables complete), ``on_failure(error)`` once if the journal fails."""
+
+    def put(self, revision: int, key: bytes, value: bytes, lease: int) -> Awaitable[None]:
+        """Record a write at ``revision`` that is the single put of ``value`` under ``key``."""
 
 
 def apply_mutations(core: MVCCStore, mutations: Iterable[Mutation]) -> int:
@@ -400,6 +421,13 @@ class EmbeddedStore(Store):
         self._failure: StoreError | None = None
         self._expiry_task: asyncio.Task | None = None
         self._progress_task: asyncio.Task | None = None
+        #: The journal when it is ordered (see the module docstring), else ``None``.
+        self._ordered: OrderedJournal | None = None
+        #: Events of applied, unpublished revisions saved from a compaction (ordered journal only).
+        self._held: list = []
+        if journal is not None and hasattr(journal, "listen") and hasattr(journal, "put"):
+            self._ordered = journal  # type: ignore[assignment]
+            journal.listen(self._on_durable, self._on_journal_failure)
         self._restore_leases(dict(leases or {}))
 
     def _restore_leases(self, leases: dict[int, int]) -> None:
@@ -408,15 +436,11 @@ class EmbeddedStore(Store):
             self._leases[lease_id] = _LeaseState(lease_id, ttl, now + ttl)
         if self._core.revision == 0:
             return
-        kvs, _, _ = self._core.range(b"\0", ALL_KEYS_END, 0, 0, True, False)
-        for kv in kvs:
-            lease_id = kv[5]
-            if not lease_id:
-                continue
+        for key, lease_id in self._core.leased_keys():
             state = self._leases.get(lease_id)
             if state is None:
                 state = self._leases[lease_id] = _LeaseState(lease_id, 0, now, orphan=True)
-            state.keys.add(kv[0])
+            state.keys.add(key)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -491,6 +515,8 @@ class EmbeddedStore(Store):
         except Exception as exc:
             self._break(StoreUnavailableError(f"journal write of revision {revision} failed: {exc!r}"))
             raise self._failure from exc
+        if self._ordered is not None:
+            return durable  # published per batch by _on_durable
         previous = self._tail
         done = asyncio.get_running_loop().create_future()
         self._tail = done
@@ -518,6 +544,36 @@ class EmbeddedStore(Store):
         finally:
             if not done.done():
                 done.set_result(None)
+
+    def _on_durable(self, revision: int) -> None:
+        """The ordered journal made every write up to ``revision`` durable: publish them in order."""
+        published = self._published
+        if revision <= published:
+            return
+        if self._watchers:
+            raw = [r for r in self._held if r[1][3] <= revision]
+            after = max(published, raw[-1][1][3] if raw else published)
+            if after < revision:
+                raw.extend(self._core.events(after + 1, b"\0", ALL_KEYS_END, 0, True, revision))
+            start = 0
+            for i in range(1, len(raw) + 1):
+                if i == len(raw) or raw[i][1][3] != raw[start][1][3]:
+                    self._publish(raw[start][1][3], raw[start:i])
+                    start = i
+        if self._held:
+            self._held = [r for r in self._held if r[1][3] > revision]
+        self._published = revision
+
+    def _on_journal_failure(self, error: BaseException) -> None:
+        """The ordered journal failed: nothing after the published revision is durable."""
+        self._break(StoreUnavailableError(f"journal write after revision {self._published} failed: {error!r}"))
+
+    def _hold_unpublished(self, revision: int) -> None:
+        """Before compacting to ``revision``: keep the events of unpublished revisions up to it
+        (those before it leave the log, and the previous versions of those at it go)."""
+        start = max(self._published, self._held[-1][1][3] if self._held else 0) + 1
+        if start <= revision:
+            self._held.extend(self._core.events(start, b"\0", ALL_KEYS_END, 0, True, revision))
 
     def _break(self, failure: StoreError) -> None:
         """The journal failed: memory and disk disagree, refuse everything from now on."""
@@ -556,7 +612,10 @@ class EmbeddedStore(Store):
             return
         pending = self._committed(revision)
         if pending is not None:
-            await asyncio.shield(pending)
+            if self._ordered is not None:
+                await pending
+            else:
+                await asyncio.shield(pending)
 
     # ------------------------------------------------------------------ KV
 
@@ -586,17 +645,58 @@ class EmbeddedStore(Store):
 
     async def put(self, key: bytes, value: bytes, *, lease: int = 0, prev_kv: bool = False) -> PutResult:
         """Write ``value`` under ``key`` (see :meth:`Store.put`)."""
+        journal = self._ordered
+        if journal is None or self._failure is not None or self._closed or self._leases or lease or prev_kv:
+            return await self._put(key, value, lease, prev_kv)
+        # the durable write path without leases or prev_kv: kept to the minimum
+        check_put(key, value)
+        revision = self._core.put(key, value, 0)
+        try:
+            durable = journal.put(revision, key, value, 0)
+        except Exception as exc:
+            self._break(StoreUnavailableError(f"journal write of revision {revision} failed: {exc!r}"))
+            raise self._failure from exc
+        await durable
+        return PutResult(revision, None)
+
+    async def _put(self, key: bytes, value: bytes, lease: int, prev_kv: bool) -> PutResult:
+        """:meth:`put` in general."""
         self._check_usable()
         check_put(key, value)
         if lease:
             self._require_lease(lease)
         core = self._core
-        prev = core.get_kv(key) if prev_kv else None
+        journal = self._ordered
+        if journal is None:
+            prev = core.get_kv(key) if prev_kv else None
+            revision = core.put(key, value, lease)
+            pending = self._committed(revision)
+            if pending is not None:
+                await asyncio.shield(pending)
+            return PutResult(revision, KeyValue(*prev) if prev is not None else None)
+        leases = self._leases
+        prev = core.get_kv(key) if prev_kv or leases else None
         revision = core.put(key, value, lease)
-        pending = self._committed(revision)
-        if pending is not None:
-            await asyncio.shield(pending)
-        return PutResult(revision, KeyValue(*prev) if prev is not None else None)
+        if leases:
+            self._track_put(key, lease, prev)
+        try:
+            durable = journal.put(revision, key, value, lease)
+        except Exception as exc:
+            self._break(StoreUnavailableError(f"journal write of revision {revision} failed: {exc!r}"))
+            raise self._failure from exc
+        await durable
+        return PutResult(revision, KeyValue(*prev) if prev_kv and prev is not None else None)
+
+    def _track_put(self, key: bytes, lease: int, prev: tuple | None) -> None:
+        """Move ``key`` from its previous lease's key set to ``lease``'s."""
+        if prev is not None and prev[5]:
+            state = self._leases.get(prev[5])
+            if state is not None:
+                state.keys.discard(key)
+        if lease:
+            state = self._leases.get(lease)
+            if state is not None:
+                state.keys.add(key)
 
     async def delete_range(
         self, key: bytes, range_end: bytes | None = None, *, prev_kv: bool = False
@@ -713,6 +813,8 @@ class EmbeddedStore(Store):
             raise CompactedError(revision, core.compact_revision)
         if revision > core.revision:
             raise FutureRevisionError(revision, core.revision)
+        if self._ordered is not None and revision > self._published:
+            self._hold_unpublished(revision)
         core.compact(revision)
         if self._journal is not None:
             await self._journal.compacted(revision)
@@ -772,7 +874,7 @@ class EmbeddedStore(Store):
         if recorded is not None:
             await recorded
         if pending is not None:
-            await asyncio.shield(pending)
+            await (pending if self._ordered is not None else asyncio.shield(pending))
 
     async def lease_time_to_live(self, lease_id: int, *, keys: bool = False) -> LeaseStatus:
         """Remaining and granted TTL of a lease, and its keys (sorted) if asked."""

@@ -24,8 +24,9 @@ The host part must be empty or ``localhost`` and the path absolute.
 Files in the directory: ``LOCK`` (holder's pid and command line),
 ``<lsn>.wal`` log segments (:mod:`.wal`), ``<lsn>.snap`` the newest snapshot
 (:mod:`.snapshot`, made of a kernel image, :mod:`.kernel_image`). Taking a
-snapshot reads the kernel state on the event loop (about a second per million
-stored versions); writing it happens in a worker thread.
+snapshot has the kernel encode its state on the event loop (about half a
+second per million stored versions of 256 bytes, mostly copying); writing it
+happens in a worker thread.
 """
 
 from __future__ import annotations

@@ -8,7 +8,11 @@ once the record is on disk.
 Group commit: records wait in a pending batch; a single committer task hands the
 whole batch to a worker thread that writes it with one ``os.write`` and calls
 ``os.fdatasync``, while the event loop goes on accepting writes into the next
-batch. Only after that sync does the committer complete the batch's futures.
+batch. Only after that sync does the committer complete the batch's futures,
+in record order. A listener registered with :meth:`Journal.listen` hears once
+per synced batch the last write revision it made durable (before the batch's
+futures complete), and once of a disk failure: the store publishes to its
+watchers per batch instead of per write.
 
 Snapshots: after ``snapshot_every`` records or ``snapshot_bytes`` bytes of log,
 the journal captures the kernel state (at a moment between two writes, so it is
@@ -29,6 +33,7 @@ import attrs
 
 from orchestra.plugins.stores import snapshot as snapshot_files
 from orchestra.plugins.stores import wal
+from orchestra.plugins.stores.wal import encode_put
 from orchestra.store.errors import StoreClosedError, StoreUnavailableError
 
 __all__ = ["JournalSettings", "CapturedState", "Journal", "write_and_truncate"]
@@ -52,12 +57,26 @@ class JournalSettings:
 
 @attrs.frozen(slots=True)
 class CapturedState:
-    """The kernel state a snapshot is made of: revisions and the versions (see :mod:`.snapshot`)."""
+    """The kernel state a snapshot is made of: revisions and the versions, ``base_count``
+    then ``change_count`` entries encoded in ``entries`` (see :mod:`.snapshot`)."""
 
     revision: int
     compact_revision: int
-    base: list[snapshot_files.Entry]
-    changes: list[snapshot_files.Entry]
+    base_count: int
+    change_count: int
+    entries: bytes
+
+    @classmethod
+    def of_entries(
+        cls,
+        revision: int,
+        compact_revision: int,
+        base: Sequence[snapshot_files.Entry],
+        changes: Sequence[snapshot_files.Entry],
+    ) -> "CapturedState":
+        """The state made of decoded ``base`` and ``changes`` entries."""
+        entries = snapshot_files.encode_entries(list(base) + list(changes))
+        return cls(revision, compact_revision, len(base), len(changes), entries)
 
 
 class Journal:
@@ -109,14 +128,41 @@ class Journal:
         self._snapshot_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._error: BaseException | None = None
         self._closed = False
+        self._last_revision = 0
+        self._on_durable: Callable[[int], None] | None = None
+        self._on_failure: Callable[[BaseException], None] | None = None
 
     # ------------------------------------------------------------------ records
 
+    def listen(self, on_durable: Callable[[int], None], on_failure: Callable[[BaseException], None]) -> None:
+        """Call ``on_durable(revision)`` after each synced batch, with the last write revision it
+        holds (before the batch's futures complete), and ``on_failure(error)`` once if the disk fails."""
+        self._on_durable = on_durable
+        self._on_failure = on_failure
+
     def write(self, revision: int, mutations: Sequence) -> Awaitable[None]:
         """Log a write the kernel applied at ``revision``; completes when durable."""
-        lsn = self._next_lsn
-        record = wal.encode_write(lsn, revision, mutations)
+        record = wal.encode_write(self._next_lsn, revision, mutations)
+        self._last_revision = revision
         return self._enqueue(record)
+
+    def put(self, revision: int, key: bytes, value: bytes, lease: int) -> asyncio.Future:
+        """Log a write at ``revision`` that is one put (the record :meth:`write` makes of it)."""
+        record = encode_put(self._next_lsn, revision, key, value, lease)
+        self._last_revision = revision
+        loop = self._loop
+        if loop is None or self._idle is not None or self._error is not None or self._closed:
+            return self._enqueue(record)
+        # _enqueue's common case, inlined: this is the path of most writes
+        future = loop.create_future()
+        self._next_lsn += 1
+        self._pending.append(record)
+        self._waiters.append(future)
+        self._records_left -= 1
+        self._bytes_left -= len(record)
+        if (self._records_left <= 0 or self._bytes_left <= 0) and not self._snapshotting:
+            self._schedule_snapshot()
+        return future
 
     def lease_granted(self, lease_id: int, ttl: int) -> Awaitable[None]:
         """Log a lease grant; completes when durable."""
@@ -167,11 +213,15 @@ class Journal:
         self._records_left -= 1
         self._bytes_left -= len(record)
         if (self._records_left <= 0 or self._bytes_left <= 0) and not self._snapshotting:
-            self._reset_snapshot_countdown()
-            if self._capture is not None:
-                self._snapshotting = True
-                self._loop.call_soon(self._begin_snapshot)
+            self._schedule_snapshot()
         return future
+
+    def _schedule_snapshot(self) -> None:
+        """The countdown ran out: restart it and take a snapshot between this write and the next."""
+        self._reset_snapshot_countdown()
+        if self._capture is not None:
+            self._snapshotting = True
+            self._loop.call_soon(self._begin_snapshot)
 
     def _refusal(self) -> BaseException:
         """The error a record gets when the journal no longer accepts any."""
@@ -202,18 +252,26 @@ class Journal:
                 continue
             batch, waiters = self._pending, self._waiters
             self._pending, self._waiters = [], []
+            revision = self._last_revision
             first_lsn = self._next_lsn - len(batch)
             try:
                 await loop.run_in_executor(self._commit_thread, self._writer.append, batch, first_lsn, len(batch))
             except Exception as exc:  # the disk failed: nothing after this point is durable
                 log.error("write-ahead log in %s failed: %s", self.directory, exc)
                 self._error = exc
+                if self._on_failure is not None:
+                    self._on_failure(exc)
                 self._fail(waiters + self._waiters)
                 self._pending, self._waiters = [], []
                 self._fail([f for _, f in self._sync_waiters])
                 self._sync_waiters = []
                 return
             self._durable_lsn = first_lsn + len(batch) - 1
+            if self._on_durable is not None:
+                try:
+                    self._on_durable(revision)
+                except Exception:
+                    log.exception("durability listener of %s failed at revision %d", self.directory, revision)
             for future in waiters:
                 if not future.done():
                     future.set_result(None)
@@ -273,8 +331,8 @@ class Journal:
             self._snapshotting = False
             return
         leases = sorted(self._leases.items())
-        image = snapshot_files.SnapshotImage(
-            lsn, state.revision, state.compact_revision, leases, state.base, state.changes
+        image = snapshot_files.EncodedImage(
+            lsn, state.revision, state.compact_revision, leases, state.base_count, state.change_count, state.entries
         )
         self._snapshot_task = self._loop.create_task(self._finish_snapshot(image), name=f"snapshot {lsn}")
 
@@ -294,7 +352,7 @@ class Journal:
         if self._snapshot_task is not None:
             await asyncio.shield(self._snapshot_task)
 
-    async def _finish_snapshot(self, image: snapshot_files.SnapshotImage) -> None:
+    async def _finish_snapshot(self, image: snapshot_files.EncodedImage) -> None:
         """Once the log holds ``image.lsn`` durably, write the snapshot and truncate the log."""
         try:
             await self._durable(image.lsn)
@@ -343,7 +401,7 @@ class Journal:
             self._snapshot_thread.shutdown(wait=False)
 
 
-def write_and_truncate(directory: str, image: snapshot_files.SnapshotImage) -> None:
+def write_and_truncate(directory: str, image: snapshot_files.SnapshotImage | snapshot_files.EncodedImage) -> None:
     """Write ``image`` as a snapshot, then delete older snapshots and the segments it covers."""
     snapshot_files.write_snapshot(directory, image)
     for lsn, path in snapshot_files.list_snapshots(directory):

@@ -2,24 +2,27 @@
 
 An image is the kernel's state at its compact revision C (the *base*: for each
 key live at C, the version current then) plus every change after C in log order
-(the *changes*). Captured through the kernel's public reads (``range`` at C and
-``events`` from C + 1), it keeps everything the kernel still serves: history
+(the *changes*), what ``range`` at C and ``events`` from C + 1 return. The kernel
+encodes it in the snapshot layout itself (``MVCCStore.dump_image``, no Python
+object per entry), and it keeps everything the kernel still serves: history
 reads above C and watch catch-up from any revision above C.
 
 Restoring loads the base with ``MVCCStore.load_base`` (which takes versions as
 they are and sets the revision and compact revision to C), then replays the
 changes with ``put``/``delete_range`` (in ``begin``/``commit`` groups when a
 revision has several), which reproduces their revisions, versions and create
-revisions exactly.
+revisions exactly. :func:`load` does the same from a snapshot file's encoded
+entries in one kernel call (``MVCCStore.load_image``), without making a Python
+object per entry; recovery uses it.
 """
 
 from __future__ import annotations
 
-from orchestra._ext.kvstore import PUT, MVCCStore
+from orchestra._ext.kvstore import MVCCStore
 from orchestra.plugins.stores.journal import CapturedState
-from orchestra.plugins.stores.snapshot import Entry, SnapshotImage
+from orchestra.plugins.stores.snapshot import EncodedSnapshot, SnapshotImage, decode_entries
 
-__all__ = ["capture", "restore", "ImageMismatchError"]
+__all__ = ["capture", "decoded", "restore", "load", "ImageMismatchError"]
 
 
 class ImageMismatchError(Exception):
@@ -27,16 +30,16 @@ class ImageMismatchError(Exception):
 
 
 def capture(core: MVCCStore) -> CapturedState:
-    """The image of ``core`` now."""
-    compact = core.compact_revision
-    revision = core.revision
-    base: list[Entry] = []
-    if compact > 0:
-        base = core.range(b"\0", b"\0", compact, 0, False, False)[0]
-    changes: list[Entry] = []
-    if revision > compact:
-        changes = [kv if kind == PUT else (kv[0], None, 0, kv[3], 0, 0) for kind, kv, _ in core.events(compact + 1)]
-    return CapturedState(revision, compact, base, changes)
+    """The image of ``core`` now, its entries encoded by the kernel (``MVCCStore.dump_image``)."""
+    return CapturedState(*core.dump_image())
+
+
+def decoded(state: CapturedState, lsn: int = 0) -> SnapshotImage:
+    """``state`` with its entries decoded, as the snapshot image of log record ``lsn`` (no leases)."""
+    entries = decode_entries(state.entries, 0, state.base_count + state.change_count, "<captured state>")
+    return SnapshotImage(
+        lsn, state.revision, state.compact_revision, [], entries[: state.base_count], entries[state.base_count :]
+    )
 
 
 def restore(core: MVCCStore, image: SnapshotImage) -> None:
@@ -78,3 +81,19 @@ def restore(core: MVCCStore, image: SnapshotImage) -> None:
             raise ImageMismatchError(f"snapshot changes at revision {revision} change nothing when replayed")
     if core.revision != image.revision:
         raise ImageMismatchError(f"snapshot replays to revision {core.revision}, it records {image.revision}")
+
+
+def load(core: MVCCStore, snapshot: EncodedSnapshot) -> None:
+    """Rebuild the encoded ``snapshot`` in the empty kernel ``core``, as :func:`restore` would
+    rebuild its decoded image; :class:`ImageMismatchError` if its entries do not parse or replay."""
+    try:
+        core.load_image(
+            snapshot.data,
+            snapshot.entries_offset,
+            snapshot.base_count,
+            snapshot.change_count,
+            snapshot.compact_revision,
+            snapshot.revision,
+        )
+    except ValueError as exc:
+        raise ImageMismatchError(f"snapshot does not load: {exc}") from exc

@@ -28,8 +28,8 @@ __all__ = ["Recovered", "recover"]
 
 log = logging.getLogger(__name__)
 
-#: Loads a snapshot image into an empty kernel.
-RestoreImage = Callable[[MVCCStore, snapshot_files.SnapshotImage], None]
+#: Loads an encoded snapshot into an empty kernel.
+LoadSnapshot = Callable[[MVCCStore, snapshot_files.EncodedSnapshot], None]
 
 
 @attrs.frozen(slots=True)
@@ -48,12 +48,12 @@ class Recovered:
     replayed: int
 
 
-def _newest_snapshot(directory: str) -> snapshot_files.SnapshotImage | None:
-    """The newest snapshot of ``directory`` (damage raises CorruptionError), or ``None``."""
+def _newest_snapshot(directory: str) -> snapshot_files.EncodedSnapshot | None:
+    """The newest snapshot of ``directory``, entries still encoded (damage raises CorruptionError), or ``None``."""
     snapshots = snapshot_files.list_snapshots(directory)
     if not snapshots:
         return None
-    return snapshot_files.read_snapshot(snapshots[-1][1])
+    return snapshot_files.read_encoded_snapshot(snapshots[-1][1])
 
 
 def _remove_leftovers(directory: str) -> None:
@@ -63,21 +63,22 @@ def _remove_leftovers(directory: str) -> None:
             os.unlink(os.path.join(directory, name))
 
 
-def recover(directory: str, restore: RestoreImage = kernel_image.restore) -> Recovered:
-    """Rebuild the store kept in ``directory``; ``restore`` loads a snapshot image into a fresh kernel."""
+def recover(directory: str, load: LoadSnapshot = kernel_image.load) -> Recovered:
+    """Rebuild the store kept in ``directory``; ``load`` loads the encoded snapshot into a fresh kernel."""
     _remove_leftovers(directory)
     image = _newest_snapshot(directory)
     core = MVCCStore()
     leases: dict[int, int] = {}
     after_lsn = 0
+    had_snapshot = image is not None
     if image is not None:
         try:
-            restore(core, image)
+            load(core, image)
         except Exception as exc:
-            path = os.path.join(directory, snapshot_files.snapshot_name(image.lsn))
-            raise CorruptionError(path, 0, f"snapshot does not restore: {exc}") from exc
+            raise CorruptionError(image.path, 0, f"snapshot does not restore: {exc}") from exc
         leases = dict(image.leases)
         after_lsn = image.lsn
+        image = None  # let the file's bytes go while the log replays
     scan = wal.scan_log(directory, after_lsn)
     _replay(core, leases, scan)
     for segment in scan.obsolete:
@@ -87,7 +88,7 @@ def recover(directory: str, restore: RestoreImage = kernel_image.restore) -> Rec
             os.unlink(path)
     if scan.obsolete:
         wal.fsync_directory(directory)
-    if image is not None or scan.records:
+    if had_snapshot or scan.records:
         log.info(
             "recovered %s: revision %d, %d keys, snapshot at record %d, %d records replayed",
             directory,

@@ -14,7 +14,7 @@ Layout (little-endian)::
     entries: (base_count + change_count) x (key_len u32, value_len i32, create_revision i64,
                                             mod_revision i64, version i64, lease i64, key, value)
 
-The entries are the kernel's MVCC state as :meth:`MVCCStore.dump` gives it: first
+The entries are the kernel's MVCC state as :meth:`MVCCStore.dump_image` gives it: first
 the *base*, for each key live at the compact revision the version current then;
 then the *changes*, every change after the compact revision in log order (so
 history and watch catch-up survive a restart exactly). ``value_len`` is -1 for a
@@ -46,6 +46,11 @@ __all__ = [
     "list_snapshots",
     "write_snapshot",
     "read_snapshot",
+    "EncodedImage",
+    "EncodedSnapshot",
+    "encode_entries",
+    "decode_entries",
+    "read_encoded_snapshot",
 ]
 
 SNAPSHOT_MAGIC = b"ORCHSNP1"
@@ -76,6 +81,39 @@ class SnapshotImage:
     changes: list[Entry]
 
 
+@attrs.frozen(slots=True)
+class EncodedImage:
+    """A :class:`SnapshotImage` whose ``base_count + change_count`` entries are already
+    encoded, back to back, in ``entries`` (as ``MVCCStore.dump_image`` makes them)."""
+
+    lsn: int
+    revision: int
+    compact_revision: int
+    leases: list[tuple[int, int]]
+    base_count: int
+    change_count: int
+    entries: bytes
+
+
+@attrs.frozen(slots=True)
+class EncodedSnapshot:
+    """A checked snapshot whose entries are left encoded, for :meth:`MVCCStore.load_image`.
+
+    ``data`` is the whole file; its ``base_count + change_count`` entries start
+    at ``entries_offset`` and run to its end. ``path`` names the file for errors.
+    """
+
+    path: str
+    lsn: int
+    revision: int
+    compact_revision: int
+    leases: list[tuple[int, int]]
+    base_count: int
+    change_count: int
+    data: bytes
+    entries_offset: int
+
+
 def snapshot_name(lsn: int) -> str:
     """The file name of the snapshot that holds every record up to ``lsn``."""
     return f"{lsn:020d}.snap"
@@ -92,13 +130,26 @@ def list_snapshots(directory: str) -> list[tuple[int, str]]:
     return found
 
 
-def _encode_body(image: SnapshotImage) -> Iterable[bytes]:
+def encode_entries(entries: Iterable[Entry]) -> bytes:
+    """``entries`` encoded back to back in the snapshot layout."""
+    return b"".join(_encode_entries([], entries))
+
+
+def _encode_body(image: SnapshotImage | EncodedImage) -> Iterable[bytes]:
     """The body in chunks of a few MiB."""
     pack_lease = _LEASE.pack
     parts: list[bytes] = [pack_lease(lease_id, ttl) for lease_id, ttl in image.leases]
+    if isinstance(image, EncodedImage):
+        parts.append(image.entries)
+        return parts
+    return _encode_entries(parts, itertools.chain(image.base, image.changes))
+
+
+def _encode_entries(parts: list[bytes], entries: Iterable[Entry]) -> Iterable[bytes]:
+    """``parts`` followed by ``entries`` encoded, in chunks of a few MiB."""
     size = 0
     pack = _ENTRY.pack
-    for key, value, create, mod, version, lease in itertools.chain(image.base, image.changes):
+    for key, value, create, mod, version, lease in entries:
         if value is None:
             parts.append(pack(len(key), -1, create, mod, version, lease))
             parts.append(key)
@@ -114,7 +165,7 @@ def _encode_body(image: SnapshotImage) -> Iterable[bytes]:
     yield b"".join(parts)
 
 
-def write_snapshot(directory: str, image: SnapshotImage) -> str:
+def write_snapshot(directory: str, image: SnapshotImage | EncodedImage) -> str:
     """Write ``image`` durably as ``directory/<lsn>.snap``; returns its path.
 
     The data goes to a temporary file that is fsynced, renamed into place, and
@@ -140,8 +191,8 @@ def write_snapshot(directory: str, image: SnapshotImage) -> str:
             image.revision,
             image.compact_revision,
             len(image.leases),
-            len(image.base),
-            len(image.changes),
+            image.base_count if isinstance(image, EncodedImage) else len(image.base),
+            image.change_count if isinstance(image, EncodedImage) else len(image.changes),
             crc,
             0,
         )[:-4]
@@ -158,8 +209,12 @@ def write_snapshot(directory: str, image: SnapshotImage) -> str:
     return final
 
 
-def read_snapshot(path: str) -> SnapshotImage:
-    """Read and check the snapshot at ``path``; :class:`CorruptionError` if it is damaged."""
+def read_encoded_snapshot(path: str) -> EncodedSnapshot:
+    """Read the snapshot at ``path`` and check its header and CRCs, leaving the entries encoded.
+
+    :class:`CorruptionError` if it is damaged; whether the entries parse is
+    left to their reader.
+    """
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < _HEADER.size:
@@ -175,19 +230,34 @@ def read_snapshot(path: str) -> SnapshotImage:
     if zlib.crc32(view[_HEADER.size :]) != body_crc:
         raise CorruptionError(path, _HEADER.size, "snapshot body CRC mismatch")
     pos = _HEADER.size
-    leases = []
+    if len(data) - pos < lease_count * _LEASE.size:
+        raise CorruptionError(path, pos, f"snapshot ends early: {lease_count} leases do not fit")
+    leases = [_LEASE.unpack_from(data, pos + 16 * i) for i in range(lease_count)]
+    pos += 16 * lease_count
+    return EncodedSnapshot(path, lsn, revision, compact, leases, base_count, change_count, data, pos)
+
+
+def read_snapshot(path: str) -> SnapshotImage:
+    """Read and check the snapshot at ``path``; :class:`CorruptionError` if it is damaged."""
+    encoded = read_encoded_snapshot(path)
+    data, pos, base_count = encoded.data, encoded.entries_offset, encoded.base_count
     try:
-        for _ in range(lease_count):
-            leases.append(_LEASE.unpack_from(data, pos))
-            pos += 16
-        entries = _parse_entries(data, pos, base_count + change_count, path)
+        entries = decode_entries(data, pos, base_count + encoded.change_count, path)
     except struct.error as exc:
         raise CorruptionError(path, pos, f"snapshot ends early: {exc}") from None
-    return SnapshotImage(lsn, revision, compact, leases, entries[:base_count], entries[base_count:])
+    return SnapshotImage(
+        encoded.lsn,
+        encoded.revision,
+        encoded.compact_revision,
+        encoded.leases,
+        entries[:base_count],
+        entries[base_count:],
+    )
 
 
-def _parse_entries(data: bytes, pos: int, count: int, path: str) -> list[Entry]:
-    """The ``count`` entries starting at ``pos``; the file must end right after them."""
+def decode_entries(data: bytes, pos: int, count: int, path: str) -> list[Entry]:
+    """The ``count`` entries starting at ``pos`` of ``data`` (read from ``path``), which must
+    end right after them; :class:`CorruptionError` if not, ``struct.error`` if they run short."""
     unpack = _ENTRY.unpack_from
     entries: list[Entry] = [None] * count  # type: ignore[list-item]
     for i in range(count):

@@ -411,3 +411,139 @@ async def test_concurrent_writers_publish_in_revision_order():
     assert sorted(r for rs in results for r in rs) == seen
     assert [c[1] for c in journal.calls] == seen
     await store.close()
+
+
+# --------------------------------------------------------------------------- ordered journal
+
+
+class BatchingJournal(RecordingJournal):
+    """An ordered journal: records stay pending until :meth:`sync`, which makes them all durable
+    at once, tells the listener the last write revision, then completes their futures in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[asyncio.Future] = []
+        self.last_revision = 0
+        self.on_durable = None
+        self.on_failure = None
+
+    def listen(self, on_durable, on_failure) -> None:
+        self.on_durable, self.on_failure = on_durable, on_failure
+
+    def _ack(self) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self.pending.append(fut)
+        return fut
+
+    def write(self, revision, mutations):
+        self.last_revision = revision
+        return super().write(revision, mutations)
+
+    def put(self, revision, key, value, lease):
+        return self.write(revision, [Mutation("put", key, value, lease)])
+
+    def sync(self) -> None:
+        batch, self.pending = self.pending, []
+        self.on_durable(self.last_revision)
+        for fut in batch:
+            if not fut.done():
+                fut.set_result(None)
+
+    def break_disk(self) -> None:
+        error = OSError("disk gone")
+        self.on_failure(error)
+        for fut in self.pending:
+            fut.set_exception(StoreUnavailableError(f"log failed: {error}"))
+        self.pending = []
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_ordered_journal_publishes_per_batch_in_revision_order():
+    journal = BatchingJournal()
+    store = EmbeddedStore("file:///x", journal=journal)
+    watcher = store.watch(b"\0", b"\0")
+    writers = [asyncio.ensure_future(store.put(b"k%d" % i, b"v")) for i in range(5)]
+    deleting = asyncio.ensure_future(store.delete_range(b"k0"))
+    await settle()
+    assert not any(w.done() for w in writers) and not deleting.done()
+    assert await store.current_revision() == 6
+    journal.sync()
+    assert [r.revision for r in await asyncio.gather(*writers)] == [1, 2, 3, 4, 5]
+    assert (await deleting).deleted == 1
+    response = await next_response(watcher)
+    assert [(e.type, e.kv.mod_revision) for e in response.events] == [("PUT", r) for r in range(1, 6)] + [
+        ("DELETE", 6)
+    ]
+    assert journal.calls[0] == ("write", 1, [Mutation("put", b"k0", b"v")])
+    await store.close()
+
+
+async def test_ordered_journal_a_cancelled_writer_still_publishes():
+    journal = BatchingJournal()
+    store = EmbeddedStore("file:///x", journal=journal)
+    watcher = store.watch(b"a")
+    writing = asyncio.ensure_future(store.put(b"a", b"1"))
+    await settle()
+    writing.cancel()
+    await settle()
+    journal.sync()
+    assert [e.kv.value for e in await collect_events(watcher, 1)] == [b"1"]
+    await store.close()
+
+
+async def test_ordered_journal_compaction_keeps_unpublished_events_for_watchers():
+    journal = BatchingJournal()
+    store = EmbeddedStore("file:///x", journal=journal)
+    watcher = store.watch(b"a", prev_kv=True)
+    writers = [asyncio.ensure_future(store.put(b"a", b"%d" % i)) for i in range(4)]
+    await settle()
+    compacting = asyncio.ensure_future(store.compact(3))
+    await settle()
+    journal.sync()
+    await asyncio.gather(*writers, compacting)
+    events = await collect_events(watcher, 4)
+    assert [(e.kv.mod_revision, e.kv.value, e.prev_kv and e.prev_kv.value) for e in events] == [
+        (1, b"0", None),
+        (2, b"1", b"0"),
+        (3, b"2", b"1"),
+        (4, b"3", b"2"),
+    ]
+    await store.close()
+
+
+async def test_ordered_journal_tracks_lease_keys_of_puts():
+    journal = BatchingJournal()
+    store = EmbeddedStore("file:///x", journal=journal)
+    granting = asyncio.ensure_future(store.lease_grant(60, 7))
+    await settle()
+    journal.sync()
+    await granting
+    putting = [asyncio.ensure_future(store.put(b"a", b"1", lease=7)), asyncio.ensure_future(store.put(b"b", b"1", lease=7))]
+    await settle()
+    journal.sync()
+    await asyncio.gather(*putting)
+    moving = asyncio.ensure_future(store.put(b"a", b"2", prev_kv=True))
+    await settle()
+    journal.sync()
+    assert (await moving).prev_kv.lease == 7
+    assert (await store.lease_time_to_live(7, keys=True)).keys == [b"b"]
+    await store.close()
+
+
+async def test_ordered_journal_failure_makes_store_unavailable():
+    journal = BatchingJournal()
+    store = EmbeddedStore("file:///x", journal=journal)
+    watcher = store.watch(b"a")
+    writing = asyncio.ensure_future(store.put(b"a", b"1"))
+    await settle()
+    journal.break_disk()
+    with pytest.raises(StoreUnavailableError):
+        await writing
+    with pytest.raises(StoreUnavailableError, match="after revision 0"):
+        await store.put(b"b", b"1")
+    with pytest.raises(StoreUnavailableError):
+        await next_response(watcher)

@@ -172,7 +172,7 @@ class FakeKernel:
     def capture(self) -> CapturedState:
         self.captures += 1
         changes = [(b"k%d" % r, b"v", r, r, 1, 0) for r in range(1, self.revision + 1)]
-        return CapturedState(self.revision, 0, [], changes)
+        return CapturedState.of_entries(self.revision, 0, [], changes)
 
 
 async def test_snapshot_every_n_records_truncates_the_log(tmp_path):
@@ -235,3 +235,50 @@ def test_write_and_truncate_keeps_only_what_the_snapshot_does_not_cover(tmp_path
     journal_module.write_and_truncate(str(tmp_path), snap.SnapshotImage(15, 15, 0, [], [], []))
     assert [s.first_lsn for s in wal.list_segments(str(tmp_path))] == [11, 21]
     assert [lsn for lsn, _ in snap.list_snapshots(str(tmp_path))] == [15]
+
+
+def test_encode_put_is_the_record_of_a_one_put_write():
+    assert wal.encode_put(4, 9, b"/k", b"value", 3) == wal.encode_write(4, 9, put(b"/k", b"value", 3))
+
+
+async def test_listener_hears_each_batch_before_its_writers(tmp_path, monkeypatch):
+    gated = GatedSync()
+    monkeypatch.setattr(wal.os, "fdatasync", gated)
+    heard: list[tuple[int, int]] = []
+    failures: list[BaseException] = []
+    journal = Journal(str(tmp_path), 1)
+    journal.listen(lambda revision: heard.append((revision, journal.durable_lsn)), failures.append)
+    first = journal.put(1, b"a", b"1", 0)
+    await wait_entered(gated)
+    later = [journal.put(2, b"b", b"2", 0), journal.lease_granted(5, 30), journal.write(3, put(b"c"))]
+    assert heard == []
+    first.add_done_callback(lambda _: heard.append(("acknowledged", 1)))
+    gated.gate.set()
+    await first
+    await asyncio.gather(*later)
+    assert heard == [(1, 1), ("acknowledged", 1), (3, 4)]
+    await journal.close()
+    assert failures == []
+    records = wal.scan_log(str(tmp_path)).records
+    assert [(r.revision, r.mutations[0].key) for r in records if isinstance(r, wal.WriteRecord)] == [
+        (1, b"a"),
+        (2, b"b"),
+        (3, b"c"),
+    ]
+
+
+async def test_listener_hears_a_disk_failure(tmp_path, monkeypatch):
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    heard: list[int] = []
+    failures: list[BaseException] = []
+    journal = Journal(str(tmp_path), 1)
+    journal.listen(heard.append, failures.append)
+    monkeypatch.setattr(wal.os, "fdatasync", broken)
+    with pytest.raises(StoreUnavailableError, match="Input/output error"):
+        await journal.put(1, b"lost", b"v", 0)
+    assert heard == []
+    assert [str(e) for e in failures] == ["[Errno 5] Input/output error"]
+    monkeypatch.undo()
+    await journal.close()

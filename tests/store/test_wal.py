@@ -283,3 +283,17 @@ def test_rotate_starts_the_next_segment_at_once(tmp_path):
     writer.append(puts(4, 2), 4, 2)
     writer.close()
     assert [r.lsn for r in wal.scan_log(str(tmp_path)).records] == [1, 2, 3, 4, 5]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lsn=st.integers(0, 2**64 - 1),
+    revision=st.integers(-(2**63), 2**63 - 1),
+    key=st.binary(max_size=300),
+    value=st.binary(max_size=3000),
+    lease=st.integers(-(2**63), 2**63 - 1),
+)
+def test_encode_put_is_byte_for_byte_a_one_put_write(lsn, revision, key, value, lease):
+    record = wal.encode_put(lsn, revision, key, value, lease)
+    assert record == wal.encode_write(lsn, revision, [wal.LoggedMutation("put", key, value, lease)])
+    assert struct.unpack_from("<I", record)[0] == zlib.crc32(record[4:])
