@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any, Callable
 
 import click
 import uvloop
 from rich.console import Console
 from rich.table import Table
 
+from orchestra.bench.apiserver import ApiBenchConfig, run_apiserver_bench, target_rows
+from orchestra.bench.scheduler import WORKLOADS as SCHED_WORKLOADS
+from orchestra.bench.scheduler import SchedBenchConfig, run_scheduler_bench, scheduler_target_rows
 from orchestra.bench.store import BenchConfig, Measurement, cpu_count_note, ratio_rows, run_store_bench
 
 __all__ = ["bench_command"]
@@ -55,27 +59,129 @@ def bench_store(keys: int, value_size: int, ops: int, seconds: float, backends: 
                         "rate": m.rate} for m in results], f, indent=2)
 
 
-def print_results(results: list[Measurement], *, title: str) -> None:
-    """A workloads × backends table of rates, then the ratios."""
-    backends = list(dict.fromkeys(m.backend for m in results))
-    workloads = list(dict.fromkeys(m.workload for m in results))
-    by = {(m.backend, m.workload): m for m in results}
-    table = Table(title=title, caption=cpu_count_note())
+def print_table(title: str, columns: list[str], rows: list[tuple[str, list[str]]], notes: list[str],
+                caption: str | None = None) -> None:
+    """A workloads × columns table of figures, then one note per line (ratios, targets)."""
+    table = Table(title=title, caption=caption if caption is not None else cpu_count_note())
     table.add_column("workload")
-    for b in backends:
-        table.add_column(b, justify="right")
-    for w in workloads:
-        cells = []
-        for b in backends:
-            m = by.get((b, w))
-            if m is None:
-                cells.append("-")
-            elif w == "recovery":
-                cells.append(f"{m.seconds:.2f} s")
-            else:
-                cells.append(f"{m.rate:,.0f}/s")
-        table.add_row(w, *cells)
+    for column in columns:
+        table.add_column(column, justify="right")
+    for workload, cells in rows:
+        table.add_row(workload, *cells)
     console = Console()
     console.print(table)
-    for label, ratio in ratio_rows(results):
-        console.print(f"  {label}: [bold]{ratio:.2f}×[/bold]")
+    for note in notes:
+        console.print(f"  {note}")
+
+
+def _grid(results: list, column_of: Callable[[Any], str], cell: Callable[[Any], str]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Columns and rows of a workloads × columns table of ``results`` (each with a ``workload``)."""
+    columns = list(dict.fromkeys(column_of(m) for m in results))
+    workloads = list(dict.fromkeys(m.workload for m in results))
+    by = {(column_of(m), m.workload): m for m in results}
+    rows = []
+    for w in workloads:
+        rows.append((w, [cell(by[(c, w)]) if (c, w) in by else "-" for c in columns]))
+    return columns, rows
+
+
+def print_results(results: list[Measurement], *, title: str) -> None:
+    """A workloads × backends table of rates, then the ratios."""
+    def cell(m: Measurement) -> str:
+        return f"{m.seconds:.2f} s" if m.workload == "recovery" else f"{m.rate:,.0f}/s"
+
+    columns, rows = _grid(results, lambda m: m.backend, cell)
+    notes = [f"{label}: [bold]{ratio:.2f}×[/bold]" for label, ratio in ratio_rows(results)]
+    print_table(title, columns, rows, notes)
+
+
+@bench_command.command("apiserver")
+@click.option("--seconds", default=5.0, show_default=True, help="Seconds per throughput workload.")
+@click.option("--warmup", default=1.0, show_default=True, help="Seconds of warm-up before each throughput workload.")
+@click.option("--connections", default=32, show_default=True, help="Keep-alive connections of the HTTP load.")
+@click.option("--concurrency", default=8, show_default=True, help="Concurrent callers of the in-process workloads.")
+@click.option("--list-items", default=1000, show_default=True, help="Pods in the listed namespace.")
+@click.option("--watchers", default=1000, show_default=True, help="Watches of the fan-out.")
+@click.option("--rounds", default=20, show_default=True, help="Events fanned out (one created pod each).")
+@click.option("--transports", default=",".join(ApiBenchConfig().transports), show_default=True,
+              help="Comma-separated: http, in-process.")
+@click.option("--workloads", default=",".join(ApiBenchConfig().workloads), show_default=True,
+              help="Comma-separated: get, list, create, fanout.")
+@click.option("--tls/--no-tls", default=False, show_default=True, help="Serve HTTPS instead of plain HTTP.")
+@click.option("--load", type=click.Choice(["auto", "wrk", "python"]), default="auto", show_default=True,
+              help="HTTP load generator: wrk, the Python keep-alive loop, or wrk when installed.")
+@click.option("--server-cpu", default=0, show_default=True, help="The core the server runs on.")
+@click.option("--load-cpu", default=1, show_default=True, help="The core the load generator runs on.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
+def bench_apiserver(seconds: float, warmup: float, connections: int, concurrency: int, list_items: int,
+                    watchers: int, rounds: int, transports: str, workloads: str, tls: bool, load: str,
+                    server_cpu: int, load_cpu: int, json_path: str | None) -> None:
+    """GET, LIST, CREATE and watch fan-out over HTTP and in-process, with a hello-world floor."""
+    cfg = ApiBenchConfig(seconds=seconds, warmup_seconds=warmup, connections=connections, concurrency=concurrency,
+                         list_items=list_items, watchers=watchers, fanout_rounds=rounds,
+                         transports=_split(transports), workloads=_split(workloads), tls=tls, load=load,
+                         server_cpu=server_cpu, load_cpu=load_cpu)
+    unknown = set(cfg.transports) - set(ApiBenchConfig().transports)
+    if unknown:
+        raise click.BadParameter(f"unknown transports {sorted(unknown)}", param_hint="--transports")
+    unknown = set(cfg.workloads) - set(ApiBenchConfig().workloads)
+    if unknown:
+        raise click.BadParameter(f"unknown workloads {sorted(unknown)}", param_hint="--workloads")
+    console = Console(stderr=True)
+    try:
+        results = run_apiserver_bench(cfg, progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    tools = ", ".join(sorted({m.tool for m in results if m.tool}))
+    columns, rows = _grid(results, lambda m: m.transport, lambda m: m.cell())
+    notes = [
+        f"{label}: [bold]{value:,.2f}[/bold] (target {'≤' if ' ms' in label else '≥'} {target:,g}) "
+        + ("[green]met[/green]" if met else "[red]not met[/red]")
+        for label, value, target, met in target_rows(results)
+    ]
+    caption = (f"server on CPU {server_cpu}, load on CPU {load_cpu}; {'HTTPS' if tls else 'HTTP'} keep-alive, "
+               f"{connections} connections; load: {tools}")
+    print_table(f"apiserver: {list_items:,}-pod LIST, {watchers:,} watchers", columns, rows, notes, caption)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump([m.to_dict() for m in results], f, indent=2)
+
+
+@bench_command.command("scheduler")
+@click.option("--full", is_flag=True, help="scheduler_perf's sizes (5,000 nodes, 10,000 pods, ...); default: a quick smoke run.")
+@click.option("--nodes", type=int, default=None, help="Nodes of the end-to-end workloads.")
+@click.option("--pods", type=int, default=None, help="Measured pods of SchedulingBasic and SchedulingNodeAffinity.")
+@click.option("--workloads", default=",".join(SCHED_WORKLOADS), show_default=True, help="Comma-separated workloads.")
+@click.option("--initial-backoff", type=float, default=1.0, show_default=True,
+              help="podInitialBackoffSeconds of the scheduler (bounds Preemption's latency).")
+@click.option("--cpu", default=0, show_default=True, help="The one core the run is pinned to (-1: not pinned).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
+def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: str, initial_backoff: float,
+                    cpu: int, json_path: str | None) -> None:
+    """scheduler_perf-like workloads end to end through the in-process API, beside kube-scheduler's thresholds."""
+    chosen = _split(workloads)
+    unknown = set(chosen) - set(SCHED_WORKLOADS)
+    if unknown:
+        raise click.BadParameter(f"unknown workloads {sorted(unknown)}", param_hint="--workloads")
+    overrides: dict[str, Any] = {"workloads": chosen, "initial_backoff": initial_backoff, "cpu": None if cpu < 0 else cpu}
+    if nodes is not None:
+        overrides["nodes"] = nodes
+    if pods is not None:
+        overrides["pods"] = pods
+    cfg = SchedBenchConfig.full(**overrides) if full else SchedBenchConfig(**overrides)
+    console = Console(stderr=True)
+    results = uvloop.run(run_scheduler_bench(cfg, progress=lambda msg: console.print(f"[dim]{msg}[/dim]")))
+    columns, rows = _grid(results, lambda m: m.mode, lambda m: m.cell())
+    notes = [
+        f"{label}: [bold]{value:,.1f}[/bold] (target ≥ {target:,g}"
+        + (f"; kube-scheduler CI threshold {kube:,g} pods/s" if kube else "") + ") "
+        + ("[green]met[/green]" if met else "[red]not met[/red]")
+        for label, value, target, kube, met in scheduler_target_rows(results)
+    ]
+    notes += [f"{m.workload}: {m.note}" for m in results if m.note]
+    where = "not pinned" if cfg.cpu is None else f"pinned to CPU {cfg.cpu}"
+    print_table(f"scheduler: {cfg.nodes:,} nodes, {cfg.pods:,} pods (bindings through the in-process API)",
+                columns, rows, notes, caption=f"one process, {where}; initial backoff {cfg.initial_backoff:g} s")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump([m.to_dict() for m in results], f, indent=2)

@@ -1,0 +1,402 @@
+"""The scheduler benchmark, modelled on kube-scheduler's ``scheduler_perf``.
+
+End-to-end workloads run the whole service in one process on one core, as ``orchestra up``
+will: an in-process API server over the embedded ``memory://`` store, nodes and the initial
+pods created through the API, the measured pods created pending, then the :class:`Scheduler`
+started and timed until every measured pod's binding has been committed through
+``pods/binding``. Reported per workload: pods/s (measured pods ÷ seconds from the first
+scheduling attempt to the last committed binding), and p50/p99 of the per-pod latency from
+its first attempt to its committed binding. ``Scheduled`` events are written concurrently by
+the scheduler's event writer; the time to drain the rest after the last binding is noted.
+
+- ``SchedulingBasic`` — default pods on default nodes (1,000 initial + 10,000 measured on 5,000 nodes).
+- ``SchedulingNodeAffinity`` — required node affinity to zones half the nodes have.
+- ``TopologySpreading`` — a hard zone spread constraint (maxSkew 5) over three zones.
+- ``SchedulingPodAntiAffinity`` — required anti-affinity per hostname (one pod per node).
+- ``Preemption`` — high-priority pods that must evict three low-priority pods each.
+
+In-memory figures (``core`` column) time only the scheduling cycle (``schedule_one`` + assume):
+the Cython core against the plain-Python reference on SchedulingBasic, one Python batch score
+plugin added, and node counts 500 / 5,000 / 15,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import random
+import time
+from array import array
+from typing import Any, Callable
+
+import attrs
+
+from orchestra.scheduler.framework import Plugin
+
+__all__ = [
+    "KUBE_THRESHOLDS",
+    "SchedBenchConfig",
+    "SchedMeasurement",
+    "TARGETS",
+    "WORKLOADS",
+    "LowestCpuRequested",
+    "run_scheduler_bench",
+    "scheduler_target_rows",
+]
+
+#: kube-scheduler's scheduler_perf CI thresholds (pods/s) for the same workloads.
+KUBE_THRESHOLDS = {"SchedulingBasic": 680, "SchedulingNodeAffinity": 220, "TopologySpreading": 460,
+                   "SchedulingPodAntiAffinity": 60, "Preemption": 570}
+#: Orchestra's targets (pods/s, end to end).
+TARGETS = {"SchedulingBasic": 10_000, "SchedulingNodeAffinity": 5_000, "TopologySpreading": 2_000,
+           "SchedulingPodAntiAffinity": 1_000, "Preemption": 2_000}
+WORKLOADS = ("SchedulingBasic", "SchedulingNodeAffinity", "TopologySpreading", "SchedulingPodAntiAffinity",
+             "Preemption", "CythonVsReference", "PythonBatchPlugin", "Scaling")
+ZONE = "topology.kubernetes.io/zone"
+HOSTNAME = "kubernetes.io/hostname"
+
+
+@attrs.frozen
+class SchedBenchConfig:
+    """Sizes of one run; :meth:`full` gives scheduler_perf's sizes, the default is a quick smoke run."""
+
+    nodes: int = 500
+    init_pods: int = 100
+    pods: int = 1_000
+    antiaffinity_pods: int = 200
+    spread_pods: int = 500
+    preemption_nodes: int = 100
+    preemption_init_pods: int = 400
+    preemption_pods: int = 100
+    reference_pods: int = 5
+    scaling_nodes: tuple[int, ...] = (500, 1_000)
+    scaling_pods: int = 500
+    initial_backoff: float = 1.0
+    workloads: tuple[str, ...] = WORKLOADS
+    seed: int = 1
+    #: The one CPU the run is pinned to (None: not pinned).
+    cpu: int | None = 0
+
+    @classmethod
+    def full(cls, **overrides: Any) -> "SchedBenchConfig":
+        """scheduler_perf's sizes (5,000 nodes; 1,000 + 10,000 pods; ...)."""
+        sizes = dict(nodes=5_000, init_pods=1_000, pods=10_000, antiaffinity_pods=2_000, spread_pods=5_000,
+                     preemption_nodes=500, preemption_init_pods=2_000, preemption_pods=500, reference_pods=20,
+                     scaling_nodes=(500, 5_000, 15_000), scaling_pods=10_000)
+        sizes.update(overrides)
+        return cls(**sizes)
+
+
+@attrs.frozen
+class SchedMeasurement:
+    """One workload in one mode (``end-to-end`` or ``core``): pods, seconds and per-pod latencies."""
+
+    workload: str
+    mode: str
+    pods: int
+    seconds: float
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    note: str = ""
+    #: CPU seconds the process used meanwhile (≈ ``seconds`` on an idle core; less when contended).
+    cpu_seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Pods per second."""
+        return self.pods / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def cpu_rate(self) -> float:
+        """Pods per CPU second of the process (what an uncontended core would give)."""
+        return self.pods / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
+
+    def cell(self) -> str:
+        """The table cell: rate (and per CPU second when measured), latency percentiles when measured."""
+        text = f"{self.rate:,.0f} pods/s"
+        if self.cpu_seconds:
+            text += f"\n{self.cpu_rate:,.0f} pods/CPU-s"
+        if self.p50_ms or self.p99_ms:
+            text += f"\np50 {self.p50_ms:.2f} ms · p99 {self.p99_ms:.2f} ms"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"workload": self.workload, "mode": self.mode, "pods": self.pods, "seconds": self.seconds,
+                "rate": self.rate, "cpu_seconds": self.cpu_seconds, "cpu_rate": self.cpu_rate,
+                "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "note": self.note}
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def node_manifest(name: str, labels: dict[str, str] | None = None, cpu: str = "4") -> dict[str, Any]:
+    """scheduler_perf's default node: 4 CPUs, 32Gi, 110 pods."""
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {HOSTNAME: name, **(labels or {})}},
+            "status": {"allocatable": {"cpu": cpu, "memory": "32Gi", "pods": "110"},
+                       "capacity": {"cpu": cpu, "memory": "32Gi", "pods": "110"}}}
+
+
+def pod_manifest(name: str, *, cpu: str = "100m", memory: str = "500Mi", labels: dict[str, str] | None = None,
+                 node: str | None = None, **spec: Any) -> dict[str, Any]:
+    """scheduler_perf's default pod (a pause container asking 100m CPU and 500Mi)."""
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": "default", "labels": dict(labels or {})},
+           "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
+                                    "resources": {"requests": {"cpu": cpu, "memory": memory}}}], **spec}}
+    if node:
+        pod["spec"]["nodeName"] = node
+    return pod
+
+
+def _anti_affinity() -> dict[str, Any]:
+    return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"color": "green"}}, "topologyKey": HOSTNAME}]}}
+
+
+@attrs.frozen
+class _Scenario:
+    nodes: list[dict[str, Any]]
+    init_pods: list[dict[str, Any]]
+    pods: list[dict[str, Any]]
+
+
+def _scenario(workload: str, cfg: SchedBenchConfig, nodes: int | None = None, pods: int | None = None) -> _Scenario:
+    n = nodes or cfg.nodes
+    if workload == "SchedulingNodeAffinity":
+        node_list = [node_manifest(f"node-{i}", {ZONE: "zone1" if i % 2 == 0 else "zone3"}) for i in range(n)]
+        affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": ZONE, "operator": "In", "values": ["zone1", "zone2"]}]}]}}}
+        return _Scenario(node_list, _init(cfg.init_pods, n), [pod_manifest(f"pod-{i}", affinity=affinity)
+                                                              for i in range(pods or cfg.pods)])
+    if workload == "TopologySpreading":
+        node_list = [node_manifest(f"node-{i}", {ZONE: f"moon-{i % 3 + 1}"}) for i in range(n)]
+        spread = [{"maxSkew": 5, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule",
+                   "labelSelector": {"matchLabels": {"color": "blue"}}}]
+        return _Scenario(node_list, _init(cfg.init_pods, n),
+                         [pod_manifest(f"pod-{i}", labels={"color": "blue"}, topologySpreadConstraints=spread)
+                          for i in range(cfg.spread_pods)])
+    if workload == "SchedulingPodAntiAffinity":
+        node_list = [node_manifest(f"node-{i}") for i in range(n)]
+        init = [pod_manifest(f"init-{i}", labels={"color": "green"}, node=f"node-{i % n}", affinity=_anti_affinity())
+                for i in range(min(cfg.init_pods, n))]
+        return _Scenario(node_list, init, [pod_manifest(f"pod-{i}", labels={"color": "green"}, affinity=_anti_affinity())
+                                           for i in range(cfg.antiaffinity_pods)])
+    if workload == "Preemption":
+        n = cfg.preemption_nodes
+        node_list = [node_manifest(f"node-{i}") for i in range(n)]
+        init = [pod_manifest(f"low-{i}", cpu="900m", node=f"node-{i % n}", priority=0)
+                for i in range(cfg.preemption_init_pods)]
+        return _Scenario(node_list, init, [pod_manifest(f"high-{i}", cpu="3", priority=10)
+                                           for i in range(cfg.preemption_pods)])
+    node_list = [node_manifest(f"node-{i}") for i in range(n)]
+    return _Scenario(node_list, _init(cfg.init_pods, n), [pod_manifest(f"pod-{i}") for i in range(pods or cfg.pods)])
+
+
+def _init(count: int, nodes: int) -> list[dict[str, Any]]:
+    return [pod_manifest(f"init-{i}", node=f"node-{i % nodes}") for i in range(count)]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+async def run_end_to_end(workload: str, scenario: _Scenario, cfg: SchedBenchConfig,
+                         progress: Callable[[str], None] | None = None, label: str | None = None) -> SchedMeasurement:
+    """Create the scenario through an in-process API server, then time the scheduler binding it."""
+    from orchestra.apiserver import APIServer
+    from orchestra.apiserver.request import ADMIN, UserInfo
+    from orchestra.client import Client
+    from orchestra.scheduler.config import SchedulerConfig
+    from orchestra.scheduler.scheduler import SCHEDULER_USER, Scheduler
+
+    server = await APIServer.create("memory://")
+    client = Client.in_process(server, UserInfo(SCHEDULER_USER, ADMIN, ("system:masters",)))
+    try:
+        if progress:
+            progress(f"{label or workload}: creating {len(scenario.nodes):,} nodes, "
+                     f"{len(scenario.init_pods):,} + {len(scenario.pods):,} pods")
+        for obj in (*scenario.nodes, *scenario.init_pods, *scenario.pods):
+            await client.request_json("POST", _collection(obj), body=obj)
+        wanted = {f"default/{p['metadata']['name']}" for p in scenario.pods}
+        latencies: list[float] = []
+        done = asyncio.Event()
+        clock = time.perf_counter
+
+        def on_bound(qpi: Any, node: str) -> None:
+            if qpi.key in wanted:
+                latencies.append(clock() - qpi.initial_attempt)
+                if len(latencies) == len(wanted):
+                    done.set()
+
+        config = SchedulerConfig(pod_initial_backoff=cfg.initial_backoff,
+                                 pod_max_backoff=max(10.0, cfg.initial_backoff), preemption_grace_seconds=0)
+        scheduler = Scheduler.create(client, config, rng=random.Random(cfg.seed), clock=clock, on_bound=on_bound)
+        gc.collect()
+        gc.disable()
+        try:
+            await scheduler.start(sync_timeout=None)
+            t0, c0 = clock(), time.process_time()
+            await done.wait()
+            elapsed, cpu = clock() - t0, time.process_time() - c0
+            await scheduler.recorder.flush()
+            drain = clock() - t0 - elapsed
+        finally:
+            gc.enable()
+        await scheduler.stop()
+        latencies.sort()
+        return SchedMeasurement(label or workload, "end-to-end", len(latencies), elapsed,
+                                _pct(latencies, 50) * 1e3, _pct(latencies, 99) * 1e3,
+                                note=f"events drained {drain:.2f} s after the last binding", cpu_seconds=cpu)
+    finally:
+        await client.close()
+        await server.close()
+
+
+def _collection(obj: dict[str, Any]) -> str:
+    return "/api/v1/nodes" if obj["kind"] == "Node" else "/api/v1/namespaces/default/pods"
+
+
+def _pct(sorted_values: list[float], p: int) -> float:
+    if not sorted_values:
+        return 0.0
+    k = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+# --------------------------------------------------------------------------- in memory
+
+
+class LowestCpuRequested(Plugin):
+    """A plain-Python batch score plugin (for the benchmark): prefer nodes with less CPU requested."""
+
+    NAME = "LowestCpuRequested"
+
+    def score_batch(self, state: Any, pod: Any, batch: Any) -> array:
+        """100 × (1 − requested ÷ allocatable) per candidate, from the batch's columns."""
+        alloc = batch.allocatable("cpu")
+        req = batch.requested("cpu")
+        return array("q", [100 - (100 * r // a if a else 100) for r, a in zip(req, alloc)])
+
+
+def _core_run(scenario: _Scenario, profile: dict[str, Any], seed: int,
+              plugins: dict[str, type] | None = None) -> tuple[int, float, float, list[float]]:
+    from orchestra.plugin_manager import get_plugin_manager
+    from orchestra.scheduler import ClusterSnapshot, Framework, PodInfo
+    from orchestra.scheduler.framework import plugin_registry
+
+    registry = plugin_registry(get_plugin_manager(load_entrypoints=False))
+    registry.update(plugins or {})
+    fw = Framework.from_profile(profile, registry, rng=random.Random(seed))
+    snap = ClusterSnapshot()
+    for n in scenario.nodes:
+        snap.add_node(n)
+    for p in scenario.init_pods:
+        snap.add_pod(p)
+    infos = [PodInfo.from_dict(p) for p in scenario.pods]
+    lat: list[float] = []
+    clock = time.perf_counter
+    gc.collect()
+    gc.disable()
+    try:
+        t0, c0 = clock(), time.process_time()
+        for info in infos:
+            s = clock()
+            result = fw.schedule_one(info, snap)
+            if result.node_name is not None:
+                snap.assume_pod(info, result.node_name)
+            lat.append(clock() - s)
+        elapsed, cpu = clock() - t0, time.process_time() - c0
+    finally:
+        gc.enable()
+    return len(infos), elapsed, cpu, sorted(lat)
+
+
+def _reference_run(scenario: _Scenario, count: int) -> tuple[int, float, float]:
+    from orchestra.scheduler import NodeInfo, PodInfo
+    from orchestra.scheduler.reference import ReferenceScheduler
+
+    ref = ReferenceScheduler()
+    nodes = [NodeInfo.from_dict(n) for n in scenario.nodes]
+    placed = [(PodInfo.from_dict(p), p["spec"]["nodeName"]) for p in scenario.init_pods]
+    infos = [PodInfo.from_dict(p) for p in scenario.pods[:count]]
+    t0, c0 = time.perf_counter(), time.process_time()
+    for info in infos:
+        best, _ = ref.schedule(info, nodes, placed)
+        if best is not None:
+            placed.append((info, best))
+    return len(infos), time.perf_counter() - t0, time.process_time() - c0
+
+
+def _core_measurement(label: str, scenario: _Scenario, profile: dict[str, Any], seed: int,
+                      plugins: dict[str, type] | None = None, note: str = "") -> SchedMeasurement:
+    n, seconds, cpu, lat = _core_run(scenario, profile, seed, plugins)
+    return SchedMeasurement(label, "core", n, seconds, _pct(lat, 50) * 1e3, _pct(lat, 99) * 1e3, note, cpu)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def run_scheduler_bench(cfg: SchedBenchConfig, progress: Callable[[str], None] | None = None) -> list[SchedMeasurement]:
+    """Run the chosen workloads; end-to-end ones through the in-process API, the rest in memory."""
+    pinned = cfg.cpu is not None and hasattr(os, "sched_setaffinity")
+    previous = os.sched_getaffinity(0) if pinned else None
+    if pinned:
+        os.sched_setaffinity(0, {cfg.cpu})
+    try:
+        return await _run_workloads(cfg, progress)
+    finally:
+        if previous is not None:
+            os.sched_setaffinity(0, previous)
+
+
+async def _run_workloads(cfg: SchedBenchConfig, progress: Callable[[str], None] | None) -> list[SchedMeasurement]:
+    out: list[SchedMeasurement] = []
+    say = progress or (lambda _msg: None)
+    for workload in cfg.workloads:
+        if workload in KUBE_THRESHOLDS:
+            out.append(await run_end_to_end(workload, _scenario(workload, cfg), cfg, progress))
+        elif workload == "CythonVsReference":
+            say("CythonVsReference: the core and the plain-Python reference, every node scored")
+            scenario = _scenario("SchedulingBasic", cfg)
+            out.append(_core_measurement("SchedulingBasic (all nodes scored)", scenario, {"percentageOfNodesToScore": 100}, cfg.seed))
+            n, seconds, cpu = _reference_run(scenario, cfg.reference_pods)
+            out.append(SchedMeasurement("SchedulingBasic (all nodes scored)", "reference", n, seconds, cpu_seconds=cpu))
+        elif workload == "PythonBatchPlugin":
+            say("PythonBatchPlugin: the default profile with and without one Python batch score plugin")
+            scenario = _scenario("SchedulingBasic", cfg)
+            out.append(_core_measurement("SchedulingBasic", scenario, {}, cfg.seed))
+            profile = {"plugins": {"score": {"enabled": [{"name": LowestCpuRequested.NAME, "weight": 1}]}}}
+            out.append(_core_measurement("SchedulingBasic + Python batch score", scenario, profile, cfg.seed,
+                                         {LowestCpuRequested.NAME: LowestCpuRequested}))
+        elif workload == "Scaling":
+            for n in cfg.scaling_nodes:
+                scenario = _scenario("SchedulingBasic", cfg, nodes=n, pods=cfg.scaling_pods)
+                say(f"Scaling: {n:,} nodes")
+                out.append(_core_measurement(f"Scaling {n:,} nodes", scenario, {}, cfg.seed))
+                out.append(await run_end_to_end("SchedulingBasic", scenario, cfg, progress, label=f"Scaling {n:,} nodes"))
+        else:
+            raise ValueError(f"unknown scheduler workload {workload!r}; known: {', '.join(WORKLOADS)}")
+    return out
+
+
+def scheduler_target_rows(results: list[SchedMeasurement]) -> list[tuple[str, float, float, float, bool]]:
+    """``(label, measured, target, kube threshold, met)`` rows: end-to-end rates (wall clock, and per
+    CPU second when measured) and the core ÷ reference ratio."""
+    rows = []
+    for m in results:
+        if m.mode == "end-to-end" and m.workload in TARGETS:
+            target = TARGETS[m.workload]
+            rows.append((f"{m.workload} pods/s", m.rate, target, KUBE_THRESHOLDS[m.workload], m.rate >= target))
+            if m.cpu_seconds:
+                rows.append((f"{m.workload} pods/CPU-s", m.cpu_rate, target, KUBE_THRESHOLDS[m.workload],
+                             m.cpu_rate >= target))
+    by = {(m.workload, m.mode): m for m in results}
+    core = by.get(("SchedulingBasic (all nodes scored)", "core"))
+    ref = by.get(("SchedulingBasic (all nodes scored)", "reference"))
+    if core and ref:
+        ratio = (core.cpu_rate / ref.cpu_rate) if core.cpu_rate and ref.cpu_rate else core.rate / ref.rate
+        rows.append(("Cython core ÷ reference, SchedulingBasic", ratio, 20.0, 0.0, ratio >= 20))
+    return rows
+

@@ -1,0 +1,176 @@
+"""The scheduler's configuration file, modelled on ``KubeSchedulerConfiguration`` (``kubescheduler.config.k8s.io/v1``)::
+
+    apiVersion: kubescheduler.config.k8s.io/v1
+    kind: KubeSchedulerConfiguration
+    percentageOfNodesToScore: 0            # default of every profile (0: adaptive)
+    podInitialBackoffSeconds: 1
+    podMaxBackoffSeconds: 10
+    podMaxInUnschedulablePodsDuration: 300 # Orchestra: seconds before an unschedulable pod is retried anyway
+    bindConcurrency: 16                    # Orchestra: bindings in flight at once
+    leaderElection: {leaderElect: false}   # accepted; leader election itself is not supported
+    profiles:
+      - schedulerName: default-scheduler
+        plugins:
+          score: {enabled: [{name: NodeResourcesFit, weight: 2}], disabled: [{name: ImageLocality}]}
+        pluginConfig:
+          - {name: NodeResourcesFit, args: {scoringStrategy: {type: MostAllocated}}}
+
+Every profile is checked when the configuration is loaded — plugin names, weights, plugin
+arguments — and a mistake raises :class:`ConfigError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import attrs
+import yaml
+
+from orchestra.scheduler.framework import Framework, ProfileError
+from orchestra.scheduler.profiles import DEFAULT_SCHEDULER_NAME
+
+__all__ = ["API_VERSION", "KIND", "ConfigError", "SchedulerConfig", "build_frameworks", "load_config", "parse_config"]
+
+API_VERSION = "kubescheduler.config.k8s.io/v1"
+KIND = "KubeSchedulerConfiguration"
+
+_FIELDS = {
+    "apiVersion", "kind", "profiles", "percentageOfNodesToScore", "podInitialBackoffSeconds", "podMaxBackoffSeconds",
+    "podMaxInUnschedulablePodsDuration", "bindConcurrency", "leaderElection", "clientConnection", "parallelism",
+}
+
+
+class ConfigError(ValueError):
+    """The scheduler configuration is invalid; the message names the file and the field."""
+
+
+@attrs.frozen
+class SchedulerConfig:
+    """A validated scheduler configuration (see the module docstring for the file format)."""
+
+    profiles: tuple[Mapping[str, Any], ...] = ({"schedulerName": DEFAULT_SCHEDULER_NAME},)
+    pod_initial_backoff: float = 1.0
+    pod_max_backoff: float = 10.0
+    max_unschedulable: float = 300.0
+    bind_concurrency: int = 16
+    #: Seconds of grace given to preemption victims (None: the pod's own terminationGracePeriodSeconds).
+    preemption_grace_seconds: int | None = None
+    source: str = "<defaults>"
+
+    @property
+    def scheduler_names(self) -> list[str]:
+        """The profiles' scheduler names, in order."""
+        return [p.get("schedulerName") or DEFAULT_SCHEDULER_NAME for p in self.profiles]
+
+
+def _number(data: Mapping[str, Any], key: str, default: float, where: str, *, minimum: float = 0,
+            integer: bool = False) -> Any:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool) or value < minimum:
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"{where}: {key} must be {kind} ≥ {minimum:g}, not {value!r}")
+    return value
+
+
+def parse_config(data: Any, source: str = "<config>") -> SchedulerConfig:
+    """Validate a parsed configuration document (a dict); profiles are checked by :func:`build_frameworks`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: the configuration must be a map, not {type(data).__name__}")
+    api_version = data.get("apiVersion", API_VERSION)
+    if api_version != API_VERSION:
+        raise ConfigError(f"{source}: apiVersion must be {API_VERSION}, not {api_version!r}")
+    kind = data.get("kind", KIND)
+    if kind != KIND:
+        raise ConfigError(f"{source}: kind must be {KIND}, not {kind!r}")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)}")
+    pct = _number(data, "percentageOfNodesToScore", 0, source, integer=True)
+    if pct > 100:
+        raise ConfigError(f"{source}: percentageOfNodesToScore must be 0..100, not {pct}")
+    initial = _number(data, "podInitialBackoffSeconds", 1, source)
+    maximum = _number(data, "podMaxBackoffSeconds", 10, source)
+    if initial <= 0:
+        raise ConfigError(f"{source}: podInitialBackoffSeconds must be greater than 0, not {initial!r}")
+    if maximum < initial:
+        raise ConfigError(f"{source}: podMaxBackoffSeconds ({maximum}) must not be less than podInitialBackoffSeconds ({initial})")
+    unschedulable = _number(data, "podMaxInUnschedulablePodsDuration", 300, source)
+    concurrency = _number(data, "bindConcurrency", 16, source, minimum=1, integer=True)
+    election = data.get("leaderElection") or {}
+    if not isinstance(election, Mapping):
+        raise ConfigError(f"{source}: leaderElection must be a map")
+    if election.get("leaderElect"):
+        raise ConfigError(f"{source}: leaderElection.leaderElect: leader election is not supported; run one scheduler")
+    profiles_raw = data.get("profiles")
+    if profiles_raw is None or profiles_raw == []:
+        profiles_raw = [{}]
+    if not isinstance(profiles_raw, list):
+        raise ConfigError(f"{source}: profiles must be a list")
+    profiles: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i, p in enumerate(profiles_raw):
+        if not isinstance(p, Mapping):
+            raise ConfigError(f"{source}: profiles[{i}] must be a map")
+        profile = dict(p)
+        name = profile.get("schedulerName") or DEFAULT_SCHEDULER_NAME
+        if not isinstance(name, str):
+            raise ConfigError(f"{source}: profiles[{i}].schedulerName must be a string")
+        if name in seen:
+            raise ConfigError(f"{source}: profiles[{i}].schedulerName: {name!r} is already used by profiles[{seen[name]}]")
+        seen[name] = i
+        profile["schedulerName"] = name
+        if profile.get("percentageOfNodesToScore") is None and pct:
+            profile["percentageOfNodesToScore"] = pct
+        profiles.append(profile)
+    return SchedulerConfig(
+        profiles=tuple(profiles), pod_initial_backoff=float(initial), pod_max_backoff=float(maximum),
+        max_unschedulable=float(unschedulable), bind_concurrency=concurrency,
+        source=source,
+    )
+
+
+def load_config(path: str | Path) -> SchedulerConfig:
+    """Read and validate a configuration file (YAML or JSON)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read scheduler configuration {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    return parse_config(data, str(path))
+
+
+def build_frameworks(config: SchedulerConfig, plugins: Any, *, binder: Callable | None = None,
+                     rng: random.Random | None = None) -> dict[str, Framework]:
+    """One :class:`Framework` per profile, by scheduler name; raise :class:`ConfigError` naming the field.
+
+    Every profile must use the same queue-sort plugin (one queue serves them all, as in Kubernetes).
+    """
+    frameworks: dict[str, Framework] = {}
+    queue_sort: tuple[str, str] | None = None
+    for i, profile in enumerate(config.profiles):
+        try:
+            fw = Framework.from_profile(profile, plugins, binder=binder, rng=rng)
+        except ProfileError as exc:
+            raise ConfigError(f"{config.source}: profiles[{i}]: {exc}") from None
+        sorters = fw.plugins("queueSort")
+        if not sorters:
+            raise ConfigError(f"{config.source}: profiles[{i}]: a queueSort plugin must be enabled")
+        name = sorters[0].NAME
+        if queue_sort is not None and name != queue_sort[1]:
+            raise ConfigError(f"{config.source}: profiles[{i}].plugins.queueSort: {name} differs from {queue_sort[1]} "
+                              f"of {queue_sort[0]}; every profile must use the same queue sort")
+        queue_sort = queue_sort or (f"profiles[{i}]", name)
+        frameworks[fw.scheduler_name] = fw
+    return frameworks

@@ -1,0 +1,147 @@
+"""Events about pods (``Scheduled``, ``FailedScheduling``, ``Preempted``), written off the scheduling cycle.
+
+The scheduling loop only appends to a queue (:meth:`EventRecorder.record`); a background
+task drains the queue whenever it wakes, writing core ``v1`` Events through the API. A repeat of an event (same pod, reason and message) updates the count and last
+timestamp of the event already written instead of creating a new one, as client-go's
+event correlator does, so a pod that keeps failing does not flood the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime
+import logging
+import os
+import time
+from typing import Any
+
+from orchestra.client import ApiStatusError, Client
+from orchestra.client.transport import TransportError
+from orchestra.scheduler.podinfo import PodInfo
+
+__all__ = ["EventRecorder", "NORMAL", "WARNING", "now_rfc3339"]
+
+log = logging.getLogger(__name__)
+
+NORMAL = "Normal"
+WARNING = "Warning"
+_SEEN_LIMIT = 4096
+
+
+_last_stamp: list[Any] = [0, ""]
+
+
+def now_rfc3339() -> str:
+    """The current UTC time as Kubernetes writes timestamps (``2024-01-02T03:04:05Z``), whole seconds."""
+    second = int(time.time())
+    if second != _last_stamp[0]:
+        _last_stamp[0] = second
+        _last_stamp[1] = datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _last_stamp[1]
+
+
+class EventRecorder:
+    """Queues events and writes them in the background as ``v1`` Events.
+
+    :param client: the API client.
+    :param component: ``source.component`` / ``reportingComponent`` (the scheduler's name).
+    :param instance: ``reportingInstance`` (defaults to ``<component>-<host>``).
+    """
+
+    def __init__(self, client: Client, component: str = "default-scheduler", instance: str | None = None) -> None:
+        self.client = client
+        self.component = component
+        self.instance = instance or f"{component}-{os.uname().nodename}"
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
+        self._seen: collections.OrderedDict[tuple[str, str, str, str], tuple[str, int]] = collections.OrderedDict()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    def record(self, pod: PodInfo | dict[str, Any], event_type: str, reason: str, action: str, message: str) -> None:
+        """Queue one event about ``pod`` (a :class:`PodInfo` or wire dict); returns at once."""
+        if isinstance(pod, PodInfo):
+            ns, name, uid = pod.namespace, pod.name, pod.uid
+        else:
+            meta = pod.get("metadata") or {}
+            ns, name, uid = meta.get("namespace") or "default", meta.get("name") or "", meta.get("uid") or ""
+        self._pending.append({"namespace": ns, "name": name, "uid": uid, "type": event_type, "reason": reason,
+                              "action": action, "message": message, "time": now_rfc3339()})
+        self._idle.clear()
+        self._wakeup.set()
+
+    def start(self) -> None:
+        """Start the background writer."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="scheduler-events")
+
+    async def flush(self) -> None:
+        """Wait until every queued event is written (or failed)."""
+        if self._task is None:
+            await self._write_pending()
+            return
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop the writer."""
+        await self.flush()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            event = self._pending.popleft()
+            try:
+                await self._write(event)
+            except (ApiStatusError, TransportError, OSError) as exc:
+                log.warning("cannot write event %s for pod %s/%s: %s", event["reason"], event["namespace"], event["name"], exc)
+        self._idle.set()
+
+    async def _write(self, e: dict[str, Any]) -> None:
+        ns = e["namespace"]
+        key = (ns, e["uid"] or e["name"], e["reason"], e["message"])
+        seen = self._seen.get(key)
+        if seen is not None:
+            name, count = seen
+            try:
+                await self.client.request_json(
+                    "PATCH", f"/api/v1/namespaces/{ns}/events/{name}",
+                    body={"count": count + 1, "lastTimestamp": e["time"]},
+                    content_type="application/merge-patch+json")
+                self._seen[key] = (name, count + 1)
+                self._seen.move_to_end(key)
+                self.written += 1
+                return
+            except ApiStatusError as exc:
+                if exc.code != 404:
+                    raise
+                del self._seen[key]
+        name = f"{e['name']}.{time.time_ns():x}"
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": ns, "name": e["name"], "uid": e["uid"]},
+            "reason": e["reason"], "message": e["message"], "type": e["type"], "action": e["action"],
+            "source": {"component": self.component},
+            "reportingComponent": self.component, "reportingInstance": self.instance,
+            "firstTimestamp": e["time"], "lastTimestamp": e["time"], "count": 1,
+        }
+        await self.client.request_json("POST", f"/api/v1/namespaces/{ns}/events", body=body)
+        self._seen[key] = (name, 1)
+        if len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        self.written += 1

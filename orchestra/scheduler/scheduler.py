@@ -1,0 +1,457 @@
+"""The scheduler service: informers → queue → scheduling cycle → binding, with events and conditions.
+
+>>> scheduler = Scheduler.create(client)          # the default profile
+>>> await scheduler.start()                       # informers synced, loop running
+>>> ...
+>>> await scheduler.stop()
+
+One pod at a time: pop the queue's head, run its profile's framework (chosen by
+``spec.schedulerName``; pods for other schedulers are ignored) against the cache's snapshot,
+assume the pod on the chosen node, reserve and permit — then bind *off* the scheduling cycle
+in a task (at most ``bind_concurrency`` at once) through the API's ``pods/binding``
+subresource, so the next pod is scheduled while the binding travels. A failed binding
+unreserves, forgets the assumed pod and retries it after its backoff.
+
+A pod no node fits gets a ``FailedScheduling`` event and the condition ``PodScheduled=False``
+(reason ``Unschedulable``) with kube-scheduler's message, and waits among the unschedulable
+pods until a cluster event may help. When preemption nominates a node, the victims are deleted
+through the API and the pod's ``status.nominatedNodeName`` is set. A plugin that raises fails
+only that pod's attempt (reported in its events, retried after backoff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any, Callable, Mapping
+
+import attrs
+
+from orchestra.client import ApiStatusError, Client, Informer
+from orchestra.client.transport import TransportError
+from orchestra.scheduler.cache import SchedulerCache, is_terminal, raw_pod_key
+from orchestra.scheduler.config import SchedulerConfig, build_frameworks
+from orchestra.scheduler.events import NORMAL, WARNING, EventRecorder, now_rfc3339
+from orchestra.scheduler.framework import Code, Framework, ScheduleResult, Status
+from orchestra.scheduler.podinfo import PodInfo, PodInfoError
+from orchestra.scheduler.queue import QueueClosed, QueuedPodInfo, SchedulingQueue
+
+__all__ = ["Scheduler", "SCHEDULER_USER", "rejecting_plugins"]
+
+log = logging.getLogger(__name__)
+
+#: The identity the scheduler uses over an in-process client.
+SCHEDULER_USER = "system:kube-scheduler"
+
+#: Plugins whose rejections a cluster event may resolve (Kubernetes' EventsToRegister, simplified).
+_NODE_EVENT_PLUGINS = None  # any node change may help any plugin
+_POD_DELETE_PLUGINS = frozenset({"NodeResourcesFit", "NodePorts", "InterPodAffinity", "PodTopologySpread"})
+_POD_ADD_PLUGINS = frozenset({"InterPodAffinity", "PodTopologySpread"})
+
+
+#: Kubernetes' filter reasons (fixed texts) → the plugin that gives them.
+_REASON_PLUGINS = (
+    ("Insufficient ", "NodeResourcesFit"), ("Too many pods", "NodeResourcesFit"),
+    ("node(s) didn't have free ports", "NodePorts"),
+    ("node(s) didn't match Pod's node affinity/selector", "NodeAffinity"),
+    ("node(s) didn't match pod affinity rules", "InterPodAffinity"),
+    ("node(s) didn't match pod anti-affinity rules", "InterPodAffinity"),
+    ("node(s) didn't satisfy existing pods anti-affinity rules", "InterPodAffinity"),
+    ("node(s) didn't match pod topology spread constraints", "PodTopologySpread"),
+    ("node(s) didn't match the requested node name", "NodeName"),
+    ("node(s) had untolerated taint", "TaintToleration"),
+    ("node(s) were unschedulable", "NodeUnschedulable"),
+)
+
+
+def rejecting_plugins(reasons: Mapping[str, int]) -> frozenset[str]:
+    """The plugins behind a FitError's reasons; empty when one is unknown (then any event retries the pod)."""
+    plugins = set()
+    for reason in reasons:
+        for prefix, plugin in _REASON_PLUGINS:
+            if reason.startswith(prefix):
+                plugins.add(plugin)
+                break
+        else:
+            return frozenset()
+    return frozenset(plugins)
+
+
+def _is_priority_sort(fw: Framework) -> bool:
+    sorters = fw.plugins("queueSort")
+    return bool(sorters) and type(sorters[0]).__module__.endswith("scheduling.prioritysort")
+
+
+def _pending_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a pending pod changed in a way that may change where it fits (not just its status)."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    return om.get("labels") != nm.get("labels") or om.get("annotations") != nm.get("annotations")
+
+
+class Scheduler:
+    """The scheduling service over an API client (HTTP or in-process); build it with :meth:`create`.
+
+    :attr:`frameworks` maps scheduler names to their frameworks; :attr:`queue`, :attr:`cache`
+    and :attr:`recorder` are the parts. ``on_bound(qpi, node_name)`` (optional) is called after
+    every successful binding.
+    """
+
+    def __init__(self, client: Client, config: SchedulerConfig, frameworks: dict[str, Framework],
+                 queue: SchedulingQueue, cache: SchedulerCache, recorder: EventRecorder,
+                 on_bound: Callable[[QueuedPodInfo, str], None] | None = None) -> None:
+        self.client = client
+        self.config = config
+        self.frameworks = frameworks
+        self.queue = queue
+        self.cache = cache
+        self.recorder = recorder
+        self.on_bound = on_bound
+        self.informers: list[Informer] = []
+        self.bound = 0
+        self.attempts = 0
+        self._bind_slots = asyncio.Semaphore(config.bind_concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: Preemptors holding their nominated node: pod key → node (assumed there until retried).
+        self._placeholders: dict[str, str] = {}
+        self._loop: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    @classmethod
+    def create(cls, client: Client, config: SchedulerConfig | None = None, *, plugins: Any = None,
+               rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic,
+               on_bound: Callable[[QueuedPodInfo, str], None] | None = None) -> "Scheduler":
+        """A scheduler with ``config``'s profiles (default: the default profile) over ``client``.
+
+        :param plugins: a plugin manager, ``{name: class}`` or classes (default: the plugin
+            manager with the built-in and entry-point plugins).
+        :raises ConfigError: when a profile is invalid (naming the file and field).
+        """
+        config = config or SchedulerConfig()
+        if plugins is None:
+            from orchestra.plugin_manager import get_plugin_manager
+
+            plugins = get_plugin_manager()
+        holder: list[Scheduler] = []
+
+        async def binder(pod: PodInfo, node_name: str) -> Status:
+            return await holder[0].bind_through_api(pod, node_name)
+
+        frameworks = build_frameworks(config, plugins, binder=binder, rng=rng)
+        first = next(iter(frameworks.values()))
+        queue = SchedulingQueue(None if _is_priority_sort(first) else first.less,
+                                initial_backoff=config.pod_initial_backoff, max_backoff=config.pod_max_backoff,
+                                max_unschedulable=config.max_unschedulable, clock=clock)
+        cache = SchedulerCache(clock=clock)
+        recorder = EventRecorder(client, component=first.scheduler_name)
+        scheduler = cls(client, config, frameworks, queue, cache, recorder, on_bound)
+        holder.append(scheduler)
+        return scheduler
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, sync_timeout: float | None = 60.0) -> None:
+        """Start the informers, wait for their first lists, then start scheduling."""
+        nodes = Informer(self.client, "nodes", raw=True)
+        nodes.add_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
+        namespaces = Informer(self.client, "namespaces", raw=True)
+        namespaces.add_handler(self._on_namespace, lambda old, new: self._on_namespace(new),
+                               lambda ns: self.cache.snapshot.set_namespace_labels(ns["metadata"]["name"], None))
+        pods = Informer(self.client, "pods", raw=True)
+        pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
+        self.informers = [nodes, namespaces, pods]
+        for informer in self.informers:
+            informer.start()
+        for informer in self.informers:
+            await informer.wait_synced(sync_timeout)
+        self.recorder.start()
+        loop = asyncio.get_running_loop()
+        self._loop = loop.create_task(self.run(), name="scheduler-loop")
+        self._housekeeping = loop.create_task(self._housekeep(), name="scheduler-housekeeping")
+
+    async def stop(self) -> None:
+        """Stop scheduling, wait for the bindings in flight, write pending events, stop the informers."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.queue.close()
+        for task in (self._loop, self._housekeeping):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.recorder.stop()
+        for informer in self.informers:
+            await informer.stop()
+
+    async def __aenter__(self) -> "Scheduler":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def wait_idle(self) -> None:
+        """Wait until the bindings, status writes and events in flight are done (for tests and benchmarks)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.recorder.flush()
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.cache.cleanup_expired()
+
+    # ------------------------------------------------------------------ informer handlers
+
+    def responsible_for(self, pod: Mapping[str, Any]) -> bool:
+        """Whether one of this scheduler's profiles schedules ``pod`` (by ``spec.schedulerName``)."""
+        return ((pod.get("spec") or {}).get("schedulerName") or "default-scheduler") in self.frameworks
+
+    def _on_namespace(self, ns: Mapping[str, Any]) -> None:
+        meta = ns.get("metadata") or {}
+        self.cache.snapshot.set_namespace_labels(meta.get("name") or "", meta.get("labels") or {})
+
+    def _on_node_add(self, node: Mapping[str, Any]) -> None:
+        if self.cache.add_node(node):
+            self.queue.move_all_to_active_or_backoff("NodeAdd", _NODE_EVENT_PLUGINS)
+
+    def _on_node_update(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        if self.cache.update_node(new) and (old.get("spec") != new.get("spec")
+                                            or (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels")
+                                            or (old.get("status") or {}).get("allocatable") != (new.get("status") or {}).get("allocatable")):
+            self.queue.move_all_to_active_or_backoff("NodeUpdate", _NODE_EVENT_PLUGINS)
+
+    def _on_node_delete(self, node: Mapping[str, Any]) -> None:
+        self.cache.remove_node(node)
+
+    def _pending_info(self, pod: Mapping[str, Any]) -> PodInfo | None:
+        try:
+            return PodInfo.from_dict(pod)
+        except PodInfoError as exc:
+            log.warning("cannot schedule pod: %s", exc)
+            return None
+
+    def _on_pod_add(self, pod: Mapping[str, Any]) -> None:
+        if (pod.get("spec") or {}).get("nodeName"):
+            if self.cache.add_pod(pod):
+                self.queue.move_all_to_active_or_backoff("AssignedPodAdd", _POD_ADD_PLUGINS)
+            return
+        if not self.responsible_for(pod) or is_terminal(pod) or (pod.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        info = self._pending_info(pod)
+        if info is not None:
+            self.queue.add(info)
+
+    def _on_pod_update(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        key = raw_pod_key(new)
+        if (new.get("spec") or {}).get("nodeName"):
+            newly_bound = not (old.get("spec") or {}).get("nodeName")
+            if newly_bound:
+                self.queue.delete(key)
+            if is_terminal(new):
+                if self.cache.remove_pod(key) is not None:
+                    self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)
+                return
+            self.cache.update_pod(new)
+            if newly_bound:
+                self.queue.move_all_to_active_or_backoff("AssignedPodAdd", _POD_ADD_PLUGINS)
+            elif (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
+                self.queue.move_all_to_active_or_backoff("AssignedPodUpdate", _POD_ADD_PLUGINS)
+            return
+        if not self.responsible_for(new) or is_terminal(new) or (new.get("metadata") or {}).get("deletionTimestamp"):
+            self.queue.delete(key)
+            return
+        current = self.queue.get(key)
+        if current is not None and not _pending_changed(old, new):
+            current.pod = attrs.evolve(current.pod, raw=new)  # a status-only change
+            return
+        info = self._pending_info(new)
+        if info is not None:
+            self.queue.update(info)
+
+    def _on_pod_delete(self, pod: Mapping[str, Any]) -> None:
+        key = raw_pod_key(pod)
+        self._placeholders.pop(key, None)
+        if (pod.get("spec") or {}).get("nodeName") or self.cache.is_assumed(key):
+            if self.cache.remove_pod(key) is not None:
+                self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)
+        self.queue.delete(key)
+
+    # ------------------------------------------------------------------ the scheduling loop
+
+    async def run(self) -> None:
+        """Schedule pods until the queue is closed (:meth:`start` runs this in a task)."""
+        while True:
+            try:
+                qpi = await self.queue.pop()
+            except QueueClosed:
+                return
+            try:
+                self.schedule_pod(qpi)
+            except Exception as exc:  # a bug here must not stop the scheduler
+                log.exception("scheduling %s failed", qpi.key)
+                self._failure(qpi, None, Status.error(f"scheduling failed: {exc!r}"))
+            # let bindings, informers and event writes progress between cycles
+            await asyncio.sleep(0)
+
+    def schedule_pod(self, qpi: QueuedPodInfo) -> None:
+        """One scheduling cycle for a popped pod (synchronous; the binding is started as a task)."""
+        pod = qpi.pod
+        fw = self.frameworks.get(pod.scheduler_name)
+        if fw is None:
+            self.queue.done(qpi.key)
+            return
+        self.attempts += 1
+        if self._placeholders.pop(pod.key, None) is not None:
+            self.cache.forget(pod.key)  # the preemptor's hold on its nominated node
+        result = fw.schedule_one(pod, self.cache.snapshot)
+        node = result.node_name
+        if node is None:
+            self._handle_unschedulable(fw, qpi, result)
+            return
+        state = result.state
+        self.cache.assume(pod, node)
+        status = fw.run_reserve(state, pod, node)
+        if status.is_success:
+            status = fw.run_permit(state, pod, node)
+        if not status.is_success and status.code != Code.WAIT:
+            fw.run_unreserve(state, pod, node)
+            self.cache.forget(pod.key)
+            self._failure(qpi, fw, status)
+            return
+        self._spawn(self._binding_cycle(fw, result, qpi, node, status.code == Code.WAIT))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _binding_cycle(self, fw: Framework, result: ScheduleResult, qpi: QueuedPodInfo, node: str,
+                             waiting: bool) -> None:
+        pod, state = qpi.pod, result.state
+        async with self._bind_slots:
+            status = await fw.wait_on_permit(pod) if waiting else Status()
+            if status.is_success:
+                status = await fw.run_pre_bind(state, pod, node)
+            if status.is_success:
+                status = await fw.run_bind(state, pod, node)
+        if not status.is_success:
+            fw.run_unreserve(state, pod, node)
+            self.cache.forget(pod.key)
+            # pods rejected because of this one may fit now
+            self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)
+            self._failure(qpi, fw, status, binding=True)
+            return
+        self.cache.finish_binding(pod.key)
+        self.queue.done(pod.key)
+        self.queue.delete_nomination(pod.key)
+        self.bound += 1
+        self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
+        if self.on_bound is not None:
+            self.on_bound(qpi, node)
+        await fw.run_post_bind(state, pod, node)
+
+    async def bind_through_api(self, pod: PodInfo, node_name: str) -> Status:
+        """DefaultBinder's binder: POST the pod's ``binding`` subresource."""
+        body = {"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": pod.name, "namespace": pod.namespace, **({"uid": pod.uid} if pod.uid else {})},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
+        try:
+            await self.client.request_json("POST", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/binding", body=body)
+        except (ApiStatusError, TransportError, OSError) as exc:
+            return Status.error(f"binding rejected: {exc}")
+        return Status()
+
+    # ------------------------------------------------------------------ failures
+
+    def _handle_unschedulable(self, fw: Framework, qpi: QueuedPodInfo, result: ScheduleResult) -> None:
+        if result.fit_error is None:
+            self._failure(qpi, fw, result.status)
+            return
+        pod = qpi.pod
+        message = result.fit_error.message()
+        nominated = result.nominated_node
+        if nominated:
+            victims = tuple(v for v in result.victims if v.key not in self._placeholders)
+            for victim in victims:
+                self.cache.remove_pod(victim.key)  # being deleted: no other pod may count on them
+            for other in result.victims:
+                if other.key in self._placeholders:  # a lower-priority preemptor loses its hold
+                    del self._placeholders[other.key]
+                    self.cache.forget(other.key)
+                    self.queue.delete_nomination(other.key)
+            # the preemptor holds the room it made until it is retried (nominated pods reserve
+            # their node, so the next pods neither take it nor preempt the same victims)
+            self.cache.assume(pod, nominated)
+            self._placeholders[pod.key] = nominated
+            self.queue.add_nomination(pod, nominated)
+            self._spawn(self._preempt(pod, nominated, victims))
+        self.queue.add_unschedulable(qpi, rejecting_plugins(result.fit_error.reasons))
+        self.recorder.record(pod, WARNING, "FailedScheduling", "Scheduling", message)
+        self._spawn(self._set_condition(pod, "Unschedulable", message, nominated or None))
+
+    def _failure(self, qpi: QueuedPodInfo, fw: Framework | None, status: Status, *, binding: bool = False) -> None:
+        """An error (a plugin failed, a binding was refused): report it and retry after the backoff."""
+        pod = qpi.pod
+        message = status.message() or "scheduling failed"
+        log.warning("scheduling %s: %s", pod.key, message)
+        self.queue.add_backoff(qpi)
+        self.recorder.record(pod, WARNING, "FailedScheduling", "Binding" if binding else "Scheduling", message)
+        reason = "Unschedulable" if status.is_rejected else "SchedulerError"
+        self._spawn(self._set_condition(pod, reason, message, None))
+
+    async def _set_condition(self, pod: PodInfo, reason: str, message: str, nominated: str | None) -> None:
+        """Write ``PodScheduled=False`` (and the nominated node) through ``pods/status`` when it changed."""
+        status = pod.raw.get("status") or {}
+        current = next((c for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None)
+        if (current is not None and current.get("status") == "False" and current.get("reason") == reason
+                and current.get("message") == message and (nominated is None or status.get("nominatedNodeName") == nominated)):
+            return
+        patch: dict[str, Any] = {"status": {"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": reason, "message": message,
+            "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}]}}
+        if nominated is not None:
+            patch["status"]["nominatedNodeName"] = nominated
+        try:
+            await self.client.request_json(
+                "PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status", body=patch,
+                content_type="application/strategic-merge-patch+json")
+        except (ApiStatusError, TransportError, OSError) as exc:
+            log.warning("cannot update the PodScheduled condition of %s: %s", pod.key, exc)
+
+    async def _preempt(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...]) -> None:
+        """Delete the victims through the API and clear lower-priority nominations on ``node``."""
+        for other in self.queue.nominated_pods(node):
+            if other.key != pod.key and other.priority < pod.priority:
+                self.queue.delete_nomination(other.key)
+                try:
+                    await self.client.request_json(
+                        "PATCH", f"/api/v1/namespaces/{other.namespace}/pods/{other.name}/status",
+                        body={"status": {"nominatedNodeName": None}}, content_type="application/merge-patch+json")
+                except (ApiStatusError, TransportError, OSError) as exc:
+                    log.warning("cannot clear the nominated node of %s: %s", other.key, exc)
+        grace = self.config.preemption_grace_seconds
+        for victim in victims:
+            self.recorder.record(victim, NORMAL, "Preempted", "Preempting",
+                                 f"Preempted by pod {pod.uid or pod.key} on node {node}")
+            try:
+                await self.client.delete("pods", victim.name, namespace=victim.namespace, raw=True,
+                                         grace_period_seconds=grace,
+                                         preconditions={"uid": victim.uid} if victim.uid else None)
+            except ApiStatusError as exc:
+                if exc.code != 404:
+                    log.warning("cannot delete preemption victim %s: %s", victim.key, exc)
+                    self.cache.add_pod(victim.raw)  # still there: count it again
+            except (TransportError, OSError) as exc:
+                log.warning("cannot delete preemption victim %s: %s", victim.key, exc)
+                self.cache.add_pod(victim.raw)
+        self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)

@@ -1,0 +1,51 @@
+"""The scheduler benchmark at toy sizes: every workload runs, binds every measured pod and reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestra.bench.scheduler import (
+    KUBE_THRESHOLDS, WORKLOADS, SchedBenchConfig, SchedMeasurement, run_scheduler_bench, scheduler_target_rows,
+)
+from orchestra.cli.main import main
+
+TINY = dict(nodes=12, init_pods=6, pods=20, antiaffinity_pods=4, spread_pods=9, preemption_nodes=3,
+            preemption_init_pods=12, preemption_pods=3, reference_pods=2, scaling_nodes=(5, 10), scaling_pods=8,
+            initial_backoff=0.01, cpu=None)
+
+
+async def test_every_workload_reports_figures():
+    results = await run_scheduler_bench(SchedBenchConfig(**TINY))
+    by = {(m.workload, m.mode): m for m in results}
+    for workload in KUBE_THRESHOLDS:
+        m = by[(workload, "end-to-end")]
+        assert m.seconds > 0 and m.p99_ms >= m.p50_ms > 0
+    assert by[("SchedulingBasic", "end-to-end")].pods == 20
+    assert by[("SchedulingPodAntiAffinity", "end-to-end")].pods == 4
+    assert by[("Preemption", "end-to-end")].pods == 3
+    assert by[("SchedulingBasic (all nodes scored)", "reference")].pods == 2
+    assert ("SchedulingBasic + Python batch score", "core") in by
+    assert {("Scaling 5 nodes", "end-to-end"), ("Scaling 10 nodes", "core")} <= set(by)
+    labels = [row[0] for row in scheduler_target_rows(results)]
+    assert "SchedulingBasic pods/s" in labels and "Cython core ÷ reference, SchedulingBasic" in labels
+
+
+def test_target_rows_compare_with_targets_and_kube_thresholds():
+    rows = scheduler_target_rows([SchedMeasurement("SchedulingBasic", "end-to-end", 20_000, 1.0)])
+    assert rows == [("SchedulingBasic pods/s", 20_000.0, 10_000, 680, True)]
+
+
+def test_unknown_workload_is_refused():
+    with pytest.raises(ValueError, match="unknown scheduler workload 'Nope'"):
+        import asyncio
+
+        asyncio.run(run_scheduler_bench(SchedBenchConfig(workloads=("Nope",), cpu=None)))
+
+
+def test_cli_refuses_unknown_workloads(capsys):
+    assert main(["bench", "scheduler", "--workloads", "Nope"]) == 2
+    assert "unknown workloads ['Nope']" in capsys.readouterr().err
+
+
+def test_all_workloads_are_listed():
+    assert set(KUBE_THRESHOLDS) < set(WORKLOADS)

@@ -1,0 +1,96 @@
+"""Scheduler configuration files: KubeSchedulerConfiguration parsing and the refusal of bad profiles."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from orchestra.scheduler.config import ConfigError, SchedulerConfig, build_frameworks, load_config, parse_config
+from scheduler.sched_builders import builtin_registry
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "sched.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_a_full_file_loads(tmp_path):
+    path = write(tmp_path, """\
+        apiVersion: kubescheduler.config.k8s.io/v1
+        kind: KubeSchedulerConfiguration
+        percentageOfNodesToScore: 30
+        podInitialBackoffSeconds: 2
+        podMaxBackoffSeconds: 20
+        podMaxInUnschedulablePodsDuration: 60
+        profiles:
+          - schedulerName: default-scheduler
+          - schedulerName: bin-packing
+            percentageOfNodesToScore: 100
+            plugins:
+              score:
+                enabled: [{name: NodeResourcesFit, weight: 5}]
+                disabled: [{name: ImageLocality}]
+            pluginConfig:
+              - name: NodeResourcesFit
+                args: {scoringStrategy: {type: MostAllocated}}
+        """)
+    cfg = load_config(path)
+    assert (cfg.pod_initial_backoff, cfg.pod_max_backoff, cfg.max_unschedulable) == (2.0, 20.0, 60.0)
+    assert cfg.scheduler_names == ["default-scheduler", "bin-packing"]
+    fws = build_frameworks(cfg, builtin_registry())
+    assert fws["default-scheduler"].profile.percentage_of_nodes_to_score == 30
+    packing = fws["bin-packing"]
+    assert packing.profile.percentage_of_nodes_to_score == 100
+    assert packing.profile.weights["NodeResourcesFit"] == 5
+    assert "ImageLocality" not in [p.NAME for p in packing.plugins("score")]
+
+
+def test_defaults():
+    cfg = parse_config(None)
+    assert cfg == SchedulerConfig(source="<config>")
+    assert list(build_frameworks(cfg, builtin_registry())) == ["default-scheduler"]
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("profiles: [{plugins: {score: {enabled: [{name: NoSuchPlugin}]}}}]",
+     "profiles[0]: profile default-scheduler: plugins.score: unknown plugin 'NoSuchPlugin'"),
+    ("profiles: [{plugins: {score: {enabled: [{name: NodeResourcesFit, weight: 101}]}}}]",
+     "profiles[0]: profile default-scheduler: plugins.score.enabled[0] (NodeResourcesFit): weight must be an integer 1..100, not 101"),
+    ("profiles: [{pluginConfig: [{name: NodeResourcesFit, args: {scoringStrategy: {type: Sideways}}}]}]",
+     "profiles[0]: profile default-scheduler: plugin NodeResourcesFit: scoringStrategy"),
+    ("profiles: [{schedulerName: a}, {schedulerName: a}]", "profiles[1].schedulerName: 'a' is already used by profiles[0]"),
+    ("profiles: [{}, {schedulerName: b, plugins: {queueSort: {disabled: [{name: '*'}]}}}]",
+     "profiles[1]: a queueSort plugin must be enabled"),
+])
+def test_bad_profiles_are_refused_naming_file_and_field(tmp_path, body, fragment):
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as exc:
+        build_frameworks(load_config(path), builtin_registry())
+    assert str(exc.value).startswith(str(path))
+    assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("apiVersion: kubescheduler.config.k8s.io/v1beta1", "apiVersion must be kubescheduler.config.k8s.io/v1"),
+    ("kind: Pod", "kind must be KubeSchedulerConfiguration"),
+    ("colour: blue", "unknown field(s) colour"),
+    ("podInitialBackoffSeconds: -1", "podInitialBackoffSeconds must be a number"),
+    ("podInitialBackoffSeconds: 5\npodMaxBackoffSeconds: 1", "podMaxBackoffSeconds (1) must not be less"),
+    ("percentageOfNodesToScore: 101", "percentageOfNodesToScore must be 0..100"),
+    ("profiles: {a: 1}", "profiles must be a list"),
+    ("leaderElection: {leaderElect: true}", "leader election is not supported"),
+    ("profiles: [\n  - {", "not valid YAML"),
+    ("- a list", "the configuration must be a map"),
+])
+def test_bad_files_are_refused(tmp_path, body, fragment):
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(str(path)) and fragment in str(exc.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read scheduler configuration"):
+        load_config(tmp_path / "absent.yaml")

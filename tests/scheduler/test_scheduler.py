@@ -1,0 +1,254 @@
+"""The scheduler service end to end against an in-process API server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+import pytest
+
+from orchestra.apiserver import APIServer
+from orchestra.apiserver.request import UserInfo
+from orchestra.client import Client
+from orchestra.scheduler.config import SchedulerConfig
+from orchestra.scheduler.framework import Plugin, Status
+from orchestra.scheduler.scheduler import Scheduler
+from scheduler.sched_builders import builtin_registry, make_node, make_pod
+
+ADMIN = UserInfo("admin", "admin", ("system:masters",))
+FAST = {"pod_initial_backoff": 0.01, "pod_max_backoff": 0.05, "preemption_grace_seconds": 0}
+
+
+def node(name: str, **kw: Any) -> dict:
+    """A Node manifest for the API."""
+    return {"apiVersion": "v1", "kind": "Node", **make_node(name, **kw)}
+
+
+def pod(name: str, **kw: Any) -> dict:
+    """A Pod manifest for the API (no uid: the server assigns it)."""
+    p = {"apiVersion": "v1", "kind": "Pod", **make_pod(name, **kw)}
+    del p["metadata"]["uid"]
+    return p
+
+
+@pytest.fixture
+async def client():
+    server = await APIServer.create("memory://")
+    c = Client.in_process(server, ADMIN)
+    yield c
+    await server.close()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Poll an async ``check`` until it returns a truthy value (a generous bound, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}s: last value {value!r}")
+        await asyncio.sleep(0.01)
+
+
+async def node_of(client: Client, name: str, ns: str = "default") -> str | None:
+    """The node pod ``name`` is bound to."""
+    return (await client.get("pods", name, namespace=ns, raw=True))["spec"].get("nodeName")
+
+
+async def events_of(client: Client, name: str, reason: str | None = None) -> list[dict]:
+    """Events about pod ``name``."""
+    items = (await client.list("events", namespace="default", raw=True)).items
+    return [e for e in items if e["involvedObject"]["name"] == name and (reason is None or e["reason"] == reason)]
+
+
+def make_scheduler(client: Client, profiles: tuple | None = None, plugins: dict | None = None, **kw: Any) -> Scheduler:
+    registry = builtin_registry()
+    registry.update(plugins or {})
+    cfg = SchedulerConfig(**({"profiles": profiles} if profiles else {}), **{**FAST, **kw})
+    return Scheduler.create(client, cfg, plugins=registry)
+
+
+async def test_pods_are_bound_spread_and_reported(client):
+    for i in range(3):
+        await client.create(node(f"n{i}", cpu="2", memory="4Gi"))
+    async with make_scheduler(client) as sched:
+        for i in range(6):
+            await client.create(pod(f"p{i}", cpu="500m"))
+        nodes = [await eventually(lambda i=i: node_of(client, f"p{i}")) for i in range(6)]
+        await sched.wait_idle()
+        # LeastAllocated + BalancedAllocation spread equal pods evenly
+        assert sorted(nodes.count(n) for n in {"n0", "n1", "n2"}) == [2, 2, 2]
+        got = await client.get("pods", "p0", namespace="default", raw=True)
+        assert {"type": "PodScheduled", "status": "True"}.items() <= got["status"]["conditions"][0].items()
+        scheduled = await events_of(client, "p0", "Scheduled")
+        assert scheduled[0]["message"] == f"Successfully assigned default/p0 to {nodes[0]}"
+        assert scheduled[0]["type"] == "Normal" and scheduled[0]["source"]["component"] == "default-scheduler"
+
+
+async def test_unschedulable_pod_reported_then_bound_when_a_node_arrives(client):
+    for i in range(3):
+        await client.create(node(f"n{i}", cpu="1"))
+    async with make_scheduler(client) as sched:
+        await client.create(pod("big", cpu="2"))
+
+        async def condition():
+            p = await client.get("pods", "big", namespace="default", raw=True)
+            return next((c for c in (p.get("status") or {}).get("conditions") or () if c["type"] == "PodScheduled"), None)
+
+        cond = await eventually(condition)
+        # Kubernetes' exact wording, double full stop included (the nested FitError ends with one)
+        expected = ("0/3 nodes are available: 3 Insufficient cpu. "
+                    "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod..")
+        assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
+        assert cond["message"] == expected
+        await sched.wait_idle()
+        failed = await events_of(client, "big", "FailedScheduling")
+        assert failed and failed[0]["message"] == expected and failed[0]["type"] == "Warning"
+        assert await node_of(client, "big") is None
+        await eventually(lambda: _async(sched.queue.where("default/big") == "unschedulable"))
+        await sched.wait_idle()
+        for _ in range(20):  # let the condition write's own watch event arrive
+            await asyncio.sleep(0.01)
+        assert sched.attempts == 1, "a status-only update must not retry an unschedulable pod"
+        await client.create(node("large", cpu="4"))
+        assert await eventually(lambda: node_of(client, "big")) == "large"
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def test_pods_for_other_schedulers_are_ignored_and_profiles_pick_by_name(client):
+    await client.create(node("n0"))
+    await client.create(node("n1"))
+    profiles = ({"schedulerName": "default-scheduler"},
+                {"schedulerName": "only-n1", "plugins": {"filter": {"enabled": [{"name": "OnlyN1"}]}}})
+    async with make_scheduler(client, profiles, plugins={"OnlyN1": OnlyN1}) as sched:
+        for i in range(4):
+            await client.create(pod(f"special{i}", schedulerName="only-n1"))
+        await client.create(pod("foreign", schedulerName="someone-else"))
+        for i in range(4):
+            assert await eventually(lambda i=i: node_of(client, f"special{i}")) == "n1"
+        await sched.wait_idle()
+        assert await node_of(client, "foreign") is None
+        assert "default/foreign" not in sched.queue
+        assert await events_of(client, "foreign") == []
+
+
+class OnlyN1(Plugin):
+    """A Python per-node filter: only node n1."""
+
+    NAME = "OnlyN1"
+
+    def filter(self, state, pod, node):
+        return Status() if node.name == "n1" else Status.unschedulable("not n1")
+
+
+class Exploding(Plugin):
+    """A score plugin that raises."""
+
+    NAME = "Exploding"
+
+    def score(self, state, pod, node):
+        raise RuntimeError("boom")
+
+
+async def test_a_raising_plugin_is_reported_and_does_not_stop_the_scheduler(client):
+    await client.create(node("n0"))
+    await client.create(node("n1"))
+    profiles = ({"schedulerName": "default-scheduler"},
+                {"schedulerName": "broken", "plugins": {"score": {"enabled": [{"name": "Exploding"}]}}})
+    async with make_scheduler(client, profiles, plugins={"Exploding": Exploding}) as sched:
+        await client.create(pod("victim", schedulerName="broken"))
+
+        async def failed():
+            return await events_of(client, "victim", "FailedScheduling")
+
+        events = await eventually(failed)
+        assert "plugin Exploding failed at score" in events[0]["message"]
+        assert "boom" in events[0]["message"]
+        await client.create(pod("fine"))
+        assert await eventually(lambda: node_of(client, "fine")) in ("n0", "n1")
+        assert await node_of(client, "victim") is None
+        await sched.wait_idle()
+
+
+async def test_preemption_evicts_a_lower_priority_pod(client):
+    await client.create(node("n0", cpu="1"))
+    async with make_scheduler(client) as sched:
+        await client.create(pod("low", cpu="800m", priority=0))
+        assert await eventually(lambda: node_of(client, "low")) == "n0"
+        await client.create(pod("high", cpu="800m", priority=1000))
+        assert await eventually(lambda: node_of(client, "high")) == "n0"
+
+        async def low_gone():
+            return not [p for p in (await client.list("pods", namespace="default", raw=True)).items
+                        if p["metadata"]["name"] == "low"]
+
+        assert await eventually(low_gone)
+        await sched.wait_idle()
+        preempted = await events_of(client, "low", "Preempted")
+        assert preempted and preempted[0]["message"].endswith("on node n0")
+
+
+async def test_failed_binding_is_retried_with_backoff(client):
+    await client.create(node("n0"))
+    sched = make_scheduler(client)
+    real = sched.bind_through_api
+    calls = []
+
+    async def flaky(p, n):
+        calls.append(n)
+        if len(calls) == 1:
+            return Status.error("binding rejected: simulated conflict")
+        return await real(p, n)
+
+    sched.bind_through_api = flaky  # type: ignore[method-assign]
+    async with sched:
+        await client.create(pod("p"))
+        assert await eventually(lambda: node_of(client, "p")) == "n0"
+        await sched.wait_idle()
+        assert len(calls) == 2
+        failed = await events_of(client, "p", "FailedScheduling")
+        assert failed[0]["message"] == "binding rejected: simulated conflict"
+        assert not sched.cache.is_assumed("default/p")
+
+
+async def test_repeated_failures_update_one_event(client):
+    await client.create(node("n0", cpu="1"))
+    async with make_scheduler(client) as sched:
+        await client.create(pod("big", cpu="4"))
+        await eventually(lambda: events_of(client, "big", "FailedScheduling"))
+        await client.create(node("n1", cpu="1"))  # an event that retries it, still without a fit
+
+        async def counted():
+            events = await events_of(client, "big", "FailedScheduling")
+            return [e for e in events if e["message"].startswith("0/2 nodes")]
+
+        await eventually(counted)
+        await sched.wait_idle()
+        assert sched.attempts >= 2
+
+
+def test_rejecting_plugins_from_kubernetes_reasons():
+    from orchestra.scheduler.scheduler import rejecting_plugins
+
+    reasons = {"Insufficient cpu": 3, "node(s) had untolerated taint {a: b}": 1, "node(s) didn't match Pod's node affinity/selector": 2}
+    assert rejecting_plugins(reasons) == {"NodeResourcesFit", "TaintToleration", "NodeAffinity"}
+    assert rejecting_plugins({"Insufficient cpu": 1, "something a Python plugin said": 1}) == frozenset()
+
+
+async def test_pod_affinity_waits_for_its_peer_then_binds_next_to_it(client):
+    for i in range(3):
+        await client.create(node(f"n{i}"))
+    affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}]}}
+    async with make_scheduler(client) as sched:
+        await client.create(pod("web", affinity=affinity))
+        await eventually(lambda: events_of(client, "web", "FailedScheduling"))
+        await client.create(pod("db", labels={"app": "db"}))
+        db_node = await eventually(lambda: node_of(client, "db"))
+        assert await eventually(lambda: node_of(client, "web")) == db_node
+        await sched.wait_idle()
