@@ -1,0 +1,188 @@
+"""The controller manager: runs the enabled controllers, behind leader election, with health and metrics.
+
+Controllers are named in :data:`CONTROLLERS` (``name → "module:Class"``); adding one is a module
+and a line there. ``--controllers`` follows Kubernetes: ``*`` is every controller, ``name``
+enables one, ``-name`` disables one (``*,-namespace``).
+
+With leader election, the controllers (and fresh informers) start when the lease is won and
+stop when it is lost; the manager then campaigns again. ``/healthz`` and ``/metrics``
+(Prometheus text format) are served on port :data:`DEFAULT_PORT`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from typing import Any
+
+from orchestra.apiserver.http import HTTPServer
+from orchestra.apiserver.request import Request, Response
+from orchestra.client import Client
+from orchestra.controllers.base import Controller, InformerFactory
+from orchestra.controllers.leaderelection import LeaderElectionConfig, LeaderElector
+
+__all__ = ["ControllerManager", "CONTROLLERS", "DEFAULT_PORT", "UnknownControllerError", "select_controllers"]
+
+log = logging.getLogger(__name__)
+
+#: The port of ``/healthz`` and ``/metrics`` (kube-controller-manager's historical insecure port).
+DEFAULT_PORT = 10252
+
+#: Every controller the manager can run, by name.
+CONTROLLERS: dict[str, str] = {
+    "replicaset": "orchestra.controllers.replicaset:ReplicaSetController",
+    "deployment": "orchestra.controllers.deployment:DeploymentController",
+    "garbagecollector": "orchestra.controllers.garbagecollector:GarbageCollector",
+    "namespace": "orchestra.controllers.namespace:NamespaceController",
+}
+
+
+class UnknownControllerError(ValueError):
+    """``--controllers`` named a controller that does not exist."""
+
+
+def select_controllers(spec: list[str] | tuple[str, ...] | None) -> list[str]:
+    """The enabled controller names for a ``--controllers`` list (``*``, ``name``, ``-name``)."""
+    items = [s.strip() for entry in (spec or ["*"]) for s in entry.split(",") if s.strip()]
+    enabled: list[str] = []
+    everything = "*" in items
+    for item in items:
+        name = item[1:] if item.startswith("-") else item
+        if name != "*" and name not in CONTROLLERS:
+            raise UnknownControllerError(f"unknown controller {name!r} in --controllers "
+                                         f"(known: {', '.join(sorted(CONTROLLERS))})")
+    disabled = {item[1:] for item in items if item.startswith("-")}
+    for name in CONTROLLERS:
+        if name in disabled:
+            continue
+        if everything or name in items:
+            enabled.append(name)
+    return enabled
+
+
+def _load(name: str) -> type[Controller]:
+    module, _, cls = CONTROLLERS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+class ControllerManager:
+    """Runs controllers over shared informers; optionally only while holding the leader lease."""
+
+    def __init__(self, client: Client, *, controllers: list[str] | None = None,
+                 leader_election: LeaderElectionConfig | None = None, workers: int | None = None) -> None:
+        self.client = client
+        self.enabled = select_controllers(controllers)
+        self.leader_election = leader_election
+        self.workers = workers
+        self.elector = LeaderElector(client, leader_election) if leader_election is not None else None
+        self.informers: InformerFactory | None = None
+        self.controllers: dict[str, Controller] = {}
+        self.totals: dict[str, list[float]] = {name: [0, 0, 0.0] for name in self.enabled}
+        self._task: asyncio.Task[None] | None = None
+        self._http: HTTPServer | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def leading(self) -> bool:
+        """Whether the controllers are running (always, without leader election, once started)."""
+        return bool(self.controllers)
+
+    async def start(self) -> None:
+        """Start working (at once, or when the lease is won)."""
+        if self.elector is None:
+            await self._start_controllers()
+        elif self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self.elector.run(self._start_controllers, self._stop_controllers), name="leader-election")
+
+    async def stop(self) -> None:
+        """Stop the controllers, release the lease and close the health server."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self._stop_controllers()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _start_controllers(self) -> None:
+        async with self._lock:
+            if self.controllers:
+                return
+            self.informers = InformerFactory(self.client)
+            for name in self.enabled:
+                self.controllers[name] = _load(name)(self.client, self.informers, workers=self.workers)
+            self.informers.start()
+            await self.informers.wait_synced(60)
+            for controller in self.controllers.values():
+                await controller.start()
+            log.info("controllers running: %s", ", ".join(self.controllers))
+
+    async def _stop_controllers(self) -> None:
+        async with self._lock:
+            for name, controller in self.controllers.items():
+                await controller.stop()
+                totals = self.totals[name]
+                totals[0] += controller.metrics.syncs
+                totals[1] += controller.metrics.errors
+                totals[2] += controller.metrics.seconds
+            self.controllers = {}
+            if self.informers is not None:
+                await self.informers.stop()
+                self.informers = None
+
+    # ------------------------------------------------------------------ health and metrics
+
+    async def serve(self, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> HTTPServer:
+        """Serve ``/healthz`` and ``/metrics`` on ``host:port`` (0 picks a free port)."""
+        self._http = HTTPServer(self.handle)
+        await self._http.start(host, port)
+        return self._http
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one health or metrics request."""
+        if request.method not in ("GET", "HEAD"):
+            return Response(405, b"method not allowed\n", "text/plain; charset=utf-8")
+        if request.path in ("/healthz", "/livez", "/readyz"):
+            return Response(200, b"ok", "text/plain; charset=utf-8")
+        if request.path == "/metrics":
+            return Response(200, self.metrics_text().encode(), "text/plain; version=0.0.4; charset=utf-8")
+        return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    def metrics_text(self) -> str:
+        """Every metric in the Prometheus text exposition format."""
+        lines: list[str] = []
+
+        def family(name: str, kind: str, help_text: str, samples: list[tuple[str, Any]]) -> None:
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {kind}")
+            for labels, value in samples:
+                lines.append(f"{name}{{{labels}}} {value}")
+
+        syncs, errors, seconds, depth = [], [], [], []
+        for name in self.enabled:
+            total = self.totals[name]
+            controller = self.controllers.get(name)
+            live = controller.metrics if controller is not None else None
+            label = f'controller="{name}"'
+            syncs.append((label, int(total[0] + (live.syncs if live else 0))))
+            errors.append((label, int(total[1] + (live.errors if live else 0))))
+            seconds.append((label, f"{total[2] + (live.seconds if live else 0.0):.6f}"))
+            depth.append((f'name="{name}"', len(controller.queue) if controller is not None else 0))
+        family("orchestra_controller_syncs_total", "counter", "Keys synced by each controller.", syncs)
+        family("orchestra_controller_sync_errors_total", "counter", "Syncs that failed and were retried.", errors)
+        lines.append("# HELP orchestra_controller_sync_duration_seconds Time spent syncing keys, per controller.")
+        lines.append("# TYPE orchestra_controller_sync_duration_seconds summary")
+        for (label, total_seconds), (_, count) in zip(seconds, syncs):
+            lines.append(f"orchestra_controller_sync_duration_seconds_sum{{{label}}} {total_seconds}")
+            lines.append(f"orchestra_controller_sync_duration_seconds_count{{{label}}} {count}")
+        family("workqueue_depth", "gauge", "Keys waiting in each controller's work queue.", depth)
+        if self.leader_election is not None:
+            family("leader_election_master_status", "gauge", "1 while this instance holds the lease.",
+                   [(f'name="{self.leader_election.name}"', 1 if self.leading else 0)])
+        return "\n".join(lines) + "\n"
