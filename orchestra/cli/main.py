@@ -2,50 +2,63 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 
 import click
 
 from orchestra._version import __version__
-from orchestra.cli.apiserver import apiserver_command
-from orchestra.cli.apply import apply_command
-from orchestra.cli.bench import bench_command
-from orchestra.cli.delete import delete_command
-from orchestra.cli.describe import describe_command
-from orchestra.cli.get import get_command
-from orchestra.cli.image import image_command
-from orchestra.cli.kubeconfig import kubeconfig_command
-from orchestra.cli.plugins import plugins_command
-from orchestra.cli.scale import scale_command
-from orchestra.cli.validate import validate_command
 
-__all__ = ["main", "cli"]
+__all__ = ["main", "cli", "COMMANDS"]
 
 #: Set to show Python tracebacks for unexpected errors (for bug reports).
 DEBUG_ENV = "ORCHESTRA_DEBUG"
 
+#: Every subcommand: its name and where its click command lives, imported only when used,
+#: so that ``orchestra get`` does not pay for importing the scheduler or the node agent.
+COMMANDS: dict[str, str] = {
+    "agent": "orchestra.cli.agent:agent_command",
+    "apiserver": "orchestra.cli.apiserver:apiserver_command",
+    "apply": "orchestra.cli.apply:apply_command",
+    "bench": "orchestra.cli.bench:bench_command",
+    "controller-manager": "orchestra.cli.controller_manager:controller_manager_command",
+    "delete": "orchestra.cli.delete:delete_command",
+    "describe": "orchestra.cli.describe:describe_command",
+    "get": "orchestra.cli.get:get_command",
+    "image": "orchestra.cli.image:image_command",
+    "kubeconfig": "orchestra.cli.kubeconfig:kubeconfig_command",
+    "logs": "orchestra.cli.logs:logs_command",
+    "plugins": "orchestra.cli.plugins:plugins_command",
+    "rollout": "orchestra.cli.rollout:rollout_command",
+    "scale": "orchestra.cli.scale:scale_command",
+    "scheduler": "orchestra.cli.scheduler:scheduler_command",
+    "top": "orchestra.cli.top:top_command",
+    "validate": "orchestra.cli.validate:validate_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when the subcommand is needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="orchestra", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:
     """Orchestra: a Kubernetes-compatible container orchestrator as a Python SDK."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-
-
-cli.add_command(apiserver_command)
-cli.add_command(apply_command)
-cli.add_command(bench_command)
-cli.add_command(delete_command)
-cli.add_command(describe_command)
-cli.add_command(get_command)
-cli.add_command(image_command)
-cli.add_command(kubeconfig_command)
-cli.add_command(plugins_command)
-cli.add_command(scale_command)
-cli.add_command(validate_command)
 
 
 def main(argv: list[str] | None = None) -> int:

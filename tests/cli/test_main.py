@@ -47,3 +47,16 @@ def test_plugins_command_lists_builtins():
     assert out.returncode == 0, out.stderr
     assert "stores.memory" in out.stdout and "builtin" in out.stdout
     assert "orchestra_store_open" in out.stdout
+
+
+def test_every_command_imports_and_is_named_as_listed():
+    import importlib
+
+    from orchestra.cli.main import COMMANDS, cli
+
+    ctx = cli.make_context("orchestra", ["--version"], resilient_parsing=True)
+    for name, target in COMMANDS.items():
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert cli.get_command(ctx, name) is command
+        assert command.name == name, f"{target} is named {command.name!r}, listed as {name!r}"
