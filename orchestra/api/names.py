@@ -9,9 +9,10 @@ Kubernetes words them so that messages match what ``kubectl`` users know.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from typing import Any
+from typing import Any, Callable
 
 from orchestra.api.errors import FieldError
 
@@ -124,6 +125,27 @@ def _full(pattern: re.Pattern[str], value: str) -> bool:
     return pattern.fullmatch(value) is not None
 
 
+#: Valid strings each check remembers (names, label keys and values repeat across objects).
+_REMEMBERED_VALID = 65536
+
+
+def _remember_valid(check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """``check``, answering ``[]`` at once for a string it already found valid (a pure function)."""
+    valid: set[str] = set()
+
+    @functools.wraps(check)
+    def remembered(value: str) -> list[str]:
+        if type(value) is str and value in valid:
+            return []
+        errs = check(value)
+        if not errs and type(value) is str and len(valid) < _REMEMBERED_VALID:
+            valid.add(value)
+        return errs
+
+    return remembered
+
+
+@_remember_valid
 def is_qualified_name(value: str) -> list[str]:
     """A label or annotation key: ``name`` or ``prefix/name`` (prefix a DNS subdomain)."""
     errs: list[str] = []
@@ -154,6 +176,7 @@ def is_qualified_name(value: str) -> list[str]:
     return errs
 
 
+@_remember_valid
 def is_valid_label_value(value: str) -> list[str]:
     """A label value: empty, or at most 63 qualified-name characters."""
     errs: list[str] = []
@@ -164,6 +187,7 @@ def is_valid_label_value(value: str) -> list[str]:
     return errs
 
 
+@_remember_valid
 def is_dns1123_label(value: str) -> list[str]:
     """An RFC 1123 label (most object names of the ``metadata.name`` kind, namespaces)."""
     errs: list[str] = []
@@ -174,6 +198,7 @@ def is_dns1123_label(value: str) -> list[str]:
     return errs
 
 
+@_remember_valid
 def is_dns1123_subdomain(value: str) -> list[str]:
     """An RFC 1123 subdomain (the default rule for object names)."""
     errs: list[str] = []
@@ -184,6 +209,7 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     return errs
 
 
+@_remember_valid
 def is_dns1035_label(value: str) -> list[str]:
     """An RFC 1035 label (Service names): starts with a letter."""
     errs: list[str] = []
@@ -194,6 +220,7 @@ def is_dns1035_label(value: str) -> list[str]:
     return errs
 
 
+@_remember_valid
 def is_valid_port_name(port: str) -> list[str]:
     """An IANA_SVC_NAME: 1-15 of ``[-a-z0-9]``, a letter, no ``--``, no edge hyphen."""
     errs: list[str] = []

@@ -142,7 +142,8 @@ class Quantity:
 
     def sign(self) -> int:
         """-1, 0 or 1 (Kubernetes ``Sign``)."""
-        return (self.amount > 0) - (self.amount < 0)
+        numerator = self.amount.numerator  # a Fraction keeps the sign there; no Fraction comparisons
+        return (numerator > 0) - (numerator < 0)
 
     def value(self) -> int:
         """The value in whole units, rounded away from zero (Kubernetes ``Value``)."""

@@ -12,7 +12,7 @@ from orchestra.api import apps, autoscaling, batch, coordination, core
 __all__ = ["ResourceType", "resource_types", "by_kind", "by_resource"]
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class ResourceType:
     """One served resource: ``pods`` in ``v1``, ``deployments`` in ``apps/v1``…"""
 

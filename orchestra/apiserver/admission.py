@@ -13,6 +13,9 @@ Built-ins:
   deleted (403 ``this namespace may not be deleted``).
 - **DefaultTolerationSeconds**: new pods tolerate the ``not-ready`` and
   ``unreachable`` NoExecute taints for 300 s unless they already tolerate them.
+- **NodeRestriction**: a node agent (user ``system:node:<name>``) may create only
+  its own Node (403 ``node "a" is not allowed to modify node "b"``); authorization
+  cannot tell, because a create names the node only in its body.
 
 A plugin refuses a request by raising :class:`~orchestra.api.ValidationError`
 (→ 422 ``Invalid``, one cause per field) or by returning field errors (422) or
@@ -31,6 +34,7 @@ import pluggy
 from orchestra.api import core
 from orchestra.api.errors import FieldError, ValidationError
 from orchestra.api.registry import ResourceType
+from orchestra.apiserver.auth import NODE_USER_PREFIX
 from orchestra.apiserver.errors import APIError, Forbidden, InternalError, Invalid, NotFound
 from orchestra.apiserver.request import UserInfo
 from orchestra.plugin_manager import await_maybe
@@ -106,6 +110,22 @@ def _forbidden(request: AdmissionRequest, plugin: str, messages: list[str]) -> F
     )
 
 
+def _node_restriction(request: AdmissionRequest) -> None:
+    """NodeRestriction: a ``system:node:<name>`` user creates only the Node called ``<name>``."""
+    user = request.user
+    if request.operation != CREATE or request.resource.plural != "nodes" or user is None:
+        return
+    if not user.name.startswith(NODE_USER_PREFIX):
+        return
+    own = user.name[len(NODE_USER_PREFIX):]
+    if request.name != own:
+        raise Forbidden(
+            f'nodes "{request.name}" is forbidden: node "{own}" is not allowed to modify node "{request.name}"',
+            kind="nodes",
+            name=request.name,
+        )
+
+
 def _tolerates(tolerations: list[core.Toleration], key: str) -> bool:
     return any(
         (t.key == key or not t.key) and (t.effect == "NoExecute" or not t.effect) for t in tolerations
@@ -156,8 +176,9 @@ class Admission:
             await self._call(impl, request)
 
     async def validate(self, request: AdmissionRequest) -> None:
-        """NamespaceLifecycle, then every plugin's ``orchestra_admission_validate``; raises the first refusal."""
+        """NamespaceLifecycle, NodeRestriction, then every plugin's ``orchestra_admission_validate``."""
         await self._namespace_lifecycle(request)
+        _node_restriction(request)
         for impl in self._impls("orchestra_admission_validate"):
             result = await self._call(impl, request)
             if not result:

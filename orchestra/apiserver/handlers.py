@@ -1,6 +1,8 @@
 """Verbs → storage calls, with content negotiation in and out.
 
-Bodies in: JSON (default) or YAML (``application/yaml``); PATCH bodies by patch content type.
+Bodies in: JSON (default) or YAML (``application/yaml``); PATCH bodies by patch content type;
+protobuf (``application/vnd.kubernetes.protobuf``, what kubectl's typed ``create`` commands send)
+for the kinds and fields :mod:`orchestra.apiserver.protobuf` knows, else 415.
 Bodies out, by the ``Accept`` header: JSON (default, ``?pretty=true`` indents), YAML, or a
 server-side ``Table`` (``application/json;as=Table;v=v1;g=meta.k8s.io``). Protobuf is not
 offered: an ``Accept`` that allows nothing else gets 406, one that falls back to JSON gets JSON.
@@ -36,6 +38,9 @@ __all__ = [
     "Negotiator",
     "ResourceHandler",
     "decode_body",
+    "yaml_to_json",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_VALUES",
     "encode_body",
     "error_response",
     "list_options",
@@ -54,16 +59,26 @@ _UNKNOWN_BODY = (
     "application/json, application/yaml"
 )
 _PROTOBUF = "application/vnd.kubernetes.protobuf"
-_PROTOBUF_BODY = (
-    "protobuf request bodies (application/vnd.kubernetes.protobuf) are not supported by Orchestra; "
-    "send application/json or application/yaml"
-)
 _FIELD_VALIDATION = frozenset({"Ignore", "Warn", "Strict"})
 _INCLUDE_OBJECT = frozenset({"None", "Metadata", "Object"})
 _MATCH = frozenset({"", "Exact", "NotOlderThan"})
 _JSON_TYPES = frozenset({"", "application/json", "*/*"})
 _YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Nesting deeper than this in a YAML body is refused (real objects nest a few dozen levels).
+MAX_YAML_DEPTH = 100
+#: Values one YAML body may expand to (aliases can make a small document huge).
+MAX_YAML_VALUES = 1_000_000
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+class _YAMLLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """Safe YAML without implicit timestamps: ``2020-01-01`` stays the string it is, as in Kubernetes."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+    }
 
 
 class Negotiator:
@@ -149,16 +164,76 @@ def decode_body(request: Request) -> dict:
             raise BadRequest(f"the request body is not valid JSON: {exc}") from None
     elif media in _YAML_TYPES:
         try:
-            data = yaml.load(request.body, Loader=_YAML_LOADER)
+            data = yaml.load(request.body, Loader=_YAMLLoader)
         except yaml.YAMLError as exc:
             raise BadRequest(f"the request body is not valid YAML: {' '.join(str(exc).split())}") from None
+        data = yaml_to_json(data)
     elif media == _PROTOBUF:
-        raise UnsupportedMediaType(_PROTOBUF_BODY)
+        from orchestra.apiserver.protobuf import decode_protobuf
+
+        data = decode_protobuf(request.body)
     else:
         raise UnsupportedMediaType(_UNKNOWN_BODY)
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be an object, not {_describe(data)}")
     return data
+
+
+def _yaml_key(key: Any) -> str:
+    if type(key) is str:
+        return key
+    if key is None:
+        return "null"
+    if type(key) is bool:
+        return "true" if key else "false"
+    if type(key) in (int, float):
+        return str(key)
+    raise BadRequest(f"the request body is not valid YAML for the API: a mapping key of type {type(key).__name__}")
+
+
+def _yaml_scalar(value: Any) -> Any:
+    kind = type(value)
+    if kind is int:
+        # Outside 64 bits a number is a float, as JSON decoding (and Kubernetes' YAML decoding) gives.
+        return value if _INT64_MIN <= value <= _UINT64_MAX else float(value)
+    if kind is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise BadRequest(f"the request body is not valid YAML for the API: {value} cannot be represented in JSON")
+        return value
+    if kind is bytes:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("the request body is not valid YAML for the API: a !!binary value is not UTF-8") from None
+    if value is None or kind in (str, bool):
+        return value
+    raise BadRequest(f"the request body is not valid YAML for the API: a value of type {kind.__name__}")
+
+
+def yaml_to_json(data: Any) -> Any:
+    """A decoded YAML document as the JSON value Kubernetes makes of it (a fresh tree, nothing shared).
+
+    Mapping keys become strings (``1`` → ``"1"``, ``true`` → ``"true"``), integers beyond 64 bits
+    become floats; values JSON cannot hold (NaN, sets, non-UTF-8 binary), nesting deeper than
+    :data:`MAX_YAML_DEPTH` (incl. recursive aliases) and alias expansion past
+    :data:`MAX_YAML_VALUES` values are refused with 400.
+    """
+    budget = MAX_YAML_VALUES
+
+    def convert(value: Any, depth: int) -> Any:
+        nonlocal budget
+        budget -= 1
+        if budget < 0:
+            raise BadRequest(f"the request body is not valid YAML for the API: it expands to more than {MAX_YAML_VALUES} values")
+        if depth > MAX_YAML_DEPTH:
+            raise BadRequest(f"the request body is not valid YAML for the API: it nests deeper than {MAX_YAML_DEPTH} levels")
+        if type(value) is dict:
+            return {_yaml_key(k): convert(v, depth + 1) for k, v in value.items()}
+        if type(value) is list:
+            return [convert(v, depth + 1) for v in value]
+        return _yaml_scalar(value)
+
+    return convert(data, 0)
 
 
 def _describe(value: Any) -> str:

@@ -109,6 +109,7 @@ class _Connection(asyncio.Protocol):
         self._streaming = False
         self._reading_paused = False
         self._active = False
+        self._upgraded = False
         self._idle_handle: asyncio.TimerHandle | None = None
         self._writable = asyncio.Event()
         self._writable.set()
@@ -167,12 +168,26 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Feed bytes to the parser; a malformed request gets 400 and the connection closes."""
         self._active = True
+        if self._upgraded:
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(BadRequest("protocol upgrades are not supported"))
+            self._end_after_upgrade()
         except httptools.HttpParserError as exc:
             self._fail(BadRequest(f"malformed HTTP request: {exc}"))
+
+    def _end_after_upgrade(self) -> None:
+        """The parser stopped at a protocol upgrade (``CONNECT``, ``Connection: Upgrade``).
+
+        Orchestra upgrades no protocol: the request is answered like any other (a Status), then
+        the connection closes, since the bytes after an upgrade request are not HTTP.
+        """
+        self._upgraded = True
+        if self._queue:
+            self._queue[-1].keep_alive = False
+        else:
+            self._fail(BadRequest("protocol upgrades are not supported"))
 
     # ---------------------------------------------------------------- parser callbacks
 

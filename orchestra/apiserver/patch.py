@@ -33,6 +33,7 @@ __all__ = [
     "PATCH_TYPES",
     "APPLY_PATCH_TYPES",
     "MAX_JSON_PATCH_OPERATIONS",
+    "MAX_JSON_PATCH_COPY_BYTES",
     "patch_type_of",
     "apply_patch",
     "json_merge_patch",
@@ -52,6 +53,12 @@ APPLY_PATCH_TYPES = frozenset({"application/apply-patch+yaml", "application/appl
 
 MAX_JSON_PATCH_OPERATIONS = 10000
 """Kubernetes' limit on the number of operations in one JSON patch."""
+
+MAX_JSON_PATCH_COPY_BYTES = 3 * 1024 * 1024
+"""How much (JSON-encoded size) the ``copy`` operations of one JSON patch may copy in all.
+
+Each ``copy`` of a value into itself doubles the document, so a few dozen operations would
+otherwise exhaust memory; Kubernetes bounds the accumulated copy size the same way."""
 
 _PATCH_REJECTED = "the server rejected our request due to an error in our request"
 _SHORT_NAMES = frozenset(PATCH_TYPES.values())
@@ -266,7 +273,29 @@ def _operand(operation: dict, name: str) -> Any:
     return operation[name]
 
 
-def _apply_operation(doc: Any, operation: dict) -> Any:
+def _json_size(value: Any, limit: int) -> int:
+    """The approximate JSON-encoded size of ``value``; counting stops once it passes ``limit``."""
+    size = 0
+    stack = [value]
+    while stack and size <= limit:
+        item = stack.pop()
+        if type(item) is dict:
+            size += 2 + len(item)
+            for key, child in item.items():
+                size += len(key) + 3
+                stack.append(child)
+        elif type(item) is list:
+            size += 2 + len(item)
+            stack.extend(item)
+        elif type(item) is str:
+            size += len(item) + 2
+        else:
+            size += 8
+    return size
+
+
+def _apply_operation(doc: Any, operation: dict, budget: list[int]) -> Any:
+    """Apply one operation; ``budget`` holds the bytes ``copy`` operations may still copy."""
     op = operation.get("op")
     path = _operand(operation, "path")
     if op == "add":
@@ -282,7 +311,13 @@ def _apply_operation(doc: Any, operation: dict) -> Any:
         doc, value = _remove(doc, source)
         return _add(doc, path, value)
     if op == "copy":
-        return _add(doc, path, _deep_copy(_get(doc, _operand(operation, "from"))))
+        value = _get(doc, _operand(operation, "from"))
+        budget[0] -= _json_size(value, budget[0])
+        if budget[0] < 0:
+            raise RequestEntityTooLarge(
+                f"the copy operations of the JSON patch copy more than {MAX_JSON_PATCH_COPY_BYTES} bytes in all"
+            )
+        return _add(doc, path, _deep_copy(value))
     if op == "test":
         expected = _operand(operation, "value")
         try:
@@ -307,9 +342,10 @@ def json_patch(original: dict, operations: Any) -> dict:
             f"got {len(operations)}"
         )
     doc: Any = _deep_copy(original)
+    budget = [MAX_JSON_PATCH_COPY_BYTES]
     try:
         for operation in operations:
-            doc = _apply_operation(doc, operation)
+            doc = _apply_operation(doc, operation, budget)
     except _PatchFailed as exc:
         raise _rejected() from exc
     if type(doc) is not dict:

@@ -9,8 +9,10 @@ admission → validation (422, one cause per field) → validating admission →
 store transaction guarded on the key's revision. Per-kind rules come from
 :mod:`orchestra.apiserver.strategy`; admission from :mod:`orchestra.apiserver.admission`.
 
-Reads: ``resourceVersion`` unset or ``""`` reads the store (consistent); ``"0"``
-answers from the watch cache; ``N`` with ``NotOlderThan`` waits until the store
+Reads: ``resourceVersion`` unset or ``""`` is a consistent read: a list without
+``limit`` answers from the watch cache once the cache has caught up with the store's
+current revision (as Kubernetes' consistent reads from cache), a get or a paged list
+reads the store; ``"0"`` answers from the watch cache; ``N`` with ``NotOlderThan`` waits until the store
 is at ``N``; ``N`` with ``Exact`` (or a ``limit`` without a match rule) reads the
 store at revision ``N`` (410 once compacted). ``limit``/``continue`` page through
 the store at one pinned revision with an opaque continue token.
@@ -102,8 +104,16 @@ class ListOptions:
     timeout_seconds: int | None = None
 
 
+def _serialize(obj: dict) -> bytes:
+    """``obj`` as the JSON bytes the store keeps; 400 for what JSON cannot hold (e.g. nesting too deep)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError as exc:
+        raise BadRequest(f"the object cannot be encoded as JSON: {exc}") from None
+
+
 def _copy(obj: dict) -> dict:
-    return orjson.loads(orjson.dumps(obj))
+    return orjson.loads(_serialize(obj))
 
 
 def _without_rv(obj: dict) -> dict:
@@ -202,7 +212,11 @@ class ResourceStorage:
     # -- reads -----------------------------------------------------------------------------
 
     async def get(self, namespace: str | None, name: str, *, resource_version: str | None = None) -> dict:
-        """One object; ``resource_version="0"`` may answer from the cache (shared dict)."""
+        """One object (a shared dict: do not mutate it); ``resource_version="0"`` may answer from the cache.
+
+        Other reads go to the store; when the watch cache already holds the object at the
+        store's mod revision, that decoded copy is returned instead of decoding the value again.
+        """
         key = self.key(namespace, name)
         if resource_version == "0":
             obj = self.cache.get(key)
@@ -214,6 +228,9 @@ class ResourceStorage:
         kv = await self.store.get(key)
         if kv is None:
             raise self._not_found(name)
+        cached = self.cache.get(key)
+        if cached is not None and cached["metadata"]["resourceVersion"] == str(kv.mod_revision):
+            return cached
         return self._load(kv)
 
     async def _ensure_not_older_than(self, revision: int) -> None:
@@ -325,6 +342,10 @@ class ResourceStorage:
             revision, start = self._decode_continue(opts.continue_token, prefix)
             return await self._list_store(prefix, start, revision, opts, continued=True)
         if not rv:
+            # A consistent read: from the watch cache once it has seen the store's current
+            # revision (no value decoded again), else from the store itself.
+            if opts.limit <= 0 and await self.cache.wait_for_revision(await self.store.current_revision()):
+                return self._list_cache(namespace, opts)
             return await self._list_store(prefix, prefix, 0, opts)
         if rv == "0" and match != "Exact":
             return self._list_cache(namespace, opts)
@@ -474,6 +495,16 @@ class ResourceStorage:
             obj["metadata"] = {}
         elif not isinstance(meta, dict):
             raise BadRequest("metadata: expected object")
+        # Decode before the strategy's hooks run on the wire dict, as Kubernetes decodes first:
+        # the hooks may then rely on every modelled field having its type (a "spec": 5 is a 400).
+        try:
+            decode(obj)
+        except DecodeError as exc:
+            raise self._cannot_handle(exc) from None
+
+    def _cannot_handle(self, exc: DecodeError) -> BadRequest:
+        return BadRequest(f"{self.rtype.kind} in version \"{self.rtype.version}\" cannot be handled as a "
+                          f"{self.rtype.kind}: {exc}")
 
     def _check_namespace(self, obj: dict, namespace: str | None) -> None:
         meta = obj["metadata"]
@@ -501,8 +532,7 @@ class ResourceStorage:
         try:
             model = decode(obj)
         except DecodeError as exc:
-            raise BadRequest(f"{self.rtype.kind} in version \"{self.rtype.version}\" cannot be handled as a "
-                             f"{self.rtype.kind}: {exc}") from None
+            raise self._cannot_handle(exc) from None
         apply_defaults(model)
         old_model = None
         if old is not None and self.admission.has_plugins:
@@ -570,7 +600,7 @@ class ResourceStorage:
             if await self.store.get(key) is not None:
                 return None
             return result
-        value = orjson.dumps(_without_rv(result))
+        value = _serialize(_without_rv(result))
         txn = await self.store.txn([Compare.create_revision(key, "=", 0)], [PutOp(key, value)])
         if not txn.succeeded:
             return None
@@ -699,7 +729,7 @@ class ResourceStorage:
             if self._should_delete_during_update(result, current):
                 txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [DeleteOp(key)])
             else:
-                value = orjson.dumps(_without_rv(result))
+                value = _serialize(_without_rv(result))
                 txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, value)])
             if txn.succeeded:
                 result["metadata"]["resourceVersion"] = str(txn.revision)
@@ -803,7 +833,7 @@ class ResourceStorage:
             code = 202 if orphan is False else 200
             if marked == current or dry_run:
                 return marked, code
-            marked_value = orjson.dumps(_without_rv(marked))
+            marked_value = _serialize(_without_rv(marked))
             txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, marked_value)])
             if not txn.succeeded:
                 continue

@@ -23,9 +23,9 @@ Every rule here works on wire dicts (camelCase, as stored), mirroring the
 from __future__ import annotations
 
 import copy
+import os
 import secrets
 import time
-import uuid
 from typing import Any, Callable
 
 import attrs
@@ -37,6 +37,7 @@ __all__ = [
     "strategy_for",
     "generate_name",
     "now_rfc3339",
+    "new_uid",
     "NAME_SUFFIX_ALPHABET",
     "NAME_SUFFIX_LENGTH",
     "MAX_GENERATED_NAME_LENGTH",
@@ -66,9 +67,25 @@ _POD_UPDATE_FORBIDDEN = (
 )
 
 
+#: The last second formatted by :func:`now_rfc3339` and its text (every write stamps the time).
+_formatted_second: list = [None, ""]
+
+
 def now_rfc3339(offset_seconds: int = 0) -> str:
     """The current UTC time (plus ``offset_seconds``) as RFC 3339 with whole seconds."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_seconds))
+    second = int(time.time() + offset_seconds)
+    if _formatted_second[0] != second:
+        _formatted_second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))]
+    return _formatted_second[1]
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` gives, without building a UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def generate_name(base: str) -> str:
@@ -317,7 +334,7 @@ class Strategy:
     def prepare_for_create(self, obj: dict) -> None:
         """Set the server-owned fields of a new object (in place); name generation is separate."""
         meta = obj.setdefault("metadata", {})
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
         for name in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"):
             meta.pop(name, None)

@@ -119,7 +119,10 @@ class CacheEvent:
 
     def as_is(self) -> WatchEvent:
         """The event as it happened."""
-        return self._event(self.type, lambda: self.object)
+        event = self._events.get(self.type)  # the common case of every fan-out: no closure built
+        if event is None:
+            event = self._events[self.type] = WatchEvent(self.type, self.object)
+        return event
 
     def as_added(self) -> WatchEvent:
         """The object, seen as ADDED (it started matching a watcher's selectors)."""
@@ -249,14 +252,17 @@ class CacheWatcher:
         """Wait until an event is buffered, the watcher closes, or ``timeout`` seconds pass."""
         if self.buffer or self.closed:
             return
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        # A timer that wakes the waiter, rather than asyncio.wait (a task set, callbacks and a
+        # timer per call): every watcher with bookmarks waits like this after every event.
+        timer = None if timeout is None else loop.call_later(max(timeout, 0), self._wake)
         try:
-            if timeout is None:
-                await self._waiter
-            else:
-                await asyncio.wait([self._waiter], timeout=max(timeout, 0))
+            await waiter
         finally:
             self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
 
 class WatchCache:

@@ -253,3 +253,16 @@ def test_validate_annotations_counts_bytes_not_characters() -> None:
     limit = names.TOTAL_ANNOTATION_SIZE_LIMIT
     errors = names.validate_annotations({"k": "\u00e9" * (limit // 2)}, "metadata.annotations")
     assert [e.type for e in errors] == [TOO_LONG]
+
+
+def test_remembered_valid_strings_answer_like_a_fresh_check() -> None:
+    """Valid strings are remembered; invalid ones are checked (and reported) every time."""
+    for _ in range(3):
+        assert names.is_qualified_name("example.com/app") == []
+        assert names.is_valid_label_value("web") == []
+        assert names.is_dns1123_label("web-0") == []
+        assert names.is_dns1123_subdomain("web.example") == []
+        assert names.is_dns1035_label("web") == []
+        assert names.is_valid_port_name("http") == []
+        assert names.is_dns1123_label("Web_0") and names.is_dns1123_label("Web_0") == names.is_dns1123_label("Web_0")
+        assert names.is_qualified_name("a/b/c") and names.is_valid_port_name("--") and names.is_dns1035_label("0abc")

@@ -396,3 +396,8 @@ def test_parse_int_or_percent(value: int | str, total: int, round_up: bool, expe
 def test_parse_int_or_percent_rejects(bad: object) -> None:
     with pytest.raises(ValueError, match="invalid value for IntOrString"):
         parse_int_or_percent(bad, 10, True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text, sign", [("0", 0), ("0m", 0), ("1n", 1), ("-1n", -1), ("2Gi", 1), ("-500m", -1)])
+def test_sign(text: str, sign: int) -> None:
+    assert Quantity.parse(text).sign() == sign

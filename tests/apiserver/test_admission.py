@@ -7,7 +7,7 @@ import pytest
 from orchestra import hookimpl
 from orchestra.api import core
 from orchestra.api.errors import FieldError, ValidationError
-from orchestra.api.registry import by_kind
+from orchestra.api.registry import by_kind, by_resource
 from orchestra.apiserver.admission import (
     DEFAULT_TOLERATION_SECONDS,
     NOT_READY_TAINT,
@@ -239,3 +239,15 @@ async def test_a_failing_plugin_is_an_internal_error_naming_it():
     finally:
         await reg.stop()
         await store.close()
+
+
+async def test_node_restriction_lets_a_node_create_only_its_own_node(registry):
+    from orchestra.apiserver.request import NODE, UserInfo
+    from orchestra.apiserver.storage import RequestContext
+
+    nodes = registry.storage(by_resource("", "v1", "nodes"))
+    ctx = RequestContext(user=UserInfo("system:node:n1", role=NODE, groups=("system:nodes",)))
+    created = await nodes.create(None, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}, ctx)
+    assert created["metadata"]["name"] == "n1"
+    with pytest.raises(Forbidden, match='node "n1" is not allowed to modify node "n2"'):
+        await nodes.create(None, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2"}}, ctx)

@@ -139,3 +139,14 @@ def test_node_without_node_name_prefix_may_write_any_node():
        resource=st.sampled_from(["pods", "nodes", "deployments", "events"]))
 def test_admin_may_do_everything(verb, resource):
     authorize(UserInfo("admin", ADMIN), Attributes(verb=verb, resource=resource))
+
+
+def test_a_node_may_create_nodes_leaving_the_name_to_admission():
+    from orchestra.apiserver.auth import Attributes, authorize
+    from orchestra.apiserver.request import NODE, UserInfo
+
+    user = UserInfo("system:node:n1", role=NODE, groups=("system:nodes",))
+    authorize(user, Attributes(verb="create", resource="nodes"))
+    authorize(user, Attributes(verb="update", resource="nodes", name="n1"))
+    with pytest.raises(Forbidden):
+        authorize(user, Attributes(verb="update", resource="nodes", name="n2"))

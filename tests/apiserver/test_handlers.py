@@ -137,7 +137,8 @@ async def test_yaml_in_and_out(server):
         (b"a: [unclosed", "application/yaml", 400),
         (b"- just a list", "application/yaml", 400),
         (b"<pod/>", "application/xml", 415),
-        (b"\x0a\x0bproto", "application/vnd.kubernetes.protobuf", 415),
+        (b"\x0a\x0bproto", "application/vnd.kubernetes.protobuf", 400),  # no k8s\0 envelope
+        (b"k8s\x00\x0a\x0f\x0a\x02v1\x12\x09NotAKind1", "application/vnd.kubernetes.protobuf", 415),
     ],
 )
 async def test_bad_bodies(server, raw, content_type, code):
@@ -351,3 +352,70 @@ def test_package_exports_are_pinned():
     )
     for name in package.__all__:
         assert getattr(package, name) is not None
+
+
+# ------------------------------------------------------------------ YAML bodies as JSON (found by tests/e2e/test_fuzz.py)
+
+YAML_HEADERS = {"Content-Type": "application/yaml"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("metadata: {name: keys, labels: {2: two, true: yes-bool, null: none}}",
+         {"2": "two", "true": "yes-bool", "null": "none"}),
+        ("metadata: {name: date, labels: {day: 2020-01-01}}", {"day": "2020-01-01"}),
+        ("metadata: {name: binary, labels: {b: !!binary aGk=}}", {"b": "hi"}),
+    ],
+)
+async def test_yaml_bodies_become_the_json_kubernetes_makes_of_them(server, extra, expected):
+    body = f"apiVersion: v1\nkind: ConfigMap\n{extra}\n".encode()
+    response = await call(server, "POST", "/api/v1/namespaces/default/configmaps", raw=body, headers=YAML_HEADERS)
+    assert response.status == 201, response.body
+    assert orjson.loads(response.body)["metadata"]["labels"] == expected
+
+
+async def test_yaml_integers_beyond_64_bits_become_floats(server):
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\nextra: 100000000000000000000000\n"
+    response = await call(server, "POST", "/api/v1/namespaces/default/configmaps", raw=body, headers=YAML_HEADERS)
+    assert response.status == 201, response.body
+    assert orjson.loads(response.body)["extra"] == 1e23
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nan}\nextra: .nan\n", "cannot be represented in JSON"),
+        (b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: set}\nextra: !!set {a: null}\n", "a value of type set"),
+        (b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: key}\nextra: {[1, 2]: x}\n", "not valid YAML"),
+        (b"a: &a [*a]\n", "nests deeper than"),
+        (b"a: &a [1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+         b"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+         b"f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n", "expands to more"),
+    ],
+)
+async def test_yaml_bodies_json_cannot_hold_are_400_not_500(server, body, message):
+    response = await call(server, "POST", "/api/v1/namespaces/default/configmaps", raw=body, headers=YAML_HEADERS)
+    assert response.status == 400, response.body
+    assert message in status_of(response)["message"]
+
+
+async def test_json_nested_too_deep_to_store_is_400_not_500(server):
+    depth = 300
+    body = (b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"extra":'
+            + b'{"a":' * depth + b"1" + b"}" * depth + b"}")
+    response = await call(server, "POST", "/api/v1/namespaces/default/configmaps", raw=body)
+    assert response.status == 400, response.body
+    assert "cannot be encoded as JSON" in status_of(response)["message"]
+
+
+@pytest.mark.parametrize("spec", [5, "x", [1], {"finalizers": 5}])
+async def test_mistyped_sections_are_400_before_the_strategy_sees_them(server, spec):
+    # Found by tests/e2e/test_fuzz.py: a Namespace with "spec": 5 reached the create strategy and gave 500.
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "typed"}, "spec": spec}
+    response = await call(server, "POST", "/api/v1/namespaces", body)
+    assert response.status == 400, response.body
+    assert 'Namespace in version "v1" cannot be handled as a Namespace' in status_of(response)["message"]
+    if not isinstance(spec, dict):
+        response = await call(server, "POST", "/api/v1/namespaces/default/pods", {**pod("typed"), "spec": spec})
+        assert response.status == 400, response.body

@@ -328,3 +328,20 @@ async def test_idle_connections_are_closed_but_streams_are_not():
                 assert await response.read() == b"0\n1\n2\n"
     finally:
         await http.close()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"CONNECT /api/v1/namespaces/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer TOKEN\r\n\r\n", b"405"),
+        (b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", b"200"),
+    ],
+)
+async def test_upgrade_requests_are_answered_then_the_connection_closes(running, request_bytes, status):
+    # Found by tests/e2e/test_fuzz.py: a CONNECT used to be dropped without any answer.
+    request_bytes = request_bytes.replace(b"TOKEN", running.token.encode())
+    data = await raw_exchange("127.0.0.1", _port(running.url), request_bytes + b"\x00not http after an upgrade",
+                              client_ssl(running.data_dir))
+    assert data.startswith(b"HTTP/1.1 " + status), data[:100]
+    assert b"Connection: close" in data
+    assert data.count(b"HTTP/1.1 ") == 1

@@ -523,3 +523,20 @@ def test_strategic_patch_never_mutates_the_original(extra):
     before = copy.deepcopy(original)
     smp(original, {"spec": {"extra": extra, "replicas": 9}})
     assert original == before
+
+
+def test_json_patch_copies_are_bounded():
+    # Found by tests/e2e/test_fuzz.py: each copy of a value into itself doubles the document,
+    # so a few dozen operations used to exhaust the server's memory.
+    from orchestra.apiserver.patch import MAX_JSON_PATCH_COPY_BYTES
+
+    original = {"a": {"b": "x" * 100}}
+    operations = [{"op": "copy", "from": "/a", "path": f"/a/c{i}"} for i in range(60)]
+    with pytest.raises(RequestEntityTooLarge, match=str(MAX_JSON_PATCH_COPY_BYTES)):
+        json_patch(original, operations)
+    assert original == {"a": {"b": "x" * 100}}
+
+
+def test_json_patch_small_copies_still_work():
+    result = json_patch({"a": {"b": 1}}, [{"op": "copy", "from": "/a", "path": f"/c{i}"} for i in range(100)])
+    assert all(result[f"c{i}"] == {"b": 1} for i in range(100))

@@ -759,3 +759,37 @@ def test_pages_concatenate_to_the_full_list(names, limit, selector_on):
 
 def names_of(listing):
     return [item["metadata"]["name"] for item in listing["items"]]
+
+
+# --------------------------------------------------------------------------- reads served from the watch cache
+
+
+async def test_a_list_sees_a_write_made_directly_in_the_store_at_once(configmaps):
+    """A list without resourceVersion answers from the cache only once it has caught up with the store."""
+    await configmaps.create("default", configmap("cm0"), CTX)
+    stored = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "direct", "namespace": "default"}}
+    revision = (await configmaps.store.put(configmaps.key("default", "direct"), orjson.dumps(stored))).revision
+    listing = await configmaps.list("default", opts())
+    assert names(listing) == ["cm0", "direct"]
+    assert int(listing["metadata"]["resourceVersion"]) >= revision
+    assert listing["items"][1]["metadata"]["resourceVersion"] == str(revision)
+
+
+async def test_a_list_with_a_limit_still_reads_the_store(configmaps):
+    for i in range(3):
+        await configmaps.create("default", configmap(f"cm{i}"), CTX)
+    assert names(await configmaps.list("default", opts(limit=2))) == ["cm0", "cm1"]
+    assert names(await configmaps.list("default", opts())) == ["cm0", "cm1", "cm2"]
+
+
+async def test_a_get_answers_the_stored_revision_whether_or_not_the_cache_has_it(configmaps):
+    created = await configmaps.create("default", configmap("cm"), CTX)
+    first = await configmaps.get("default", "cm")
+    assert first == created
+    stored = dict(created, data={"a": "2"})
+    stored["metadata"] = {k: v for k, v in created["metadata"].items() if k != "resourceVersion"}
+    revision = (await configmaps.store.put(configmaps.key("default", "cm"), orjson.dumps(stored))).revision
+    fresh = await configmaps.get("default", "cm")  # read before the cache has seen the put
+    assert fresh["data"] == {"a": "2"} and fresh["metadata"]["resourceVersion"] == str(revision)
+    await configmaps.cache.wait_for_revision(revision)
+    assert await configmaps.get("default", "cm") == fresh

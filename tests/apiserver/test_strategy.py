@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+import uuid
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from orchestra.apiserver.strategy import (
     MAX_GENERATED_NAME_LENGTH,
     NAME_SUFFIX_ALPHABET,
     generate_name,
+    new_uid,
     now_rfc3339,
     strategy_for,
 )
@@ -67,6 +70,22 @@ def test_generated_names_never_exceed_the_limit_and_keep_the_prefix(base):
 def test_now_is_rfc3339_utc_in_whole_seconds():
     assert RFC3339.match(now_rfc3339())
     assert RFC3339.match(now_rfc3339(30))
+
+
+def test_now_formats_the_current_second_even_when_cached(monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.9)
+    assert now_rfc3339() == "2023-11-14T22:13:20Z"
+    assert now_rfc3339(60) == "2023-11-14T22:14:20Z"
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_001.0)
+    assert now_rfc3339() == "2023-11-14T22:13:21Z"
+
+
+def test_uids_are_random_version_4_uuids():
+    uids = {new_uid() for _ in range(200)}
+    assert len(uids) == 200
+    for uid in uids:
+        parsed = uuid.UUID(uid)
+        assert str(parsed) == uid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 # --------------------------------------------------------------------------- create

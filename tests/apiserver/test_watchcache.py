@@ -333,3 +333,26 @@ async def test_cache_lists_again_after_losing_its_store_watch():
     finally:
         await cache.stop()
         await store.close()
+
+
+async def test_a_watcher_wait_ends_on_an_event_or_its_timeout_and_leaves_no_waiter():
+    from types import SimpleNamespace
+
+    from orchestra.apiserver.watchcache import CacheWatcher, WatchEvent
+
+    watcher = CacheWatcher(SimpleNamespace(_watchers=set()), None, LabelSelector.everything(),
+                           FieldSelector.everything(), 10)
+    await asyncio.wait_for(watcher.wait(0.01), 10)  # nothing arrives: the timeout ends the wait
+    assert not watcher.buffer and watcher._waiter is None
+    waiting = asyncio.ensure_future(watcher.wait(3600))
+    await asyncio.sleep(0)
+    watcher.push(WatchEvent("ADDED", {"metadata": {"name": "x"}}))
+    await asyncio.wait_for(waiting, 10)  # the event wakes it long before the timeout
+    assert len(watcher.buffer) == 1 and watcher._waiter is None
+    watcher.buffer.clear()
+    cancelled = asyncio.ensure_future(watcher.wait(3600))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert watcher._waiter is None
