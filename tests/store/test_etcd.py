@@ -34,7 +34,7 @@ from orchestra.store import (
     prefix_range,
     store_schemes,
 )
-from support.etcd import (
+from orchestra.testing.etcd import (
     ETCD_BINARY_ENV,
     ETCD_MISSING_REASON,
     EtcdCluster,
@@ -325,7 +325,7 @@ def test_server_dies_with_the_process_that_started_it():
     code = textwrap.dedent(
         """
         import sys, time
-        from support.etcd import EtcdServer
+        from orchestra.testing.etcd import EtcdServer
         server = EtcdServer().start()
         print(server.process.pid, server.workdir, flush=True)
         time.sleep(600)
