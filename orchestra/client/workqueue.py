@@ -116,7 +116,8 @@ class WorkQueue(Generic[K]):
         self._waiting: list[tuple[float, int, K]] = []  # heap of (ready_at, seq, key)
         self._seq = 0
         self._getters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0
         self._shutting_down = False
 
     def __len__(self) -> int:
@@ -206,13 +207,14 @@ class WorkQueue(Generic[K]):
     def _arm_timer(self) -> None:
         if not self._waiting:
             return
-        ready_at = self._waiting[0][0]
+        at = self._loop_time(self._waiting[0][0])
         if self._timer is not None:
-            if self._timer.when() <= self._loop_time(ready_at):
+            if self._timer_at <= at:
                 return
             self._timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_at(self._loop_time(ready_at), self._release_due)
+        # remember the time ourselves: uvloop's call_at returns a plain Handle (no when()) when due
+        self._timer_at = at
+        self._timer = asyncio.get_running_loop().call_at(at, self._release_due)
 
     @staticmethod
     def _loop_time(monotonic_at: float) -> float:

@@ -35,6 +35,10 @@ CONTROLLERS: dict[str, str] = {
     "deployment": "orchestra.controllers.deployment:DeploymentController",
     "garbagecollector": "orchestra.controllers.garbagecollector:GarbageCollector",
     "namespace": "orchestra.controllers.namespace:NamespaceController",
+    "job": "orchestra.controllers.job:JobController",
+    "cronjob": "orchestra.controllers.cronjob:CronJobController",
+    "nodelifecycle": "orchestra.controllers.nodelifecycle:NodeLifecycleController",
+    "endpoints": "orchestra.controllers.endpoints:EndpointsController",
 }
 
 

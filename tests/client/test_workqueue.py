@@ -118,3 +118,13 @@ async def test_shutdown_wakes_waiting_workers():
         await asyncio.wait_for(waiting, 5)
     q.add("ignored")
     assert len(q) == 0
+
+
+async def test_add_after_with_a_due_timer_pending():
+    q: WorkQueue[str] = WorkQueue()
+    q.add_after("a", 0.001)
+    await asyncio.sleep(0.01)  # the first timer is due but its callback may not have run yet
+    q.add_after("b", 0.001)
+    q.add_after("c", 0.002)
+    got = {await asyncio.wait_for(q.get(), 5) for _ in range(3)}
+    assert got == {"a", "b", "c"}

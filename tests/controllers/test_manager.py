@@ -14,8 +14,10 @@ FAST = dict(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
 
 
 def test_select_controllers_follows_kubernetes_flags():
-    assert select_controllers(None) == ["replicaset", "deployment", "garbagecollector", "namespace"]
-    assert select_controllers(["*,-namespace"]) == ["replicaset", "deployment", "garbagecollector"]
+    every = ["replicaset", "deployment", "garbagecollector", "namespace", "job", "cronjob", "nodelifecycle",
+             "endpoints"]
+    assert select_controllers(None) == every
+    assert select_controllers(["*,-namespace"]) == [name for name in every if name != "namespace"]
     assert select_controllers(["replicaset", "deployment"]) == ["replicaset", "deployment"]
     with pytest.raises(UnknownControllerError, match="'nope'"):
         select_controllers(["nope"])
