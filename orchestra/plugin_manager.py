@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "runtimes.process",
     "runtimes.simulated",
     "runtimes.oci",
+    "proxies.userspace",
     "scheduling.prioritysort",
     "scheduling.nodeunschedulable",
     "scheduling.nodename",

@@ -56,7 +56,6 @@ PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
 TAINT_EFFECTS = ["NoExecute", "NoSchedule", "PreferNoSchedule"]
 SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 SESSION_AFFINITIES = ["ClientIP", "None"]
-NODE_PORT_RANGE = (30000, 32767)
 MAX_CONFIG_MAP_BYTES = 1024 * 1024
 CRON_JOB_NAME_MAX_LENGTH = 52
 
@@ -1151,16 +1150,10 @@ def _validate_service(service: core.Service) -> Errors:
                         np_path, f"may not be used when `type` is '{spec.type or 'ClusterIP'}'"
                     )
                 )
-            elif (
-                not _is_int(port.node_port) or not NODE_PORT_RANGE[0] <= port.node_port <= NODE_PORT_RANGE[1]
-            ):
-                errs.append(
-                    FieldError.invalid(
-                        np_path,
-                        port.node_port,
-                        f"provided port is not in the valid range. The range of valid ports is {NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}",
-                    )
-                )
+            else:
+                # As in Kubernetes, only the port syntax is checked here; the API server's
+                # allocator owns the node-port range (30000-32767 unless configured).
+                errs += _port_number(port.node_port, np_path)
     errs += _enum(spec.session_affinity, "spec.sessionAffinity", SESSION_AFFINITIES)
     config = spec.session_affinity_config
     if config is not None and config.client_ip is not None and config.client_ip.timeout_seconds is not None:

@@ -70,6 +70,8 @@ class APIServer:
         self._documents: dict[tuple[str, ...], bytes] = {}
         self._routes: dict[tuple[str, str, str | None], tuple[ResourceRoute | PathRoute, Attributes]] = {}
         self._http: list[HTTPServer] = []
+        #: Cluster IP and node port allocation for Services (set by :meth:`create`).
+        self.service_allocation: Any = None
         self._closed = False
 
     @classmethod
@@ -82,14 +84,19 @@ class APIServer:
         anonymous_admin: bool = False,
         plugin_manager: Any = None,
         bus: Any = None,
+        service_cidr: str | None = None,
+        node_port_range: str | None = None,
     ) -> "APIServer":
         """Open the store (a URL or a :class:`~orchestra.store.Store`), start storage and caches.
 
         With ``data_dir``, the CA, serving certificate, admin token and client certificate are
         created there if missing (see :mod:`orchestra.apiserver.certs`) and the token file is
         used for bearer tokens; without it only requests with a ``user`` set, or every request
-        when ``anonymous_admin``, get past authentication.
+        when ``anonymous_admin``, get past authentication. Services get cluster IPs from
+        ``service_cidr`` and node ports from ``node_port_range`` (``"30000-32767"``); see
+        :mod:`orchestra.apiserver.allocators` for the defaults.
         """
+        from orchestra.apiserver.allocators import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocation
         from orchestra.apiserver.registry_storage import StorageRegistry
         from orchestra.store import open_store
 
@@ -100,17 +107,28 @@ class APIServer:
         try:
             storage = StorageRegistry(opened, plugin_manager=plugin_manager, bus=bus)
             await storage.start()
+            try:
+                allocation = await ServiceAllocation.start(
+                    storage,
+                    service_cidr=service_cidr or DEFAULT_SERVICE_CIDR,
+                    node_port_range=node_port_range or DEFAULT_NODE_PORT_RANGE,
+                )
+            except BaseException:
+                await storage.stop()
+                raise
         except BaseException:
             if owns_store:
                 await opened.close()
             raise
-        return cls(
+        server = cls(
             store=opened,
             storage=storage,
             authenticator=Authenticator(tokens, anonymous_admin=anonymous_admin),
             pki=pki,
             owns_store=owns_store,
         )
+        server.service_allocation = allocation
+        return server
 
     # ---------------------------------------------------------------- requests
 
@@ -251,6 +269,8 @@ class APIServer:
             await http.close()
         self._http.clear()
         await self._pod_logs.close()
+        if self.service_allocation is not None:
+            await self.service_allocation.stop()
         await self.storage.stop()
         if self._owns_store:
             await self.store.close()

@@ -41,11 +41,12 @@ def _is_wildcard(host: str) -> bool:
 
 
 async def _run(store: str, host: str, port: int, data_dir: str, addresses: tuple[str, ...], tls: bool,
-               anonymous_admin: bool) -> None:
+               anonymous_admin: bool, service_cidr: str, node_port_range: str) -> None:
     from orchestra.apiserver.server import APIServer
 
     sans = addresses if _is_wildcard(host) else (host, *addresses)
-    server = await APIServer.create(store, data_dir=data_dir, addresses=sans, anonymous_admin=anonymous_admin)
+    server = await APIServer.create(store, data_dir=data_dir, addresses=sans, anonymous_admin=anonymous_admin,
+                                    service_cidr=service_cidr, node_port_range=node_port_range)
     try:
         http = await server.serve(host, port, tls=tls)
         stop = asyncio.Event()
@@ -72,14 +73,25 @@ async def _run(store: str, host: str, port: int, data_dir: str, addresses: tuple
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP instead of TLS.")
 @click.option("--anonymous-admin", is_flag=True,
               help="With --insecure-http: requests without credentials act as admin.")
+@click.option("--service-cluster-ip-range", "service_cidr", default="127.96.0.0/12", show_default=True,
+              help="CIDR Services get cluster IPs from (in 127/8 the userspace proxy binds them without root).")
+@click.option("--service-node-port-range", "node_port_range", default="30000-32767", show_default=True,
+              help="Port range NodePort Services get node ports from.")
 def apiserver_command(store: str, port: int, host: str, data_dir: str, addresses: tuple[str, ...],
-                      insecure_http: bool, anonymous_admin: bool) -> None:
+                      insecure_http: bool, anonymous_admin: bool, service_cidr: str, node_port_range: str) -> None:
     """Run the API server (TLS on 6443 by default) until SIGINT or SIGTERM."""
     if anonymous_admin and not insecure_http:
         raise click.UsageError("--anonymous-admin is only allowed together with --insecure-http")
+    from orchestra.apiserver.allocators import AllocatorConfigError, IPRange, PortRange
     from orchestra.apiserver.server import ServeError
 
     try:
-        uvloop.run(_run(store, host, port, data_dir, addresses, not insecure_http, anonymous_admin))
+        IPRange.parse(service_cidr)
+        PortRange.parse(node_port_range)
+    except AllocatorConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    try:
+        uvloop.run(_run(store, host, port, data_dir, addresses, not insecure_http, anonymous_admin,
+                        service_cidr, node_port_range))
     except (StoreError, ServeError, PKIError, TokenFileError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -929,9 +929,9 @@ SERVICE_CASES = [
         "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'",
     ),
     (
-        "nodePort range",
-        lambda d: (d["spec"].update(type="NodePort"), d["spec"]["ports"][0].update(nodePort=8080)),
-        "spec.ports[0].nodePort: Invalid value: 8080: provided port is not in the valid range. The range of valid ports is 30000-32767",
+        "nodePort number",
+        lambda d: (d["spec"].update(type="NodePort"), d["spec"]["ports"][0].update(nodePort=70000)),
+        "spec.ports[0].nodePort: Invalid value: 70000: must be between 1 and 65535, inclusive",
     ),
     (
         "sessionAffinity",

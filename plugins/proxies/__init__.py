@@ -1,0 +1,1 @@
+"""Service-proxy modes, one module per mode name: ``userspace``."""
