@@ -14,4 +14,14 @@ __all__ = [
     "get_plugin_manager",
     "await_maybe",
     "DEFAULT_PLUGINS",
+    "Cluster",
 ]
+
+
+def __getattr__(name: str):
+    """``orchestra.Cluster`` is imported on first use, so ``import orchestra`` stays light."""
+    if name == "Cluster":
+        from orchestra.cluster import Cluster
+
+        return Cluster
+    raise AttributeError(f"module 'orchestra' has no attribute {name!r}")

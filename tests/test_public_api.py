@@ -12,6 +12,7 @@ def test_all_is_pinned():
             "get_plugin_manager",
             "await_maybe",
             "DEFAULT_PLUGINS",
+            "Cluster",
         ]
     )
 

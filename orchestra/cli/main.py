@@ -30,10 +30,12 @@ COMMANDS: dict[str, str] = {
     "kubeconfig": "orchestra.cli.kubeconfig:kubeconfig_command",
     "logs": "orchestra.cli.logs:logs_command",
     "plugins": "orchestra.cli.plugins:plugins_command",
+    "proxy": "orchestra.cli.proxy:proxy_command",
     "rollout": "orchestra.cli.rollout:rollout_command",
     "scale": "orchestra.cli.scale:scale_command",
     "scheduler": "orchestra.cli.scheduler:scheduler_command",
     "top": "orchestra.cli.top:top_command",
+    "up": "orchestra.cli.up:up_command",
     "validate": "orchestra.cli.validate:validate_command",
 }
 
