@@ -389,6 +389,8 @@ def test_http_requests_never_fail_with_500(cluster, request):
         body = response.read() if request.method != "HEAD" else b""
         if request.method == "HEAD" or response.status == 405 and not body:
             assert response.status != 500
+        elif "/watch/" in request.path and response.status == 200:
+            check_watch_lines(body)  # a legacy watch path streams events until its timeout
         else:
             check_document(response.status, response.getheader("Content-Type", ""), body)
     finally:
