@@ -1,11 +1,22 @@
-"""Suite-wide settings: every async test runs under the default asyncio loop and under uvloop."""
+"""Suite-wide settings: every async test runs under the default asyncio loop and under uvloop.
+
+Under CI (``CI`` set), hypothesis runs derandomized and without deadlines, so that a shared,
+loaded machine neither changes which examples run nor fails a test for being slow; locally
+every run explores new examples.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 import uvloop
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 LOOP_FACTORIES = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
