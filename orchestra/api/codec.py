@@ -29,7 +29,17 @@ from orchestra.api._model import wire_name
 from orchestra.api.errors import DecodeError
 from orchestra.api.meta import Status
 
-__all__ = ["Document", "decode", "decode_as", "encode", "load_documents", "loads", "dumps_json", "dumps_yaml"]
+__all__ = [
+    "Document",
+    "decode",
+    "decode_as",
+    "redecode_fields",
+    "encode",
+    "load_documents",
+    "loads",
+    "dumps_json",
+    "dumps_yaml",
+]
 
 # --------------------------------------------------------------------------- type errors
 
@@ -370,6 +380,38 @@ def decode_as(cls: type, data: Any, *, path: str = "") -> Any:
         return _codec(cls).decode(data)
     except _Mismatch as exc:
         raise DecodeError(exc.reason, path=_join_path(path, exc.segments) or None) from None
+
+
+def redecode_fields(obj: Any, data: dict, keys: tuple[str, ...]) -> bool:
+    """Bring ``obj``, decoded from ``data`` before, up to date with ``data``'s top-level ``keys``, in place.
+
+    After this, ``obj`` equals a fresh ``decode_as(type(obj), data)`` provided only
+    those keys of ``data`` changed since ``obj`` was decoded: the rest of the decode is
+    reused. Returns False, leaving ``obj`` unchanged, when a key is now an explicit null
+    (where a fresh decode would place it among the extras cannot be told here); raises
+    :class:`DecodeError` for a value of the wrong type.
+    """
+    by_wire = _codec(type(obj)).by_wire
+    decoded: list[tuple[str, str, Any]] = []
+    for key in keys:
+        if key in data and data[key] is None:
+            return False
+        entry = by_wire.get(key)
+        if entry is None:
+            return False
+        name, dec = entry
+        value = data.get(key)
+        if value is not None:
+            try:
+                value = dec(value)
+            except _Mismatch as exc:
+                raise DecodeError(exc.reason, path=_join_path("", [*exc.segments, key]) or None) from None
+        decoded.append((key, name, value))
+    for key, name, value in decoded:
+        setattr(obj, name, value)
+        if obj.extra:
+            obj.extra.pop(key, None)
+    return True
 
 
 def encode(obj: Any) -> dict[str, Any]:

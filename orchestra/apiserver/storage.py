@@ -39,7 +39,7 @@ import attrs
 import orjson
 
 from orchestra.api import core
-from orchestra.api.codec import decode, decode_as, encode
+from orchestra.api.codec import decode, decode_as, encode, redecode_fields
 from orchestra.api.defaults import apply_defaults
 from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
@@ -77,6 +77,8 @@ _CONFLICT_MESSAGE = "the object has been modified; please apply your changes to 
 _CONTINUE_VERSION = "meta.k8s.io/v1"
 _PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _RV_MATCHES = ("Exact", "NotOlderThan")
+#: The top-level sections a create always changes after the body is decoded (server-set metadata, status).
+_PREPARED_SECTIONS = ("metadata", "status")
 
 
 @attrs.frozen
@@ -477,7 +479,8 @@ class ResourceStorage:
 
     # -- the write pipeline --------------------------------------------------------------
 
-    def _check_type(self, obj: dict) -> None:
+    def _check_type(self, obj: dict) -> Any:
+        """Check (and fill in) apiVersion, kind and metadata; the decoded model, 400 when a field is mistyped."""
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version is None:
             obj["apiVersion"] = self.rtype.api_version
@@ -498,7 +501,7 @@ class ResourceStorage:
         # Decode before the strategy's hooks run on the wire dict, as Kubernetes decodes first:
         # the hooks may then rely on every modelled field having its type (a "spec": 5 is a 400).
         try:
-            decode(obj)
+            return decode(obj)
         except DecodeError as exc:
             raise self._cannot_handle(exc) from None
 
@@ -527,12 +530,17 @@ class ResourceStorage:
         subresource: str | None,
         *,
         check_update: bool = True,
+        model: Any = None,
     ) -> dict:
-        """decode → defaults → mutating admission → validation → validating admission; the wire result."""
-        try:
-            model = decode(obj)
-        except DecodeError as exc:
-            raise self._cannot_handle(exc) from None
+        """decode → defaults → mutating admission → validation → validating admission; the wire result.
+
+        ``model``, when given, is ``obj`` decoded already (it is not decoded again).
+        """
+        if model is None:
+            try:
+                model = decode(obj)
+            except DecodeError as exc:
+                raise self._cannot_handle(exc) from None
         apply_defaults(model)
         old_model = None
         if old is not None and self.admission.has_plugins:
@@ -568,15 +576,16 @@ class ResourceStorage:
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
         obj = _copy(body)
-        self._check_type(obj)
+        model = self._check_type(obj)
         self._check_namespace(obj, namespace)
         meta = obj["metadata"]
         base = meta.get("generateName") if not meta.get("name") else None
-        for _attempt in range(GENERATE_NAME_ATTEMPTS if base else 1):
+        for number in range(GENERATE_NAME_ATTEMPTS if base else 1):
             attempt = copy.deepcopy(obj) if base else obj
             if base:
                 attempt["metadata"]["name"] = generate_name(base)
-            created = await self._create_once(namespace, attempt, ctx)
+            # Defaults and admission change the model in place: only the first attempt may reuse it.
+            created = await self._create_once(namespace, attempt, ctx, model=model if number == 0 else None)
             if created is not None:
                 return created
         if base:
@@ -591,10 +600,15 @@ class ResourceStorage:
             f'{self._resource_name} "{name}" already exists', kind=self.rtype.plural, name=name, group=self.rtype.group
         )
 
-    async def _create_once(self, namespace: str | None, obj: dict, ctx: RequestContext) -> dict | None:
-        self.strategy.prepare_for_create(obj)
+    async def _create_once(
+        self, namespace: str | None, obj: dict, ctx: RequestContext, *, model: Any = None
+    ) -> dict | None:
+        if model is None:
+            self.strategy.prepare_for_create(obj)
+        else:
+            model = self._prepare_decoded(obj, model)
         name = obj["metadata"].get("name") or ""
-        result = await self._admit(CREATE, namespace, name, obj, None, ctx, None)
+        result = await self._admit(CREATE, namespace, name, obj, None, ctx, None, model=model)
         key = self.key(namespace, name)
         if ctx.dry_run:
             if await self.store.get(key) is not None:
@@ -606,6 +620,26 @@ class ResourceStorage:
             return None
         result["metadata"]["resourceVersion"] = str(txn.revision)
         return result
+
+    def _prepare_decoded(self, obj: dict, model: Any) -> Any:
+        """``prepare_for_create`` on ``obj``, and ``model`` (``obj`` decoded before it) brought up to date.
+
+        Only the sections the strategy changed are decoded again (metadata, status, and
+        whatever else its JSON shows changed, e.g. a namespace's spec); a full decode when
+        the model cannot be updated in place.
+        """
+        before = {k: _serialize(v) for k, v in obj.items() if k not in _PREPARED_SECTIONS}
+        self.strategy.prepare_for_create(obj)
+        changed = list(_PREPARED_SECTIONS)
+        for key in before.keys() | obj.keys():
+            if key not in _PREPARED_SECTIONS and (key not in obj or before.get(key) != _serialize(obj[key])):
+                changed.append(key)
+        try:
+            if redecode_fields(model, obj, tuple(changed)):
+                return model
+            return decode(obj)
+        except DecodeError as exc:
+            raise self._cannot_handle(exc) from None
 
     # -- update and patch ----------------------------------------------------------------
 

@@ -263,6 +263,7 @@ async def _serve(kind: str, cfg: ApiBenchConfig, data_dir: str, conn: multiproce
     from orchestra.apiserver.http import HTTPServer, server_ssl_context
     from orchestra.apiserver.registry_storage import SYSTEM_USER
     from orchestra.apiserver.server import APIServer
+    from orchestra.cli.apiserver import tune_gc_for_serving
 
     server = await APIServer.create("memory://", data_dir=data_dir)
     try:
@@ -277,6 +278,7 @@ async def _serve(kind: str, cfg: ApiBenchConfig, data_dir: str, conn: multiproce
         else:
             await _preload(server, SYSTEM_USER, cfg)
             http = await server.serve("127.0.0.1", 0, tls=cfg.tls)
+        tune_gc_for_serving()  # as `orchestra apiserver` does once it serves
         conn.send({"port": http.port, "token": server.pki.admin_token(), "ca": str(server.pki.ca_cert)})
         loop = asyncio.get_running_loop()
         # "cpu" asks for the process's CPU time so far; any other message (or EOF) stops the server.
@@ -877,11 +879,13 @@ _IN_PROCESS = {"get": inprocess_get, "list": inprocess_list, "create": inprocess
 async def _in_process(cfg: ApiBenchConfig, workloads: tuple[str, ...]) -> list[ApiMeasurement]:
     from orchestra.apiserver.registry_storage import SYSTEM_USER
     from orchestra.apiserver.server import APIServer
+    from orchestra.cli.apiserver import tune_gc_for_serving
     from orchestra.client import Client
 
     server = await APIServer.create("memory://")
     try:
         await _preload(server, SYSTEM_USER, cfg)
+        tune_gc_for_serving()  # as `orchestra apiserver` does once it serves
         client = Client.in_process(server, SYSTEM_USER)
         results = []
         for workload in workloads:

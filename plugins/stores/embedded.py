@@ -601,6 +601,10 @@ class EmbeddedStore(Store):
                 if plain is None:
                     plain = [_to_event(r, False) for r in raw]
                 source = plain
+            if len(source) == 1:  # most revisions are one write: no list scan per watcher
+                if watcher._matches(source[0].kv.key):
+                    watcher._deliver(revision, [source[0]])
+                continue
             events = [e for e in source if watcher._matches(e.kv.key)]
             if events:
                 watcher._deliver(revision, events)

@@ -593,3 +593,55 @@ def test_generated_pods_round_trip(data: dict) -> None:
 def test_yaml_output_round_trips_any_string(value: str) -> None:
     config_map = decode({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": value}})
     assert loads(dumps_yaml(config_map))[0] == config_map
+
+
+# --------------------------------------------------------------------------- redecode_fields
+
+
+def _redecode_pod() -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "labels": {"a": "b"}},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+        "status": None,
+        "extraField": 1,
+    }
+
+
+def test_redecode_fields_equals_a_fresh_decode_after_metadata_and_status_change():
+    wire = _redecode_pod()
+    obj = codec.decode(wire)
+    wire["metadata"]["uid"] = "u-1"
+    wire["metadata"].pop("labels")
+    wire["status"] = {"phase": "Pending"}
+    assert codec.redecode_fields(obj, wire, ("metadata", "status")) is True
+    assert obj == codec.decode(wire)
+    assert codec.encode(obj) == codec.encode(codec.decode(wire))
+
+
+def test_redecode_fields_of_a_removed_section_clears_it():
+    wire = {**_redecode_pod(), "status": {"phase": "Running"}}
+    obj = codec.decode(wire)
+    del wire["status"]
+    assert codec.redecode_fields(obj, wire, ("metadata", "status")) is True
+    assert obj == codec.decode(wire)
+
+
+def test_redecode_fields_declines_an_explicit_null_and_leaves_the_object_alone():
+    wire = {**_redecode_pod(), "status": {"phase": "Running"}}
+    obj = codec.decode(wire)
+    before = copy.deepcopy(obj)
+    wire["status"] = None
+    wire["metadata"]["uid"] = "u-2"
+    assert codec.redecode_fields(obj, wire, ("metadata", "status")) is False
+    assert obj == before
+
+
+def test_redecode_fields_names_the_mistyped_field():
+    wire = _redecode_pod()
+    obj = codec.decode(wire)
+    wire["metadata"]["labels"] = {"a": 5}
+    with pytest.raises(DecodeError) as info:
+        codec.redecode_fields(obj, wire, ("metadata",))
+    assert info.value.path == "metadata.labels[a]"

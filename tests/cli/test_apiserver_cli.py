@@ -93,3 +93,18 @@ def test_kubeconfig_prints_the_saved_file(tmp_path):
     (tmp_path / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
     result = CliRunner().invoke(kubeconfig_command, ["--data-dir", str(tmp_path)])
     assert result.output == "apiVersion: v1\nkind: Config\n"
+
+
+def test_tune_gc_for_serving_freezes_start_up_objects_and_raises_thresholds():
+    import gc
+
+    from orchestra.cli.apiserver import GC_THRESHOLDS, tune_gc_for_serving
+
+    thresholds = gc.get_threshold()
+    try:
+        tune_gc_for_serving()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
