@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable
 
 import attrs
 
+from orchestra.aio import cancel_and_wait
 from orchestra.api import core
 from orchestra.api.errors import FieldError
 from orchestra.apiserver.errors import Invalid
@@ -420,13 +421,8 @@ class ServiceAllocation:
 
     async def stop(self) -> None:
         """Stop following the Services and take the allocation step out of the admission chain."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._services.admission = self._inner_admission
 
     async def _repair(self) -> str:
