@@ -33,7 +33,6 @@ from typing import Any, Callable, Iterable
 
 import attrs
 
-from orchestra.aio import cancel_and_wait
 from orchestra.api import core
 from orchestra.api.errors import FieldError
 from orchestra.apiserver.errors import Invalid
@@ -421,8 +420,13 @@ class ServiceAllocation:
 
     async def stop(self) -> None:
         """Stop following the Services and take the allocation step out of the admission chain."""
-        await cancel_and_wait(self._task)
-        self._task = None
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
         self._services.admission = self._inner_admission
 
     async def _repair(self) -> str:

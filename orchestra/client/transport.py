@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 import aiohttp
 import attrs
 
-from orchestra.aio import split_lines
 from orchestra.client.kubeconfig import ClusterCredentials
 
 __all__ = ["RawResponse", "StreamResponse", "Transport", "HTTPTransport", "InProcessTransport", "InProcessServer",
@@ -93,8 +92,16 @@ class _HTTPStream(StreamResponse):
         self.status = response.status
         self.headers = {k.lower(): v for k, v in response.headers.items()}
 
-    def lines(self) -> AsyncIterator[bytes]:
-        return split_lines(self._response.content.iter_any())
+    async def lines(self) -> AsyncIterator[bytes]:
+        buffer = b""
+        async for chunk in self._response.content.iter_any():
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    yield line
+        if buffer.strip():
+            yield buffer
 
     async def read(self) -> bytes:
         return await self._response.read()
@@ -178,8 +185,15 @@ class _InProcessStream(StreamResponse):
                 if line.strip():
                     yield line
             return
-        async for line in split_lines(self._response.stream):
-            yield line
+        buffer = b""
+        async for chunk in self._response.stream:
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    yield line
+        if buffer.strip():
+            yield buffer
 
     async def read(self) -> bytes:
         return self._response.body

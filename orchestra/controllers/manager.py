@@ -16,7 +16,6 @@ import importlib
 import logging
 from typing import Any
 
-from orchestra.aio import cancel_and_wait
 from orchestra.apiserver.http import HTTPServer
 from orchestra.apiserver.request import Request, Response
 from orchestra.client import Client
@@ -103,8 +102,13 @@ class ControllerManager:
 
     async def stop(self) -> None:
         """Stop the controllers, release the lease and close the health server."""
-        await cancel_and_wait(self._task)
-        self._task = None
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
         await self._stop_controllers()
         if self._http is not None:
             await self._http.close()

@@ -26,7 +26,6 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
-from orchestra.aio import cancel_and_wait
 from orchestra.client import Client, Informer, object_key
 from orchestra.plugin_manager import await_maybe, get_plugin_manager
 from orchestra.proxy.mode import Endpoint, ProxyMode, ProxyModeError, ProxyTable, ServiceEntry
@@ -149,8 +148,13 @@ class ServiceProxy:
 
     async def stop(self) -> None:
         """Stop watching and close the mode."""
-        await cancel_and_wait(self._task)
-        self._task = None
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
         await self._services.stop()
         await self._endpoints.stop()
         await self.mode.close()
