@@ -44,7 +44,8 @@ from orchestra.api.defaults import apply_defaults
 from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
 from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError
-from orchestra.api.validation import validate
+from orchestra.api.names import is_dns1123_label, is_dns1123_subdomain, validate_annotations
+from orchestra.api.validation import _name_errors, validate
 from orchestra.apiserver.admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from orchestra.apiserver.errors import (
     AlreadyExists,
@@ -1042,53 +1043,137 @@ class ResourceStorage:
     # -- binding -------------------------------------------------------------------------
 
     async def bind(self, namespace: str | None, name: str, binding: dict, ctx: RequestContext) -> dict:
-        """``pods/binding``: set ``spec.nodeName`` once (409 if the pod is bound or being deleted)."""
+        """``pods/binding``: set ``spec.nodeName`` once (409 if the pod is bound or being deleted).
+
+        As Kubernetes' BindingREST: the Binding is validated on its own (name, namespace,
+        annotations, ``target.kind`` Node, ``target.name`` a valid node name), then the pod
+        gets its node, the binding's annotations and the PodScheduled condition in one
+        guarded update; a ``metadata.uid`` on the Binding is a precondition. The pod
+        itself is not decoded, defaulted or validated again (only the merged annotations
+        are checked), unless admission plugins are registered: they then see the update
+        of the pod, as they always have.
+        """
         if self.rtype.plural != "pods":
             raise NotFound(f"the server could not find the requested resource ({self.rtype.plural}/binding)")
         if not isinstance(binding, dict):
             raise BadRequest("the request body must be a JSON object")
-        body = _copy(binding)
-        body.setdefault("apiVersion", "v1")
-        body.setdefault("kind", "Binding")
-        meta = body.setdefault("metadata", {})
+        meta = binding.get("metadata")
+        if meta is not None and not isinstance(meta, dict):
+            _decode_binding(binding)  # names the mistyped field (400)
+        meta = meta or {}
         if meta.get("name") and meta["name"] != name:
             raise BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
-        meta["name"] = name
         if meta.get("namespace") and meta["namespace"] != namespace:
             raise BadRequest("the namespace of the provided object does not match the namespace sent on the request")
-        meta["namespace"] = namespace
-        try:
-            model = decode_as(core.Binding, body)
-            errors = validate(model)
-        except DecodeError as exc:
-            raise BadRequest(f"Binding cannot be handled: {exc}") from None
+        errors = self._binding_errors(name, namespace, binding, meta)
         if errors:
-            exc = Invalid.from_field_errors("Binding", name, errors)
-            raise exc
-        target = body.get("target") or {}
-        node = target.get("name")
+            raise Invalid.from_field_errors("Binding", name, errors)
+        node = binding["target"]["name"]
         annotations = meta.get("annotations") or {}
+        wanted_uid = meta.get("uid")
+        if self.admission.has_plugins:
+            await self._bind_admitted(namespace, name, node, annotations, wanted_uid, ctx)
+        else:
+            await self._bind_light(namespace, name, node, annotations, wanted_uid, ctx)
+        status = status_object(201, "", "", None)
+        del status["message"]
+        return status
+
+    def _binding_errors(self, name: str, namespace: str | None, binding: dict, meta: dict) -> list[FieldError]:
+        """The Binding's field errors (400 for a mistyped field); its metadata names the URL's pod."""
+        target = binding.get("target")
+        if _plain_binding(binding, meta, target):
+            # The shape every scheduler sends: checked on the dict, with the model's rules.
+            errors = _name_errors(is_dns1123_subdomain, name, "metadata.name")
+            if namespace:
+                errors += _name_errors(is_dns1123_label, namespace, "metadata.namespace")
+            errors += validate_annotations(meta.get("annotations"), "metadata.annotations")
+        else:
+            body = dict(binding)
+            body["metadata"] = {**meta, "name": name, "namespace": namespace}
+            body.setdefault("apiVersion", "v1")
+            body.setdefault("kind", "Binding")
+            errors = validate(_decode_binding(body))
+            if errors:
+                return errors
+        node = target.get("name") if isinstance(target, dict) else None
+        if not node:
+            errors.append(FieldError.required("target.name"))
+        elif target.get("kind") not in (None, "", "Node"):
+            errors.append(FieldError.not_supported("target.kind", target["kind"], ["Node"]))
+        else:
+            errors += _name_errors(is_dns1123_subdomain, node, "target.name")
+        return errors
+
+    def _check_bindable(self, name: str, pod_meta: dict, spec: dict, wanted_uid: str | None) -> None:
+        if pod_meta.get("deletionTimestamp"):
+            raise self._conflict(
+                name, f"pod {name} is being deleted, cannot be assigned to a host", resource="pods/binding"
+            )
+        assigned = spec.get("nodeName")
+        if assigned:
+            raise self._conflict(name, f'pod {name} is already assigned to node "{assigned}"', resource="pods/binding")
+        if wanted_uid and wanted_uid != pod_meta.get("uid"):
+            raise self._conflict(
+                name,
+                f"Precondition failed: UID in precondition: {wanted_uid}, UID in object meta: {pod_meta.get('uid')}",
+                resource="pods/binding",
+            )
+
+    async def _bind_light(
+        self, namespace: str | None, name: str, node: str, annotations: dict, wanted_uid: str | None,
+        ctx: RequestContext,
+    ) -> None:
+        """Assign the pod under a revision guard, touching only the fields a binding sets."""
+        key = self.key(namespace, name)
+        while True:
+            kv = await self.store.get(key)
+            if kv is None:
+                raise self._not_found(name)
+            current = self.cache.get(key)
+            if current is None or current["metadata"].get("resourceVersion") != str(kv.mod_revision):
+                current = self._load(kv)
+            # Shallow copies of the sections that change: ``current`` may be the watch cache's.
+            pod_meta = dict(current["metadata"])
+            spec = dict(current.get("spec") or {})
+            self._check_bindable(name, pod_meta, spec, wanted_uid)
+            new = dict(current)
+            spec["nodeName"] = node
+            new["spec"] = spec
+            if annotations:
+                merged = {**(pod_meta.get("annotations") or {}), **annotations}
+                errors = validate_annotations(merged, "metadata.annotations")
+                if errors:
+                    raise self._invalid(name, errors)
+                pod_meta["annotations"] = merged
+            if self.strategy.track_generation:
+                pod_meta["generation"] = (pod_meta.get("generation") or 1) + 1
+            pod_meta.pop("resourceVersion", None)
+            new["metadata"] = pod_meta
+            status = dict(current.get("status") or {})
+            conditions = [c for c in status.get("conditions") or () if c.get("type") != "PodScheduled"]
+            conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now_rfc3339()})
+            status["conditions"] = conditions
+            new["status"] = status
+            if ctx.dry_run:
+                return
+            txn = await self.store.txn(
+                [Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, _serialize(new))]
+            )
+            if txn.succeeded:
+                return
+
+    async def _bind_admitted(
+        self, namespace: str | None, name: str, node: str, annotations: dict, wanted_uid: str | None,
+        ctx: RequestContext,
+    ) -> None:
+        """Assign the pod through the full update pipeline, so admission plugins see the pod's update."""
 
         def transform(current: dict) -> dict:
             pod_meta = current["metadata"]
-            if pod_meta.get("deletionTimestamp"):
-                raise self._conflict(
-                    name, f"pod {name} is being deleted, cannot be assigned to a host", resource="pods/binding"
-                )
-            assigned = (current.get("spec") or {}).get("nodeName")
-            if assigned:
-                raise self._conflict(
-                    name, f'pod {name} is already assigned to node "{assigned}"', resource="pods/binding"
-                )
-            wanted_uid = meta.get("uid")
-            if wanted_uid and wanted_uid != pod_meta.get("uid"):
-                raise self._conflict(
-                    name,
-                    f"Precondition failed: UID in precondition: {wanted_uid}, "
-                    f"UID in object meta: {pod_meta.get('uid')}",
-                    resource="pods/binding",
-                )
-            current.setdefault("spec", {})["nodeName"] = node
+            spec = current.setdefault("spec", {})
+            self._check_bindable(name, pod_meta, spec, wanted_uid)
+            spec["nodeName"] = node
             if annotations:
                 pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), **annotations}
             status = current.setdefault("status", {})
@@ -1098,6 +1183,38 @@ class ResourceStorage:
             return current
 
         await self._guaranteed_update(namespace, name, transform, ctx, None, retry=True, internal=True)
-        status = status_object(201, "", "", None)
-        del status["message"]
-        return status
+
+
+_BINDING_KEYS = frozenset({"apiVersion", "kind", "metadata", "target"})
+_BINDING_META_KEYS = frozenset({"name", "namespace", "uid", "resourceVersion", "annotations"})
+_BINDING_TARGET_KEYS = frozenset({"kind", "name", "namespace", "uid", "apiVersion", "resourceVersion", "fieldPath"})
+
+
+def _all_str(d: dict, keys: frozenset[str]) -> bool:
+    for k, v in d.items():
+        if k not in keys or type(v) is not str:
+            return False
+    return True
+
+
+def _plain_binding(binding: dict, meta: dict, target: Any) -> bool:
+    """Whether a Binding has only string fields the hand check covers (else the model decodes it)."""
+    if type(target) is not dict or not _all_str(target, _BINDING_TARGET_KEYS):
+        return False
+    for k, v in binding.items():
+        if k not in _BINDING_KEYS or (k in ("apiVersion", "kind") and type(v) is not str):
+            return False
+    annotations = meta.get("annotations")
+    if annotations is not None:
+        if type(annotations) is not dict or not all(type(v) is str for v in annotations.values()):
+            return False
+        meta = {k: v for k, v in meta.items() if k != "annotations"}
+    return _all_str(meta, _BINDING_META_KEYS)
+
+
+def _decode_binding(body: dict) -> core.Binding:
+    """``body`` as a Binding model; 400 naming the field whose value has the wrong type."""
+    try:
+        return decode_as(core.Binding, body)
+    except DecodeError as exc:
+        raise BadRequest(f"Binding cannot be handled: {exc}") from None

@@ -251,3 +251,21 @@ async def test_node_restriction_lets_a_node_create_only_its_own_node(registry):
     assert created["metadata"]["name"] == "n1"
     with pytest.raises(Forbidden, match='node "n1" is not allowed to modify node "n2"'):
         await nodes.create(None, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2"}}, ctx)
+
+
+async def test_a_binding_reaches_the_hooks_as_an_update_of_the_pod():
+    recorder = Recorder()
+    store, reg = await registry_with(recorder)
+    try:
+        pods = reg.storage(by_kind("v1", "Pod"))
+        await pods.create("default", pod(), CTX)
+        recorder.mutated.clear()
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web"}, "target": {"name": "n1"}}
+        await pods.bind("default", "web", binding, CTX)
+        (request,) = recorder.mutated
+        assert request.operation == "UPDATE" and request.resource.plural == "pods"
+        assert request.object.spec.node_name == "n1" and request.old_object.spec.node_name is None
+        assert (await pods.get("default", "web"))["spec"]["nodeName"] == "n1"
+    finally:
+        await reg.stop()
+        await store.close()

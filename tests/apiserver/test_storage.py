@@ -709,6 +709,78 @@ async def test_binding_needs_a_target(pods):
         await pods.bind("default", "web", {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web"}}, CTX)
 
 
+def binding(name="web", node="n1", **meta):
+    return {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, **meta}, "target": {"kind": "Node", "name": node}}
+
+
+async def test_binding_sets_only_what_kubernetes_binding_sets(pods, registry):
+    created = await pods.create("default", pod(), CTX)
+    await pods.cache.wait_fresh()
+    cached_before = await pods.get("default", "web", resource_version="0")
+    cached_copy = orjson.loads(orjson.dumps(cached_before))
+    await pods.bind("default", "web", binding(uid=created["metadata"]["uid"], annotations={"a.io/x": "1"}), CTX)
+    bound = await pods.get("default", "web")
+    assert bound["spec"] == {**created["spec"], "nodeName": "n1"}
+    assert bound["metadata"]["annotations"] == {"a.io/x": "1"}
+    assert bound["metadata"]["generation"] == created["metadata"]["generation"] + 1
+    assert bound["metadata"]["uid"] == created["metadata"]["uid"]
+    assert int(bound["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    scheduled = [c for c in bound["status"]["conditions"] if c["type"] == "PodScheduled"]
+    assert len(scheduled) == 1 and scheduled[0]["status"] == "True" and scheduled[0]["lastTransitionTime"]
+    assert bound["status"]["phase"] == "Pending"
+    # The watch cache's dict handed out before is never changed by a binding.
+    assert cached_before == cached_copy
+
+
+async def test_binding_errors(pods):
+    created = await pods.create("default", pod(), CTX)
+    with pytest.raises(Conflict, match="Precondition failed: UID in precondition: other"):
+        await pods.bind("default", "web", binding(uid="other"), CTX)
+    with pytest.raises(BadRequest, match=r"the name of the object \(x\) does not match the name on the URL \(web\)"):
+        await pods.bind("default", "web", binding(name="x"), CTX)
+    with pytest.raises(BadRequest, match="namespace of the provided object does not match"):
+        await pods.bind("default", "web", binding(namespace="other"), CTX)
+    with pytest.raises(Invalid, match='^Binding "web" is invalid: target.name: Invalid value: "Node_1"') as info:
+        await pods.bind("default", "web", binding(node="Node_1"), CTX)
+    assert info.value.status()["details"]["causes"][0]["field"] == "target.name"
+    with pytest.raises(Invalid, match="target.kind: Unsupported value"):
+        await pods.bind("default", "web", dict(binding(), target={"kind": "Pod", "name": "n1"}), CTX)
+    with pytest.raises(Invalid, match="metadata.annotations"):
+        await pods.bind("default", "web", binding(annotations={"bad key!": "v"}), CTX)
+    with pytest.raises(Invalid, match="metadata.labels"):  # a field only the model's path checks
+        await pods.bind("default", "web", binding(labels={"bad key!": "v"}), CTX)
+    with pytest.raises(BadRequest, match="^Binding cannot be handled: target: expected object"):
+        await pods.bind("default", "web", dict(binding(), target="n1"), CTX)
+    with pytest.raises(BadRequest, match="^Binding cannot be handled: metadata: expected object"):
+        await pods.bind("default", "web", dict(binding(), metadata=["web"]), CTX)
+    with pytest.raises(BadRequest, match="^Binding cannot be handled: metadata.annotations"):
+        await pods.bind("default", "web", binding(annotations={"a": 1}), CTX)
+    # None of these touched the pod.
+    assert (await pods.get("default", "web"))["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+async def test_binding_with_labels_goes_through_the_model_and_binds(pods):
+    await pods.create("default", pod(), CTX)
+    await pods.bind("default", "web", binding(labels={"a": "b"}), CTX)
+    assert (await pods.get("default", "web"))["spec"]["nodeName"] == "n1"
+
+
+async def test_binding_refuses_a_pod_being_deleted_and_a_dry_run_changes_nothing(pods):
+    created = await pods.create("default", pod(finalizers=["example.com/keep"]), CTX)
+    await pods.bind("default", "web", binding(), DRY)
+    assert "nodeName" not in (await pods.get("default", "web"))["spec"]
+    await pods.delete("default", "web", {}, CTX)
+    with pytest.raises(Conflict, match="pod web is being deleted, cannot be assigned to a host"):
+        await pods.bind("default", "web", binding(), CTX)
+    assert created["metadata"]["uid"]
+
+
+async def test_binding_annotations_are_checked_merged_with_the_pods(pods):
+    await pods.create("default", pod(annotations={"a.io/big": "x" * 200_000}), CTX)
+    with pytest.raises(Invalid, match='^Pod "web" is invalid: metadata.annotations: Too long'):
+        await pods.bind("default", "web", binding(annotations={"b.io/big": "y" * 100_000}), CTX)
+
+
 async def test_every_error_is_an_api_error_with_a_status(configmaps):
     for call in (
         configmaps.get("default", "none"),
