@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 #: The port of ``/healthz`` and ``/metrics`` (kube-controller-manager's historical insecure port).
 DEFAULT_PORT = 10252
 
+#: Seconds :meth:`ControllerManager.stop` waits for the campaign to end before cancelling it again.
+_STOP_RECANCEL_SECONDS = 0.5
+
 #: Every controller the manager can run, by name.
 CONTROLLERS: dict[str, str] = {
     "replicaset": "orchestra.controllers.replicaset:ReplicaSetController",
@@ -102,12 +105,15 @@ class ControllerManager:
 
     async def stop(self) -> None:
         """Stop the controllers, release the lease and close the health server."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        task = self._task
+        if task is not None:
+            # The campaign may be stepping down; code under it that waits for its own tasks could take
+            # this cancellation for theirs and carry on campaigning, so cancel until the task has ended.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=_STOP_RECANCEL_SECONDS)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("leader election ended with an error", exc_info=task.exception())
             self._task = None
         await self._stop_controllers()
         if self._http is not None:
@@ -129,13 +135,14 @@ class ControllerManager:
 
     async def _stop_controllers(self) -> None:
         async with self._lock:
-            for name, controller in self.controllers.items():
+            while self.controllers:  # one at a time, so a stop interrupted half-way resumes where it was
+                name, controller = next(iter(self.controllers.items()))
                 await controller.stop()
+                del self.controllers[name]
                 totals = self.totals[name]
                 totals[0] += controller.metrics.syncs
                 totals[1] += controller.metrics.errors
                 totals[2] += controller.metrics.seconds
-            self.controllers = {}
             if self.informers is not None:
                 await self.informers.stop()
                 self.informers = None

@@ -150,10 +150,9 @@ class ServiceProxy:
         """Stop watching and close the mode."""
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # asyncio.wait, not ``await task`` in ``except CancelledError``: a cancellation of this
+            # caller must propagate rather than pass for the watch task's own
+            await asyncio.wait({self._task})
             self._task = None
         await self._services.stop()
         await self._endpoints.stop()

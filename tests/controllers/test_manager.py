@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -68,6 +70,46 @@ async def test_a_manager_that_loses_the_lease_stops_working(client):
         assert await pods_of(client, "idle") == []
     finally:
         await manager.stop()
+
+
+async def test_stop_while_stepping_down_after_losing_the_lease_returns(client):
+    """A stop that lands while the manager steps down (a worker still finishing its key) ends the campaign.
+
+    Stepping down waits for the workers; the stop's cancellation arrives during that wait and
+    must not be taken for the workers' own cancellation, or the campaign goes on and stop hangs.
+    """
+    manager = ControllerManager(client, controllers=["replicaset"],
+                                leader_election=LeaderElectionConfig(identity="m", **FAST))
+    in_sync = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def slow_to_cancel(key):
+        in_sync.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            await asyncio.sleep(0.3)  # finishing the key's work before the worker ends
+            raise
+
+    await manager.start()
+    try:
+        await eventually(lambda: _value(manager.leading))
+        manager.controllers["replicaset"].sync_handler = slow_to_cancel
+        await client.create(replica_set("busy", 1))
+        await asyncio.wait_for(in_sync.wait(), 10)
+        lease = await client.get("leases", "kube-controller-manager", namespace="kube-system", raw=True)
+        lease["spec"]["holderIdentity"] = "other"
+        lease["spec"]["leaseDurationSeconds"] = 3600
+        await client.update(lease, raw=True)
+        await asyncio.wait_for(cancelled.wait(), 10)
+    finally:
+        stopping = asyncio.ensure_future(manager.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=10)  # not wait_for: its cancel could be swallowed too
+    assert stopping in done, "stop() hung: the campaign took its cancellation for a worker's"
+    stopping.result()
+    assert manager._task is None and not manager.leading
+    assert all(task.done() for task in asyncio.all_tasks() if task.get_name().startswith("replicaset-worker"))
 
 
 async def test_health_and_metrics_endpoints(client):
