@@ -351,7 +351,7 @@ class ResourceHandler:
             if route.subresource == "binding":
                 result = await storage.bind(route.namespace, route.name, body, ctx)
             else:
-                result = await storage.create(route.namespace, body, ctx)
+                result = await storage.create(route.namespace, body, ctx, owned=True)
             status = 201
         elif verb == "update":
             ctx = request_context(request)

@@ -78,8 +78,6 @@ _CONFLICT_MESSAGE = "the object has been modified; please apply your changes to 
 _CONTINUE_VERSION = "meta.k8s.io/v1"
 _PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _RV_MATCHES = ("Exact", "NotOlderThan")
-#: The top-level sections a create always changes after the body is decoded (server-set metadata, status).
-_PREPARED_SECTIONS = ("metadata", "status")
 
 
 @attrs.frozen
@@ -572,11 +570,15 @@ class ResourceStorage:
 
     # -- create --------------------------------------------------------------------------
 
-    async def create(self, namespace: str | None, body: dict, ctx: RequestContext) -> dict:
-        """Create an object; 409 AlreadyExists when the name is taken, 422 when invalid."""
+    async def create(self, namespace: str | None, body: dict, ctx: RequestContext, *, owned: bool = False) -> dict:
+        """Create an object; 409 AlreadyExists when the name is taken, 422 when invalid.
+
+        ``owned``: the caller hands ``body`` over (a freshly decoded request body), so it is
+        worked on in place instead of copied first.
+        """
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
-        obj = _copy(body)
+        obj = body if owned else _copy(body)
         model = self._check_type(obj)
         self._check_namespace(obj, namespace)
         meta = obj["metadata"]
@@ -625,18 +627,13 @@ class ResourceStorage:
     def _prepare_decoded(self, obj: dict, model: Any) -> Any:
         """``prepare_for_create`` on ``obj``, and ``model`` (``obj`` decoded before it) brought up to date.
 
-        Only the sections the strategy changed are decoded again (metadata, status, and
-        whatever else its JSON shows changed, e.g. a namespace's spec); a full decode when
-        the model cannot be updated in place.
+        Only the sections the strategy says it changes are decoded again
+        (:attr:`Strategy.create_sections`); a full decode when the model cannot be
+        updated in place.
         """
-        before = {k: _serialize(v) for k, v in obj.items() if k not in _PREPARED_SECTIONS}
         self.strategy.prepare_for_create(obj)
-        changed = list(_PREPARED_SECTIONS)
-        for key in before.keys() | obj.keys():
-            if key not in _PREPARED_SECTIONS and (key not in obj or before.get(key) != _serialize(obj[key])):
-                changed.append(key)
         try:
-            if redecode_fields(model, obj, tuple(changed)):
+            if redecode_fields(model, obj, self.strategy.create_sections):
                 return model
             return decode(obj)
         except DecodeError as exc:

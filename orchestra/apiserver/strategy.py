@@ -316,6 +316,9 @@ class Strategy:
     create_status: Callable[[dict], dict | None] | None = None
     #: Extra rules for a new object (after uid and name are set), in place.
     create_hook: Callable[[dict], None] | None = None
+    #: The top-level sections :meth:`prepare_for_create` may change: server-set metadata, the
+    #: create status, and whatever ``create_status`` and ``create_hook`` touch besides.
+    create_sections: tuple[str, ...] = ("metadata", "status")
     #: Whether PUT of a missing object creates it.
     allow_create_on_update: bool = False
     #: Whether an immediate delete answers with the object (else a ``Status`` Success).
@@ -467,6 +470,7 @@ _STRATEGIES: dict[str, Strategy] = {
             "namespaces",
             namespaced=False,
             create_status=_namespace_create_status,
+            create_sections=("metadata", "status", "spec"),
             return_deleted_object=True,
             update_hook=_namespace_update,
             extra_fields=_namespace_fields,
@@ -504,6 +508,7 @@ _STRATEGIES: dict[str, Strategy] = {
             create_status=lambda obj: None,
             default_propagation="Orphan",
             create_hook=_job_generate_selector,
+            create_sections=("metadata", "status", "spec"),
             update_rules=(_immutable("spec.selector", "spec.template", "spec.completionMode"),),
             extra_fields=_job_fields,
         ),

@@ -6,6 +6,8 @@ import re
 import time
 import uuid
 
+import orjson
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -138,6 +140,33 @@ def test_job_gets_a_generated_selector_and_template_labels():
     assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
     labels = job["spec"]["template"]["metadata"]["labels"]
     assert labels["controller-uid"] == uid and labels["job-name"] == "pi" and labels["batch.kubernetes.io/job-name"] == "pi"
+
+
+def test_create_changes_only_the_sections_the_strategy_names():
+    # The API server decodes again only these sections after prepare_for_create.
+    from orchestra.api.registry import resource_types
+
+    from orchestra.apiserver.strategy import _STRATEGIES
+
+    samples = {
+        "pods": pod(),
+        "deployments": deployment(),
+        "namespaces": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}, "spec": {}},
+        "jobs": {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "pi"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}},
+        },
+    }
+    namespaced = {rt.plural: rt.namespaced for rt in resource_types()}
+    for resource in _STRATEGIES:
+        strategy = strategy_for(resource, namespaced.get(resource, True))
+        obj = samples.get(resource) or {"metadata": {"name": "x"}, "spec": {"a": 1}, "status": {"b": 2}, "data": {}}
+        before = {k: orjson.loads(orjson.dumps(v)) for k, v in obj.items()}
+        strategy.prepare_for_create(obj)
+        changed = {k for k in before.keys() | obj.keys() if before.get(k) != obj.get(k)}
+        assert changed <= set(strategy.create_sections), (resource, changed)
 
 
 def test_qos_classes():
