@@ -102,9 +102,12 @@ class Cluster:
     :param proxy_mode: the proxy mode plugin (``userspace``: rootless TCP/UDP forwarding).
     :param proxy_config: the proxy mode's settings (e.g. ``{"algorithm": "least-connections"}``).
     :param node_settings: extra :class:`~orchestra.node.agent.AgentConfig` fields for every node.
-    :param controller_settings: per controller name, attributes to set on that controller once the
-        manager created it, e.g. ``{"nodelifecycle": {"grace_period": 2.0}}`` (short grace
-        periods for tests); a name that does not run or an attribute it lacks is a ClusterError.
+    :param controller_settings: the controller manager's
+        :class:`~orchestra.controllers.settings.ControllerSettings` (e.g.
+        ``ControllerSettings(node_monitor_grace_period=2.0)``, short grace periods for tests), or
+        a mapping of controller name to constructor keywords (its ``options``, e.g.
+        ``{"nodelifecycle": {"grace_period": 2.0}}``); an unknown controller or keyword raises
+        :class:`~orchestra.controllers.settings.ControllerSettingsError` here.
     """
 
     def __init__(self, store: Any = None, *, nodes: int = 1, runtime: str = "process",
@@ -112,7 +115,7 @@ class Cluster:
                  host: str = "127.0.0.1", controllers: Iterable[str] | None = None, proxy: bool = True,
                  proxy_mode: str = "userspace", proxy_config: Mapping[str, Any] | None = None,
                  node_settings: Mapping[str, Any] | None = None,
-                 controller_settings: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 controller_settings: Any = None) -> None:
         if nodes < 0:
             raise ValueError(f"nodes must be 0 or more, got {nodes}")
         self.store_spec = store
@@ -126,7 +129,7 @@ class Cluster:
         self.proxy_mode = proxy_mode
         self.proxy_config = dict(proxy_config or {})
         self.node_settings = dict(node_settings or {})
-        self.controller_settings = {name: dict(values) for name, values in (controller_settings or {}).items()}
+        self.controller_settings = _controller_settings(controller_settings)
         self.plugin_manager = get_plugin_manager(tuple(plugins))
         self.bus = EventBus(self.plugin_manager)
         self.server: Any = None
@@ -228,22 +231,10 @@ class Cluster:
         from orchestra.controllers.manager import ControllerManager
 
         self.controller_manager = ControllerManager(self._client(CONTROLLER_MANAGER_USER),
-                                                    controllers=self.controller_names)
+                                                    controllers=self.controller_names,
+                                                    settings=self.controller_settings)
         await self.controller_manager.start()
-        self._apply_controller_settings()
         await self._announce("controller-manager", "controller-manager", started=True)
-
-    def _apply_controller_settings(self) -> None:
-        running = self.controller_manager.controllers
-        for name, values in self.controller_settings.items():
-            controller = running.get(name)
-            if controller is None:
-                raise ClusterError(f"controller_settings names controller {name!r}, which does not run "
-                                   f"(running: {', '.join(running) or 'none'})")
-            for attribute, value in values.items():
-                if not hasattr(controller, attribute):
-                    raise ClusterError(f"controller_settings: controller {name!r} has no setting {attribute!r}")
-                setattr(controller, attribute, value)
 
     async def _start_proxy(self, proxy_class: Any) -> None:
         from orchestra.proxy import create_mode
@@ -388,6 +379,20 @@ class Cluster:
             if loop.time() >= deadline:
                 raise WaitTimeout(f"{what} did not hold within {timeout:g} s")
             await asyncio.sleep(_POLL_INTERVAL)
+
+
+def _controller_settings(value: Any) -> Any:
+    """``controller_settings`` as a ControllerSettings (a mapping is its per-controller ``options``)."""
+    from orchestra.controllers.settings import ControllerSettings, ControllerSettingsError
+
+    if value is None:
+        return ControllerSettings()
+    if isinstance(value, ControllerSettings):
+        return value
+    if isinstance(value, Mapping):
+        return ControllerSettings(options=value)
+    raise ControllerSettingsError(f"controller_settings must be a ControllerSettings or a mapping of controller "
+                                  f"name to keywords, got {type(value).__name__}")
 
 
 async def _gather_all(coroutines: list[Awaitable[Any]]) -> None:

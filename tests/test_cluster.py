@@ -12,6 +12,7 @@ from orchestra.bus import ComponentEvent
 from orchestra.cli.demo import http_get
 from orchestra.client import ApiStatusError, Client
 from orchestra.cluster import ClusterError, WaitTimeout, node_ready, node_user
+from orchestra.controllers.settings import ControllerSettings, ControllerSettingsError
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DEPLOYMENT = REPO / "examples" / "web" / "deployment.yaml"
@@ -201,13 +202,23 @@ def _deployment(name: str, replicas: int, **pod_spec) -> dict:
     }
 
 
-async def test_controller_settings_must_name_a_running_controller_and_a_setting():
-    with pytest.raises(ClusterError, match="controller_settings names controller 'nope'"):
-        async with Cluster(nodes=0, controller_settings={"nope": {"x": 1}}):
-            pass
-    with pytest.raises(ClusterError, match="controller 'replicaset' has no setting 'nope'"):
-        async with Cluster(nodes=0, controller_settings={"replicaset": {"nope": 1}}):
-            pass
+async def test_controller_settings_must_name_a_controller_and_a_setting():
+    with pytest.raises(ControllerSettingsError, match="unknown controller 'nope'"):
+        Cluster(nodes=0, controller_settings={"nope": {"x": 1}})
+    with pytest.raises(ControllerSettingsError, match="controller 'replicaset' has no setting 'nope'"):
+        Cluster(nodes=0, controller_settings={"replicaset": {"nope": 1}})
+    with pytest.raises(ControllerSettingsError, match="node_monitor_grace_period"):
+        Cluster(nodes=0, controller_settings=ControllerSettings(node_monitor_grace_period=-1))
+
+
+async def test_controllers_are_built_with_the_settings():
+    settings = ControllerSettings(node_monitor_grace_period=1.5, workers={"deployment": 2}, default_workers=3,
+                                  options={"job": {"backoff_base": 0.25}})
+    async with Cluster(nodes=0, controller_settings=settings) as cluster:
+        running = cluster.controller_manager.controllers
+        assert running["nodelifecycle"].grace_period == 1.5
+        assert running["deployment"].workers == 2 and running["replicaset"].workers == 3
+        assert running["job"].backoff_base == 0.25
 
 
 async def test_pods_of_a_stopped_node_come_back_on_the_others():

@@ -16,6 +16,9 @@ of each Service, shuts down and exits 0 — 1 when a check fails. Without ``--da
 its state in a temporary directory and listens on a free port, so it never touches a running
 cluster's.
 
+``--node-monitor-grace-period`` and ``--node-lease-period`` shorten how long a dead node takes to
+be noticed (50 s and 10 s by default, as in Kubernetes), e.g. for tests that stop a node.
+
 On the process runtime, a container without ``workingDir`` runs in the directory ``orchestra
 up`` was started in: the examples name ``examples/web/app.py`` relative to the repository root.
 """
@@ -133,6 +136,11 @@ async def _run(cluster, documents, demo: bool, demo_timeout: float) -> int:
 @click.option("--nodes", default=1, show_default=True, type=click.IntRange(0, 1000), help="How many nodes to run.")
 @click.option("--runtime", default="process", show_default=True, help="The nodes' container runtime plugin.")
 @click.option("--proxy-mode", default="userspace", show_default=True, help="The service proxy's mode plugin.")
+@click.option("--node-monitor-grace-period", "grace_period", type=float, default=50.0, show_default=True,
+              help="Seconds without a node heartbeat before its conditions turn Unknown and its pods are evicted "
+                   "(as their tolerations allow).")
+@click.option("--node-lease-period", "lease_period", type=float, default=10.0, show_default=True,
+              help="Seconds between the nodes' heartbeats (Lease renewals); keep it well under the grace period.")
 @click.option("-f", "--filename", "filenames", multiple=True, metavar="FILE|DIR",
               help="Manifests to apply once the cluster is ready (repeatable).")
 @click.option("-R", "--recursive", is_flag=True, help="Descend into subdirectories of a -f DIR.")
@@ -142,8 +150,10 @@ async def _run(cluster, documents, demo: bool, demo_timeout: float) -> int:
 @click.option("--demo-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds --demo waits for each check.")
 def up_command(port: int | None, host: str, data_dir: str | None, store: str | None, nodes: int, runtime: str,
-               proxy_mode: str, filenames: tuple[str, ...], recursive: bool, demo: bool, demo_timeout: float) -> None:
+               proxy_mode: str, grace_period: float, lease_period: float, filenames: tuple[str, ...], recursive: bool,
+               demo: bool, demo_timeout: float) -> None:
     """Run a whole cluster in this process (API server, scheduler, controllers, proxy, nodes)."""
+    from orchestra.cli.controller_manager import controller_settings
     from orchestra.apiserver.auth import TokenFileError
     from orchestra.apiserver.certs import PKIError
     from orchestra.apiserver.server import ServeError
@@ -153,6 +163,9 @@ def up_command(port: int | None, host: str, data_dir: str | None, store: str | N
     from orchestra.proxy import ProxyModeError
     from orchestra.store import StoreError
 
+    settings = controller_settings(grace_period)
+    if not lease_period > 0:
+        raise click.BadParameter(f"must be greater than 0, got {lease_period}", param_hint="--node-lease-period")
     if demo and not filenames:
         missing = [path for path in DEMO_MANIFESTS if not Path(path).is_dir()]
         if missing:
@@ -175,7 +188,7 @@ def up_command(port: int | None, host: str, data_dir: str | None, store: str | N
     if port is None:
         port = 0 if demo else DEFAULT_PORT
     cluster = Cluster(store, nodes=nodes, runtime=runtime, data_dir=data_dir, port=port, host=host,
-                      proxy_mode=proxy_mode)
+                      proxy_mode=proxy_mode, controller_settings=settings, node_settings={"lease_period": lease_period})
     try:
         code = uvloop.run(_run(cluster, documents, demo, demo_timeout))
     except (StoreError, ServeError, PKIError, TokenFileError, AgentConfigError, UnknownRuntimeError,

@@ -1,5 +1,8 @@
 """The controller manager: runs the enabled controllers, behind leader election, with health and metrics.
 
+Each controller is constructed with what :class:`~orchestra.controllers.settings.ControllerSettings`
+says for it (node-monitor grace period, worker counts, further options).
+
 Controllers are named in :data:`CONTROLLERS` (``name → "module:Class"``); adding one is a module
 and a line there. ``--controllers`` follows Kubernetes: ``*`` is every controller, ``name``
 enables one, ``-name`` disables one (``*,-namespace``).
@@ -16,11 +19,14 @@ import importlib
 import logging
 from typing import Any
 
+import attrs
+
 from orchestra.apiserver.http import HTTPServer
 from orchestra.apiserver.request import Request, Response
 from orchestra.client import Client
 from orchestra.controllers.base import Controller, InformerFactory
 from orchestra.controllers.leaderelection import LeaderElectionConfig, LeaderElector
+from orchestra.controllers.settings import ControllerSettings
 
 __all__ = ["ControllerManager", "CONTROLLERS", "DEFAULT_PORT", "UnknownControllerError", "select_controllers"]
 
@@ -74,14 +80,26 @@ def _load(name: str) -> type[Controller]:
 
 
 class ControllerManager:
-    """Runs controllers over shared informers; optionally only while holding the leader lease."""
+    """Runs controllers over shared informers; optionally only while holding the leader lease.
+
+    :param controllers: the ``--controllers`` list (default: every controller).
+    :param leader_election: campaign for this lease and work only while holding it.
+    :param workers: keys synced concurrently by every controller (``settings.default_workers``).
+    :param settings: per-controller settings (grace periods, worker counts, constructor options).
+    """
 
     def __init__(self, client: Client, *, controllers: list[str] | None = None,
-                 leader_election: LeaderElectionConfig | None = None, workers: int | None = None) -> None:
+                 leader_election: LeaderElectionConfig | None = None, workers: int | None = None,
+                 settings: ControllerSettings | None = None) -> None:
         self.client = client
         self.enabled = select_controllers(controllers)
         self.leader_election = leader_election
-        self.workers = workers
+        settings = settings if settings is not None else ControllerSettings()
+        if workers is not None:
+            settings = attrs.evolve(settings, default_workers=workers)
+        #: What each controller is constructed with (:class:`~orchestra.controllers.settings.ControllerSettings`).
+        self.settings = settings
+        self.workers = settings.default_workers
         self.elector = LeaderElector(client, leader_election) if leader_election is not None else None
         self.informers: InformerFactory | None = None
         self.controllers: dict[str, Controller] = {}
@@ -126,7 +144,8 @@ class ControllerManager:
                 return
             self.informers = InformerFactory(self.client)
             for name in self.enabled:
-                self.controllers[name] = _load(name)(self.client, self.informers, workers=self.workers)
+                self.controllers[name] = _load(name)(self.client, self.informers,
+                                                     **self.settings.constructor_kwargs(name))
             self.informers.start()
             await self.informers.wait_synced(60)
             for controller in self.controllers.values():

@@ -25,6 +25,24 @@ def test_leader_election_timing_is_checked(orchestra):
     assert outcome.code == 2 and "lease duration > renew deadline > retry period" in outcome.err
 
 
+def test_controller_settings_are_checked(orchestra):
+    outcome = orchestra("controller-manager", "--concurrent-syncs", "bogus=2")
+    assert outcome.code == 2 and "--concurrent-syncs" in outcome.err and "unknown controller 'bogus'" in outcome.err
+    outcome = orchestra("controller-manager", "--concurrent-syncs", "deployment")
+    assert outcome.code == 2 and "expected CONTROLLER=N" in outcome.err
+    outcome = orchestra("controller-manager", "--node-monitor-grace-period", "-1")
+    assert outcome.code == 2 and "--node-monitor-grace-period" in outcome.err and "Traceback" not in outcome.err
+
+
+def test_controller_settings_from_the_options():
+    from orchestra.cli.controller_manager import controller_settings
+
+    settings = controller_settings(5.0, ("deployment=7", "job=2"))
+    assert settings.node_monitor_grace_period == 5.0
+    assert settings.constructor_kwargs("deployment")["workers"] == 7
+    assert settings.constructor_kwargs("nodelifecycle")["grace_period"] == 5.0
+
+
 def test_runs_controllers_and_serves_health(cluster, unique):
     name = unique("cm")
     env = {**os.environ, "PYTHONPATH": os.getcwd()}

@@ -110,3 +110,11 @@ def test_an_unknown_proxy_mode_names_the_known_ones(up, tmp_path):
     out = up("--proxy-mode", "nope", "--nodes", "0", "--port", "0", "--data-dir", str(tmp_path))
     assert out.code == 1
     assert "no proxy mode called 'nope' (known modes: userspace" in out.err
+
+
+def test_bad_grace_and_lease_periods_are_one_line(up, tmp_path):
+    out = up("--node-monitor-grace-period", "0", "--data-dir", str(tmp_path))
+    assert out.code == 2 and "--node-monitor-grace-period" in out.err and "greater than 0" in out.err
+    assert "Traceback" not in out.err
+    out = up("--node-lease-period", "-1", "--data-dir", str(tmp_path))
+    assert out.code == 2 and "--node-lease-period" in out.err
