@@ -20,6 +20,7 @@ __all__ = [
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
     "normalize_default", "normalize_min_max", "select_best", "accumulate", "in_range", "domain_totals",
+    "select_victims",
     "K_NODE_NAME", "K_UNSCHEDULABLE", "K_RESOURCES", "K_NODE_AFFINITY", "K_TAINTS",
     "K_PORTS", "K_SPREAD", "K_INTERPOD",
     "OP_IN", "OP_NOT_IN", "OP_EXISTS", "OP_DOES_NOT_EXIST", "OP_GT", "OP_LT",
@@ -74,7 +75,7 @@ cdef class NodeTable:
     cdef vector[vector[int32_t]] images
     cdef vector[vector[int64_t]] image_sizes
     cdef vector[int32_t] image_nodes
-
+    cdef vector[vector[PodRec]] pods
 
     def __cinit__(self):
         self.size = 0
@@ -99,6 +100,7 @@ cdef class NodeTable:
             self.ports.resize(new_cap)
             self.images.resize(new_cap)
             self.image_sizes.resize(new_cap)
+            self.pods.resize(new_cap)
             for k in range(self.labels.size()):
                 self.labels[k].resize(new_cap, -1)
         if slots > self.size:
@@ -151,6 +153,7 @@ cdef class NodeTable:
             self.labels[k][node] = -1
         self.taints[node].clear()
         self.ports[node].clear()
+        self.pods[node].clear()
         self.set_images(node, [], [])
 
     def set_allocatable(self, int node, int64_t cpu, int64_t memory, int64_t ephemeral, int64_t pods):
@@ -169,6 +172,31 @@ cdef class NodeTable:
         self.req[node * NRES + 3] += pods
         self.nzreq[node * 2] += nz_cpu
         self.nzreq[node * 2 + 1] += nz_memory
+
+    def add_pod(self, int node, int32_t pod_id, int64_t priority, int64_t start,
+                int64_t cpu, int64_t memory, int64_t ephemeral):
+        """Record a pod placed on slot ``node`` for preemption (its requests are added separately)."""
+        cdef PodRec rec
+        rec.id = pod_id
+        rec.priority = priority
+        rec.start = start
+        rec.req[0] = cpu
+        rec.req[1] = memory
+        rec.req[2] = ephemeral
+        self.pods[node].push_back(rec)
+
+    def remove_pod(self, int node, int32_t pod_id):
+        """Forget pod ``pod_id`` on slot ``node`` (the others keep their order)."""
+        cdef vector[PodRec]* p = &self.pods[node]
+        cdef size_t k
+        for k in range(p.size()):
+            if p[0][k].id == pod_id:
+                p.erase(p.begin() + k)
+                return
+
+    def pod_ids(self, int node):
+        """The ids of the pods recorded on slot ``node``, in placement order."""
+        return [self.pods[node][k].id for k in range(self.pods[node].size())]
 
     def resources(self, int node):
         """``(allocatable, requested, non_zero_requested)`` of slot ``node`` as tuples."""
@@ -994,3 +1022,151 @@ def select_best(const int64_t[:] totals, uint64_t_pick):
                 return k
             pick -= 1
     return chosen
+
+
+cdef inline int _shortfall(const int64_t* alloc, const int64_t* used, const int64_t* need) noexcept nogil:
+    """NodeResourcesFit's verdict as the kernel's detail bits (cpu 1, memory 2, ephemeral 4, pods 8)."""
+    cdef int bits = 8 if used[3] + 1 > alloc[3] else 0
+    cdef int r
+    for r in range(3):
+        if need[r] > 0 and need[r] > alloc[r] - used[r]:
+            bits |= 1 << r
+    return bits
+
+
+cdef inline bint _more_important(const PodRec* a, const PodRec* b) noexcept nogil:
+    """Kubernetes' MoreImportantPod: higher priority, then the earlier start."""
+    if a.priority != b.priority:
+        return a.priority > b.priority
+    return a.start < b.start
+
+
+def select_victims(NodeTable t, const int32_t[::1] slots, int start, int want, int64_t priority,
+                   int64_t cpu, int64_t memory, int64_t ephemeral, int32_t[::1] outcome):
+    """DefaultPreemption's dry run on the resource columns, and its choice of node.
+
+    Visits ``slots`` from position ``start`` (wrapping) and stops after ``want`` candidates.
+    On each node every pod of lower priority than ``priority`` is taken out; if the pod
+    (``cpu``/``memory``/``ephemeral`` requests, one pod) then fits, the taken pods are put
+    back most important first (higher priority, then earlier start; placement order on
+    ties) while it still fits, and the rest are the node's victims. ``outcome[position]``
+    says, per visited node: 0 candidate, -1 no pod of lower priority, > 0 the resources
+    still short with every lower-priority pod gone (NodeResourcesFit's detail bits).
+
+    Among the candidates the chosen node is the first without victims, else the one with
+    the lowest highest-victim priority, then the lowest sum of victim priorities, then
+    the fewest victims, then the latest earliest start among its highest-priority
+    victims; the first visited wins ties. Returns ``(visited, slot, victim_ids)`` with
+    ``slot`` -1 and no ids when there is no candidate; the ids are in importance order.
+    """
+    cdef int n = slots.shape[0], k, pos, slot, found = 0, visited = 0, best = -1, bits, r
+    cdef size_t j, m, a, b, tmp, first
+    cdef int64_t need[3]
+    cdef int64_t used[NRES]
+    cdef int64_t back[NRES]
+    cdef const int64_t* alloc
+    cdef const PodRec* rec
+    cdef vector[size_t] lower
+    cdef vector[int32_t] victims
+    cdef vector[size_t] cand_begin
+    cdef vector[int32_t] cand_slot
+    cdef vector[int64_t] cand_max, cand_sum, cand_earliest
+    cdef int64_t total, count, best_count
+    cdef array out
+    need[0] = cpu
+    need[1] = memory
+    need[2] = ephemeral
+    if n == 0 or want <= 0:
+        return 0, -1, array("i")
+    with nogil:
+        for k in range(n):
+            pos = (start + k) % n
+            slot = slots[pos]
+            visited = k + 1
+            alloc = &t.alloc[slot * NRES]
+            for r in range(NRES):
+                used[r] = t.req[slot * NRES + r]
+            lower.clear()
+            for j in range(t.pods[slot].size()):
+                rec = &t.pods[slot][j]
+                if rec.priority < priority:
+                    lower.push_back(j)
+                    used[0] -= rec.req[0]
+                    used[1] -= rec.req[1]
+                    used[2] -= rec.req[2]
+                    used[3] -= 1
+            if lower.size() == 0:
+                outcome[pos] = -1
+                continue
+            bits = _shortfall(alloc, used, need)
+            if bits:
+                outcome[pos] = bits
+                continue
+            outcome[pos] = 0
+            # insertion sort: stable, and a node holds ~100 pods at most
+            m = lower.size()
+            for a in range(1, m):
+                tmp = lower[a]
+                b = a
+                while b > 0 and _more_important(&t.pods[slot][tmp], &t.pods[slot][lower[b - 1]]):
+                    lower[b] = lower[b - 1]
+                    b -= 1
+                lower[b] = tmp
+            first = victims.size()
+            total = 0
+            for a in range(m):
+                rec = &t.pods[slot][lower[a]]
+                back[0] = used[0] + rec.req[0]
+                back[1] = used[1] + rec.req[1]
+                back[2] = used[2] + rec.req[2]
+                back[3] = used[3] + 1
+                if _shortfall(alloc, back, need):
+                    if victims.size() == first:
+                        # victims come most important first: the first is of the highest
+                        # priority, and the earliest start among those of that priority
+                        cand_max.push_back(rec.priority)
+                        cand_earliest.push_back(rec.start)
+                    total += rec.priority + (<int64_t>1 << 31)
+                    victims.push_back(rec.id)
+                else:
+                    for r in range(NRES):
+                        used[r] = back[r]
+            if victims.size() == first:
+                cand_max.push_back(0)
+                cand_earliest.push_back(0)
+            cand_begin.push_back(first)
+            cand_slot.push_back(slot)
+            cand_sum.push_back(total)
+            found += 1
+            if found >= want:
+                break
+        cand_begin.push_back(victims.size())
+        for k in range(found):
+            count = <int64_t>(cand_begin[k + 1] - cand_begin[k])
+            if count == 0:
+                best = k
+                break
+            if best < 0:
+                best = k
+                best_count = count
+            elif cand_max[k] != cand_max[best]:
+                if cand_max[k] < cand_max[best]:
+                    best = k
+                    best_count = count
+            elif cand_sum[k] != cand_sum[best]:
+                if cand_sum[k] < cand_sum[best]:
+                    best = k
+                    best_count = count
+            elif count != best_count:
+                if count < best_count:
+                    best = k
+                    best_count = count
+            elif cand_earliest[k] > cand_earliest[best]:
+                best = k
+                best_count = count
+    if best < 0:
+        return visited, -1, array("i")
+    out = clone(_I32, <Py_ssize_t>(cand_begin[best + 1] - cand_begin[best]), False)
+    for a in range(cand_begin[best], cand_begin[best + 1]):
+        out[a - cand_begin[best]] = victims[a]
+    return visited, cand_slot[best], out

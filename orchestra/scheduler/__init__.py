@@ -1,6 +1,7 @@
 """The scheduler's core: the framework, the columnar cluster snapshot and the profiles.
 
-The scheduling service (queue, informers, binding) is built around
+The scheduling service, :class:`~orchestra.scheduler.scheduler.Scheduler` (queue, informers,
+binding, leader election), is built around
 :class:`~orchestra.scheduler.framework.Framework` and
 :class:`~orchestra.scheduler.snapshot.ClusterSnapshot`; see ``docs/scheduler.md``.
 """
@@ -11,10 +12,11 @@ from orchestra.scheduler.framework import (
 )
 from orchestra.scheduler.podinfo import NodeInfo, PodInfo, PodInfoError
 from orchestra.scheduler.profiles import default_profile
+from orchestra.scheduler.scheduler import Scheduler
 from orchestra.scheduler.snapshot import ClusterSnapshot, SnapshotError
 
 __all__ = [
     "ClusterSnapshot", "Code", "CycleState", "FitError", "Framework", "NodeBatch", "NodeInfo",
     "NodeView", "Plugin", "PodInfo", "PodInfoError", "PostFilterResult", "PreFilterResult",
-    "ProfileError", "ScheduleResult", "SnapshotError", "Status", "default_profile",
+    "ProfileError", "ScheduleResult", "Scheduler", "SnapshotError", "Status", "default_profile",
 ]

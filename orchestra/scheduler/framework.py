@@ -399,13 +399,20 @@ class Diagnosis:
         return out
 
     def plugins(self) -> frozenset[str]:
-        """Names of the plugins that rejected at least one node (Kubernetes' UnschedulablePlugins)."""
+        """Names of the plugins that rejected at least one node (Kubernetes' UnschedulablePlugins).
+
+        Empty when a rejection names no plugin (a pre-filter's node list, a plugin's
+        unattributed status): the rejecting plugins are then unknown.
+        """
         if self.pre_filter is not None:
             return frozenset([self.pre_filter.plugin]) if self.pre_filter.plugin else frozenset()
         table = self.snapshot.table
         kinds = {kind for kind, _ in sched.reason_histogram(table, self.kinds, self.details, 0, table.size)}
         names = {self.framework.kernel_plugin(k).NAME for k in kinds}
-        names.update(st.plugin for st in self.python.values() if st.plugin)
+        for st in self.python.values():
+            if not st.plugin:
+                return frozenset()
+            names.add(st.plugin)
         return frozenset(names)
 
     def histogram(self) -> dict[str, int]:
@@ -468,6 +475,21 @@ class ScheduleResult:
     victims: tuple[PodInfo, ...] = ()
     evaluated_nodes: int = 0
     feasible_nodes: int = 0
+
+    @property
+    def rejecting_plugins(self) -> frozenset[str]:
+        """The plugins that rejected the pod (Kubernetes' UnschedulablePlugins).
+
+        For a pod no node fits, the filters (or the pre-filter) that rejected at least one
+        node; for another rejection, the plugin its status names. Empty when the pod was
+        scheduled, failed with an error, or was rejected without a plugin being named —
+        the scheduler then lets any cluster event retry it.
+        """
+        if self.fit_error is not None:
+            return self.fit_error.plugins
+        if self.status.is_rejected and self.status.plugin:
+            return frozenset([self.status.plugin])
+        return frozenset()
 
 
 @attrs.define

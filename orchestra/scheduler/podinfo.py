@@ -9,6 +9,8 @@ topology-spread constraints, priority and image names.
 
 from __future__ import annotations
 
+import datetime
+
 from typing import Any, Callable, Mapping
 
 import attrs
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_MILLICPU_REQUEST",
     "HostPort",
     "LabelRequirement",
+    "NOT_STARTED",
     "NodeInfo",
     "NodeTerm",
     "PodInfo",
@@ -33,6 +36,7 @@ __all__ = [
     "WeightedTerm",
     "normalized_image_name",
     "pod_key",
+    "start_micros",
 ]
 
 #: Requests assumed for scoring when a container states none (Kubernetes' non-zero defaults).
@@ -378,6 +382,27 @@ class NodeInfo:
         )
 
 
+#: The start of a pod that has not started (or whose start time cannot be read): after any real one.
+NOT_STARTED = (1 << 62)
+
+
+def start_micros(text: str) -> int:
+    """An RFC 3339 timestamp as integer microseconds since the epoch (:data:`NOT_STARTED` if empty or unreadable)."""
+    if not text:
+        return NOT_STARTED
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return NOT_STARTED
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
 @attrs.frozen
 class PodInfo:
     """A pod as the scheduler sees it: requests as integers, selectors and terms compiled.
@@ -415,6 +440,15 @@ class PodInfo:
     raw: Mapping[str, Any] = attrs.field(eq=False, repr=False)
     #: The pod has a deletionTimestamp (topology spreading does not count it).
     terminating: bool = False
+
+    @property
+    def start_micros(self) -> int:
+        """:attr:`start_time` as microseconds since the epoch, for ordering pods by start.
+
+        A pod without a (readable) start time counts as starting now, after every started
+        pod (Kubernetes' ``GetPodStartTime``): :data:`NOT_STARTED`.
+        """
+        return start_micros(self.start_time)
 
     @property
     def has_inter_pod_terms(self) -> bool:

@@ -5,6 +5,11 @@
   hands out the head.
 - **backoffQ** — pods that failed and wait out their backoff: ``initial × 2^(attempts-1)``,
   capped at ``maximum`` (1 s doubling to 10 s by default). They move to activeQ when it expires.
+  When activeQ is empty, :meth:`SchedulingQueue.pop` takes the pod whose backoff ends first
+  at once (Kubernetes' ``SchedulerPopFromBackoffQ``, KEP-5142): a scheduler with nothing else
+  to do does not sit out the backoff of a pod an event has just made schedulable — e.g. a
+  preemptor whose victims are gone. Pods backing off after an *error* (a plugin failed, a
+  binding was refused) are never taken early; they serve their whole backoff.
 - **unschedulable pods** — pods no node fits. A cluster event that may make them fit (a node
   added or changed, a pod deleted, ...) moves them back (to backoffQ while their backoff lasts);
   none stays parked longer than ``max_unschedulable`` seconds (5 minutes by default).
@@ -12,6 +17,10 @@
 
 A pod that failed while a move request arrived during its attempt goes to backoffQ instead of
 the unschedulable pods (the event may have been the one that makes it fit), as in Kubernetes.
+A *held* pod (:meth:`SchedulingQueue.hold`: a preemptor waiting for its victims to go) is
+parked among the unschedulable pods whatever the events, until :meth:`SchedulingQueue.release`
+— the one event that resolves it, as kube-scheduler's queueing hints single out the deletion
+of the preemptor's victims — or the ``max_unschedulable`` flush.
 The clock is injectable, so tests drive time by hand.
 """
 
@@ -61,6 +70,8 @@ class QueuedPodInfo:
     backoff_expires: float = 0.0
     unschedulable_since: float = 0.0
     unschedulable_plugins: frozenset[str] = frozenset()
+    #: Backing off after an error rather than a rejection (then never popped before its backoff ends).
+    error_backoff: bool = False
 
     @property
     def key(self) -> str:
@@ -106,24 +117,30 @@ class SchedulingQueue:
     :param initial_backoff: / :param max_backoff: seconds (Kubernetes: 1 and 10).
     :param max_unschedulable: seconds a pod may stay unschedulable before it is retried anyway.
     :param clock: monotonic seconds.
+    :param pop_from_backoff: when activeQ is empty, pop the rejected pod whose backoff ends
+        first rather than wait (Kubernetes' ``SchedulerPopFromBackoffQ``, on by default there).
     """
 
     def __init__(self, less: Callable[[Any, Any], bool] | None = None, *,
                  initial_backoff: float = DEFAULT_INITIAL_BACKOFF, max_backoff: float = DEFAULT_MAX_BACKOFF,
                  max_unschedulable: float = DEFAULT_MAX_UNSCHEDULABLE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, pop_from_backoff: bool = True) -> None:
         self.less = less
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self.max_unschedulable = max_unschedulable
         self.clock = clock
+        self.pop_from_backoff = pop_from_backoff
         self._seq = itertools.count()
         self._active: list[Any] = []
         self._active_entries: dict[str, Any] = {}
+        # rejected pods and errored pods back off in separate heaps: only the first may be popped early
         self._backoff: list[tuple[float, int, str]] = []
+        self._error_backoff: list[tuple[float, int, str]] = []
         self._backoff_pods: dict[str, QueuedPodInfo] = {}
         self._unschedulable: dict[str, QueuedPodInfo] = {}
         self._in_flight: dict[str, QueuedPodInfo] = {}
+        self._held: set[str] = set()
         self._nominated: dict[str, dict[str, PodInfo]] = {}
         self._nominated_node: dict[str, str] = {}
         self._wakeup = asyncio.Event()
@@ -209,6 +226,7 @@ class SchedulingQueue:
 
     def delete(self, key: str) -> None:
         """A pod was deleted or bound by someone else: forget it everywhere."""
+        self._held.discard(key)
         self._discard(key)
         self._in_flight.pop(key, None)
         self.delete_nomination(key)
@@ -256,10 +274,25 @@ class SchedulingQueue:
             return qpi
         return None
 
+    def _pop_backoff_early(self) -> QueuedPodInfo | None:
+        heap = self._backoff
+        while heap:
+            expires, _, key = heapq.heappop(heap)
+            qpi = self._backoff_pods.get(key)
+            if qpi is None or qpi.backoff_expires != expires or qpi.error_backoff:
+                continue
+            del self._backoff_pods[key]
+            return qpi
+        return None
+
     def pop_nowait(self) -> QueuedPodInfo | None:
-        """Flush what is due, then the head of activeQ (None if empty); the pod is now in flight."""
+        """Flush what is due, then the head of activeQ — or, if it is empty, the rejected pod in
+        backoffQ whose backoff ends first (see ``pop_from_backoff``); None if there is none.
+        The pod is now in flight."""
         self.flush()
         qpi = self._pop_active()
+        if qpi is None and self.pop_from_backoff:
+            qpi = self._pop_backoff_early()
         if qpi is None:
             return None
         self.scheduling_cycle += 1
@@ -308,8 +341,8 @@ class SchedulingQueue:
         now = self.clock()
         qpi.unschedulable_plugins = plugins
         qpi.backoff_expires = now + backoff_duration(qpi.attempts, self.initial_backoff, self.max_backoff)
-        if self.move_request_cycle >= (cycle if cycle is not None else self.scheduling_cycle):
-            self._push_backoff(qpi)
+        if key not in self._held and self.move_request_cycle >= (cycle if cycle is not None else self.scheduling_cycle):
+            self._push_backoff(qpi, error=False)
         else:
             qpi.unschedulable_since = now
             self._unschedulable[key] = qpi
@@ -320,16 +353,17 @@ class SchedulingQueue:
         if self._in_flight.pop(key, None) is None or key in self:
             return  # deleted (or re-added) while it was being scheduled
         qpi.backoff_expires = self.clock() + backoff_duration(qpi.attempts, self.initial_backoff, self.max_backoff)
-        self._push_backoff(qpi)
+        self._push_backoff(qpi, error=True)
 
-    def _push_backoff(self, qpi: QueuedPodInfo) -> None:
+    def _push_backoff(self, qpi: QueuedPodInfo, *, error: bool) -> None:
+        qpi.error_backoff = error
         self._backoff_pods[qpi.key] = qpi
-        heapq.heappush(self._backoff, (qpi.backoff_expires, next(self._seq), qpi.key))
+        heapq.heappush(self._error_backoff if error else self._backoff, (qpi.backoff_expires, next(self._seq), qpi.key))
         self._wakeup.set()
 
     def _requeue(self, qpi: QueuedPodInfo, now: float) -> None:
         if qpi.backoff_expires > now:
-            self._push_backoff(qpi)
+            self._push_backoff(qpi, error=False)
         else:
             self._push_active(qpi)
 
@@ -338,14 +372,14 @@ class SchedulingQueue:
     def flush(self) -> None:
         """Move pods whose backoff expired to activeQ, and pods unschedulable for too long back."""
         now = self.clock()
-        heap = self._backoff
-        while heap and heap[0][0] <= now:
-            expires, _, key = heapq.heappop(heap)
-            qpi = self._backoff_pods.get(key)
-            if qpi is None or qpi.backoff_expires != expires:
-                continue
-            del self._backoff_pods[key]
-            self._push_active(qpi)
+        for heap in (self._backoff, self._error_backoff):
+            while heap and heap[0][0] <= now:
+                expires, _, key = heapq.heappop(heap)
+                qpi = self._backoff_pods.get(key)
+                if qpi is None or qpi.backoff_expires != expires or qpi.error_backoff != (heap is self._error_backoff):
+                    continue
+                del self._backoff_pods[key]
+                self._push_active(qpi)
         if self._unschedulable:
             limit = now - self.max_unschedulable
             stale = [qpi for qpi in self._unschedulable.values() if qpi.unschedulable_since <= limit]
@@ -356,13 +390,14 @@ class SchedulingQueue:
     def next_deadline(self) -> float | None:
         """When :meth:`flush` next has something to do (None: nothing waits on time)."""
         times = []
-        while self._backoff:
-            expires, _, key = self._backoff[0]
-            qpi = self._backoff_pods.get(key)
-            if qpi is not None and qpi.backoff_expires == expires:
-                times.append(expires)
-                break
-            heapq.heappop(self._backoff)
+        for heap in (self._backoff, self._error_backoff):
+            while heap:
+                expires, _, key = heap[0]
+                qpi = self._backoff_pods.get(key)
+                if qpi is not None and qpi.backoff_expires == expires and qpi.error_backoff == (heap is self._error_backoff):
+                    times.append(expires)
+                    break
+                heapq.heappop(heap)
         if self._unschedulable:
             times.append(min(q.unschedulable_since for q in self._unschedulable.values()) + self.max_unschedulable)
         return min(times) if times else None
@@ -376,12 +411,34 @@ class SchedulingQueue:
         """
         self.move_request_cycle = self.scheduling_cycle
         now = self.clock()
+        held = self._held
         moved = [qpi for qpi in self._unschedulable.values()
-                 if plugins is None or not qpi.unschedulable_plugins or qpi.unschedulable_plugins & plugins]
+                 if (plugins is None or not qpi.unschedulable_plugins or qpi.unschedulable_plugins & plugins)
+                 and qpi.key not in held]
         for qpi in moved:
             del self._unschedulable[qpi.key]
             self._requeue(qpi, now)
         return len(moved)
+
+    def hold(self, key: str) -> None:
+        """Keep pod ``key`` among the unschedulable pods, deaf to cluster events, until :meth:`release`."""
+        self._held.add(key)
+
+    def release(self, key: str) -> bool:
+        """End :meth:`hold`: an unschedulable pod goes to backoffQ (or activeQ if its backoff is over).
+
+        Returns whether the pod was waiting among the unschedulable pods.
+        """
+        self._held.discard(key)
+        qpi = self._unschedulable.pop(key, None)
+        if qpi is None:
+            return False
+        self._requeue(qpi, self.clock())
+        return True
+
+    def is_held(self, key: str) -> bool:
+        """Whether pod ``key`` is held (see :meth:`hold`)."""
+        return key in self._held
 
     # ------------------------------------------------------------------ nominated pods
 

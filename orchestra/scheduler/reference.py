@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from orchestra.scheduler.podinfo import NodeInfo, PodInfo
 
-__all__ = ["DEFAULT_WEIGHTS", "FILTER_ORDER", "ReferenceScheduler"]
+__all__ = ["DEFAULT_WEIGHTS", "FILTER_ORDER", "UNRESOLVABLE_REASONS", "ReferenceScheduler"]
 
 #: Kubernetes' default score weights.
 DEFAULT_WEIGHTS = {
@@ -24,6 +24,12 @@ DEFAULT_WEIGHTS = {
 #: Filters in the default profile's order.
 FILTER_ORDER = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
                 "NodeResourcesFit", "PodTopologySpread", "InterPodAffinity")
+#: Filter reasons preemption cannot resolve (Kubernetes' UnschedulableAndUnresolvable).
+UNRESOLVABLE_REASONS = (
+    "node(s) were unschedulable", "node(s) didn't match the requested node name", "node(s) had untolerated taint",
+    "node(s) didn't match Pod's node affinity/selector", "node(s) didn't match pod affinity rules",
+    "node(s) didn't match pod topology spread constraints (missing required label)",
+)
 HOSTNAME = "kubernetes.io/hostname"
 MB = 1024 * 1024
 
@@ -85,6 +91,65 @@ class ReferenceScheduler:
             for n in feasible:
                 out[n.name] += weight * scores[n.name]
         return out
+
+    def preemption_candidates(self, pod: Any, nodes: Iterable[Any], pods: Iterable[tuple[Any, str]]
+                              ) -> tuple[dict[str, list[PodInfo]], dict[str, list[str]]]:
+        """DefaultPreemption's dry run on every node: ``(victims per candidate node, reasons per other node)``.
+
+        A node rejected only for resolvable reasons is a candidate when the pod fits once
+        every lower-priority pod on it is gone; the removed pods are then put back most
+        important first (higher priority, earlier start, then their order in ``pods``)
+        while the pod still fits, and the rest are its victims, in that order. Other
+        nodes get the reasons preemption reports for them.
+        """
+        pod = _info(pod, PodInfo)
+        nodes = [_info(n, NodeInfo) for n in nodes]
+        placed = [(_info(p, PodInfo), n) for p, n in pods]
+        victims: dict[str, list[PodInfo]] = {}
+        reasons: dict[str, list[str]] = {}
+        for node in nodes:
+            failed = self.filter_node(pod, node, nodes, placed)
+            if not failed or any(r.startswith(u) for r in failed for u in UNRESOLVABLE_REASONS):
+                reasons[node.name] = ["Preemption is not helpful for scheduling"]
+                continue
+            lower = [p for p, n in placed if n == node.name and p.priority < pod.priority]
+            if not lower:
+                reasons[node.name] = ["No preemption victims found for incoming pod"]
+                continue
+            rest = [(p, n) for p, n in placed if not (n == node.name and p.priority < pod.priority)]
+            failed = self.filter_node(pod, node, nodes, rest)
+            if failed:
+                reasons[node.name] = failed
+                continue
+            chosen = []
+            for p in sorted(lower, key=lambda p: (-p.priority, p.start_micros)):
+                rest.append((p, node.name))
+                if self.filter_node(pod, node, nodes, rest):
+                    rest.pop()
+                    chosen.append(p)
+            victims[node.name] = chosen
+        return victims, reasons
+
+    @staticmethod
+    def best_preemption_nodes(candidates: Mapping[str, list[PodInfo]]) -> list[str]:
+        """The candidates DefaultPreemption may nominate (all tied for best; it takes the first visited).
+
+        A node without victims if any; else the lowest highest-victim priority, then the
+        lowest sum of victim priorities, then the fewest victims, then the latest earliest
+        start among the highest-priority victims.
+        """
+        free = [name for name, v in candidates.items() if not v]
+        if free:
+            return free
+
+        def rank(victims: list[PodInfo]) -> tuple[int, int, int, int]:
+            top = max(v.priority for v in victims)
+            earliest = min(v.start_micros for v in victims if v.priority == top)
+            return (top, sum(v.priority + (1 << 31) for v in victims), len(victims), -earliest)
+
+        ranks = {name: rank(v) for name, v in candidates.items()}
+        best = min(ranks.values(), default=None)
+        return [name for name, r in ranks.items() if r == best]
 
     # ------------------------------------------------------------------ helpers
 

@@ -15,7 +15,9 @@ unreserves, forgets the assumed pod and retries it after its backoff.
 A pod no node fits gets a ``FailedScheduling`` event and the condition ``PodScheduled=False``
 (reason ``Unschedulable``) with kube-scheduler's message, and waits among the unschedulable
 pods until a cluster event may help. When preemption nominates a node, the victims are deleted
-through the API and the pod's ``status.nominatedNodeName`` is set. A plugin that raises fails
+through the API and the pod's ``status.nominatedNodeName`` is set; the preemptor then waits,
+deaf to other events, until its victims' deletions are seen (or a deletion fails), and is
+retried at once if nothing else is queued (see :mod:`orchestra.scheduler.queue`). A plugin that raises fails
 only that pod's attempt (reported in its events, retried after backoff).
 """
 
@@ -38,7 +40,7 @@ from orchestra.scheduler.framework import Code, Framework, ScheduleResult, Statu
 from orchestra.scheduler.podinfo import PodInfo, PodInfoError
 from orchestra.scheduler.queue import QueueClosed, QueuedPodInfo, SchedulingQueue
 
-__all__ = ["Scheduler", "SCHEDULER_USER", "rejecting_plugins"]
+__all__ = ["Scheduler", "SCHEDULER_USER", "requeue_plugins"]
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +53,17 @@ _POD_DELETE_PLUGINS = frozenset({"NodeResourcesFit", "NodePorts", "InterPodAffin
 _POD_ADD_PLUGINS = frozenset({"InterPodAffinity", "PodTopologySpread"})
 
 
-#: Kubernetes' filter reasons (fixed texts) → the plugin that gives them.
-_REASON_PLUGINS = (
-    ("Insufficient ", "NodeResourcesFit"), ("Too many pods", "NodeResourcesFit"),
-    ("node(s) didn't have free ports", "NodePorts"),
-    ("node(s) didn't match Pod's node affinity/selector", "NodeAffinity"),
-    ("node(s) didn't match pod affinity rules", "InterPodAffinity"),
-    ("node(s) didn't match pod anti-affinity rules", "InterPodAffinity"),
-    ("node(s) didn't satisfy existing pods anti-affinity rules", "InterPodAffinity"),
-    ("node(s) didn't match pod topology spread constraints", "PodTopologySpread"),
-    ("node(s) didn't match the requested node name", "NodeName"),
-    ("node(s) had untolerated taint", "TaintToleration"),
-    ("node(s) were unschedulable", "NodeUnschedulable"),
-)
+#: Built-in plugins whose rejections only the events above may resolve (Kubernetes' EventsToRegister);
+#: a pod rejected by any other plugin is retried on every cluster event, as in Kubernetes.
+_EVENT_AWARE_PLUGINS = frozenset({"NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
+                                  "NodeResourcesFit", "PodTopologySpread", "InterPodAffinity"})
 
 
-def rejecting_plugins(reasons: Mapping[str, int]) -> frozenset[str]:
-    """The plugins behind a FitError's reasons; empty when one is unknown (then any event retries the pod)."""
-    plugins = set()
-    for reason in reasons:
-        for prefix, plugin in _REASON_PLUGINS:
-            if reason.startswith(prefix):
-                plugins.add(plugin)
-                break
-        else:
-            return frozenset()
-    return frozenset(plugins)
+def requeue_plugins(result: ScheduleResult) -> frozenset[str]:
+    """The plugins whose events may make an unschedulable pod fit: its :attr:`~ScheduleResult.rejecting_plugins`,
+    or empty (every event) when one of them is not a built-in with known events."""
+    plugins = result.rejecting_plugins
+    return plugins if plugins <= _EVENT_AWARE_PLUGINS else frozenset()
 
 
 def _is_priority_sort(fw: Framework) -> bool:
@@ -111,6 +98,9 @@ class Scheduler:
         self.recorder = recorder
         self.on_bound = on_bound
         self.informers: list[Informer] = []
+        #: preemptor → the victims whose deletion it waits for; victim → its preemptor
+        self._awaiting: dict[str, set[str]] = {}
+        self._victim_of: dict[str, str] = {}
         self.bound = 0
         self.attempts = 0
         self._bind_slots = asyncio.Semaphore(config.bind_concurrency)
@@ -281,6 +271,8 @@ class Scheduler:
     def _on_pod_delete(self, pod: Mapping[str, Any]) -> None:
         key = raw_pod_key(pod)
         self._placeholders.pop(key, None)
+        self._victim_gone(key)
+        self._stop_awaiting(key)
         if (pod.get("spec") or {}).get("nodeName") or self.cache.is_assumed(key):
             if self.cache.remove_pod(key) is not None:
                 self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)
@@ -389,13 +381,17 @@ class Scheduler:
                     del self._placeholders[other.key]
                     self.cache.forget(other.key)
                     self.queue.delete_nomination(other.key)
+                    self._stop_awaiting(other.key)
+                    self.queue.release(other.key)
             # the preemptor holds the room it made until it is retried (nominated pods reserve
             # their node, so the next pods neither take it nor preempt the same victims)
             self.cache.assume(pod, nominated)
             self._placeholders[pod.key] = nominated
             self.queue.add_nomination(pod, nominated)
+            if victims:
+                self._await_victims(pod.key, victims)
             self._spawn(self._preempt(pod, nominated, victims))
-        self.queue.add_unschedulable(qpi, rejecting_plugins(result.fit_error.reasons))
+        self.queue.add_unschedulable(qpi, requeue_plugins(result))
         self.recorder.record(pod, WARNING, "FailedScheduling", "Scheduling", message)
         self._spawn(self._set_condition(pod, "Unschedulable", message, nominated or None))
 
@@ -428,6 +424,34 @@ class Scheduler:
         except (ApiStatusError, TransportError, OSError) as exc:
             log.warning("cannot update the PodScheduled condition of %s: %s", pod.key, exc)
 
+    def _await_victims(self, preemptor: str, victims: tuple[PodInfo, ...]) -> None:
+        """Hold the preemptor until every victim's deletion is seen (Kubernetes retries a preemptor
+        when the AssignedPodDelete of its victims arrives, not before)."""
+        self._stop_awaiting(preemptor)
+        keys = {v.key for v in victims}
+        self._awaiting[preemptor] = keys
+        for key in keys:
+            self._victim_of[key] = preemptor
+        self.queue.hold(preemptor)
+
+    def _stop_awaiting(self, preemptor: str) -> None:
+        for key in self._awaiting.pop(preemptor, ()):
+            if self._victim_of.get(key) == preemptor:
+                del self._victim_of[key]
+
+    def _victim_gone(self, victim: str, *, release: bool = False) -> None:
+        """A victim was deleted (or, with ``release``, could not be): retry its preemptor once none is left."""
+        preemptor = self._victim_of.pop(victim, None)
+        if preemptor is None:
+            return
+        waiting = self._awaiting.get(preemptor)
+        if waiting is not None:
+            waiting.discard(victim)
+            if waiting and not release:
+                return
+            self._stop_awaiting(preemptor)
+        self.queue.release(preemptor)
+
     async def _preempt(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...]) -> None:
         """Delete the victims through the API and clear lower-priority nominations on ``node``."""
         for other in self.queue.nominated_pods(node):
@@ -448,10 +472,14 @@ class Scheduler:
                                          grace_period_seconds=grace,
                                          preconditions={"uid": victim.uid} if victim.uid else None)
             except ApiStatusError as exc:
-                if exc.code != 404:
+                if exc.code == 404:
+                    self._victim_gone(victim.key)
+                else:
                     log.warning("cannot delete preemption victim %s: %s", victim.key, exc)
                     self.cache.add_pod(victim.raw)  # still there: count it again
+                    self._victim_gone(victim.key, release=True)  # the preemptor tries again
             except (TransportError, OSError) as exc:
                 log.warning("cannot delete preemption victim %s: %s", victim.key, exc)
                 self.cache.add_pod(victim.raw)
+                self._victim_gone(victim.key, release=True)
         self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)

@@ -112,6 +112,9 @@ class ClusterSnapshot:
         self._free: list[int] = []
         self._node_pods: list[dict[str, PodInfo]] = []
         self._pods: dict[str, PlacedPod] = {}
+        self._pod_ids: dict[str, int] = {}
+        self._pod_keys: dict[int, str] = {}
+        self._next_pod_id = 0
         self._waiting: dict[str, dict[str, PodInfo]] = {}
         self._label_index: dict[tuple[str, str], set[str]] = {}
         self._trackers: dict[tuple[tuple[AffinityTerm, ...], bool], array] = {}
@@ -165,6 +168,13 @@ class ClusterSnapshot:
     def pod(self, key: str) -> PlacedPod | None:
         """The placed pod ``namespace/name``, or None."""
         return self._pods.get(key)
+
+    def pod_by_id(self, pod_id: int) -> PlacedPod:
+        """The placed pod the kernel knows as ``pod_id`` (see :func:`orchestra._ext.sched.select_victims`)."""
+        key = self._pod_keys.get(pod_id)
+        if key is None:
+            raise SnapshotError(f"no placed pod has id {pod_id}")
+        return self._pods[key]
 
     def pods(self) -> Iterator[PlacedPod]:
         """Every placed pod."""
@@ -350,6 +360,12 @@ class ClusterSnapshot:
             self.table.add_port(slot, self.port_code(p.protocol, p.host_ip, p.port))
         self._pods[info.key] = PlacedPod(info, slot, assumed)
         self._node_pods[slot][info.key] = info
+        pod_id = self._next_pod_id = (self._next_pod_id + 1) & 0x7FFFFFFF
+        while pod_id in self._pod_keys:  # wrapped around onto a pod still placed
+            pod_id = self._next_pod_id = (pod_id + 1) & 0x7FFFFFFF
+        self._pod_ids[info.key] = pod_id
+        self._pod_keys[pod_id] = info.key
+        self.table.add_pod(slot, pod_id, info.priority, info.start_micros, cpu, mem, eph)
         for kv in info.labels.items():
             self._label_index.setdefault(kv, set()).add(info.key)
         self._count(info, slot, 1)
@@ -363,6 +379,9 @@ class ClusterSnapshot:
         for p in info.host_ports:
             self.table.remove_port(slot, self.port_code(p.protocol, p.host_ip, p.port))
         del self._node_pods[slot][key]
+        pod_id = self._pod_ids.pop(key)
+        del self._pod_keys[pod_id]
+        self.table.remove_pod(slot, pod_id)
         for kv in info.labels.items():
             keys = self._label_index.get(kv)
             if keys is not None:

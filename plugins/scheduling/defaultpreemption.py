@@ -6,6 +6,7 @@ PodDisruptionBudgets are not considered (every victim counts as non-violating).
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, Callable, Mapping
 
 from orchestra._ext import sched
@@ -23,8 +24,8 @@ NOT_HELPFUL = "Preemption is not helpful for scheduling"
 _INT32_OFFSET = 1 << 31
 
 
-def _importance(p: PlacedPod) -> tuple[int, str]:
-    return (-p.info.priority, p.info.start_time)
+def _importance(p: PlacedPod) -> tuple[int, int]:
+    return (-p.info.priority, p.info.start_micros)
 
 
 def _narrow(cands: list, measure: Callable[[Any], Any], best: Callable[[list], Any]) -> list:
@@ -37,6 +38,10 @@ def _narrow(cands: list, measure: Callable[[Any], Any], best: Callable[[list], A
 
 class DefaultPreemption(Plugin):
     """Post-filter: dry-run eviction on nodes rejected for resolvable reasons.
+
+    When only NodeResourcesFit can change as pods leave a node (:meth:`_resources_only`,
+    the common case), the dry runs and the choice run in the kernel over its resource
+    and per-node pod columns; otherwise every filter is re-run per node in Python.
 
     On each such node (searched from a random offset, stopping after
     max(minCandidateNodesAbsolute, nodes × minCandidateNodesPercentage %) candidates) every
@@ -69,33 +74,58 @@ class DefaultPreemption(Plugin):
         if pod.preemption_policy == "Never":
             return None, Status.unschedulable("preemption: not eligible due to preemptionPolicy=Never.", plugin=self.NAME)
         framework = self.handle.framework
-        slots = list(snapshot.slots())
         potential = diagnosis.slots_with(Code.UNSCHEDULABLE)
         statuses: dict[int, Status] = {}
-        candidates: list[tuple[int, list[PlacedPod]]] = []
-        dry_run = self._victims_by_resources if self._resources_only(framework, pod, snapshot) else self._victims
+        chosen: tuple[int, list[PlacedPod]] | None = None
         if potential:
-            want = max(len(slots) * self.args["minCandidateNodesPercentage"] // 100, self.args["minCandidateNodesAbsolute"])
+            want = max(snapshot.num_nodes * self.args["minCandidateNodesPercentage"] // 100,
+                       self.args["minCandidateNodesAbsolute"])
             want = min(want, len(potential))
             offset = self.handle.rng.randrange(len(potential))
-            for k in range(len(potential)):
-                slot = potential[(offset + k) % len(potential)]
-                found = dry_run(framework, pod, snapshot, slot)
-                if isinstance(found, Status):
-                    statuses[slot] = found
-                    continue
-                candidates.append((slot, found))
-                if len(candidates) >= want:
-                    break
-        if not candidates:
+            if self._resources_only(framework, pod, snapshot):
+                chosen = self._select_in_kernel(framework, pod, snapshot, potential, offset, want, statuses)
+            else:
+                chosen = self._select(framework, pod, snapshot, potential, offset, want, statuses)
+        if chosen is None:
             reasons: dict[str, int] = {}
-            for s in slots:
+            for s in snapshot.slots():
                 st = statuses.get(s) or Status.unschedulable(NOT_HELPFUL, resolvable=False)
                 for r in st.reasons:
                     reasons[r] = reasons.get(r, 0) + 1
-            return None, Status.unschedulable("preemption: " + FitError(pod, len(slots), reasons).message(), plugin=self.NAME)
-        slot, victims = self._pick(candidates)
+            return None, Status.unschedulable("preemption: " + FitError(pod, snapshot.num_nodes, reasons).message(), plugin=self.NAME)
+        slot, victims = chosen
         return PostFilterResult(snapshot.node(slot).name, tuple(v.info for v in victims)), Status()
+
+    def _select(self, framework: Any, pod: PodInfo, snapshot: ClusterSnapshot, potential: list[int], offset: int,
+                want: int, statuses: dict[int, Status]) -> tuple[int, list[PlacedPod]] | None:
+        """The general dry run (every filter re-run per node), then :meth:`_pick`; None without a candidate."""
+        candidates: list[tuple[int, list[PlacedPod]]] = []
+        for k in range(len(potential)):
+            slot = potential[(offset + k) % len(potential)]
+            found = self._victims(framework, pod, snapshot, slot)
+            if isinstance(found, Status):
+                statuses[slot] = found
+                continue
+            candidates.append((slot, found))
+            if len(candidates) >= want:
+                break
+        return self._pick(candidates) if candidates else None
+
+    def _select_in_kernel(self, framework: Any, pod: PodInfo, snapshot: ClusterSnapshot, potential: list[int],
+                          offset: int, want: int, statuses: dict[int, Status]) -> tuple[int, list[PlacedPod]] | None:
+        """The same dry run and choice as :meth:`_select`, on the kernel's resource columns
+        (:func:`orchestra._ext.sched.select_victims`); valid when :meth:`_resources_only`."""
+        slots = array("i", potential)
+        outcome = array("i", bytes(4 * len(slots)))
+        cpu, memory, ephemeral = pod.requests
+        _, slot, ids = sched.select_victims(snapshot.table, slots, offset, want, pod.priority, cpu, memory, ephemeral, outcome)
+        if slot >= 0:
+            return slot, [snapshot.pod_by_id(i) for i in ids]
+        resources = framework.kernel_plugin(sched.K_RESOURCES)
+        no_victims = Status.unschedulable(NO_VICTIMS, resolvable=False, plugin=self.NAME)
+        for s, bits in zip(slots, outcome):
+            statuses[s] = no_victims if bits < 0 else resources.kernel_status(bits, snapshot)
+        return None
 
     def _victims(self, framework: Any, pod: PodInfo, snapshot: ClusterSnapshot, slot: int) -> list[PlacedPod] | Status:
         lower = [snapshot.pod(p.key) for p in snapshot.pods_on(slot) if p.priority < pod.priority]
@@ -143,42 +173,6 @@ class DefaultPreemption(Plugin):
             return False
         return all(p.NAME == "NodeResourcesFit" for p in framework.plugins("filter") if not p.KERNEL_FILTER)
 
-    def _victims_by_resources(self, framework: Any, pod: PodInfo, snapshot: ClusterSnapshot, slot: int) -> list[PlacedPod] | Status:
-        """The dry run of :meth:`_victims` done on the resource columns alone (no snapshot changes)."""
-        priority = pod.priority
-        lower = [p for p in snapshot.pods_on(slot) if p.priority < priority]
-        if not lower:
-            return Status.unschedulable(NO_VICTIMS, resolvable=False, plugin=self.NAME)
-        alloc, requested, _ = snapshot.resources(slot)
-        need = pod.requests
-
-        def shortfall(used: list[int]) -> int:
-            bits = 8 if used[3] + 1 > alloc[3] else 0
-            for r in range(3):
-                if need[r] > 0 and need[r] > alloc[r] - used[r]:
-                    bits |= 1 << r
-            return bits
-
-        used = list(requested)
-        for p in lower:
-            req = p.requests
-            used[0] -= req[0]
-            used[1] -= req[1]
-            used[2] -= req[2]
-        used[3] -= len(lower)
-        bits = shortfall(used)
-        if bits:
-            return framework.kernel_plugin(sched.K_RESOURCES).kernel_status(bits, snapshot)
-        victims = []
-        for p in sorted(lower, key=lambda p: (-p.priority, p.start_time)):
-            req = p.requests
-            back = [used[0] + req[0], used[1] + req[1], used[2] + req[2], used[3] + 1]
-            if shortfall(back):
-                victims.append(snapshot.pod(p.key))
-            else:
-                used = back
-        return victims
-
     @staticmethod
     def _pick(candidates: list[tuple[int, list[PlacedPod]]]) -> tuple[int, list[PlacedPod]]:
         for c in candidates:
@@ -188,9 +182,9 @@ class DefaultPreemption(Plugin):
         cands = _narrow(cands, lambda c: sum(v.info.priority + _INT32_OFFSET for v in c[1]), min)
         cands = _narrow(cands, lambda c: len(c[1]), min)
 
-        def earliest_of_highest(c: tuple[int, list[PlacedPod]]) -> str:
+        def earliest_of_highest(c: tuple[int, list[PlacedPod]]) -> int:
             top = max(v.info.priority for v in c[1])
-            return min(v.info.start_time for v in c[1] if v.info.priority == top)
+            return min(v.info.start_micros for v in c[1] if v.info.priority == top)
 
         cands = _narrow(cands, earliest_of_highest, max)
         return cands[0]

@@ -71,3 +71,30 @@ def test_spread_constraints_are_stored_as_given():
     q.add_spread(3, 2, 1, True, array("q", [4, 5]))
     assert q.spread_constraints() == [(3, 2, 1, 1, [4, 5])]
     assert sched.domain_totals(_table([(1, 1)], [(0, 0)]), 0, array("q", [1]), None, 0)[1:] == (0, 0, 0)
+
+
+def test_select_victims_reprieves_the_most_important_and_reports_every_visited_node():
+    t = sched.NodeTable()
+    t.ensure(3)
+    for slot in range(3):
+        t.set_live(slot, True)
+        t.set_allocatable(slot, 4000, 1 << 30, 0, 10)
+    # slot 0: two 2-cpu pods of priority 1 and 5 → one victim (priority 1)
+    for pid, prio, start in ((1, 1, 10), (2, 5, 10)):
+        t.add_pod(0, pid, prio, start, 2000, 0, 0)
+        t.add_requests(0, 2000, 0, 0, 1, 2000, 0)
+    # slot 1: one 4-cpu pod of priority 50 (not lower): no victims
+    t.add_pod(1, 3, 50, 0, 4000, 0, 0)
+    t.add_requests(1, 4000, 0, 0, 1, 4000, 0)
+    # slot 2: one 1-cpu pod of priority 0 on a node too small even when empty
+    t.set_allocatable(2, 1000, 1 << 30, 0, 10)
+    t.add_pod(2, 4, 0, 0, 1000, 0, 0)
+    t.add_requests(2, 1000, 0, 0, 1, 1000, 0)
+    outcome = array("i", [9, 9, 9])
+    visited, slot, ids = sched.select_victims(t, array("i", [0, 1, 2]), 1, 5, 10, 2000, 0, 0, outcome)
+    assert (visited, slot, list(ids)) == (3, 0, [1])
+    assert list(outcome) == [0, -1, 1]  # candidate, no lower-priority pod, short of cpu (bit 1)
+    t.remove_pod(0, 1)
+    assert t.pod_ids(0) == [2]
+    visited, slot, ids = sched.select_victims(t, array("i", [1, 2]), 0, 5, 10, 2000, 0, 0, array("i", [0, 0]))
+    assert (visited, slot, len(ids)) == (2, -1, 0)

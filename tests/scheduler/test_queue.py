@@ -185,3 +185,59 @@ async def test_pop_waits_for_a_pod_and_close_ends_it():
     q.close()
     with pytest.raises(QueueClosed):
         await asyncio.wait_for(closing, 5)
+
+
+def test_an_empty_activeq_pops_the_rejected_pod_whose_backoff_ends_first(queue, clock):
+    for name in ("a", "b"):
+        queue.add(info(name))
+    a, b = queue.pop_nowait(), queue.pop_nowait()
+    b.attempts = 3  # a longer backoff than a's
+    queue.add_unschedulable(b)
+    queue.add_unschedulable(a)
+    queue.move_all_to_active_or_backoff("NodeAdd")
+    assert queue.where("default/a") == queue.where("default/b") == "backoff"
+    queue.add(info("c"))
+    assert drain(queue) == ["c", "a", "b"]  # activeQ first, then backoffQ by expiry, before any expires
+
+
+def test_pods_backing_off_after_an_error_serve_the_whole_backoff(queue, clock):
+    queue.add(info("p"))
+    queue.add_backoff(queue.pop_nowait())
+    assert queue.pop_nowait() is None
+    clock.now += 1
+    assert queue.pop_nowait().pod.name == "p"
+
+
+def test_popping_from_backoff_can_be_switched_off(clock):
+    q = SchedulingQueue(None, clock=clock, pop_from_backoff=False)
+    q.add(info("p"))
+    q.add_unschedulable(q.pop_nowait())
+    q.move_all_to_active_or_backoff("NodeAdd")
+    assert q.pop_nowait() is None
+    clock.now += 1
+    assert q.pop_nowait().pod.name == "p"
+
+
+def test_a_held_pod_ignores_events_until_released(queue, clock):
+    queue.add(info("p"))
+    qpi = queue.pop_nowait()
+    queue.hold("default/p")
+    queue.move_all_to_active_or_backoff("NodeAdd")  # during the attempt: would send it to backoffQ
+    queue.add_unschedulable(qpi)
+    assert queue.where("default/p") == "unschedulable"
+    assert queue.move_all_to_active_or_backoff("AssignedPodDelete") == 0
+    assert queue.is_held("default/p")
+    assert queue.release("default/p")
+    assert not queue.is_held("default/p") and queue.where("default/p") == "backoff"
+    assert queue.pop_nowait().pod.name == "p"
+    assert not queue.release("default/p")  # in flight, not waiting: nothing to release
+
+
+def test_a_held_pod_is_still_flushed_after_the_maximum(clock):
+    q = SchedulingQueue(None, clock=clock, max_unschedulable=300)
+    q.add(info("p"))
+    qpi = q.pop_nowait()
+    q.hold("default/p")
+    q.add_unschedulable(qpi)
+    clock.now += 300
+    assert q.pop_nowait().pod.name == "p"

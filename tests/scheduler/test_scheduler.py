@@ -12,6 +12,7 @@ from orchestra.apiserver.request import UserInfo
 from orchestra.client import Client
 from orchestra.scheduler.config import SchedulerConfig
 from orchestra.scheduler.framework import Plugin, Status
+from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.scheduler import Scheduler
 from scheduler.sched_builders import builtin_registry, make_node, make_pod
 
@@ -193,6 +194,35 @@ async def test_preemption_evicts_a_lower_priority_pod(client):
         assert preempted and preempted[0]["message"].endswith("on node n0")
 
 
+async def test_a_preemptor_waits_for_its_victims_then_skips_its_backoff(client):
+    """The preemptor stays parked while its victim terminates; its deletion retries it at once.
+
+    The queue's clock never moves, so the preemptor's 10-minute backoff never ends: it can
+    only be bound because an empty activeQ pops it from backoffQ (SchedulerPopFromBackoffQ).
+    """
+    await client.create(node("n0", cpu="1"))
+    config = SchedulerConfig(pod_initial_backoff=600, pod_max_backoff=600, preemption_grace_seconds=30)
+    sched = Scheduler.create(client, config, plugins=builtin_registry(), clock=lambda: 1000.0)
+    async with sched:
+        await client.create(pod("low", cpu="800m", priority=0))
+        assert await eventually(lambda: node_of(client, "low")) == "n0"
+        await client.create(pod("high", cpu="800m", priority=1000))
+
+        async def terminating():
+            low = await client.get("pods", "low", namespace="default", raw=True)
+            return low["metadata"].get("deletionTimestamp")
+
+        assert await eventually(terminating)
+        await sched.wait_idle()
+        assert sched.queue.where("default/high") == "unschedulable" and sched.queue.is_held("default/high")
+        assert await node_of(client, "high") is None
+        high = await client.get("pods", "high", namespace="default", raw=True)
+        assert high["status"]["nominatedNodeName"] == "n0"
+        await client.delete("pods", "low", namespace="default", grace_period_seconds=0)
+        assert await eventually(lambda: node_of(client, "high")) == "n0"
+        await sched.wait_idle()
+
+
 async def test_failed_binding_is_retried_with_backoff(client):
     await client.create(node("n0"))
     sched = make_scheduler(client)
@@ -232,12 +262,22 @@ async def test_repeated_failures_update_one_event(client):
         assert sched.attempts >= 2
 
 
-def test_rejecting_plugins_from_kubernetes_reasons():
-    from orchestra.scheduler.scheduler import rejecting_plugins
+def test_requeue_plugins_are_the_rejecting_plugins_when_their_events_are_known():
+    from orchestra.scheduler.framework import CycleState, FitError, ScheduleResult, Status
+    from orchestra.scheduler.scheduler import requeue_plugins
 
-    reasons = {"Insufficient cpu": 3, "node(s) had untolerated taint {a: b}": 1, "node(s) didn't match Pod's node affinity/selector": 2}
-    assert rejecting_plugins(reasons) == {"NodeResourcesFit", "TaintToleration", "NodeAffinity"}
-    assert rejecting_plugins({"Insufficient cpu": 1, "something a Python plugin said": 1}) == frozenset()
+    pod = PodInfo.from_dict(make_pod("p"))
+    known = FitError(pod, 3, {"Insufficient cpu": 3}, plugins=frozenset({"NodeResourcesFit", "TaintToleration"}))
+    result = ScheduleResult(None, CycleState(), Status.unschedulable(known.message()), fit_error=known)
+    assert result.rejecting_plugins == {"NodeResourcesFit", "TaintToleration"}
+    assert requeue_plugins(result) == {"NodeResourcesFit", "TaintToleration"}
+    custom = FitError(pod, 3, {"x": 3}, plugins=frozenset({"NodeResourcesFit", "MyPlugin"}))
+    result = ScheduleResult(None, CycleState(), Status.unschedulable(custom.message()), fit_error=custom)
+    assert result.rejecting_plugins == {"NodeResourcesFit", "MyPlugin"}
+    assert requeue_plugins(result) == frozenset()  # MyPlugin's events are unknown: any event retries the pod
+    rejected = ScheduleResult(None, CycleState(), Status.unschedulable("no", plugin="Gate"))
+    assert rejected.rejecting_plugins == {"Gate"}
+    assert ScheduleResult("n1", CycleState()).rejecting_plugins == frozenset()
 
 
 async def test_pod_affinity_waits_for_its_peer_then_binds_next_to_it(client):

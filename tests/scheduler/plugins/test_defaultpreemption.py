@@ -84,3 +84,100 @@ def test_the_arithmetic_dry_run_agrees_with_the_general_one(data):
     assert fast.node_name == slow.node_name and fast.nominated_node == slow.nominated_node, (fast.status, slow.status)
     assert [v.key for v in fast.victims] == [v.key for v in slow.victims]
     assert (fast.fit_error.message() if fast.fit_error else None) == (slow.fit_error.message() if slow.fit_error else None)
+
+
+# ---------------------------------------------------------------------------- against the reference
+
+from orchestra.scheduler.framework import FitError  # noqa: E402
+from orchestra.scheduler.reference import FILTER_ORDER, ReferenceScheduler  # noqa: E402
+
+#: Every filter in Kubernetes' order, and every node a candidate (so the choice is over all of them).
+EVERY_NODE = only(*FILTER_ORDER, "DefaultPreemption", pct=100,
+                  args={"DefaultPreemption": {"minCandidateNodesPercentage": 100, "minCandidateNodesAbsolute": 0}})
+STARTS = ["", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00.5Z", "2024-01-01T00:00:01Z", "2023-12-31T23:59:59+00:00"]
+
+
+@st.composite
+def preemption_clusters(draw, ports: bool):
+    nodes = []
+    for i in range(draw(st.integers(1, 6))):
+        nodes.append(make_node(f"n{i}", cpu=str(draw(st.integers(1, 4))), memory=f"{draw(st.integers(1, 4))}Gi",
+                               pods=draw(st.integers(1, 6)), unschedulable=draw(st.integers(0, 5)) == 0,
+                               labels={"zone": draw(st.sampled_from(["a", "b"]))}))
+
+    def pod(name, node):
+        extra = {}
+        if ports and draw(st.booleans()):
+            extra["containers"] = [{"name": "c", "image": "busybox", "ports": [{"containerPort": 80, "hostPort": draw(st.sampled_from([80, 81]))}],
+                                    "resources": {"requests": {"cpu": f"{draw(st.integers(1, 20)) * 100}m"}}}]
+        p = make_pod(name, cpu=f"{draw(st.integers(1, 20)) * 100}m", memory=f"{draw(st.integers(0, 8)) * 256}Mi",
+                     priority=draw(st.integers(0, 4)) * 5, node=node, **extra)
+        start = draw(st.sampled_from(STARTS))
+        if start:
+            p["status"] = {"startTime": start}
+        return p
+
+    placed = [pod(f"e{j}", f"n{draw(st.integers(0, len(nodes) - 1))}") for j in range(draw(st.integers(0, 14)))]
+    incoming = pod("p", None)
+    incoming["spec"]["priority"] = draw(st.integers(0, 4)) * 5 + 3
+    if draw(st.integers(0, 3)) == 0:
+        incoming["spec"]["nodeSelector"] = {"zone": "a"}
+    return nodes, placed, incoming
+
+
+def _check_against_reference(nodes, placed, incoming, seed):
+    result = make_framework(EVERY_NODE, seed=seed).schedule_one(incoming, make_snapshot(nodes, placed))
+    ref = ReferenceScheduler()
+    feasible = [n for n, r in ref.reasons(incoming, nodes, [(p, p["spec"]["nodeName"]) for p in placed]).items() if not r]
+    if feasible:
+        assert result.node_name in feasible
+        return
+    assert result.node_name is None
+    victims, reasons = ref.preemption_candidates(incoming, nodes, [(p, p["spec"]["nodeName"]) for p in placed])
+    if victims:
+        assert result.nominated_node in ref.best_preemption_nodes(victims)
+        assert [v.key for v in result.victims] == [v.key for v in victims[result.nominated_node]]
+        return
+    assert result.nominated_node == "" and not result.victims
+    counts: dict[str, int] = {}
+    for rs in reasons.values():
+        for r in rs:
+            counts[r] = counts.get(r, 0) + 1
+    info = PodInfo.from_dict(incoming)
+    assert result.fit_error.post_filter_msg == "preemption: " + FitError(info, len(nodes), counts).message()
+
+
+@settings(max_examples=250, deadline=None)
+@given(preemption_clusters(ports=False), st.integers(0, 1000))
+def test_the_kernel_dry_run_agrees_with_the_reference(cluster, seed):
+    nodes, placed, incoming = cluster
+    assert DefaultPreemption._resources_only(make_framework(EVERY_NODE), PodInfo.from_dict(incoming), make_snapshot(nodes, placed))
+    _check_against_reference(nodes, placed, incoming, seed)
+
+
+@settings(max_examples=120, deadline=None)
+@given(preemption_clusters(ports=True), st.integers(0, 1000))
+def test_the_general_dry_run_agrees_with_the_reference(cluster, seed):
+    _check_against_reference(*cluster, seed)
+
+
+def test_victims_go_by_start_time_not_by_its_spelling():
+    early = make_pod("early", cpu="2", priority=1, node="n1")
+    early["status"] = {"startTime": "2024-01-01T00:00:00.5Z"}  # sorts after "...:00Z" as text, is earlier than ":01Z"
+    late = make_pod("late", cpu="2", priority=1, node="n1")
+    late["status"] = {"startTime": "2024-01-01T00:00:01Z"}
+    snap = make_snapshot([make_node("n1", cpu="4")], [late, early])
+    result = make_framework(PROFILE).schedule_one(make_pod("p", cpu="2", priority=10), snap)
+    # the earlier-started pod is more important: it is put back first and stays
+    assert [v.name for v in result.victims] == ["late"]
+
+
+def test_kernel_and_snapshot_keep_pod_ids_in_step():
+    snap = make_snapshot([make_node("n1")], [make_pod("a", node="n1"), make_pod("b", node="n1")])
+    ids = snap.table.pod_ids(0)
+    assert [snap.pod_by_id(i).info.name for i in ids] == ["a", "b"]
+    snap.remove_pod("default/a")
+    assert [snap.pod_by_id(i).info.name for i in snap.table.pod_ids(0)] == ["b"]
+    snap.remove_node("n1")
+    snap.add_node(make_node("n1"))
+    assert [snap.pod_by_id(i).info.name for i in snap.table.pod_ids(0)] == ["b"]
