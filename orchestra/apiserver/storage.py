@@ -574,7 +574,8 @@ class ResourceStorage:
         """Create an object; 409 AlreadyExists when the name is taken, 422 when invalid.
 
         ``owned``: the caller hands ``body`` over (a freshly decoded request body), so it is
-        worked on in place instead of copied first.
+        worked on in place instead of copied first, and only reads the returned object
+        (which the watch cache may then share).
         """
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
@@ -588,7 +589,9 @@ class ResourceStorage:
             if base:
                 attempt["metadata"]["name"] = generate_name(base)
             # Defaults and admission change the model in place: only the first attempt may reuse it.
-            created = await self._create_once(namespace, attempt, ctx, model=model if number == 0 else None)
+            created = await self._create_once(
+                namespace, attempt, ctx, model=model if number == 0 else None, share=owned
+            )
             if created is not None:
                 return created
         if base:
@@ -604,8 +607,13 @@ class ResourceStorage:
         )
 
     async def _create_once(
-        self, namespace: str | None, obj: dict, ctx: RequestContext, *, model: Any = None
+        self, namespace: str | None, obj: dict, ctx: RequestContext, *, model: Any = None, share: bool = False
     ) -> dict | None:
+        """One try at creating ``obj`` under its name; None when the name is taken.
+
+        ``share``: the result is only read by the caller, so the watch cache may keep it
+        as the decoded object (see :meth:`WatchCache.expect`).
+        """
         if model is None:
             self.strategy.prepare_for_create(obj)
         else:
@@ -618,8 +626,12 @@ class ResourceStorage:
                 return None
             return result
         value = _serialize(_without_rv(result))
+        if share:
+            self.cache.expect(key, value, result)
         txn = await self.store.txn([Compare.create_revision(key, "=", 0)], [PutOp(key, value)])
         if not txn.succeeded:
+            if share:
+                self.cache.forget(key)
             return None
         result["metadata"]["resourceVersion"] = str(txn.revision)
         return result
@@ -1154,11 +1166,13 @@ class ResourceStorage:
             new["status"] = status
             if ctx.dry_run:
                 return
-            txn = await self.store.txn(
-                [Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, _serialize(new))]
-            )
+            value = _serialize(new)
+            # ``new`` is this method's own (its unchanged parts are the cache's, never mutated).
+            self.cache.expect(key, value, new)
+            txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, value)])
             if txn.succeeded:
                 return
+            self.cache.forget(key)
 
     async def _bind_admitted(
         self, namespace: str | None, name: str, node: str, annotations: dict, wanted_uid: str | None,

@@ -79,13 +79,31 @@ def now_rfc3339(offset_seconds: int = 0) -> str:
     return _formatted_second[1]
 
 
+#: Random bytes read ahead for UIDs (one system call per 256 UIDs) and the next unread offset.
+_random_pool: list = [b"", 0]
+_RANDOM_POOL_BYTES = 4096
+#: The RFC 4122 variant character for each value of the 17th hex digit (its top bits become ``10``).
+_VARIANT = "89ab" * 4
+
+
+def _forget_random_pool() -> None:
+    """A forked child must not hand out the UIDs its parent will."""
+    _random_pool[:] = [b"", 0]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_random_pool)
+
+
 def new_uid() -> str:
     """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` gives, without building a UUID object."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    pool, offset = _random_pool
+    if offset + 16 > len(pool):
+        pool, offset = os.urandom(_RANDOM_POOL_BYTES), 0
+        _random_pool[0] = pool
+    _random_pool[1] = offset + 16
+    h = pool[offset:offset + 16].hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
 
 
 def generate_name(base: str) -> str:

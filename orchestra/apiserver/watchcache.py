@@ -61,6 +61,8 @@ DEFAULT_WINDOW_EVENTS = 10_000
 DEFAULT_BOOKMARK_INTERVAL = 60.0
 #: Events a watcher may have waiting before it is ended (a client that cannot keep up re-watches).
 DEFAULT_WATCHER_BUFFER = 10_000
+#: Decoded values a cache holds for writes whose events have not arrived yet (past it, it forgets them all).
+_EXPECTED_LIMIT = 4096
 #: How long a request waits for the cache to reach a revision before giving up (Kubernetes: 3 s).
 FRESHNESS_TIMEOUT = 3.0
 INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
@@ -309,6 +311,8 @@ class WatchCache:
         self._progress_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._ready = asyncio.Event()
         self._stopping = False
+        #: Decoded forms of values being written through this server: ``key -> (value, object)``.
+        self._expected: dict[bytes, tuple[bytes, dict]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -333,7 +337,26 @@ class WatchCache:
         for watcher in list(self._watchers):
             watcher.close()
 
+    def expect(self, key: bytes, value: bytes, obj: dict) -> None:
+        """Say that ``value``, about to be written to ``key``, decodes to ``obj``.
+
+        When the write's event arrives with exactly these bytes, the cache keeps ``obj``
+        instead of decoding the value again, so ``obj`` (and everything in it but its
+        ``metadata``, which the cache stamps with the resourceVersion) must not change
+        from now on. A write that fails should be :meth:`forget`-ed; a stale entry is
+        harmless, as only identical bytes are ever matched.
+        """
+        expected = self._expected
+        if len(expected) >= _EXPECTED_LIMIT:
+            expected.clear()
+        expected[key] = (value, obj)
+
+    def forget(self, key: bytes) -> None:
+        """Drop what :meth:`expect` said of ``key`` (its write did not happen)."""
+        self._expected.pop(key, None)
+
     async def _relist(self) -> None:
+        self._expected.clear()
         start, end = prefix_range(self.prefix)
         result = await self.store.range(start, end)
         objects = {}
@@ -383,7 +406,11 @@ class WatchCache:
             revision = kv.mod_revision
             prev = self.objects.get(kv.key)
             if store_event.type == "PUT":
-                obj = orjson.loads(kv.value)
+                expected = self._expected.pop(kv.key, None) if self._expected else None
+                if expected is not None and expected[0] == kv.value:
+                    obj = expected[1]
+                else:
+                    obj = orjson.loads(kv.value)
                 obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
                 self.objects[kv.key] = obj
                 event = CacheEvent("ADDED" if prev is None else "MODIFIED", kv.key, revision, obj, prev)

@@ -83,11 +83,28 @@ def test_now_formats_the_current_second_even_when_cached(monkeypatch):
 
 
 def test_uids_are_random_version_4_uuids():
-    uids = {new_uid() for _ in range(200)}
-    assert len(uids) == 200
+    uids = {new_uid() for _ in range(1000)}  # more than one read-ahead pool of random bytes
+    assert len(uids) == 1000
     for uid in uids:
         parsed = uuid.UUID(uid)
         assert str(parsed) == uid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_a_forked_child_never_repeats_its_parents_uids():
+    import os
+
+    new_uid()  # the pool now holds bytes for the next UIDs
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.write(write, new_uid().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child and child != new_uid()
 
 
 # --------------------------------------------------------------------------- create

@@ -356,3 +356,38 @@ async def test_a_watcher_wait_ends_on_an_event_or_its_timeout_and_leaves_no_wait
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     assert watcher._waiter is None
+
+
+async def test_an_expected_write_is_kept_as_handed_over_and_anything_else_is_decoded(registry, configmaps):
+    cache = configmaps.cache
+    key = configmaps.key("default", "a")
+    value = orjson.dumps(configmap("a"))
+    handed = orjson.loads(value)
+    cache.expect(key, value, handed)
+    await registry.store.put(key, value)
+    await cache.wait_fresh()
+    assert cache.get(key) is handed and handed["metadata"]["resourceVersion"]
+    # Other bytes than announced: the value is decoded, whatever was handed over.
+    cache.expect(key, value, {"not": "used"})
+    changed = orjson.dumps(configmap("a", data={"a": "2"}))
+    await registry.store.put(key, changed)
+    await cache.wait_fresh()
+    assert cache.get(key)["data"] == {"a": "2"}
+    # A forgotten expectation is never used.
+    cache.expect(key, value, {"not": "used"})
+    cache.forget(key)
+    await registry.store.put(key, value)
+    await cache.wait_fresh()
+    assert cache.get(key)["data"] == {"a": "1"}
+
+
+async def test_created_and_bound_objects_in_the_cache_equal_the_stored_ones(registry, pods):
+    created = await pods.create("default", pod("p"), CTX, owned=True)
+    await pods.bind("default", "p", {"metadata": {"name": "p"}, "target": {"name": "n1"}}, CTX)
+    await pods.cache.wait_fresh()
+    key = pods.key("default", "p")
+    kv = await registry.store.get(key)
+    stored = orjson.loads(kv.value)
+    stored["metadata"]["resourceVersion"] = str(kv.mod_revision)
+    assert pods.cache.get(key) == stored and stored["spec"]["nodeName"] == "n1"
+    assert created["metadata"]["uid"] == stored["metadata"]["uid"]
