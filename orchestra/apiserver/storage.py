@@ -74,6 +74,11 @@ __all__ = ["RequestContext", "ListOptions", "WatchEvent", "ResourceStorage", "GE
 #: How often a create with ``generateName`` tries a fresh name after a collision.
 GENERATE_NAME_ATTEMPTS = 8
 
+#: Metadata ``Strategy.prepare_for_create`` sets or drops.
+_SERVER_SET_METADATA = frozenset(
+    {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink",
+     "generation"}
+)
 _CONFLICT_MESSAGE = "the object has been modified; please apply your changes to the latest version and try again"
 _CONTINUE_VERSION = "meta.k8s.io/v1"
 _PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
@@ -478,8 +483,11 @@ class ResourceStorage:
 
     # -- the write pipeline --------------------------------------------------------------
 
-    def _check_type(self, obj: dict) -> Any:
-        """Check (and fill in) apiVersion, kind and metadata; the decoded model, 400 when a field is mistyped."""
+    def _check_type(self, obj: dict, *, decoded: bool = True) -> Any:
+        """Check (and fill in) apiVersion, kind and metadata; the decoded model, 400 when a field is mistyped.
+
+        With ``decoded=False`` only the checks run (None is returned).
+        """
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version is None:
             obj["apiVersion"] = self.rtype.api_version
@@ -497,8 +505,13 @@ class ResourceStorage:
             obj["metadata"] = {}
         elif not isinstance(meta, dict):
             raise BadRequest("metadata: expected object")
+        if not decoded:
+            return None
         # Decode before the strategy's hooks run on the wire dict, as Kubernetes decodes first:
         # the hooks may then rely on every modelled field having its type (a "spec": 5 is a 400).
+        return self._decode(obj)
+
+    def _decode(self, obj: dict) -> Any:
         try:
             return decode(obj)
         except DecodeError as exc:
@@ -580,43 +593,76 @@ class ResourceStorage:
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
         obj = body if owned else _copy(body)
-        model = self._check_type(obj)
-        self._check_namespace(obj, namespace)
+        self._check_type(obj, decoded=False)
         meta = obj["metadata"]
-        base = meta.get("generateName") if not meta.get("name") else None
-        for number in range(GENERATE_NAME_ATTEMPTS if base else 1):
-            attempt = copy.deepcopy(obj) if base else obj
-            if base:
-                attempt["metadata"]["name"] = generate_name(base)
-            # Defaults and admission change the model in place: only the first attempt may reuse it.
-            created = await self._create_once(
-                namespace, attempt, ctx, model=model if number == 0 else None, share=owned
-            )
+        if self._prepares_before_decoding(meta, namespace):
+            # Nothing the strategy sets can be mistyped in this body: set it, then decode once.
+            self._check_namespace(obj, namespace)
+            self.strategy.prepare_for_create(obj)
+            created = await self._create_once(namespace, obj, ctx, model=self._decode(obj), prepared=True, share=owned)
             if created is not None:
                 return created
-        if base:
-            raise AlreadyExists(
-                f'{self._resource_name} "{base}" already exists: no unique name could be generated, try again',
-                kind=self.rtype.plural,
-                name=base,
-                group=self.rtype.group,
-            )
+        else:
+            model = self._decode(obj)
+            self._check_namespace(obj, namespace)
+            base = meta.get("generateName") if not meta.get("name") else None
+            for number in range(GENERATE_NAME_ATTEMPTS if base else 1):
+                attempt = copy.deepcopy(obj) if base else obj
+                if base:
+                    attempt["metadata"]["name"] = generate_name(base)
+                # Defaults and admission change the model in place: only the first attempt may reuse it.
+                created = await self._create_once(
+                    namespace, attempt, ctx, model=model if number == 0 else None, share=owned
+                )
+                if created is not None:
+                    return created
+            if base:
+                raise AlreadyExists(
+                    f'{self._resource_name} "{base}" already exists: no unique name could be generated, try again',
+                    kind=self.rtype.plural,
+                    name=base,
+                    group=self.rtype.group,
+                )
         name = meta.get("name") or ""
         raise AlreadyExists(
             f'{self._resource_name} "{name}" already exists', kind=self.rtype.plural, name=name, group=self.rtype.group
         )
 
+    def _prepares_before_decoding(self, meta: dict, namespace: str | None) -> bool:
+        """Whether ``prepare_for_create`` may run before the body is decoded, so it is decoded once.
+
+        So when the strategy changes only metadata, the object is named (no generated
+        names to try), the body carries none of the metadata the strategy sets or drops
+        (a mistyped one must still be a 400) and its namespace is absent or the URL's.
+        """
+        if not self.strategy.prepares_metadata_only or not meta.get("name"):
+            return False
+        if not _SERVER_SET_METADATA.isdisjoint(meta):
+            return False
+        body_namespace = meta.get("namespace")
+        if self.rtype.namespaced:
+            return body_namespace is None or body_namespace == namespace
+        return body_namespace is None
+
     async def _create_once(
-        self, namespace: str | None, obj: dict, ctx: RequestContext, *, model: Any = None, share: bool = False
+        self,
+        namespace: str | None,
+        obj: dict,
+        ctx: RequestContext,
+        *,
+        model: Any = None,
+        prepared: bool = False,
+        share: bool = False,
     ) -> dict | None:
         """One try at creating ``obj`` under its name; None when the name is taken.
 
-        ``share``: the result is only read by the caller, so the watch cache may keep it
-        as the decoded object (see :meth:`WatchCache.expect`).
+        ``model``: ``obj`` decoded already, before ``prepare_for_create`` or, when
+        ``prepared``, after it. ``share``: the result is only read by the caller, so the
+        watch cache may keep it as the decoded object (see :meth:`WatchCache.expect`).
         """
         if model is None:
             self.strategy.prepare_for_create(obj)
-        else:
+        elif not prepared:
             model = self._prepare_decoded(obj, model)
         name = obj["metadata"].get("name") or ""
         result = await self._admit(CREATE, namespace, name, obj, None, ctx, None, model=model)

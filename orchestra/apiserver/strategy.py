@@ -352,6 +352,11 @@ class Strategy:
     #: The kind-specific field labels: ``obj -> {label: value}``.
     extra_fields: Callable[[dict], dict[str, str]] | None = None
 
+    @property
+    def prepares_metadata_only(self) -> bool:
+        """Whether :meth:`prepare_for_create` changes nothing but the server-set metadata."""
+        return self.create_status is None and self.create_hook is None
+
     def prepare_for_create(self, obj: dict) -> None:
         """Set the server-owned fields of a new object (in place); name generation is separate."""
         meta = obj.setdefault("metadata", {})

@@ -781,6 +781,21 @@ async def test_binding_annotations_are_checked_merged_with_the_pods(pods):
         await pods.bind("default", "web", binding(annotations={"b.io/big": "y" * 100_000}), CTX)
 
 
+async def test_create_refuses_mistyped_fields_the_server_would_set_or_drop(configmaps, registry):
+    nodes = res(registry, "v1", "Node")
+    for meta in ({"uid": 5}, {"creationTimestamp": 1}, {"generation": "1"}, {"resourceVersion": 3}, {"labels": 5}):
+        with pytest.raises(BadRequest, match=r'^ConfigMap in version "v1" cannot be handled as a ConfigMap: metadata\.'):
+            await configmaps.create("default", configmap(**meta), CTX)
+    with pytest.raises(BadRequest, match="namespace of the provided object does not match"):
+        await configmaps.create("default", configmap(namespace="other"), CTX)
+    with pytest.raises(BadRequest, match=r"cannot be handled as a ConfigMap: metadata\.namespace: expected string"):
+        await configmaps.create("default", configmap(namespace=5), CTX)
+    created = await configmaps.create("default", configmap(uid="mine", resourceVersion="9", generation=3), CTX)
+    assert created["metadata"]["uid"] != "mine" and "generation" not in created["metadata"]
+    node = await nodes.create(None, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "namespace": "x"}}, CTX)
+    assert "namespace" not in node["metadata"] and node["metadata"]["uid"]
+
+
 async def test_every_error_is_an_api_error_with_a_status(configmaps):
     for call in (
         configmaps.get("default", "none"),
