@@ -25,7 +25,7 @@ async def _run(kubeconfig: str, context: str | None, controllers: list[str], lea
                lease_duration: float, renew_deadline: float, retry_period: float, bind_address: str,
                port: int, settings: Any) -> None:
     from orchestra.client import Client
-    from orchestra.controllers.leaderelection import LeaderElectionConfig
+    from orchestra.client.leaderelection import LeaderElectionConfig
     from orchestra.controllers.manager import ControllerManager
 
     election = None

@@ -25,7 +25,7 @@ from orchestra.apiserver.http import HTTPServer
 from orchestra.apiserver.request import Request, Response
 from orchestra.client import Client
 from orchestra.controllers.base import Controller, InformerFactory
-from orchestra.controllers.leaderelection import LeaderElectionConfig, LeaderElector
+from orchestra.client.leaderelection import LeaderElectionConfig, LeaderElector
 from orchestra.controllers.settings import ControllerSettings
 
 __all__ = ["ControllerManager", "CONTROLLERS", "DEFAULT_PORT", "UnknownControllerError", "select_controllers"]

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from orchestra.controllers.leaderelection import LeaderElectionConfig
+from orchestra.client.leaderelection import LeaderElectionConfig
 from orchestra.controllers.manager import ControllerManager, UnknownControllerError, select_controllers
 from tests.controllers.conftest import eventually
 from tests.controllers.test_replicaset import replica_set

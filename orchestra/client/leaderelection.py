@@ -1,5 +1,9 @@
 """Leader election through a ``coordination.k8s.io/v1`` Lease (client-go's ``leaderelection``).
 
+Shared by the components that may run as several instances of which one works: the
+controller manager (lease ``kube-system/kube-controller-manager``) and the scheduler
+(``kube-system/kube-scheduler``).
+
 Candidates try every ``retry_period`` to take the lease: a lease is free when it does not
 exist, has no holder, or its record has not changed for ``lease_duration`` as observed on
 this candidate's own clock (clocks of different machines are never compared). The leader
@@ -17,8 +21,8 @@ from typing import Any, Awaitable, Callable
 
 import attrs
 
-from orchestra.client import ApiStatusError, Client, TransportError
-from orchestra.controllers.base import is_conflict, is_not_found
+from orchestra.client.client import ApiStatusError, Client
+from orchestra.client.transport import TransportError
 from orchestra.plugin_manager import await_maybe
 
 __all__ = ["LeaderElectionConfig", "LeaderElector", "LeaseLost"]
@@ -34,7 +38,10 @@ class LeaseLost(Exception):
 
 @attrs.frozen
 class LeaderElectionConfig:
-    """Where the lease lives and the timing (Kubernetes' defaults: 15 s, 10 s, 2 s)."""
+    """Where the lease lives and the timing (Kubernetes' defaults: 15 s, 10 s, 2 s).
+
+    ``name`` defaults to the controller manager's lease; the scheduler uses ``kube-scheduler``.
+    """
 
     name: str = "kube-controller-manager"
     namespace: str = "kube-system"
@@ -47,6 +54,14 @@ class LeaderElectionConfig:
         if not self.lease_duration > self.renew_deadline > self.retry_period > 0:
             raise ValueError("leader election needs lease_duration > renew_deadline > retry_period > 0, got "
                              f"{self.lease_duration}, {self.renew_deadline}, {self.retry_period}")
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, ApiStatusError) and exc.code == 404
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, ApiStatusError) and exc.code == 409
 
 
 def _default_identity() -> str:
@@ -80,7 +95,7 @@ class LeaderElector:
         try:
             lease = await self.client.get("leases", cfg.name, namespace=cfg.namespace, raw=True)
         except ApiStatusError as exc:
-            if not is_not_found(exc):
+            if not _is_not_found(exc):
                 raise
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": cfg.name, "namespace": cfg.namespace},
@@ -89,7 +104,7 @@ class LeaderElector:
             try:
                 self._lease = await self.client.create(body, raw=True)
             except ApiStatusError as create_exc:
-                if is_conflict(create_exc):
+                if _is_conflict(create_exc):
                     return False
                 raise
             self._observe(self._lease)
@@ -110,7 +125,7 @@ class LeaderElector:
         try:
             self._lease = await self.client.update(lease, raw=True)
         except ApiStatusError as exc:
-            if is_conflict(exc):
+            if _is_conflict(exc):
                 return False
             raise
         self._observe(self._lease)

@@ -1,10 +1,23 @@
-"""Leader election through a Lease."""
+"""Leader election through a Lease (shared by the controller manager and the scheduler)."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestra.controllers.leaderelection import LeaderElectionConfig, LeaderElector
+from orchestra.apiserver.request import UserInfo
+from orchestra.apiserver.server import APIServer
+from orchestra.client import Client
+from orchestra.client.leaderelection import LeaderElectionConfig, LeaderElector
+
+
+@pytest.fixture
+async def client():
+    """An admin client of an in-process API server on a memory store."""
+    server = await APIServer.create("memory://")
+    client = Client.in_process(server, UserInfo("admin", role="admin"))
+    yield client
+    await client.close()
+    await server.close()
 
 FAST = dict(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
 
