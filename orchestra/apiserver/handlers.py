@@ -285,6 +285,9 @@ def list_options(request: Request, name: str | None = None) -> ListOptions:
 
 def request_context(request: Request) -> RequestContext:
     """Who is asking and how: dryRun, fieldManager, fieldValidation."""
+    assert request.user is not None
+    if not request.query:
+        return RequestContext(user=request.user)
     dry_run = request.query.get("dryRun") or []
     for value in dry_run:
         if value != "All":
@@ -292,7 +295,6 @@ def request_context(request: Request) -> RequestContext:
     validation = request.param("fieldValidation") or "Ignore"
     if validation not in _FIELD_VALIDATION:
         raise BadRequest(f"invalid value for fieldValidation: {validation!r}; expected Ignore, Warn or Strict")
-    assert request.user is not None
     return RequestContext(
         user=request.user,
         dry_run=bool(dry_run),

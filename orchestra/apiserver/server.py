@@ -69,6 +69,8 @@ class APIServer:
         self._resources = ResourceHandler(storage, self._negotiator, self._pod_logs)
         self._documents: dict[tuple[str, ...], bytes] = {}
         self._routes: dict[tuple[str, str, str | None], tuple[ResourceRoute | PathRoute, Attributes]] = {}
+        #: Routes of single objects by the path around the name: ``(method, before, subresource, watch)``.
+        self._route_shapes: dict[tuple[str, str, str | None, str | None], ResourceRoute] = {}
         self._http: list[HTTPServer] = []
         #: Cluster IP and node port allocation for Services (set by :meth:`create`).
         self.service_allocation: Any = None
@@ -157,16 +159,41 @@ class APIServer:
         return await self.handle(Request(method, path, query, headers, body, user))
 
     def _route(self, request: Request) -> tuple[ResourceRoute | PathRoute, Attributes]:
-        """The route and its authorization attributes, from a bounded cache of recent paths."""
+        """The route and its authorization attributes, from a bounded cache of recent paths.
+
+        A path naming one object (``…/pods/web``, ``…/pods/web/binding``) is also matched by
+        its shape: the route of an earlier path that differs only in the object's name,
+        with this name. Every pod's binding path is new, yet none is parsed again.
+        """
+        method, path = request.method, request.path
         watch = request.query.get("watch")
-        key = (request.method, request.path, watch[0] if watch else None)
+        watch_value = watch[0] if watch else None
+        key = (method, path, watch_value)
         cached = self._routes.get(key)
-        if cached is None:
-            route = self._router.match(request.method, request.path, request.query)
-            cached = (route, route.attributes())
-            if len(self._routes) >= _ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[key] = cached
+        if cached is not None:
+            return cached
+        head, _, last = path.rpartition("/")
+        shape = self._route_shapes.get((method, head, None, watch_value))
+        name = last
+        if shape is None:
+            before, _, name = head.rpartition("/")
+            shape = self._route_shapes.get((method, before, last, watch_value))
+        if shape is not None and name:
+            route = ResourceRoute(shape.rtype, shape.verb, shape.namespace, name, shape.subresource)
+            return route, route.attributes()
+        route = self._router.match(method, path, request.query)
+        cached = (route, route.attributes())
+        if len(self._routes) >= _ROUTE_CACHE_SIZE:
+            self._routes.clear()
+            self._route_shapes.clear()
+        self._routes[key] = cached
+        if type(route) is ResourceRoute and route.name:
+            if route.subresource is None and last == route.name:
+                self._route_shapes[(method, head, None, watch_value)] = route
+            elif route.subresource is not None and last == route.subresource:
+                before, _, name = head.rpartition("/")
+                if name == route.name:
+                    self._route_shapes[(method, before, last, watch_value)] = route
         return cached
 
     def _serve_path(self, request: Request, route: PathRoute) -> Response:
