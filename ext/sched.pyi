@@ -15,7 +15,7 @@ __all__ = [
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
     "normalize_default", "normalize_min_max", "select_best", "accumulate", "in_range", "domain_totals",
-    "select_victims",
+    "select_victims", "slots_rejected_by",
     "K_NODE_NAME", "K_UNSCHEDULABLE", "K_RESOURCES", "K_NODE_AFFINITY", "K_TAINTS",
     "K_PORTS", "K_SPREAD", "K_INTERPOD",
     "OP_IN", "OP_NOT_IN", "OP_EXISTS", "OP_DOES_NOT_EXIST", "OP_GT", "OP_LT",
@@ -96,6 +96,7 @@ class PodQuery:
 def run_filters(t: NodeTable, q: PodQuery, order: array, start: int, want: int, feasible: array,
                 kinds: array, details: array, limit: int = ...) -> tuple[int, int]: ...
 def reason_histogram(t: NodeTable, kinds: array, details: array, start: int, scanned: int) -> dict[tuple[int, int], int]: ...
+def slots_rejected_by(t: NodeTable, kinds: array, details: array, pair_kinds: array, pair_details: array) -> array: ...
 def node_mask(t: NodeTable, q: PodQuery, honor_affinity: bool, honor_taints: bool, keys: Iterable[int]) -> array: ...
 def domain_totals(t: NodeTable, key: int, counts: array, mask: array | None, n_values: int) -> tuple[array, int, int, int]: ...
 def score_resources(t: NodeTable, q: PodQuery, nodes: array, out: array, strategy: int, weights: array,

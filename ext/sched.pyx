@@ -20,7 +20,7 @@ __all__ = [
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
     "normalize_default", "normalize_min_max", "select_best", "accumulate", "in_range", "domain_totals",
-    "select_victims",
+    "select_victims", "slots_rejected_by",
     "K_NODE_NAME", "K_UNSCHEDULABLE", "K_RESOURCES", "K_NODE_AFFINITY", "K_TAINTS",
     "K_PORTS", "K_SPREAD", "K_INTERPOD",
     "OP_IN", "OP_NOT_IN", "OP_EXISTS", "OP_DOES_NOT_EXIST", "OP_GT", "OP_LT",
@@ -603,6 +603,27 @@ def reason_histogram(NodeTable t, const int32_t[:] kinds, const int32_t[:] detai
         if t.live[i] and kinds[i]:
             key = (kinds[i], details[i])
             out[key] = out.get(key, 0) + 1
+    return out
+
+
+def slots_rejected_by(NodeTable t, const int32_t[:] kinds, const int32_t[:] details,
+                      const int32_t[:] pair_kinds, const int32_t[:] pair_details):
+    """The live slots, in order, whose ``(kinds[slot], details[slot])`` is one of the given pairs."""
+    cdef int n = min(t.size, <int>kinds.shape[0]), i, p, np = pair_kinds.shape[0]
+    cdef vector[int32_t] found
+    cdef array out
+    cdef size_t k
+    with nogil:
+        for i in range(n):
+            if not t.live[i] or not kinds[i]:
+                continue
+            for p in range(np):
+                if kinds[i] == pair_kinds[p] and details[i] == pair_details[p]:
+                    found.push_back(i)
+                    break
+    out = clone(_I32, <Py_ssize_t>found.size(), False)
+    for k in range(found.size()):
+        out.data.as_ints[k] = found[k]
     return out
 
 

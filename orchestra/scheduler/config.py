@@ -7,7 +7,11 @@
     podMaxBackoffSeconds: 10
     podMaxInUnschedulablePodsDuration: 300 # Orchestra: seconds before an unschedulable pod is retried anyway
     bindConcurrency: 16                    # Orchestra: bindings in flight at once
-    leaderElection: {leaderElect: false}   # accepted; leader election itself is not supported
+    leaderElection:                        # several schedulers, one schedules (Kubernetes' fields)
+      leaderElect: false                   # Orchestra's default; kube-scheduler's is true
+      leaseDuration: 15s                   # renewDeadline: 10s, retryPeriod: 2s
+      resourceName: kube-scheduler         # the Lease kube-system/kube-scheduler
+      resourceNamespace: kube-system
     profiles:
       - schedulerName: default-scheduler
         plugins:
@@ -22,16 +26,19 @@ arguments — and a mistake raises :class:`ConfigError` naming the file and the 
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import attrs
 import yaml
 
+from orchestra.client.leaderelection import LeaderElectionConfig
 from orchestra.scheduler.framework import Framework, ProfileError
 from orchestra.scheduler.profiles import DEFAULT_SCHEDULER_NAME
 
-__all__ = ["API_VERSION", "KIND", "ConfigError", "SchedulerConfig", "build_frameworks", "load_config", "parse_config"]
+__all__ = ["API_VERSION", "KIND", "ConfigError", "SchedulerConfig", "build_frameworks", "load_config", "parse_config",
+           "parse_duration"]
 
 API_VERSION = "kubescheduler.config.k8s.io/v1"
 KIND = "KubeSchedulerConfiguration"
@@ -57,6 +64,8 @@ class SchedulerConfig:
     bind_concurrency: int = 16
     #: Seconds of grace given to preemption victims (None: the pod's own terminationGracePeriodSeconds).
     preemption_grace_seconds: int | None = None
+    #: Campaign for this lease and schedule only while holding it (None: schedule at once, alone).
+    leader_election: LeaderElectionConfig | None = None
     source: str = "<defaults>"
 
     @property
@@ -103,11 +112,7 @@ def parse_config(data: Any, source: str = "<config>") -> SchedulerConfig:
         raise ConfigError(f"{source}: podMaxBackoffSeconds ({maximum}) must not be less than podInitialBackoffSeconds ({initial})")
     unschedulable = _number(data, "podMaxInUnschedulablePodsDuration", 300, source)
     concurrency = _number(data, "bindConcurrency", 16, source, minimum=1, integer=True)
-    election = data.get("leaderElection") or {}
-    if not isinstance(election, Mapping):
-        raise ConfigError(f"{source}: leaderElection must be a map")
-    if election.get("leaderElect"):
-        raise ConfigError(f"{source}: leaderElection.leaderElect: leader election is not supported; run one scheduler")
+    leader_election = _leader_election(data.get("leaderElection"), source)
     profiles_raw = data.get("profiles")
     if profiles_raw is None or profiles_raw == []:
         profiles_raw = [{}]
@@ -132,8 +137,60 @@ def parse_config(data: Any, source: str = "<config>") -> SchedulerConfig:
     return SchedulerConfig(
         profiles=tuple(profiles), pod_initial_backoff=float(initial), pod_max_backoff=float(maximum),
         max_unschedulable=float(unschedulable), bind_concurrency=concurrency,
-        source=source,
+        leader_election=leader_election, source=source,
     )
+
+
+_ELECTION_FIELDS = {"leaderElect", "leaseDuration", "renewDeadline", "retryPeriod", "resourceLock", "resourceName",
+                    "resourceNamespace"}
+_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any, where: str) -> float:
+    """Seconds from a Go duration (``"15s"``, ``"1m30s"``, ``"500ms"``) or a number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and _DURATION.fullmatch(value):
+        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(value))
+    else:
+        raise ConfigError(f"{where} must be a duration such as 15s or 1m30s, not {value!r}")
+    if seconds <= 0:
+        raise ConfigError(f"{where} must be greater than 0, not {value!r}")
+    return seconds
+
+
+def _leader_election(election: Any, source: str) -> LeaderElectionConfig | None:
+    """``leaderElection`` → the lease to campaign for, or None when ``leaderElect`` is false or absent."""
+    if election is None:
+        return None
+    if not isinstance(election, Mapping):
+        raise ConfigError(f"{source}: leaderElection must be a map")
+    unknown = sorted(set(election) - _ELECTION_FIELDS)
+    if unknown:
+        raise ConfigError(f"{source}: leaderElection: unknown field(s) {', '.join(unknown)}")
+    elect = election.get("leaderElect", False)
+    if not isinstance(elect, bool):
+        raise ConfigError(f"{source}: leaderElection.leaderElect must be true or false, not {elect!r}")
+    lock = election.get("resourceLock", "leases")
+    if lock != "leases":
+        raise ConfigError(f"{source}: leaderElection.resourceLock: only leases are supported, not {lock!r}")
+    names = {}
+    for key, default in (("resourceName", "kube-scheduler"), ("resourceNamespace", "kube-system")):
+        value = election.get(key) or default
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: leaderElection.{key} must be a string, not {value!r}")
+        names[key] = value
+    timing = {attr: parse_duration(election[key], f"{source}: leaderElection.{key}") if key in election else default
+              for key, attr, default in (("leaseDuration", "lease_duration", 15.0), ("renewDeadline", "renew_deadline", 10.0),
+                                         ("retryPeriod", "retry_period", 2.0))}
+    if not elect:
+        return None
+    try:
+        return LeaderElectionConfig(name=names["resourceName"], namespace=names["resourceNamespace"], **timing)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: leaderElection: {exc}") from None
 
 
 def load_config(path: str | Path) -> SchedulerConfig:

@@ -358,44 +358,38 @@ class Diagnosis:
         self.post_filter_msg = ""
         self._kernel_statuses: dict[tuple[int, int], Status] = {}
 
-    def status(self, slot: int) -> Status:
-        """The status of the node in ``slot`` (success if it passed)."""
-        if self.pre_filter is not None:
-            return self.pre_filter
-        if slot in self.python:
-            return self.python[slot]
-        kind = self.kinds[slot] if slot < len(self.kinds) else 0
-        if not kind:
-            return SUCCESS
-        key = (kind, self.details[slot])
+    def status(self, slot: int, key: tuple[int, int] | None = None) -> Status:
+        """The status of the node in ``slot`` (success if it passed); with ``key``, the status of a
+        kernel rejection ``(kind, detail)`` whatever the slot."""
+        if key is None:
+            if self.pre_filter is not None:
+                return self.pre_filter
+            if slot in self.python:
+                return self.python[slot]
+            kind = self.kinds[slot] if slot < len(self.kinds) else 0
+            if not kind:
+                return SUCCESS
+            key = (kind, self.details[slot])
         st = self._kernel_statuses.get(key)
         if st is None:
-            st = self._kernel_statuses[key] = self.framework.kernel_plugin(kind).kernel_status(key[1], self.snapshot)
+            st = self._kernel_statuses[key] = self.framework.kernel_plugin(key[0]).kernel_status(key[1], self.snapshot)
         return st
 
     def slots_with(self, code: Code) -> list[int]:
-        """The slots of the nodes whose status has ``code`` (e.g. the nodes preemption may help)."""
-        slots = list(self.snapshot.slots())
+        """The slots of the nodes whose status has ``code`` (e.g. the nodes preemption may help), in order."""
         if self.pre_filter is not None:
-            return slots if self.pre_filter.code == code else []
-        kinds, details, python = self.kinds, self.details, self.python
-        codes: dict[tuple[int, int], Code] = {}
-        out = []
-        for slot in slots:
-            st = python.get(slot)
-            if st is not None:
-                if st.code == code:
-                    out.append(slot)
-                continue
-            kind = kinds[slot]
-            if not kind:
-                continue
-            key = (kind, details[slot])
-            c = codes.get(key)
-            if c is None:
-                c = codes[key] = self.status(slot).code
-            if c == code:
-                out.append(slot)
+            return list(self.snapshot.slots()) if self.pre_filter.code == code else []
+        table = self.snapshot.table
+        pairs = [key for key in sched.reason_histogram(table, self.kinds, self.details, 0, min(table.size, len(self.kinds)))
+                 if self.status(0, key).code == code]
+        found = sched.slots_rejected_by(table, self.kinds, self.details, array("i", [k for k, _ in pairs]),
+                                        array("i", [d for _, d in pairs])) if pairs else array("i")
+        python = self.python
+        if not python:
+            return found.tolist()
+        out = [s for s in found if s not in python]
+        out.extend(s for s, st in python.items() if st.code == code)
+        out.sort()
         return out
 
     def plugins(self) -> frozenset[str]:

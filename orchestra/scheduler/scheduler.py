@@ -5,6 +5,13 @@
 >>> ...
 >>> await scheduler.stop()
 
+With ``config.leader_election`` set (``leaderElection.leaderElect: true``), :meth:`Scheduler.start`
+syncs the informers and then campaigns for the Lease (``kube-system/kube-scheduler`` by
+default): the instance holding it schedules, the others keep warm caches and wait. An
+instance that loses the lease stops scheduling for good (:attr:`Scheduler.lost_lease` is set;
+``orchestra scheduler`` then exits, as kube-scheduler does, for its supervisor to restart it);
+:meth:`Scheduler.stop` gives the lease up so another instance takes over at once.
+
 One pod at a time: pop the queue's head, run its profile's framework (chosen by
 ``spec.schedulerName``; pods for other schedulers are ignored) against the cache's snapshot,
 assume the pod on the chosen node, reserve and permit — then bind *off* the scheduling cycle
@@ -32,6 +39,7 @@ from typing import Any, Callable, Mapping
 import attrs
 
 from orchestra.client import ApiStatusError, Client, Informer
+from orchestra.client.leaderelection import LeaderElector
 from orchestra.client.transport import TransportError
 from orchestra.scheduler.cache import SchedulerCache, is_terminal, raw_pod_key
 from orchestra.scheduler.config import SchedulerConfig, build_frameworks
@@ -109,7 +117,13 @@ class Scheduler:
         self._placeholders: dict[str, str] = {}
         self._loop: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._election: asyncio.Task[None] | None = None
         self._stopped = False
+        #: The lease campaign when ``config.leader_election`` is set.
+        self.elector: LeaderElector | None = (LeaderElector(client, config.leader_election)
+                                              if config.leader_election is not None else None)
+        #: Set once this instance held the lease and lost it: it no longer schedules.
+        self.lost_lease = asyncio.Event()
 
     @classmethod
     def create(cls, client: Client, config: SchedulerConfig | None = None, *, plugins: Any = None,
@@ -160,8 +174,39 @@ class Scheduler:
             await informer.wait_synced(sync_timeout)
         self.recorder.start()
         loop = asyncio.get_running_loop()
-        self._loop = loop.create_task(self.run(), name="scheduler-loop")
         self._housekeeping = loop.create_task(self._housekeep(), name="scheduler-housekeeping")
+        if self.elector is None:
+            self._loop = loop.create_task(self.run(), name="scheduler-loop")
+        else:
+            self._election = loop.create_task(self._lead(), name="scheduler-leader-election")
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this instance schedules: it holds the lease, or runs without leader election."""
+        if self.elector is None:
+            return self._loop is not None and not self._stopped
+        return self.elector.is_leader and self._loop is not None
+
+    async def _lead(self) -> None:
+        """Campaign for the lease; schedule while holding it; stop scheduling when it is lost."""
+        assert self.elector is not None
+        election = self.elector.config
+        await self.elector.acquire()
+        log.info("%s leads %s/%s: scheduling", election.identity, election.namespace, election.name)
+        self._loop = asyncio.get_running_loop().create_task(self.run(), name="scheduler-loop")
+        await self.elector.renew_until_lost()
+        log.error("%s lost the lease %s/%s: no longer scheduling", election.identity, election.namespace, election.name)
+        await self._stop_loop()
+        self.lost_lease.set()
+
+    async def _stop_loop(self) -> None:
+        task, self._loop = self._loop, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
 
     async def stop(self) -> None:
         """Stop scheduling, wait for the bindings in flight, write pending events, stop the informers."""
@@ -169,15 +214,18 @@ class Scheduler:
             return
         self._stopped = True
         self.queue.close()
-        for task in (self._loop, self._housekeeping):
+        for task in (self._election, self._loop, self._housekeeping):
             if task is not None:
                 task.cancel()
                 try:
                     await task
                 except asyncio.CancelledError:
                     pass
+        self._loop = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.elector is not None:
+            await self.elector.release()  # the bindings in flight are done: another instance may lead
         await self.recorder.stop()
         for informer in self.informers:
             await informer.stop()

@@ -80,7 +80,12 @@ def test_bad_profiles_are_refused_naming_file_and_field(tmp_path, body, fragment
     ("podInitialBackoffSeconds: 5\npodMaxBackoffSeconds: 1", "podMaxBackoffSeconds (1) must not be less"),
     ("percentageOfNodesToScore: 101", "percentageOfNodesToScore must be 0..100"),
     ("profiles: {a: 1}", "profiles must be a list"),
-    ("leaderElection: {leaderElect: true}", "leader election is not supported"),
+    ("leaderElection: {leaderElect: yes please}", "leaderElection.leaderElect must be true or false"),
+    ("leaderElection: {leaderElect: true, leaseDuration: 5s}", "leader election needs lease_duration > renew_deadline"),
+    ("leaderElection: {leaseDuration: soon}", "leaderElection.leaseDuration must be a duration"),
+    ("leaderElection: {resourceLock: endpoints}", "only leases are supported"),
+    ("leaderElection: {leaderElect: true, lockObjectName: x}", "leaderElection: unknown field(s) lockObjectName"),
+    ("leaderElection: [true]", "leaderElection must be a map"),
     ("profiles: [\n  - {", "not valid YAML"),
     ("- a list", "the configuration must be a map"),
 ])
@@ -89,6 +94,17 @@ def test_bad_files_are_refused(tmp_path, body, fragment):
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     assert str(exc.value).startswith(str(path)) and fragment in str(exc.value)
+
+
+def test_leader_election_as_kube_scheduler_spells_it(tmp_path):
+    path = write(tmp_path, "leaderElection:\n  leaderElect: true\n  leaseDuration: 1m30s\n  renewDeadline: 20s\n"
+                           "  retryPeriod: 500ms\n  resourceName: my-scheduler\n")
+    election = load_config(path).leader_election
+    assert (election.namespace, election.name) == ("kube-system", "my-scheduler")
+    assert (election.lease_duration, election.renew_deadline, election.retry_period) == (90.0, 20.0, 0.5)
+    assert load_config(write(tmp_path, "leaderElection: {leaderElect: false}")).leader_election is None
+    election = load_config(write(tmp_path, "leaderElection: {leaderElect: true}")).leader_election
+    assert (election.namespace, election.name, election.lease_duration) == ("kube-system", "kube-scheduler", 15.0)
 
 
 def test_missing_file(tmp_path):

@@ -292,3 +292,72 @@ async def test_pod_affinity_waits_for_its_peer_then_binds_next_to_it(client):
         db_node = await eventually(lambda: node_of(client, "db"))
         assert await eventually(lambda: node_of(client, "web")) == db_node
         await sched.wait_idle()
+
+
+def elected(client: Client, identity: str) -> Scheduler:
+    """A scheduler campaigning for kube-system/kube-scheduler as ``identity``, with short lease timings."""
+    from orchestra.client.leaderelection import LeaderElectionConfig
+
+    election = LeaderElectionConfig(name="kube-scheduler", identity=identity, lease_duration=1.0,
+                                    renew_deadline=0.6, retry_period=0.1)
+    return Scheduler.create(client, SchedulerConfig(**FAST, leader_election=election), plugins=builtin_registry())
+
+
+async def lease_holder(client: Client) -> str | None:
+    """The holder of kube-system/kube-scheduler (None before the lease exists)."""
+    from orchestra.client import ApiStatusError
+
+    try:
+        lease = await client.get("leases", "kube-scheduler", namespace="kube-system", raw=True)
+    except ApiStatusError as exc:
+        if exc.code == 404:
+            return None
+        raise
+    return lease["spec"].get("holderIdentity")
+
+
+async def test_of_two_schedulers_one_schedules_and_the_other_takes_over_when_it_stops(client):
+    await client.create(node("n0"))
+    a, b = elected(client, "a"), elected(client, "b")
+    await a.start()
+    await eventually(lambda: lease_holder(client))
+    await b.start()
+    try:
+        leader, standby = (a, b) if await lease_holder(client) == "a" else (b, a)
+        assert leader.is_leader and not standby.is_leader
+        await client.create(pod("p1"))
+        assert await eventually(lambda: node_of(client, "p1")) == "n0"
+        await leader.wait_idle()
+        assert (leader.bound, standby.bound) == (1, 0) and standby.attempts == 0
+        assert standby.queue.where("default/p1") is None  # its informers saw the binding
+        await leader.stop()  # gives the lease up
+        assert await eventually(lambda: lease_holder(client)) == ("b" if leader is a else "a")
+        await eventually(lambda: _true(standby.is_leader))
+        await client.create(pod("p2"))
+        assert await eventually(lambda: node_of(client, "p2")) == "n0"
+        await standby.wait_idle()
+        assert standby.bound == 1
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_scheduler_that_loses_the_lease_stops_scheduling(client):
+    await client.create(node("n0"))
+    sched = elected(client, "a")
+    async with sched:
+        await eventually(lambda: _true(sched.is_leader))
+        lease = await client.get("leases", "kube-scheduler", namespace="kube-system", raw=True)
+        lease["spec"]["holderIdentity"] = "usurper"  # another instance took the lease
+        await client.update(lease, raw=True)
+        await asyncio.wait_for(sched.lost_lease.wait(), 20)
+        assert not sched.is_leader
+        await client.create(pod("p"))
+        await eventually(lambda: _true(sched.queue.where("default/p") == "active"))
+        await sched.wait_idle()
+        assert sched.attempts == 0 and await node_of(client, "p") is None
+        assert await lease_holder(client) == "usurper"
