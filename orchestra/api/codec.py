@@ -280,9 +280,10 @@ def _build_codec(cls: type) -> _ClassCodec:
     """Build the tables of ``cls`` (and, recursively, of the classes it uses); lock held."""
     hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]), localns={})
     by_wire: dict[str, tuple[str, Decoder]] = {}
+    table: dict[str, tuple[str, Decoder, type | None]] = {}
     fields: list[tuple[str, str, Encoder | None]] = []
     codec = _ClassCodec(
-        decode=_object_decoder(cls, by_wire), encode=_object_encoder(fields), by_wire=by_wire, fields=()
+        decode=_object_decoder(cls, table), encode=_object_encoder(fields), by_wire=by_wire, fields=()
     )
     _BUILDING[cls] = codec  # before filling the tables, so self-references resolve
     for attribute in attrs.fields(cls):
@@ -291,25 +292,35 @@ def _build_codec(cls: type) -> _ClassCodec:
         wire = wire_name(attribute)
         dec, enc = _value_codec(hints[attribute.name])
         by_wire[wire] = (attribute.name, dec)
+        table[wire] = (attribute.name, dec, _EXACT_TYPES.get(dec))
         fields.append((attribute.name, wire, enc))
     codec = attrs.evolve(codec, fields=tuple(fields))
     _BUILDING[cls] = codec
     return codec
 
 
-def _object_decoder(cls: type, by_wire: dict[str, tuple[str, Decoder]]) -> Decoder:
+#: Primitive decoders and the one type each passes through unchanged (checked inline, without a call).
+_EXACT_TYPES: dict[Decoder, type] = {_decode_str: str, _decode_int: int, _decode_bool: bool, _decode_float: float}
+
+
+def _object_decoder(cls: type, table: dict[str, tuple[str, Decoder, type | None]]) -> Decoder:
     def decode_object(value: Any) -> Any:
         if type(value) is not dict:
             raise _mismatch("object", value)
         kwargs: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] | None = None
         for key, item in value.items():
-            entry = by_wire.get(key)
+            entry = table.get(key)
             if entry is None or item is None:
                 # Unknown fields, and explicit nulls of known ones, round-trip via extra.
+                if extra is None:
+                    extra = {}
                 extra[key] = item
                 continue
-            name, dec = entry
+            name, dec, exact = entry
+            if type(item) is exact:
+                kwargs[name] = item
+                continue
             try:
                 kwargs[name] = dec(item)
             except _Mismatch as exc:
