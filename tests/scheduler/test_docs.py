@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scheduler.sched_builders import make_framework, make_node, make_pod, make_snapshot
+from scheduler.sched_builders import builtin_registry, make_framework, make_node, make_pod, make_snapshot
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scheduler.md"
 
@@ -40,3 +40,26 @@ def test_the_documented_profile_fields_are_accepted():
                          "pluginConfig": [{"name": "NodeResourcesFit", "args": {"scoringStrategy": {
                              "type": "MostAllocated", "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}]}}}]})
     assert "ImageLocality" not in [p.NAME for p in fw.plugins("score")]
+
+
+def test_the_running_section_documents_every_flag_of_orchestra_scheduler():
+    from orchestra.cli.scheduler import scheduler_command
+
+    text = DOC.read_text()
+    running = text[text.index("## Running the scheduler"):text.index("## Built-in plugins")]
+    for param in scheduler_command.params:
+        for opt in (*param.opts, *param.secondary_opts):
+            assert f"`{opt}" in running, f"{opt} is not documented in docs/scheduler.md"
+
+
+def test_the_documented_configuration_file_is_valid():
+    import yaml
+
+    from orchestra.scheduler.config import build_frameworks, parse_config
+
+    files = [b for b in re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S) if "KubeSchedulerConfiguration" in b]
+    assert files
+    config = parse_config(yaml.safe_load(files[0]), "docs/scheduler.md")
+    assert config.leader_election is not None and config.leader_election.name == "kube-scheduler"
+    assert (config.leader_election.lease_duration, config.leader_election.renew_deadline) == (15.0, 10.0)
+    build_frameworks(config, builtin_registry())
