@@ -2,10 +2,16 @@
 
 Run by the Deployment in ``deployment.yaml`` on the process runtime (a host process per pod):
 
-- ``GET /`` answers ``hello from <pod name>`` (the pod name comes from the downward API as
-  ``POD_NAME``; the hostname when it is not set);
+- ``GET /`` answers ``<greeting> from <pod name>``: the greeting is ``$GREETING`` (``hello`` when
+  unset), the pod name comes from the downward API as ``POD_NAME`` (the hostname when it is not
+  set) — so ``kubectl set env deployment/web GREETING=hi`` shows a rollout in the answers;
 - ``GET /ready`` is the readiness endpoint: 200 once the server is serving, 503 while it is
-  shutting down (after SIGTERM), so the Service stops sending it requests before it exits;
+  shutting down (after SIGTERM);
+- on SIGTERM it keeps serving for ``$SHUTDOWN_DELAY`` seconds (2 when unset) before it stops
+  accepting connections, then finishes the requests in flight and exits. Removing a deleted pod
+  from the Service's endpoints and sending it SIGTERM happen at the same time (as in Kubernetes),
+  so a server that closed its socket at once would drop the connections the proxy had just sent
+  it; SIGINT stops at once;
 - it listens on ``$POD_IP`` (each pod has its own address in 127.0.0.0/8 on the process
   runtime; 127.0.0.1 when unset) and port ``$PORT`` (8080 when unset).
 
@@ -19,11 +25,15 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["Handler", "main"]
 
 POD_NAME = os.environ.get("POD_NAME") or socket.gethostname()
+GREETING = os.environ.get("GREETING") or "hello"
+#: Seconds the server keeps serving after SIGTERM, while the pod leaves the Service's endpoints.
+SHUTDOWN_DELAY = float(os.environ.get("SHUTDOWN_DELAY") or 2.0)
 #: Set on SIGTERM: the readiness endpoint fails from then on.
 STOPPING = threading.Event()
 
@@ -39,7 +49,7 @@ class Handler(BaseHTTPRequestHandler):
             ready = not STOPPING.is_set()
             self._answer(200 if ready else 503, "ready\n" if ready else "stopping\n")
         elif self.path == "/":
-            self._answer(200, f"hello from {POD_NAME}\n")
+            self._answer(200, f"{GREETING} from {POD_NAME}\n")
         else:
             self._answer(404, "not found\n")
 
@@ -62,11 +72,18 @@ def main() -> int:
     host = os.environ.get("POD_IP") or "127.0.0.1"
     port = int(os.environ.get("PORT") or 8080)
     server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server.daemon_threads = False  # server_close() waits for the requests in flight
+
+    def shut_down(delay: float) -> None:
+        time.sleep(delay)
+        server.shutdown()
 
     def stop(signum: int, frame: object) -> None:
+        if STOPPING.is_set() and signum == signal.SIGTERM:
+            return
         STOPPING.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        delay = SHUTDOWN_DELAY if signum == signal.SIGTERM else 0.0
+        threading.Thread(target=shut_down, args=(delay,), daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
