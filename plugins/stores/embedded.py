@@ -94,6 +94,7 @@ from orchestra.store.types import (
     RangeResult,
     TxnResult,
     WatchResponse,
+    prefix_end,
 )
 
 __all__ = [
@@ -233,6 +234,63 @@ class _LeaseState:
     keys: set[bytes] = attrs.field(factory=set)
     #: Recovered from keys whose lease was not journaled: revoked without a journal record.
     orphan: bool = False
+
+
+class _Watchers(set):
+    """The open watchers of a store, and which of them an event's key concerns.
+
+    Watchers of a prefix that ends in ``/`` (every watch cache's ``/registry/<resource>/``)
+    are found by the key's own ``/``-ended prefixes, so one write is not tested against
+    every open watch; other watchers are tested one by one. The index is rebuilt on the
+    first look-up after the set changed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._index: tuple[dict[bytes, list[EmbeddedWatcher]], list[EmbeddedWatcher]] | None = None
+
+    def add(self, watcher: EmbeddedWatcher) -> None:
+        """Add ``watcher`` (set semantics)."""
+        super().add(watcher)
+        self._index = None
+
+    def discard(self, watcher: EmbeddedWatcher) -> None:
+        """Remove ``watcher`` if present (set semantics)."""
+        super().discard(watcher)
+        self._index = None
+
+    def clear(self) -> None:
+        """Remove every watcher."""
+        super().clear()
+        self._index = None
+
+    def concerned(self, key: bytes) -> list[EmbeddedWatcher]:
+        """The watchers whose range holds ``key`` (a new list)."""
+        index = self._index
+        if index is None:
+            index = self._index = self._build()
+        by_prefix, others = index
+        found = [w for w in others if w._matches(key)] if others else []
+        if by_prefix:
+            find = key.find
+            start = find(b"/")
+            while start >= 0:
+                watchers = by_prefix.get(key[: start + 1])
+                if watchers is not None:
+                    found += watchers
+                start = find(b"/", start + 1)
+        return found
+
+    def _build(self) -> tuple[dict[bytes, list[EmbeddedWatcher]], list[EmbeddedWatcher]]:
+        by_prefix: dict[bytes, list[EmbeddedWatcher]] = {}
+        others: list[EmbeddedWatcher] = []
+        for watcher in self:
+            start, end = watcher._key, watcher._end
+            if start.endswith(b"/") and end and end != ALL_KEYS_END and end == prefix_end(start):
+                by_prefix.setdefault(start, []).append(watcher)
+            else:
+                others.append(watcher)
+        return by_prefix, others
 
 
 class EmbeddedWatcher(Watcher):
@@ -414,7 +472,7 @@ class EmbeddedStore(Store):
         self._core = self.core
         self._journal = journal
         self._published = self._core.revision
-        self._watchers: set[EmbeddedWatcher] = set()
+        self._watchers = _Watchers()
         self._leases: dict[int, _LeaseState] = {}
         self._tail: asyncio.Future | None = None
         self._closed = False
@@ -587,6 +645,21 @@ class EmbeddedStore(Store):
         """Make ``revision`` visible to watchers: fan its events out to the caught-up ones."""
         self._published = revision
         if not self._watchers or not raw:
+            return
+        if len(raw) == 1:  # most revisions are one write: only the watchers of its key are visited
+            kind, kv, prev = raw[0]
+            plain_event = full_event = None
+            for watcher in self._watchers.concerned(kv[0]):
+                if not watcher._synced or revision < watcher._min_revision:
+                    continue
+                if watcher._prev_kv:
+                    if full_event is None:
+                        full_event = _to_event(raw[0], True)
+                    watcher._deliver(revision, [full_event])
+                else:
+                    if plain_event is None:
+                        plain_event = _to_event(raw[0], False)
+                    watcher._deliver(revision, [plain_event])
             return
         plain: list[Event] | None = None
         full: list[Event] | None = None

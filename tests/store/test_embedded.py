@@ -102,6 +102,42 @@ async def test_fan_out_to_matching_watchers_only(store):
     assert [e.kv.value for e in await collect_events(one, 1)] == [b"1"]
 
 
+async def test_each_write_reaches_exactly_the_watchers_whose_range_holds_its_key(store):
+    ranges = {
+        "registry": prefix_range(b"/registry/"),
+        "pods": prefix_range(b"/registry/pods/"),
+        "pods-again": prefix_range(b"/registry/pods/"),
+        "default-pods": prefix_range(b"/registry/pods/default/"),
+        "partial": prefix_range(b"/registry/po"),  # a prefix not ending in "/"
+        "one": (b"/registry/pods/default/a", None),
+        "span": (b"/registry/pods/default/a", b"/registry/pods/default/c"),
+        "everything": (b"\0", b"\0"),
+        "nodes": prefix_range(b"/registry/nodes/"),
+    }
+    watchers = {name: store.watch(start, end) for name, (start, end) in ranges.items()}
+    keys = [b"/registry/pods/default/a", b"/registry/pods/default/b", b"/registry/pods/kube/x", b"/registry/nodes/n",
+            b"/registry/pods", b"/other/registry/pods/default/a"]
+    for key in keys:
+        await store.put(key, b"v")
+
+    def holds(start, end, key):
+        if end is None:
+            return key == start
+        if end == b"\0":
+            return key >= start
+        return start <= key < end
+
+    for name, (start, end) in ranges.items():
+        wanted = [k for k in keys if holds(start, end, k)]
+        assert [e.kv.key for e in await collect_events(watchers[name], len(wanted))] == wanted, name
+        assert not watchers[name]._queue, name  # and nothing else
+        await watchers[name].cancel()
+    # A cancelled watcher is out of the index: writes go on for the others.
+    late = store.watch(*prefix_range(b"/registry/pods/"))
+    await store.put(b"/registry/pods/default/z", b"v")
+    assert [e.kv.key for e in await collect_events(late, 1)] == [b"/registry/pods/default/z"]
+
+
 async def test_catch_up_then_live_without_gap_or_duplicate(store, monkeypatch):
     monkeypatch.setattr(embedded, "CATCH_UP_BATCH", 3)
     for i in range(10):
