@@ -7,8 +7,8 @@ records one over the median round. Workloads follow scheduler_perf: SchedulingBa
 SchedulingNodeAffinity, TopologySpreading (zone, DoNotSchedule), SchedulingPodAntiAffinity
 (required, hostname), a Python batch score plugin on top of the default profile,
 the reference implementation on the same cluster (the Cython/reference ratio) and
-SchedulingBasic at 500 / 5,000 / 15,000 nodes. ``ORCHESTRA_BENCH_NODES`` changes the
-default 5,000.
+SchedulingBasic at 500 / 5,000 / 15,000 nodes, and preemption with the kernel's and the
+general Python dry run. ``ORCHESTRA_BENCH_NODES`` changes the default 5,000.
 """
 
 from __future__ import annotations
@@ -136,10 +136,18 @@ def test_reference(benchmark):
     record_rate(benchmark)
 
 
-def test_preemption(benchmark):
+@pytest.mark.parametrize("dry_run", ["kernel", "python"])
+def test_preemption(benchmark, monkeypatch, dry_run):
     """scheduler_perf PreemptionBasic-like: 500 full nodes of low-priority pods; each
     high-priority pod needs a victim. A round schedules (post-filter included), evicts the
-    victims and places the pod on its nominated node, as the service does."""
+    victims and places the pod on its nominated node, as the service does. ``kernel``: the
+    resource-only dry run in the kernel (what these pods get); ``python``: the general dry
+    run that re-runs every filter per candidate node (what pods with host ports or pod
+    affinity get), for the ratio."""
+    if dry_run == "python":
+        from orchestra.plugins.scheduling.defaultpreemption import DefaultPreemption
+
+        monkeypatch.setattr(DefaultPreemption, "_resources_only", staticmethod(lambda *args: False))
     snap = ClusterSnapshot()
     for i in range(500):
         n = node(i)
