@@ -295,6 +295,7 @@ class Scheduler:
             newly_bound = not (old.get("spec") or {}).get("nodeName")
             if newly_bound:
                 self.queue.delete(key)
+                self._stop_awaiting(key)
             if is_terminal(new):
                 if self.cache.remove_pod(key) is not None:
                     self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)
@@ -394,6 +395,8 @@ class Scheduler:
         self.cache.finish_binding(pod.key)
         self.queue.done(pod.key)
         self.queue.delete_nomination(pod.key)
+        self._stop_awaiting(pod.key)
+        self.queue.release(pod.key)  # no longer held: it is bound
         self.bound += 1
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
         if self.on_bound is not None:
