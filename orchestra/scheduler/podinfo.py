@@ -510,7 +510,7 @@ class PodInfo:
             name=name,
             uid=str(meta.get("uid") or ""),
             labels=labels,
-            priority=int(spec.get("priority") or 0),
+            priority=_priority(spec.get("priority"), where),
             preemption_policy=spec.get("preemptionPolicy") or "PreemptLowerPriority",
             node_name=spec.get("nodeName") or "",
             scheduler_name=spec.get("schedulerName") or "default-scheduler",
@@ -537,6 +537,19 @@ class PodInfo:
             raw=pod,
             terminating=bool(meta.get("deletionTimestamp")),
         )
+
+
+def _priority(value: Any, where: str) -> int:
+    """``spec.priority``: a 32-bit integer as in Kubernetes (0 when absent)."""
+    if value is None:
+        return 0
+    try:
+        priority = int(value)
+    except (TypeError, ValueError):
+        priority = None
+    if isinstance(value, bool) or priority is None or not -(1 << 31) <= priority < (1 << 31):
+        raise PodInfoError(f"{where}: spec.priority must be a 32-bit integer, not {value!r}")
+    return priority
 
 
 def _terms(items: Any, ns: str, pod: str, field: str) -> tuple[AffinityTerm, ...]:

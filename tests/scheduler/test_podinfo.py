@@ -94,3 +94,22 @@ def test_image_names_are_normalized():
     assert normalized_image_name("busybox") == "busybox:latest"
     assert normalized_image_name("reg:5000/app") == "reg:5000/app:latest"
     assert normalized_image_name("reg:5000/app:1") == "reg:5000/app:1"
+
+
+def test_priority_is_a_32_bit_integer():
+    from orchestra.scheduler.podinfo import PodInfoError
+
+    assert PodInfo.from_dict(make_pod("p", priority=2**31 - 1)).priority == 2**31 - 1
+    for bad in (2**31, -(2**31) - 1, "high", True):
+        pod = make_pod("p")
+        pod["spec"]["priority"] = bad
+        with pytest.raises(PodInfoError, match="pod default/p: spec.priority must be a 32-bit integer"):
+            PodInfo.from_dict(pod)
+
+
+def test_start_micros_orders_by_time_and_puts_unstarted_pods_last():
+    from orchestra.scheduler.podinfo import NOT_STARTED, start_micros
+
+    assert start_micros("2024-01-01T00:00:00.5Z") < start_micros("2024-01-01T00:00:01Z")
+    assert start_micros("2024-01-01T01:00:00+01:00") == start_micros("2024-01-01T00:00:00Z")
+    assert start_micros("") == start_micros("yesterday") == NOT_STARTED > start_micros("2999-01-01T00:00:00Z")
