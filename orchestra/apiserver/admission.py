@@ -166,7 +166,10 @@ class Admission:
     def _impls(self, hook_name: str) -> list[Any]:
         if self.plugin_manager is None:
             return []
-        return list(reversed(getattr(self.plugin_manager.hook, hook_name).get_hookimpls()))
+        impls = getattr(self.plugin_manager.hook, hook_name).get_hookimpls()  # a fresh list
+        if impls:
+            impls.reverse()
+        return impls
 
     async def mutate(self, request: AdmissionRequest) -> None:
         """Built-in mutations, then every plugin's ``orchestra_admission_mutate``; may raise APIError."""
