@@ -10,6 +10,9 @@ ephemeral-storage, pods.
 
 cimport cython
 from cpython.array cimport array, clone
+from libc.stdint cimport uint32_t
+from libcpp.unordered_map cimport unordered_map
+from libcpp.utility cimport pair
 from libc.math cimport fabs, log, sqrt, round as c_round
 
 include "sched.pxd"
@@ -598,11 +601,17 @@ def reason_histogram(NodeTable t, const int32_t[:] kinds, const int32_t[:] detai
     """``{(kind, detail): count}`` over the live slots a filter run scanned."""
     cdef dict out = {}
     cdef int n = t.size, step, i
-    for step in range(scanned):
-        i = (start + step) % n
-        if t.live[i] and kinds[i]:
-            key = (kinds[i], details[i])
-            out[key] = out.get(key, 0) + 1
+    cdef unordered_map[int64_t, int64_t] counts
+    cdef pair[int64_t, int64_t] item
+    if n == 0:
+        return out
+    with nogil:
+        for step in range(scanned):
+            i = (start + step) % n
+            if t.live[i] and kinds[i]:
+                counts[(<int64_t>kinds[i] << 32) | <uint32_t>details[i]] += 1
+    for item in counts:
+        out[(<int32_t>(item.first >> 32), <int32_t>(item.first & 0xFFFFFFFF))] = item.second
     return out
 
 

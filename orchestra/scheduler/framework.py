@@ -357,6 +357,14 @@ class Diagnosis:
         self.pre_filter = pre_filter
         self.post_filter_msg = ""
         self._kernel_statuses: dict[tuple[int, int], Status] = {}
+        self._counts: dict[tuple[int, int], int] | None = None
+
+    def kernel_counts(self) -> dict[tuple[int, int], int]:
+        """``{(kind, detail): nodes}`` of the kernel's rejections (computed once)."""
+        if self._counts is None:
+            table = self.snapshot.table
+            self._counts = sched.reason_histogram(table, self.kinds, self.details, 0, min(table.size, len(self.kinds)))
+        return self._counts
 
     def status(self, slot: int, key: tuple[int, int] | None = None) -> Status:
         """The status of the node in ``slot`` (success if it passed); with ``key``, the status of a
@@ -380,8 +388,7 @@ class Diagnosis:
         if self.pre_filter is not None:
             return list(self.snapshot.slots()) if self.pre_filter.code == code else []
         table = self.snapshot.table
-        pairs = [key for key in sched.reason_histogram(table, self.kinds, self.details, 0, min(table.size, len(self.kinds)))
-                 if self.status(0, key).code == code]
+        pairs = [key for key in self.kernel_counts() if self.status(0, key).code == code]
         found = sched.slots_rejected_by(table, self.kinds, self.details, array("i", [k for k, _ in pairs]),
                                         array("i", [d for _, d in pairs])) if pairs else array("i")
         python = self.python
@@ -400,9 +407,7 @@ class Diagnosis:
         """
         if self.pre_filter is not None:
             return frozenset([self.pre_filter.plugin]) if self.pre_filter.plugin else frozenset()
-        table = self.snapshot.table
-        kinds = {kind for kind, _ in sched.reason_histogram(table, self.kinds, self.details, 0, table.size)}
-        names = {self.framework.kernel_plugin(k).NAME for k in kinds}
+        names = {self.framework.kernel_plugin(kind).NAME for kind, _ in self.kernel_counts()}
         for st in self.python.values():
             if not st.plugin:
                 return frozenset()
@@ -414,9 +419,7 @@ class Diagnosis:
         out: dict[str, int] = {}
         if self.pre_filter is not None:
             return out
-        table = self.snapshot.table
-        counts = sched.reason_histogram(table, self.kinds, self.details, 0, table.size)
-        for (kind, detail), n in counts.items():
+        for (kind, detail), n in self.kernel_counts().items():
             for reason in self.framework.kernel_plugin(kind).kernel_status(detail, self.snapshot).reasons:
                 out[reason] = out.get(reason, 0) + n
         for st in self.python.values():
