@@ -13,8 +13,7 @@ import sys
 import click
 
 from orchestra.cli.common import Connection, connection_options, run
-from orchestra.client import Client, resource_path, resolve_kind
-from orchestra.client.client import _raise_for_status
+from orchestra.client import Client, raise_for_status, resource_path, resolve_kind
 from orchestra.client.transport import RawResponse
 
 __all__ = ["logs_command", "stream_logs", "default_container"]
@@ -49,7 +48,7 @@ async def stream_logs(client: Client, namespace: str, name: str, container: str 
     path = resource_path(resolve_kind("pods"), namespace, name, "log")
     async with client.transport.stream("GET", path, query=query, headers={"Accept": "*/*"}) as response:
         if response.status >= 400:
-            _raise_for_status(RawResponse(response.status, response.headers, await response.read()))
+            raise_for_status(RawResponse(response.status, response.headers, await response.read()))
         async for line in response.lines():
             out.write(line + b"\n")
             out.flush()

@@ -11,6 +11,7 @@ from orchestra.client.client import (
     ResourceExpired,
     UnknownKindError,
     WatchEvent,
+    raise_for_status,
     resolve_kind,
     resource_path,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "default_rate_limiter",
     "load_kubeconfig",
     "object_key",
+    "raise_for_status",
     "resolve_kind",
     "resource_path",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "resolve_kind",
     "resource_path",
     "UnknownKindError",
+    "raise_for_status",
 ]
 
 KindRef = type | ResourceType | str
@@ -131,7 +132,13 @@ def resource_path(rt: ResourceType, namespace: str | None = None, name: str | No
     return "/".join(parts)
 
 
-def _raise_for_status(response: RawResponse) -> None:
+def raise_for_status(response: RawResponse) -> None:
+    """Raise the :class:`ApiStatusError` (:class:`ResourceExpired` for 410) an error response carries.
+
+    Does nothing for a status below 400. The body is read as a Kubernetes ``Status``; a body that
+    is not one becomes the error's message. For a streamed response, read its body first:
+    ``raise_for_status(RawResponse(stream.status, stream.headers, await stream.read()))``.
+    """
     if response.status < 400:
         return
     try:
@@ -183,7 +190,7 @@ class Client:
         if data is not None:
             headers["Content-Type"] = content_type
         response = await self.transport.request(method, path, query=query, headers=headers, body=data)
-        _raise_for_status(response)
+        raise_for_status(response)
         return orjson.loads(response.body) if response.body else {}
 
     @staticmethod
@@ -255,8 +262,10 @@ class Client:
         async with self.transport.stream("GET", resource_path(rt, namespace), query=query,
                                          headers={"Accept": JSON}) as response:
             if response.status >= 400:
-                _raise_for_status(RawResponse(response.status, response.headers, await response.read()))
+                raise_for_status(RawResponse(response.status, response.headers, await response.read()))
             async for line in response.lines():
+                if not line.strip():
+                    continue
                 event = orjson.loads(line)
                 obj = event.get("object") or {}
                 if event.get("type") == "ERROR":

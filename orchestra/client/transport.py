@@ -42,7 +42,11 @@ class StreamResponse(abc.ABC):
 
     @abc.abstractmethod
     def lines(self) -> AsyncIterator[bytes]:
-        """The body's lines, without line endings, as they arrive."""
+        """The body's lines, without their ``\\n``, as they arrive.
+
+        Blank lines are lines too (a container's log keeps them); a last line without a
+        newline comes at the end. Readers of JSON lines skip the blank ones themselves.
+        """
 
     @abc.abstractmethod
     async def read(self) -> bytes:
@@ -96,11 +100,11 @@ class _HTTPStream(StreamResponse):
         buffer = b""
         async for chunk in self._response.content.iter_any():
             buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                if line.strip():
+            if b"\n" in buffer:
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
                     yield line
-        if buffer.strip():
+        if buffer:
             yield buffer
 
     async def read(self) -> bytes:
@@ -181,18 +185,20 @@ class _InProcessStream(StreamResponse):
 
     async def lines(self) -> AsyncIterator[bytes]:
         if self._response.stream is None:
-            for line in self._response.body.split(b"\n"):
-                if line.strip():
-                    yield line
+            *complete, rest = self._response.body.split(b"\n")
+            for line in complete:
+                yield line
+            if rest:
+                yield rest
             return
         buffer = b""
         async for chunk in self._response.stream:
             buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                if line.strip():
+            if b"\n" in buffer:
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
                     yield line
-        if buffer.strip():
+        if buffer:
             yield buffer
 
     async def read(self) -> bytes:
