@@ -155,7 +155,7 @@ class NodeAgent:
                 host_ip=config.address,
                 crash_backoff=Backoff(config.crash_backoff_initial, config.crash_backoff_max, config.crash_backoff_reset),
                 image_backoff=Backoff(config.image_backoff_initial, config.image_backoff_max),
-                get_object=self._get_object, on_removed=self._forget)
+                get_object=self._get_object, on_removed=self._forget, pods_root=os.path.join(self.data_dir, "pods"))
             self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={config.node_name}", raw=True)
             self.informer.add_handler(self._on_add, self._on_update, self._on_delete)
             self.informer.start()

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 from typing import Any, Awaitable, Callable
 
 import attrs
@@ -72,6 +74,8 @@ class PodContext:
     get_object: Callable[[str, str, str], Awaitable[dict | None]]
     #: Called with the worker once its pod is gone and its sandbox removed.
     on_removed: Callable[["PodWorker"], None] = lambda worker: None
+    #: Where the agent writes pods' configMap volumes (``<root>/<uid>/volumes/…``); None: it cannot provide them.
+    pods_root: str | None = None
 
 
 def empty_dir_volumes(pod: dict) -> list[EmptyDirVolume]:
@@ -429,5 +433,7 @@ class PodWorker:
             except LookupError:
                 pass
             self.sandbox = None
+        if self.context.pods_root is not None:
+            shutil.rmtree(os.path.join(self.context.pods_root, self.uid), ignore_errors=True)
         self.context.crash_backoff.forget_prefix(self.uid + "/")
         self.context.on_removed(self)

@@ -43,6 +43,7 @@ from orchestra.node.runtime import (
     VolumeMount,
 )
 from orchestra.node.status import WAITING_CRASH_LOOP_BACK_OFF, ContainerView, waiting
+from orchestra.node.volumes import materialize_config_map, volume_directory
 
 if TYPE_CHECKING:
     from orchestra.node.podworker import PodWorker
@@ -116,10 +117,12 @@ class ContainerRunner:
         meta = self.worker.pod.get("metadata") or {}
         return f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
 
-    def _mounts(self) -> list[VolumeMount]:
+    async def _mounts(self) -> list[VolumeMount]:
         sandbox = self.worker.sandbox
         assert sandbox is not None
-        volumes = {v.get("name"): v for v in (self.worker.pod.get("spec") or {}).get("volumes") or ()}
+        specs = (self.worker.pod.get("spec") or {}).get("volumes") or ()
+        volumes = {v.get("name"): v for v in specs}
+        indexes = {v.get("name"): i for i, v in enumerate(specs)}
         mounts = []
         for mount in self.container.get("volumeMounts") or ():
             name = mount.get("name") or ""
@@ -128,6 +131,13 @@ class ContainerRunner:
                 host = sandbox.volumes[name]
             elif volume.get("hostPath"):
                 host = volume["hostPath"].get("path") or ""
+            elif "configMap" in volume:
+                context = self.worker.context
+                if context.pods_root is None:
+                    raise UnsupportedVolumeError(f'volume "{name}": configMap volumes need the agent\'s pods directory')
+                host = volume_directory(context.pods_root, self.worker.uid, name)
+                await materialize_config_map(volume, self.worker.namespace, host, context.get_object,
+                                             f"spec.volumes[{indexes[name]}].configMap")
             else:
                 kinds = sorted(k for k in volume if k != "name") or ["unknown"]
                 raise UnsupportedVolumeError(f'volume "{name}" of type {kinds[0]} is not supported by this agent')
@@ -149,7 +159,7 @@ class ContainerRunner:
             args=[expand(a, values) for a in self.container.get("args") or ()],
             env=env,
             working_dir=self.container.get("workingDir") or None,
-            mounts=self._mounts(),
+            mounts=await self._mounts(),
             limits=container_limits(self.container),
             attempt=self.instances,
         )
