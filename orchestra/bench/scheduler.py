@@ -13,7 +13,11 @@ the scheduler's event writer; the time to drain the rest after the last binding 
 - ``SchedulingNodeAffinity`` — required node affinity to zones half the nodes have.
 - ``TopologySpreading`` — a hard zone spread constraint (maxSkew 5) over three zones.
 - ``SchedulingPodAntiAffinity`` — required anti-affinity per hostname (one pod per node).
-- ``Preemption`` — high-priority pods that must evict three low-priority pods each.
+- ``Preemption`` — high-priority pods that must evict three low-priority pods each. A
+  preemptor is retried once its victims' deletions are seen, straight from backoffQ when
+  activeQ is empty; while other preemptors still wait for their first attempt they go first,
+  so the latency of most pods is the first pass over all of them or the initial backoff,
+  whichever ends first.
 
 In-memory figures (``core`` column) time only the scheduling cycle (``schedule_one`` + assume):
 the Cython core against the plain-Python reference on SchedulingBasic, one Python batch score
