@@ -167,6 +167,7 @@ class JobController(Controller):
         self._unfinalized: dict[str, set[str]] = {}
         self.jobs = self.informers.informer("jobs")
         self.pods = self.informers.informer("pods")
+        self.pods_by_owner = self.informers.controller_index("pods")
         self.jobs.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self._job_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -219,7 +220,7 @@ class JobController(Controller):
             await self._release_orphans(namespace, name)
             return
         uid = meta(job).get("uid")
-        candidates = [p for p in self.pods.list() if meta(p).get("namespace") == namespace]
+        candidates = self.pods_by_owner.candidates(job)
         selector = selector_of((job.get("spec") or {}).get("selector"))
         pods = await RefManager(self.client, job, selector, "batch/v1", "Job", "pods").claim(
             [p for p in candidates if controller_ref(p) is not None or not _pod_finished(p)])

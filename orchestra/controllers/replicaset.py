@@ -25,7 +25,6 @@ from orchestra.controllers.base import (
     key_of,
     meta,
     now_rfc3339,
-    split_key,
 )
 from orchestra.controllers.podutil import (
     RefManager,
@@ -103,6 +102,7 @@ class ReplicaSetController(Controller):
         self.expectations = Expectations()
         self.rs_informer = self.informers.informer("replicasets")
         self.pod_informer = self.informers.informer("pods")
+        self.pods_by_owner = self.informers.controller_index("pods")
         self.rs_informer.add_handler(self.enqueue, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -181,10 +181,8 @@ class ReplicaSetController(Controller):
         if rs is None:
             self.expectations.forget(key)
             return
-        namespace, _ = split_key(key)
         selector = selector_of((rs.get("spec") or {}).get("selector"))
-        candidates = [p for p in self.pod_informer.list()
-                      if meta(p).get("namespace") == namespace and is_pod_active(p)]
+        candidates = [p for p in self.pods_by_owner.candidates(rs) if is_pod_active(p)]
         manager = RefManager(self.client, rs, selector, "apps/v1", "ReplicaSet", "pods")
         pods = await manager.claim(candidates)
         error: Exception | None = None

@@ -83,3 +83,42 @@ async def test_failed_sync_is_retried_and_counted(client, factory):
 
 async def _value(value):
     return value
+
+
+def _pod(name: str, owner_uid: str | None = None, namespace: str = "default") -> dict:
+    metadata: dict = {"name": name, "namespace": namespace, "labels": {"app": "x"}}
+    if owner_uid:
+        metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
+                                        "uid": owner_uid, "controller": True}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+            "spec": {"containers": [{"name": "c", "image": "i"}]}}
+
+
+async def test_the_controller_index_follows_owners_and_orphans(client, factory):
+    index = factory.controller_index("pods")
+    assert factory.controller_index("pods") is index  # shared
+    factory.start()
+    await factory.wait_synced(10)
+    await client.create(_pod("a", "uid-1"), raw=True)
+    await client.create(_pod("b", "uid-1"), raw=True)
+    await client.create(_pod("c"), raw=True)
+    await client.create(_pod("d", namespace="kube-system"), raw=True)
+
+    def names(objects):
+        return sorted(o["metadata"]["name"] for o in objects)
+
+    await eventually(lambda: _async(names(index.owned("uid-1")) == ["a", "b"]))
+    assert names(index.orphans("default")) == ["c"] and names(index.orphans("kube-system")) == ["d"]
+    owner = {"metadata": {"uid": "uid-1", "namespace": "default"}}
+    assert names(index.candidates(owner)) == ["a", "b", "c"]
+    # adopted: moves from the orphans to its owner; released and deleted: leaves
+    c = await client.get("pods", "c", namespace="default", raw=True)
+    c["metadata"]["ownerReferences"] = _pod("c", "uid-1")["metadata"]["ownerReferences"]
+    await client.update(c, raw=True)
+    await client.delete("pods", "a", namespace="default", grace_period_seconds=0)
+    await eventually(lambda: _async(names(index.owned("uid-1")) == ["b", "c"] and index.orphans("default") == []))
+    assert index.owned(None) == [] and index.owned("nobody") == []
+
+
+async def _async(value):
+    return value

@@ -40,6 +40,8 @@ class DeploymentController(Controller):
         self.deployments = self.informers.informer("deployments")
         self.replica_sets = self.informers.informer("replicasets")
         self.pods = self.informers.informer("pods")
+        self.replica_sets_by_owner = self.informers.controller_index("replicasets")
+        self.pods_by_owner = self.informers.controller_index("pods")
         self._written: dict[str, dict] = {}
         self.deployments.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
         self.replica_sets.add_handler(self._rs_event, lambda old, new: self._rs_updated(old, new), self._rs_event)
@@ -102,17 +104,12 @@ class DeploymentController(Controller):
 
     def replica_sets_of(self, deployment: dict) -> list[dict]:
         """The ReplicaSets controlled by ``deployment`` (newest known versions)."""
-        uid = meta(deployment).get("uid")
-        owned = [rs for rs in self.replica_sets.list()
-                 if meta(rs).get("namespace") == meta(deployment).get("namespace")
-                 and (ref := controller_ref(rs)) is not None and ref.get("uid") == uid]
+        owned = self.replica_sets_by_owner.owned(meta(deployment).get("uid"))
         return [rs for rs in self.fresh(owned) if rs is not None]
 
     def pods_of(self, rs: dict) -> list[dict]:
         """The pods controlled by ``rs``."""
-        uid = meta(rs).get("uid")
-        return [p for p in self.pods.list() if meta(p).get("namespace") == meta(rs).get("namespace")
-                and (ref := controller_ref(p)) is not None and ref.get("uid") == uid]
+        return self.pods_by_owner.owned(meta(rs).get("uid"))
 
     # ------------------------------------------------------------------ sync
 
@@ -129,11 +126,12 @@ class DeploymentController(Controller):
             return
         selector = selector_of(raw_selector)
         namespace, _ = split_key(key)
-        candidates = [rs for rs in self.replica_sets.list() if meta(rs).get("namespace") == namespace]
+        candidates = self.replica_sets_by_owner.candidates(deployment)
         manager = RefManager(self.client, deployment, selector, "apps/v1", "Deployment", "replicasets")
         replica_sets = [rs for rs in self.fresh(await manager.claim(candidates)) if rs is not None]
-        live = {meta(rs)["uid"] for rs in self.replica_sets.list()}
-        self._written = {uid: rs for uid, rs in self._written.items() if uid in live}
+        if self._written:
+            live = {meta(rs)["uid"] for rs in self.replica_sets.list()}
+            self._written = {uid: rs for uid, rs in self._written.items() if uid in live}
         if meta(deployment).get("deletionTimestamp"):
             new, old = await sync_mod.get_all_replica_sets(self, deployment, replica_sets, False)
             await sync_mod.sync_deployment_status(self, [*old, new], new, deployment)
