@@ -626,9 +626,12 @@ class Framework:
 
     # ------------------------------------------------------------------ scheduling cycle
 
-    def schedule_one(self, pod: Mapping[str, Any] | PodInfo, snapshot: ClusterSnapshot) -> ScheduleResult:
+    def schedule_one(self, pod: Mapping[str, Any] | PodInfo, snapshot: ClusterSnapshot,
+                     nominated: str = "") -> ScheduleResult:
         """Find a node for ``pod``: pre-filter, filter, post-filter on failure, score, select.
 
+        ``nominated``: the node a preemption made room on for this pod; when it passes every
+        filter it is chosen without searching the others (Kubernetes' PreferNominatedNode).
         The snapshot is not changed; the caller assumes the pod on the chosen node.
         """
         info = pod if isinstance(pod, PodInfo) else PodInfo.from_dict(pod)
@@ -652,6 +655,16 @@ class Framework:
         py_filters = [p for p in self._py_filters if p.NAME not in skip] if skip else self._py_filters
         allowed = state.read("__allowed_slots__")
         python_failures: dict[int, Status] = {}
+        slot = snapshot.slot_of(nominated) if nominated else -1
+        if slot >= 0:
+            found, _ = sched.run_filters(snapshot.table, state.query, order, slot, 1, buf, kinds, details, 1)
+            if found and (allowed is not None or py_filters):
+                batch, error = self._python_filters(state, info, snapshot, buf[:1], py_filters, allowed, {})
+                if error is not None:
+                    return ScheduleResult(None, state, error)
+                found = len(batch)
+            if found:
+                return ScheduleResult(nominated, state, evaluated_nodes=1, feasible_nodes=1)
         feasible = array("i")
         start = self._next_start % slots
         visited = 0

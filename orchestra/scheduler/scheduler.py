@@ -354,7 +354,7 @@ class Scheduler:
         self.attempts += 1
         if self._placeholders.pop(pod.key, None) is not None:
             self.cache.forget(pod.key)  # the preemptor's hold on its nominated node
-        result = fw.schedule_one(pod, self.cache.snapshot)
+        result = fw.schedule_one(pod, self.cache.snapshot, self.queue.nominated_node(pod.key) or pod.nominated_node)
         node = result.node_name
         if node is None:
             self._handle_unschedulable(fw, qpi, result)

@@ -247,3 +247,18 @@ def test_a_post_filter_returning_garbage_is_an_error_not_a_crash():
     fw = make_framework(only("NodeResourcesFit", "BadPostFilter"), registry={"BadPostFilter": BadPostFilter})
     result = fw.schedule_one(make_pod("p", cpu="2"), snap)
     assert result.status.code == Code.ERROR and result.status.plugin == "BadPostFilter"
+
+
+def test_the_nominated_node_is_taken_when_it_fits_without_searching_the_others():
+    # n1 is the emptier node (LeastAllocated prefers it); n0 is where a preemption made room
+    snap = make_snapshot([make_node("n0", cpu="4"), make_node("n1", cpu="64")], [make_pod("a", cpu="3", node="n0")])
+    fw = make_framework({"percentageOfNodesToScore": 100})
+    assert fw.schedule_one(make_pod("p", cpu="1"), snap).node_name == "n1"
+    result = fw.schedule_one(make_pod("p", cpu="1"), snap, nominated="n0")
+    assert (result.node_name, result.evaluated_nodes) == ("n0", 1)
+    # a nominated node that no longer fits (or is gone) is just one more node of the search
+    assert fw.schedule_one(make_pod("p", cpu="2"), snap, nominated="n0").node_name == "n1"
+    assert fw.schedule_one(make_pod("p", cpu="2"), snap, nominated="gone").node_name == "n1"
+    # Python filters judge the nominated node too
+    snap = make_snapshot([make_node("n2"), make_node("n3")])
+    assert fw_with("NodeResourcesFit", "OddNodes").schedule_one(make_pod("p"), snap, nominated="n2").node_name == "n3"
