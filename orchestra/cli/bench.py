@@ -186,3 +186,51 @@ def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: 
     if json_path:
         with open(json_path, "w") as f:
             json.dump([m.to_dict() for m in results], f, indent=2)
+
+
+@bench_command.command("e2e")
+@click.option("--full", is_flag=True, help="The issue's size: 1,000 nodes, 30,000 pods in 300 Deployments.")
+@click.option("--nodes", type=click.IntRange(min=1), default=None, help="Simulated nodes (default 100).")
+@click.option("--pods", type=click.IntRange(min=1), default=None, help="Pods in all (default 3,000).")
+@click.option("--deployments", type=click.IntRange(min=1), default=None,
+              help="Deployments the pods are spread over (default 30); must divide --pods.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=900.0, show_default=True,
+              help="Seconds to wait for every pod to be Running.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
+def bench_e2e(full: bool, nodes: int | None, pods: int | None, deployments: int | None, timeout: float,
+              json_path: str | None) -> None:
+    """The whole cluster in one process: Deployments created at once on simulated nodes, until all pods run."""
+    from orchestra.bench.scale import SLO_P99_S, ScaleConfig, run_scale_bench
+
+    overrides: dict[str, Any] = {"timeout": timeout}
+    for name, value in (("nodes", nodes), ("pods", pods), ("deployments", deployments)):
+        if value is not None:
+            overrides[name] = value
+    try:
+        cfg = ScaleConfig.full(**overrides) if full else ScaleConfig(**overrides)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pods/--deployments") from None
+    console = Console(stderr=True)
+    try:
+        result = uvloop.run(run_scale_bench(cfg, progress=lambda msg: console.print(f"[dim]{msg}[/dim]")))
+    except TimeoutError as exc:
+        raise click.ClickException(str(exc)) from None
+    figures = [
+        ("nodes Ready after start", f"{result.cluster_start_s:.2f} s"),
+        ("all pods Running after creation", f"{result.all_running_s:.2f} s"),
+        ("pod startup latency p50", f"{result.p50_s:.2f} s"),
+        ("pod startup latency p90", f"{result.p90_s:.2f} s"),
+        ("pod startup latency p99", f"{result.p99_s:.2f} s"),
+        ("pod startup latency max", f"{result.max_s:.2f} s"),
+        ("pods Running per second", f"{result.pods_per_s:,.1f}"),
+        ("pods Running per CPU-second", f"{result.pods_per_cpu_s:,.1f}"),
+        ("CPU seconds (this process)", f"{result.cpu_s:,.1f}"),
+        ("peak RSS", f"{result.peak_rss_mb:,.0f} MB (at start {result.baseline_rss_mb:,.0f} MB)"),
+    ]
+    notes = [f"p99 startup latency {result.p99_s:.2f} s against Kubernetes' SLO of ≤ {SLO_P99_S:g} s: "
+             + ("[green]met[/green]" if result.slo_met else "[red]not met[/red]")]
+    print_table(f"e2e: {cfg.nodes:,} simulated nodes, {cfg.pods:,} pods in {cfg.deployments:,} Deployments, one process",
+                ["value"], [(label, [value]) for label, value in figures], notes)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result.to_dict(), f, indent=2)
