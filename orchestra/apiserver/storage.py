@@ -1179,27 +1179,46 @@ class ResourceStorage:
         self, namespace: str | None, name: str, node: str, annotations: dict, wanted_uid: str | None,
         ctx: RequestContext,
     ) -> None:
-        """Assign the pod under a revision guard, touching only the fields a binding sets."""
+        """Assign the pod under a revision guard, touching only the fields a binding sets.
+
+        The first try starts from the watch cache's copy of the pod, guarded on its
+        revision, without reading the store; a refusal or a failed guard is only trusted
+        after a try from the store's current pod.
+        """
         key = self.key(namespace, name)
+        cached = None if ctx.dry_run else self.cache.get(key)
         while True:
-            kv = await self.store.get(key)
-            if kv is None:
-                raise self._not_found(name)
-            current = self.cache.get(key)
-            if current is None or current["metadata"].get("resourceVersion") != str(kv.mod_revision):
-                current = self._load(kv)
+            if cached is not None:
+                current, cached = cached, None
+                revision = int(current["metadata"]["resourceVersion"])
+                trusted = False
+            else:
+                kv = await self.store.get(key)
+                if kv is None:
+                    raise self._not_found(name)
+                revision, trusted = kv.mod_revision, True
+                current = self.cache.get(key)
+                if current is None or current["metadata"].get("resourceVersion") != str(revision):
+                    current = self._load(kv)
             # Shallow copies of the sections that change: ``current`` may be the watch cache's.
             pod_meta = dict(current["metadata"])
             spec = dict(current.get("spec") or {})
-            self._check_bindable(name, pod_meta, spec, wanted_uid)
+            merged = None
+            try:
+                self._check_bindable(name, pod_meta, spec, wanted_uid)
+                if annotations:
+                    merged = {**(pod_meta.get("annotations") or {}), **annotations}
+                    errors = validate_annotations(merged, "metadata.annotations")
+                    if errors:
+                        raise self._invalid(name, errors)
+            except APIError:
+                if trusted:
+                    raise
+                continue
             new = dict(current)
             spec["nodeName"] = node
             new["spec"] = spec
-            if annotations:
-                merged = {**(pod_meta.get("annotations") or {}), **annotations}
-                errors = validate_annotations(merged, "metadata.annotations")
-                if errors:
-                    raise self._invalid(name, errors)
+            if merged is not None:
                 pod_meta["annotations"] = merged
             if self.strategy.track_generation:
                 pod_meta["generation"] = (pod_meta.get("generation") or 1) + 1
@@ -1215,7 +1234,7 @@ class ResourceStorage:
             value = _serialize(new)
             # ``new`` is this method's own (its unchanged parts are the cache's, never mutated).
             self.cache.expect(key, value, new)
-            txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, value)])
+            txn = await self.store.txn([Compare.mod_revision(key, "=", revision)], [PutOp(key, value)])
             if txn.succeeded:
                 return
             self.cache.forget(key)

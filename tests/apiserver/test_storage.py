@@ -775,6 +775,23 @@ async def test_binding_refuses_a_pod_being_deleted_and_a_dry_run_changes_nothing
     assert created["metadata"]["uid"]
 
 
+async def test_a_binding_trusts_only_the_store_when_the_cache_is_behind(pods, registry):
+    created = await pods.create("default", pod(), CTX)
+    await pods.create("default", pod("gone"), CTX)
+    await pods.cache.wait_fresh()
+    key, gone = pods.key("default", "web"), pods.key("default", "gone")
+    meta = {k: v for k, v in created["metadata"].items() if k != "resourceVersion"}
+    # Behind the cache's back: the pod is replaced by one with another uid, the other is deleted.
+    await registry.store.put(key, orjson.dumps(dict(created, metadata=dict(meta, uid="new-uid"))))
+    await registry.store.delete_range(gone)
+    assert pods.cache.get(key)["metadata"]["uid"] == created["metadata"]["uid"]
+    await pods.bind("default", "web", binding(uid="new-uid"), CTX)
+    stored = orjson.loads((await registry.store.get(key)).value)
+    assert stored["metadata"]["uid"] == "new-uid" and stored["spec"]["nodeName"] == "n1"
+    with pytest.raises(NotFound):
+        await pods.bind("default", "gone", binding("gone"), CTX)
+
+
 async def test_binding_annotations_are_checked_merged_with_the_pods(pods):
     await pods.create("default", pod(annotations={"a.io/big": "x" * 200_000}), CTX)
     with pytest.raises(Invalid, match='^Pod "web" is invalid: metadata.annotations: Too long'):
