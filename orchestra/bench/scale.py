@@ -27,7 +27,6 @@ import gc
 import math
 import os
 import resource
-import time
 from pathlib import Path
 from typing import Any, Callable
 

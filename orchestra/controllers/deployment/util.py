@@ -8,7 +8,6 @@ byte-for-byte Kubernetes' (which hashes Go's printed struct).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Any
@@ -97,7 +96,7 @@ def _prune(value: Any) -> Any:
 
 def canonical_template(template: dict | None) -> dict:
     """The template without empty fields and without the pod-template-hash label."""
-    result = _prune(copy.deepcopy(template or {}))
+    result = _prune(template or {})  # a new tree of containers: the template itself is never changed
     labels = (result.get("metadata") or {}).get("labels")
     if labels is not None:
         labels.pop(POD_TEMPLATE_HASH_LABEL, None)
