@@ -41,6 +41,7 @@ __all__ = [
     "validate",
     "validate_or_raise",
     "validate_object_meta",
+    "name_errors",
     "validate_pod_spec",
     "validate_pod_template",
     "validate_cron_schedule",
@@ -97,10 +98,14 @@ def _int_or_port_name(value: Any, path: str) -> Errors:
     return _port_number(value, path)
 
 
-def _name_errors(check: NameCheck, value: Any, path: str) -> Errors:
+def name_errors(check: NameCheck, value: Any, path: str) -> Errors:
+    """The errors of ``value`` as a name by ``check`` (e.g. ``is_dns1123_subdomain``), at ``path``."""
     if not isinstance(value, str):
         return [FieldError.type_invalid(path, value, "must be a string")]
     return [FieldError.invalid(path, value, msg) for msg in check(value)]
+
+
+_name_errors = name_errors
 
 
 def _enum(value: Any, path: str, supported: list[str], required: bool = False) -> Errors:

@@ -8,6 +8,9 @@ Writes follow Kubernetes' generic registry: decode → defaults → mutating
 admission → validation (422, one cause per field) → validating admission → one
 store transaction guarded on the key's revision. Per-kind rules come from
 :mod:`orchestra.apiserver.strategy`; admission from :mod:`orchestra.apiserver.admission`.
+``pods/binding`` is lighter, as Kubernetes' BindingREST: the Binding is validated on its
+own and the pod only gets its node, the binding's annotations and the PodScheduled
+condition (the full pipeline runs only for the admission hooks of plugins, when any).
 
 Reads: ``resourceVersion`` unset or ``""`` is a consistent read: a list without
 ``limit`` answers from the watch cache once the cache has caught up with the store's
@@ -45,7 +48,7 @@ from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
 from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError
 from orchestra.api.names import is_dns1123_label, is_dns1123_subdomain, validate_annotations
-from orchestra.api.validation import _name_errors, validate
+from orchestra.api.validation import name_errors, validate
 from orchestra.apiserver.admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from orchestra.apiserver.errors import (
     AlreadyExists,
@@ -1139,9 +1142,9 @@ class ResourceStorage:
         target = binding.get("target")
         if _plain_binding(binding, meta, target):
             # The shape every scheduler sends: checked on the dict, with the model's rules.
-            errors = _name_errors(is_dns1123_subdomain, name, "metadata.name")
+            errors = name_errors(is_dns1123_subdomain, name, "metadata.name")
             if namespace:
-                errors += _name_errors(is_dns1123_label, namespace, "metadata.namespace")
+                errors += name_errors(is_dns1123_label, namespace, "metadata.namespace")
             errors += validate_annotations(meta.get("annotations"), "metadata.annotations")
         else:
             body = dict(binding)
@@ -1157,7 +1160,7 @@ class ResourceStorage:
         elif target.get("kind") not in (None, "", "Node"):
             errors.append(FieldError.not_supported("target.kind", target["kind"], ["Node"]))
         else:
-            errors += _name_errors(is_dns1123_subdomain, node, "target.name")
+            errors += name_errors(is_dns1123_subdomain, node, "target.name")
         return errors
 
     def _check_bindable(self, name: str, pod_meta: dict, spec: dict, wanted_uid: str | None) -> None:

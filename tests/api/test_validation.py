@@ -1247,3 +1247,14 @@ def test_scale_rules() -> None:
 def test_validate_unknown_type() -> None:
     with pytest.raises(TypeError):
         validate(object())
+
+
+def test_name_errors_name_the_path_and_the_rule():
+    from orchestra.api.names import is_dns1123_subdomain
+    from orchestra.api.validation import name_errors
+
+    assert name_errors(is_dns1123_subdomain, "node-1.example", "target.name") == []
+    (error,) = name_errors(is_dns1123_subdomain, "Node_1", "target.name")
+    assert error.path == "target.name" and "RFC 1123 subdomain" in str(error)
+    (error,) = name_errors(is_dns1123_subdomain, 5, "target.name")
+    assert error.path == "target.name" and "must be a string" in str(error)
