@@ -50,20 +50,21 @@ def _cluster_ca(cluster_dir: str | None):
 
 
 def _client(kubeconfig: str | None, server: str | None, token: str | None, ca_file: str | None, ca, name: str):
-    from orchestra.client import Client, ClusterCredentials, HTTPTransport
+    from orchestra.client import Client, ClusterCredentials, load_kubeconfig
+    from orchestra.client.http11 import PooledHTTPTransport
 
     if kubeconfig:
-        return Client.from_kubeconfig(kubeconfig)
+        return Client(PooledHTTPTransport(load_kubeconfig(kubeconfig)))
     assert server is not None
     ca_data = Path(ca_file).read_bytes() if ca_file else None
     if token:
-        return Client(HTTPTransport(ClusterCredentials(server, ca_data=ca_data, token=token)))
+        return Client(PooledHTTPTransport(ClusterCredentials(server, ca_data=ca_data, token=token)))
     if ca is None:
         raise click.UsageError("--server needs --token, or --cluster-dir with the cluster CA (ca.crt and ca.key) "
                                "to issue the node's client certificate")
     issued = ca.issue(f"system:node:{name}", organizations=("system:nodes",), client=True)
-    return Client(HTTPTransport(ClusterCredentials(server, ca_data=ca_data, client_cert_data=issued.cert_pem,
-                                                   client_key_data=issued.key_pem)))
+    return Client(PooledHTTPTransport(ClusterCredentials(server, ca_data=ca_data, client_cert_data=issued.cert_pem,
+                                                         client_key_data=issued.key_pem)))
 
 
 async def _run(client, config, ca, ca_file) -> None:

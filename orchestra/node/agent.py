@@ -105,6 +105,7 @@ class NodeAgent:
         self.data_dir: str = ""
         self._owns_data_dir = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._has_pods = asyncio.Event()
         self.context: PodContext | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -258,6 +259,7 @@ class NodeAgent:
             return  # finished before this agent saw it: nothing to run
         assert self.context is not None
         worker = self.workers[uid] = PodWorker(self.context, pod)
+        self._has_pods.set()
         worker.start()
 
     def _on_update(self, old: dict, new: dict) -> None:
@@ -275,6 +277,11 @@ class NodeAgent:
 
     async def _check_volumes(self) -> None:
         while True:
+            if not self.workers:
+                # nothing to measure: sleep until a pod arrives (thousands of idle simulated nodes
+                # would otherwise wake every period for nothing)
+                self._has_pods.clear()
+                await self._has_pods.wait()
             await asyncio.sleep(self.config.volume_check_period)
             for worker in list(self.workers.values()):
                 try:

@@ -6,8 +6,11 @@ As the kubelet does since Kubernetes 1.17:
 * a ``coordination.k8s.io`` Lease named after the node in ``kube-node-lease`` is renewed every
   ``lease_period`` seconds (10 s; a quarter of its 40 s duration) — the cheap heartbeat the node
   lifecycle controller watches;
-* the node status is computed every ``status_check_period`` seconds and written through
-  ``nodes/status`` when it changed or ``status_report_period`` seconds (1 min) have passed.
+* every ``status_check_period`` seconds (10 s) the agent reads its Node from the API server's
+  cache and computes its status; it writes it through ``nodes/status`` when its conditions
+  changed, when the stored ones differ from what it last posted (the node lifecycle controller
+  set them ``Unknown`` after missed heartbeats, say), or when ``status_report_period`` seconds
+  (1 min) have passed.
 
 Capacity comes from the host (CPU count, ``MemTotal``, the data directory's file system, 110
 pods) unless configured; conditions MemoryPressure, DiskPressure and PIDPressure from
@@ -22,12 +25,13 @@ import datetime as dt
 import logging
 import os
 import platform
+import random
 import time
 from typing import Any, Mapping
 
 import attrs
 
-from orchestra.client import ApiStatusError, Client, TransportError
+from orchestra.client import ApiStatusError, Client, TransportError, resolve_kind, resource_path
 
 __all__ = [
     "NodeSettings",
@@ -43,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Where node heartbeat Leases live.
 LEASE_NAMESPACE = "kube-node-lease"
+#: The lease and status loops wait their period plus up to this fraction more (kubelet: 0.04).
+JITTER = 0.04
 #: Pods per node unless configured (kubelet's ``maxPods``).
 DEFAULT_MAX_PODS = 110
 #: Default hard eviction thresholds: memory.available < 100Mi, nodefs.available < 10%.
@@ -52,8 +58,11 @@ PID_AVAILABLE_MIN_FRACTION = 0.05
 
 
 def micro_time(when: dt.datetime | None = None) -> str:
-    """A Kubernetes ``MicroTime`` (``2026-01-02T03:04:05.123456Z``)."""
-    when = when or dt.datetime.now(dt.timezone.utc)
+    """A Kubernetes ``MicroTime`` (``2026-01-02T03:04:05.123456Z``); now unless ``when`` is given."""
+    if when is None:
+        now = time.time()
+        seconds = int(now)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((now - seconds) * 1e6):06d}Z"
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -121,6 +130,12 @@ def pressure_conditions(data_dir: str | None) -> dict[str, tuple[bool, str]]:
         "PIDPressure": (pids, "KubeletHasInsufficientPID" if pids else "KubeletHasSufficientPID"),
     }
 
+
+#: Read from the API server's watch cache, as the kubelet's status loop does.
+_FROM_CACHE = {"resourceVersion": "0"}
+_NO_PRESSURE = {"MemoryPressure": (False, "KubeletHasSufficientMemory"),
+                "DiskPressure": (False, "KubeletHasNoDiskPressure"),
+                "PIDPressure": (False, "KubeletHasSufficientPID")}
 
 _MESSAGES = {
     "KubeletHasSufficientMemory": "kubelet has sufficient memory available",
@@ -193,10 +208,15 @@ class NodeRegistration:
         self.lease: dict | None = None
         self._capacity: dict[str, str] | None = None
         self._info: dict[str, str] | None = None
-        self._last_written: dict | None = None
+        self._last_states: dict[str, tuple[bool, str]] | None = None
         self._last_report = 0.0
         self._transitions: dict[str, tuple[str, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        name = settings.name
+        self._node_path = resource_path(resolve_kind("nodes"), None, name)
+        self._node_status_path = resource_path(resolve_kind("nodes"), None, name, "status")
+        self._leases_path = resource_path(resolve_kind("leases"), LEASE_NAMESPACE)
+        self._lease_path = resource_path(resolve_kind("leases"), LEASE_NAMESPACE, name)
 
     # ------------------------------------------------------------------ the object
 
@@ -222,18 +242,19 @@ class NodeRegistration:
         labels.update(self.settings.labels)
         return labels
 
-    def _conditions(self) -> list[dict[str, Any]]:
+    def _states(self) -> dict[str, tuple[bool, str]]:
+        """Each condition's value and reason, as the agent knows them now (cheap: no timestamps)."""
         if self.settings.host_pressure:
-            pressures = pressure_conditions(self.settings.data_dir)
+            states = pressure_conditions(self.settings.data_dir)
         else:
-            pressures = {"MemoryPressure": (False, "KubeletHasSufficientMemory"),
-                         "DiskPressure": (False, "KubeletHasNoDiskPressure"),
-                         "PIDPressure": (False, "KubeletHasSufficientPID")}
-        states = dict(pressures)
+            states = dict(_NO_PRESSURE)
         states["Ready"] = (True, "KubeletReady")
+        return states
+
+    def _conditions(self, states: Mapping[str, tuple[bool, str]] | None = None) -> list[dict[str, Any]]:
         now = _now()
         conditions = []
-        for kind, (value, reason) in states.items():
+        for kind, (value, reason) in (states or self._states()).items():
             status = "True" if value else "False"
             previous = self._transitions.get(kind)
             if previous is None or previous[0] != status:
@@ -243,15 +264,15 @@ class NodeRegistration:
                                "message": _MESSAGES[reason]})
         return conditions
 
-    def node_status(self) -> dict[str, Any]:
-        """The status to report now."""
+    def node_status(self, states: Mapping[str, tuple[bool, str]] | None = None) -> dict[str, Any]:
+        """The status to report now (``states`` as :meth:`_states` gives them, computed when omitted)."""
         if self._info is None:
             self._info = _node_info(self.settings)
         capacity = self.capacity()
         return {
             "capacity": capacity,
             "allocatable": dict(self.settings.allocatable or capacity),
-            "conditions": self._conditions(),
+            "conditions": self._conditions(states),
             "addresses": [{"type": "InternalIP", "address": self.settings.address},
                           {"type": "Hostname", "address": self.settings.name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.settings.port}},
@@ -274,7 +295,9 @@ class NodeRegistration:
 
     async def register(self) -> dict:
         """Create the Node, or refresh the existing one's labels, spec and status; returns it."""
+        states = self._states()
         node = self.node()
+        node["status"] = self.node_status(states)
         try:
             created = await self.client.create(node, raw=True)
         except ApiStatusError as exc:
@@ -284,32 +307,57 @@ class NodeRegistration:
             if node["spec"]:
                 patch["spec"] = node["spec"]
             await self.client.patch("nodes", self.settings.name, patch, raw=True)
-            created = await self.client.patch("nodes", self.settings.name, {"status": node["status"]},
-                                              subresource="status", raw=True)
-        else:
-            # status given at create is dropped by the API (as in Kubernetes): write it now
-            created = await self.client.patch("nodes", self.settings.name, {"status": node["status"]},
-                                              subresource="status", raw=True)
+        # status given at create is dropped by the API (as in Kubernetes): write it now
+        created = await self._write_status(node["status"], states)
         self.node_uid = (created.get("metadata") or {}).get("uid")
-        self._last_written = self._comparable(node["status"])
-        self._last_report = time.monotonic()
         return created
 
-    @staticmethod
-    def _comparable(status: dict) -> dict:
-        conditions = [{k: v for k, v in c.items() if k != "lastHeartbeatTime"} for c in status.get("conditions") or ()]
-        return {**status, "conditions": conditions}
+    async def _write_status(self, status: dict[str, Any], states: Mapping[str, tuple[bool, str]]) -> dict:
+        written = await self.client.request_json("PATCH", self._node_status_path, body={"status": status},
+                                                 content_type="application/merge-patch+json")
+        self._last_states = dict(states)
+        self._last_report = time.monotonic()
+        return written
+
+    def _known_statuses(self) -> dict[str, str]:
+        return {kind: "True" if value else "False" for kind, (value, _) in (self._last_states or {}).items()}
 
     async def update_status(self, force: bool = False) -> bool:
-        """Write the node status if it changed or the report period passed; returns whether it wrote."""
-        status = self.node_status()
-        comparable = self._comparable(status)
+        """Write the node status if it changed, the stored Node differs or the report period passed.
+
+        As the kubelet does every ``status_check_period``: read the Node (from the API server's
+        cache), compare its conditions with what the agent last posted (:meth:`observe`), and
+        write when they differ — the node lifecycle controller set them ``Unknown`` after missed
+        heartbeats, say — or when the agent's own conditions changed, or when
+        ``status_report_period`` passed. Only the conditions change between reports (capacity,
+        addresses and node info are fixed while the agent runs), so the check compares their
+        values and reasons and builds the full status only when it writes. Returns whether it wrote.
+        """
+        stored = await self.client.request_json("GET", self._node_path, query=_FROM_CACHE)
+        force = self.observe(stored) or force
+        states = self._states()
         due = time.monotonic() - self._last_report >= self.settings.status_report_period
-        if not force and not due and comparable == self._last_written:
+        if not force and not due and states == self._last_states:
             return False
-        await self.client.patch("nodes", self.settings.name, {"status": status}, subresource="status", raw=True)
-        self._last_written = comparable
-        self._last_report = time.monotonic()
+        await self._write_status(self.node_status(states), states)
+        return True
+
+    def observe(self, node: Mapping[str, Any]) -> bool:
+        """Whether the stored Node's conditions differ from the ones the agent last posted.
+
+        For each condition that differs, the next status the agent posts carries a fresh
+        ``lastTransitionTime`` (the condition changes back from what is stored).
+        """
+        known = self._known_statuses()
+        if not known:
+            return False
+        stored = {c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or ()}
+        differing = [kind for kind, status in known.items() if stored.get(kind) != status]
+        if not differing:
+            return False
+        now = _now()
+        for kind in differing:
+            self._transitions[kind] = (known[kind], now)
         return True
 
     # ------------------------------------------------------------------ lease
@@ -325,14 +373,19 @@ class NodeRegistration:
                          "renewTime": micro_time()}}
 
     async def renew_lease(self) -> dict:
-        """Renew (creating it the first time) the node's Lease; returns it as stored."""
+        """Renew (creating it the first time) the node's Lease; returns it as stored.
+
+        As the kubelet does: a PUT of the last Lease it wrote with a new ``spec.renewTime``
+        (conditional on its resourceVersion); after a conflict or when it is gone, it reads
+        the Lease again (or creates it) and retries.
+        """
         if self.lease is None:
             try:
-                self.lease = await self.client.get("leases", self.settings.name, namespace=LEASE_NAMESPACE, raw=True)
+                self.lease = await self.client.request_json("GET", self._lease_path)
             except ApiStatusError as exc:
                 if exc.code != 404:
                     raise
-                self.lease = await self.client.create(self._lease_body(), namespace=LEASE_NAMESPACE, raw=True)
+                self.lease = await self.client.request_json("POST", self._leases_path, body=self._lease_body())
                 return self.lease
         lease = self.lease
         spec = lease.setdefault("spec", {})
@@ -340,7 +393,7 @@ class NodeRegistration:
         spec["leaseDurationSeconds"] = self.settings.lease_duration
         spec["renewTime"] = micro_time()
         try:
-            self.lease = await self.client.update(lease, raw=True)
+            self.lease = await self.client.request_json("PUT", self._lease_path, body=lease)
         except ApiStatusError as exc:
             self.lease = None
             if exc.code in (404, 409):
@@ -371,6 +424,9 @@ class NodeRegistration:
         self._tasks = []
 
     async def _every(self, period: float, action: Any) -> None:
+        # Like the kubelet's wait.JitterUntil(..., 0.04): up to 4 % more per wait, so that nodes
+        # that happened to act together (all delayed by one slow answer, say) drift apart again
+        # instead of staying in lockstep.
         while True:
             try:
                 await action()
@@ -378,4 +434,4 @@ class NodeRegistration:
                 log.warning("node %s: %s failed: %s", self.settings.name, getattr(action, "__name__", action), exc)
             except Exception:
                 log.exception("node %s: %s failed", self.settings.name, getattr(action, "__name__", action))
-            await asyncio.sleep(period)
+            await asyncio.sleep(period * (1.0 + JITTER * random.random()))

@@ -79,6 +79,36 @@ async def test_lease_is_renewed(tmp_path):
         await wait_for(renewed, "a renewal")
 
 
+async def test_ready_is_reposted_at_the_next_check_when_the_stored_node_says_unknown(tmp_path):
+    # The report period is far longer than the test: only comparing with the stored Node at each
+    # status check (every second here, 10 s by default) can bring Ready back.
+    async with agent_cluster(tmp_path, status_check_period=1.0, status_report_period=3600.0) as cluster:
+        async def ready() -> dict | None:
+            node = await cluster.admin.get("nodes", NODE_NAME, raw=True)
+            return next((c for c in node["status"]["conditions"] if c["type"] == "Ready"), None)
+
+        assert (await ready())["status"] == "True"
+        node = await cluster.admin.get("nodes", NODE_NAME, raw=True)
+        # what the node lifecycle controller writes after missed heartbeats
+        conditions = [dict(c, status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting "
+                           "node status.", lastTransitionTime="2020-01-01T00:00:00Z")
+                      for c in node["status"]["conditions"]]
+        await cluster.admin.patch("nodes", NODE_NAME, {"status": {"conditions": conditions}}, subresource="status",
+                                  raw=True)
+
+        async def ready_again() -> dict | None:
+            condition = await ready()
+            return condition if condition and condition["status"] == "True" else None
+
+        condition = await wait_for(ready_again, "Ready=True posted again")
+        assert condition["reason"] == "KubeletReady"
+        assert condition["lastTransitionTime"] > "2020-01-01T00:00:00Z"
+        node = await cluster.admin.get("nodes", NODE_NAME, raw=True)
+        assert all(c["status"] in ("True", "False") for c in node["status"]["conditions"])
+        # nothing differs any more: the next checks do not write
+        assert await cluster.agent.registration.update_status() is False
+
+
 async def test_endpoint_health_stats_and_authentication(tmp_path):
     async with agent_cluster(tmp_path) as cluster:
         assert await _get(cluster, "/healthz", with_cert=False) == (200, b"ok\n")
