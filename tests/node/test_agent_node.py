@@ -79,6 +79,28 @@ async def test_lease_is_renewed(tmp_path):
         await wait_for(renewed, "a renewal")
 
 
+async def test_lease_renewal_recovers_from_a_conflicting_write_and_a_deletion(tmp_path):
+    async with agent_cluster(tmp_path) as cluster:
+        async def lease() -> dict | None:
+            try:
+                return await cluster.admin.get("leases", NODE_NAME, namespace="kube-node-lease", raw=True)
+            except Exception:
+                return None
+
+        current = await wait_for(lease, "the node lease")
+        current["spec"]["holderIdentity"] = "someone-else"
+        await cluster.admin.update(current, raw=True)  # the agent's next PUT is stale: 409
+
+        async def held_again() -> dict | None:
+            found = await lease()
+            return found if found and found["spec"]["holderIdentity"] == NODE_NAME else None
+
+        await wait_for(held_again, "the agent renewing over the conflict")
+        await cluster.admin.delete("leases", NODE_NAME, namespace="kube-node-lease")
+        recreated = await wait_for(held_again, "the lease created again")
+        assert recreated["metadata"]["uid"] != current["metadata"]["uid"]
+
+
 async def test_ready_is_reposted_at_the_next_check_when_the_stored_node_says_unknown(tmp_path):
     # The report period is far longer than the test: only comparing with the stored Node at each
     # status check (every second here, 10 s by default) can bring Ready back.
