@@ -179,13 +179,15 @@ async def _spawn_apiserver(data_dir: str) -> tuple[asyncio.subprocess.Process, s
 
 async def heartbeat_cost(nodes: int = 5000, window: float = 60.0, settle: float = 15.0,
                          start_concurrency: int = 200, apiserver: str = "subprocess",
-                         http_client: str = "pool") -> HeartbeatResult:
+                         http_client: str = "pool", status_check_period: float = 10.0) -> HeartbeatResult:
     """Run ``nodes`` simulated agents and measure CPU and memory over ``window`` seconds.
 
     ``apiserver`` is ``subprocess`` (its own process, reached over HTTP: the agents' cost alone)
     or ``in-process`` (one process for everything). Over HTTP, ``http_client`` is ``pool``
     (:class:`~orchestra.client.http11.PooledHTTPTransport`, what ``orchestra agent`` uses) or
     ``aiohttp`` (the plain :class:`~orchestra.client.HTTPTransport`), for comparison.
+    ``status_check_period`` is how often each agent reads its Node and checks its status (the
+    kubelet's 10 s); a huge value leaves only the Lease renewals, to see their share.
     """
     if http_client not in ("pool", "aiohttp"):
         raise ValueError(f"http_client must be pool or aiohttp, got {http_client!r}")
@@ -204,6 +206,7 @@ async def heartbeat_cost(nodes: int = 5000, window: float = 60.0, settle: float 
         agents = [NodeAgent(client, AgentConfig(f"sim-{i:05d}", runtime="simulated", serve=False,
                                                 host_pressure=False, data_dir=f"{tmp}/agents",
                                                 capacity={"cpu": "32", "memory": "128Gi", "pods": "110"},
+                                                status_check_period=status_check_period,
                                                 runtime_config={"log_root": f"{tmp}/logs"}))
                   for i in range(nodes)]
         semaphore = asyncio.Semaphore(start_concurrency)
@@ -248,7 +251,8 @@ async def heartbeat_cost(nodes: int = 5000, window: float = 60.0, settle: float 
 
 
 def main(argv: list[str]) -> None:
-    """``python benchmarks/node/harness.py latency [PODS] | heartbeat [NODES] [WINDOW] [subprocess|in-process] [pool|aiohttp]``."""
+    """``python benchmarks/node/harness.py latency [PODS] | heartbeat [NODES] [WINDOW] [subprocess|in-process]
+    [pool|aiohttp] [STATUS_CHECK_PERIOD]``."""
     import uvloop
 
     what = argv[1] if len(argv) > 1 else "latency"
@@ -258,7 +262,8 @@ def main(argv: list[str]) -> None:
         result = uvloop.run(heartbeat_cost(int(argv[2]) if len(argv) > 2 else 5000,
                                            float(argv[3]) if len(argv) > 3 else 60.0,
                                            apiserver=argv[4] if len(argv) > 4 else "subprocess",
-                                           http_client=argv[5] if len(argv) > 5 else "pool"))
+                                           http_client=argv[5] if len(argv) > 5 else "pool",
+                                           status_check_period=float(argv[6]) if len(argv) > 6 else 10.0))
     print(result.to_dict())
 
 
