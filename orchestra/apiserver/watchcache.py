@@ -37,6 +37,7 @@ import orjson
 
 from orchestra.api.selectors import EQUALS, FieldSelector, LabelSelector
 from orchestra.apiserver.errors import APIError, Gone
+from orchestra.apiserver.watchindex import WatchIndex, indexed_fields
 from orchestra.bus import EventBus, ObjectEvent
 from orchestra.store import CompactedError, Store, StoreError, prefix_range
 
@@ -305,7 +306,8 @@ class WatchCache:
         #: The oldest revision a watch may start from (its events after it are all in the window).
         self.oldest = 0
         self._window: collections.deque[CacheEvent] = collections.deque()
-        self._watchers: set[CacheWatcher] = set()
+        #: Open watchers, those pinning an indexed field (pods' spec.nodeName) filed by its value.
+        self._watchers = WatchIndex(field_set, indexed_fields(resource))
         self._store_watcher: Any = None
         self._task: asyncio.Task[None] | None = None
         self._progress_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -432,7 +434,7 @@ class WatchCache:
         if len(window) > self.window_events:
             evicted = window.popleft()
             self.oldest = max(self.oldest, evicted.revision)
-        for watcher in list(self._watchers):
+        for watcher in self._watchers.candidates(event):
             watcher.offer(event)
         if self.bus is not None:
             meta = event.object.get("metadata") or {}
