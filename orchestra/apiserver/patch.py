@@ -104,21 +104,24 @@ def _parse(patch: bytes | str | Any) -> Any:
     return _deep_copy(patch)
 
 
-def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: str, api_version: str) -> dict:
+def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: str, api_version: str,
+                in_place: bool = False) -> dict:
     """``original`` with ``patch`` applied, as a new dict (``original`` is left untouched).
 
     ``patch_type`` is a PATCH content type (``application/merge-patch+json``…) or a short
     name (``json``, ``merge``, ``strategic``); ``patch`` is the request body (bytes) or an
     already decoded document. ``kind`` and ``api_version`` pick the schema of a strategic
-    merge patch.
+    merge patch. ``in_place``: the caller owns ``original`` (a private copy), so it is
+    patched and returned without being copied first; it may be left half patched when
+    the patch fails.
     """
     short = patch_type_of(patch_type)
     document = _parse(patch)
     if short == "merge":
-        return json_merge_patch(original, document)
+        return json_merge_patch(original, document, in_place=in_place)
     if short == "json":
-        return json_patch(original, document)
-    return strategic_merge_patch(original, document, kind=kind, api_version=api_version)
+        return json_patch(original, document, in_place=in_place)
+    return strategic_merge_patch(original, document, kind=kind, api_version=api_version, in_place=in_place)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -142,23 +145,30 @@ def _json_equal(a: Any, b: Any) -> bool:
 # --------------------------------------------------------------------------- RFC 7386
 
 
-def _merge_value(target: Any, patch: Any) -> Any:
+def _merge_value(target: Any, patch: Any, owned: bool) -> Any:
+    """``target`` merged with ``patch``; ``owned``: ``target`` is a private copy that may be changed."""
     if type(patch) is not dict:
         return _deep_copy(patch)
-    result = _deep_copy(target) if type(target) is dict else {}
+    if type(target) is not dict:
+        result: dict = {}
+    else:
+        result = target if owned else _deep_copy(target)
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = _merge_value(result.get(key), value)
+            result[key] = _merge_value(result.get(key), value, True)
     return result
 
 
-def json_merge_patch(original: dict, patch: Any) -> dict:
-    """RFC 7386 JSON merge patch of ``original`` (a new dict). The patch must be an object."""
+def json_merge_patch(original: dict, patch: Any, *, in_place: bool = False) -> dict:
+    """RFC 7386 JSON merge patch of ``original`` (a new dict, or ``original`` itself when ``in_place``).
+
+    The patch must be an object.
+    """
     if type(patch) is not dict:
         raise BadRequest("Invalid JSON Patch: a merge patch must be a JSON object")
-    return _merge_value(original, patch)
+    return _merge_value(original, patch, in_place)
 
 
 # --------------------------------------------------------------------------- RFC 6902
@@ -332,8 +342,12 @@ def _apply_operation(doc: Any, operation: dict, budget: list[int]) -> Any:
     raise _PatchFailed(f"unexpected op {op!r}")
 
 
-def json_patch(original: dict, operations: Any) -> dict:
-    """RFC 6902 JSON patch of ``original`` (a new dict); the operations apply atomically."""
+def json_patch(original: dict, operations: Any, *, in_place: bool = False) -> dict:
+    """RFC 6902 JSON patch of ``original`` (a new dict); the operations apply atomically.
+
+    ``in_place``: ``original`` is the caller's to change (it is not copied first, and is
+    left half patched when an operation fails).
+    """
     if type(operations) is not list or any(type(op) is not dict for op in operations):
         raise BadRequest("a JSON patch must be a JSON array of operation objects")
     if len(operations) > MAX_JSON_PATCH_OPERATIONS:
@@ -341,7 +355,7 @@ def json_patch(original: dict, operations: Any) -> dict:
             f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, "
             f"got {len(operations)}"
         )
-    doc: Any = _deep_copy(original)
+    doc: Any = original if in_place else _deep_copy(original)
     budget = [MAX_JSON_PATCH_COPY_BYTES]
     try:
         for operation in operations:
@@ -373,12 +387,16 @@ def _root_class(kind: str, api_version: str) -> type:
     )
 
 
-def strategic_merge_patch(original: dict, patch: Any, *, kind: str, api_version: str) -> dict:
-    """Kubernetes' strategic merge patch of ``original`` (a new dict) for a built-in kind."""
+def strategic_merge_patch(original: dict, patch: Any, *, kind: str, api_version: str, in_place: bool = False) -> dict:
+    """Kubernetes' strategic merge patch of ``original`` for a built-in kind.
+
+    The result is a new dict, or ``original`` itself changed when ``in_place`` (the caller
+    owns it; it may be left half patched when the patch is rejected).
+    """
     cls = _root_class(kind, api_version)
     if type(patch) is not dict:
         raise BadRequest("a strategic merge patch must be a JSON object")
-    return _merge_map(_deep_copy(original), patch, cls, "")
+    return _merge_map(original if in_place else _deep_copy(original), patch, cls, "")
 
 
 def _child_path(path: str, key: str) -> str:

@@ -755,14 +755,21 @@ class ResourceStorage:
         from orchestra.apiserver.patch import apply_patch
 
         self._check_subresource(subresource)
+        decoded: list = []
 
         def transform(current: dict) -> dict:
             patched = apply_patch(
-                current, patch_type, patch, kind=self.rtype.kind, api_version=self.rtype.api_version
+                current, patch_type, patch, kind=self.rtype.kind, api_version=self.rtype.api_version, in_place=True
             )
             if not isinstance(patched, dict):
                 raise BadRequest("the patched object is not a JSON object")
-            self._check_type(patched)
+            model = self._check_type(patched)
+            meta = patched["metadata"]
+            # The model stays true to ``patched`` unless _check_namespace changes its namespace.
+            if meta.get("namespace") == namespace if self.rtype.namespaced else "namespace" not in meta:
+                decoded[:] = [patched, model]
+            else:
+                decoded.clear()
             self._check_namespace(patched, namespace)
             if patched["metadata"].get("name") != name:
                 raise BadRequest(
@@ -771,7 +778,8 @@ class ResourceStorage:
                 )
             return patched
 
-        return await self._guaranteed_update(namespace, name, transform, ctx, subresource, retry=True)
+        return await self._guaranteed_update(namespace, name, transform, ctx, subresource, retry=True,
+                                             decoded=decoded)
 
     async def _guaranteed_update(
         self,
@@ -783,8 +791,15 @@ class ResourceStorage:
         *,
         retry: bool,
         internal: bool = False,
+        decoded: list | None = None,
     ) -> dict:
-        """Read, transform, prepare, admit and write under a revision guard, retrying when ``retry``."""
+        """Read, transform, prepare, admit and write under a revision guard, retrying when ``retry``.
+
+        ``decoded``: where ``transform`` leaves ``[new, model]``, its result and that result
+        decoded. When preparing leaves ``new``'s content as it is (a ``/status`` update that
+        changed only the status; a main update that kept the stored status and server-owned
+        metadata), the update is admitted with ``model`` instead of decoding again.
+        """
         key = self.key(namespace, name)
         while True:
             kv = await self.store.get(key)
@@ -795,6 +810,7 @@ class ResourceStorage:
             new = transform(_copy(current))
             if not isinstance(new, dict):
                 new = await new
+            model = None
             wanted_rv = (new.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != current_rv:
                 raise self._conflict(name)
@@ -802,6 +818,8 @@ class ResourceStorage:
                 prepared = new
             elif subresource == "status":
                 prepared = self.strategy.prepare_for_status_update(new, current)
+                if decoded and decoded[0] is new and prepared == new:
+                    model = decoded[1]
             elif subresource == "finalize":
                 prepared = self.strategy.prepare_for_finalize(new, current)
             else:
@@ -809,9 +827,11 @@ class ResourceStorage:
                 if new_uid and new_uid != current["metadata"].get("uid"):
                     raise self._invalid(name, [FieldError.invalid("metadata.uid", new_uid, "field is immutable")])
                 prepared = new
+                if decoded and decoded[0] is new and self.strategy.update_changes_nothing(new, current):
+                    model = decoded[1]
                 self.strategy.prepare_for_update(prepared, current)
             result = await self._admit(
-                UPDATE, namespace, name, prepared, current, ctx, subresource, check_update=not internal
+                UPDATE, namespace, name, prepared, current, ctx, subresource, check_update=not internal, model=model
             )
             self.strategy.update_generation(result, current)
             result["metadata"]["resourceVersion"] = current_rv

@@ -22,13 +22,13 @@ Every rule here works on wire dicts (camelCase, as stored), mirroring the
 
 from __future__ import annotations
 
-import copy
 import os
 import secrets
 import time
 from typing import Any, Callable
 
 import attrs
+import orjson
 
 from orchestra.api.errors import FieldError
 
@@ -186,8 +186,13 @@ def _job_generate_selector(obj: dict) -> None:
     template_meta["labels"] = labels
 
 
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars), through orjson: several times cheaper than ``copy.deepcopy``."""
+    return orjson.loads(orjson.dumps(value))
+
+
 def _validate_pod_update(new: dict, old: dict) -> list[FieldError]:
-    new_spec = copy.deepcopy(new.get("spec") or {})
+    new_spec = _json_copy(new.get("spec") or {})
     old_spec = old.get("spec") or {}
     for list_name in ("containers", "initContainers"):
         old_containers = old_spec.get(list_name) or []
@@ -381,17 +386,36 @@ class Strategy:
         """A main-resource update: keep the stored status and server-owned metadata (in place)."""
         self._keep_server_metadata(new, old)
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = _json_copy(old["status"])
         else:
             new.pop("status", None)
         if self.update_hook is not None:
             self.update_hook(new, old)
 
+    def update_changes_nothing(self, new: dict, old: dict) -> bool:
+        """Whether :meth:`prepare_for_update` would leave ``new`` as it is (equal values throughout).
+
+        So when ``new`` already carries the stored status and server-owned metadata and
+        the kind has no update hook: a model decoded from ``new`` stays true to it.
+        """
+        if self.update_hook is not None:
+            return False
+        if new.get("status") != old.get("status") or ("status" in new) != ("status" in old):
+            return False
+        meta = new.get("metadata")
+        if not isinstance(meta, dict):
+            return False
+        old_meta = old.get("metadata") or {}
+        for name in _SERVER_METADATA:
+            if (name in meta) != (name in old_meta) or meta.get(name) != old_meta.get(name):
+                return False
+        return True
+
     def prepare_for_status_update(self, new: dict, old: dict) -> dict:
         """A ``/status`` update: the stored object with only ``status`` taken from ``new``."""
-        result = copy.deepcopy(old)
+        result = _json_copy({key: value for key, value in old.items() if key != "status"})
         if "status" in new:
-            result["status"] = copy.deepcopy(new["status"])
+            result["status"] = _json_copy(new["status"])
         else:
             result.pop("status", None)
         result["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion")
@@ -399,7 +423,7 @@ class Strategy:
 
     def prepare_for_finalize(self, new: dict, old: dict) -> dict:
         """A namespace ``/finalize`` update: the stored object with only ``spec.finalizers`` from ``new``."""
-        result = copy.deepcopy(old)
+        result = _json_copy(old)
         finalizers = (new.get("spec") or {}).get("finalizers")
         spec = result.setdefault("spec", {})
         if finalizers:

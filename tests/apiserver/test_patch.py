@@ -540,3 +540,59 @@ def test_json_patch_copies_are_bounded():
 def test_json_patch_small_copies_still_work():
     result = json_patch({"a": {"b": 1}}, [{"op": "copy", "from": "/a", "path": f"/c{i}"} for i in range(100)])
     assert all(result[f"c{i}"] == {"b": 1} for i in range(100))
+
+
+# --------------------------------------------------------------------------- in place (the server's own copy)
+
+
+def _rfc7386(target, patch):
+    """RFC 7386's MergePatch pseudo-code, verbatim, on copies."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _rfc7386(result.get(key), value)
+    return result
+
+
+@given(objects, objects)
+def test_merge_patch_in_place_equals_the_copying_patch_and_the_rfc(original, patch):
+    expected = _rfc7386(original, patch)
+    assert json_merge_patch(original, patch) == expected
+    owned = copy.deepcopy(original)
+    assert json_merge_patch(owned, patch, in_place=True) == expected
+
+
+@given(objects, objects)
+def test_json_patch_in_place_equals_the_copying_patch(original, value):
+    operations = [{"op": "add", "path": "/added", "value": value}, {"op": "remove", "path": "/added"},
+                  {"op": "add", "path": "/kept", "value": value}]
+    expected = json_patch(original, operations)
+    owned = copy.deepcopy(original)
+    assert json_patch(owned, operations, in_place=True) == expected
+
+
+condition_types = st.sampled_from(["PodScheduled", "Ready", "Initialized", "ContainersReady", "DisruptionTarget"])
+conditions = st.lists(
+    st.fixed_dictionaries({"type": condition_types, "status": st.sampled_from(["True", "False", "Unknown"])},
+                          optional={"reason": st.text(max_size=5), "message": st.text(max_size=5)}),
+    max_size=4, unique_by=lambda c: c["type"])
+
+
+@given(conditions, conditions, st.one_of(st.none(), st.text(max_size=5)), objects)
+def test_pod_status_strategic_patch_in_place_equals_the_copying_patch(stored, patched, nominated, extra):
+    original = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}], "extra": extra},
+                "status": {"phase": "Pending", "conditions": stored}}
+    patch = {"status": {"conditions": patched, "nominatedNodeName": nominated}}
+    expected = strategic_merge_patch(original, patch, kind="Pod", api_version="v1")
+    owned = copy.deepcopy(original)
+    result = strategic_merge_patch(owned, patch, kind="Pod", api_version="v1", in_place=True)
+    assert result == expected
+    merged = {c["type"]: c for c in stored}
+    for condition in patched:
+        merged[condition["type"]] = {**merged.get(condition["type"], {}), **condition}
+    assert {c["type"]: c for c in result["status"]["conditions"]} == merged

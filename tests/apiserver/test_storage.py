@@ -364,6 +364,27 @@ async def test_patch_status_subresource(deployments):
     assert patched["status"]["replicas"] == 2 and patched["spec"]["replicas"] == 1
 
 
+async def test_status_patch_reuses_the_decoded_object_only_when_the_rest_is_unchanged(deployments):
+    created = await deployments.create("default", deployment(), CTX)
+    # Only the status changes: admitted from the transform's model (defaults still apply).
+    patched = await deployments.patch(
+        "default", "web", "strategic", b'{"status":{"replicas":3,"conditions":[{"type":"Available","status":"True"}]}}',
+        CTX, subresource="status")
+    assert patched["status"]["replicas"] == 3 and patched["status"]["conditions"][0]["type"] == "Available"
+    assert patched["spec"] == created["spec"]
+    # The namespace dropped by the patch and restored by the server, labels changed: the stored rest wins.
+    patched = await deployments.patch(
+        "default", "web", "merge", b'{"metadata":{"namespace":null,"labels":{"x":"y"}},"status":{"replicas":4}}',
+        CTX, subresource="status")
+    assert patched["status"]["replicas"] == 4 and patched["metadata"]["namespace"] == "default"
+    assert patched["metadata"].get("labels") == created["metadata"].get("labels")
+    # A mistyped status is still a 400, a mistyped spec too even though /status ignores it.
+    with pytest.raises(BadRequest):
+        await deployments.patch("default", "web", "merge", b'{"status":{"replicas":"x"}}', CTX, subresource="status")
+    with pytest.raises(BadRequest):
+        await deployments.patch("default", "web", "merge", b'{"spec":{"replicas":"x"}}', CTX, subresource="status")
+
+
 # --------------------------------------------------------------------------- delete
 
 

@@ -328,3 +328,30 @@ def test_allow_create_on_update_follows_kubernetes():
     assert not strategy_for("pods").allow_create_on_update
     assert not strategy_for("nodes", False).allow_create_on_update
     assert not strategy_for("configmaps").allow_create_on_update
+
+
+server_fields = st.fixed_dictionaries({}, optional={
+    "uid": st.sampled_from(["u1", "u2"]), "generation": st.integers(1, 3),
+    "deletionTimestamp": st.just("2024-01-01T00:00:00Z"), "deletionGracePeriodSeconds": st.integers(0, 1)})
+statuses = st.one_of(st.none(), st.fixed_dictionaries({"replicas": st.integers(0, 2)}))
+
+
+@given(server_fields, server_fields, statuses, statuses)
+def test_update_changes_nothing_exactly_when_prepare_for_update_keeps_the_object(new_server, old_server, new_status,
+                                                                                 old_status):
+    strategy = strategy_for("deployments")
+    new, old = deployment(), deployment()
+    new["metadata"] = {"name": "web", "namespace": "default", **new_server}
+    old["metadata"] = {"name": "web", "namespace": "default", **old_server}
+    for obj, status in ((new, new_status), (old, old_status)):
+        if status is not None:
+            obj["status"] = status
+    before = orjson.loads(orjson.dumps(new))
+    predicted = strategy.update_changes_nothing(new, old)
+    strategy.prepare_for_update(new, old)
+    assert predicted == (new == before)
+
+
+def test_update_changes_nothing_is_false_for_kinds_with_an_update_hook():
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"}, "spec": {}}
+    assert not strategy_for("services").update_changes_nothing(service, service)
