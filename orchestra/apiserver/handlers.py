@@ -17,6 +17,7 @@ manifests carrying fields Orchestra does not model.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, AsyncIterator
 
 import orjson
@@ -387,6 +388,9 @@ class ResourceHandler:
         if representation == TABLE:
             result = self._table(request, route, result)
             return Response(status, encode_body(result, JSON, pretty), TABLE_CONTENT_TYPE)
+        if representation == JSON and not pretty:
+            # Encoded when read: the server reads it at once, an in-process caller maybe never.
+            return Response.deferred(status, functools.partial(encode_body, result, JSON), "application/json")
         return Response(status, encode_body(result, representation, pretty), _CONTENT_TYPES[representation])
 
     @staticmethod

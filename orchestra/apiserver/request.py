@@ -8,7 +8,7 @@ through the same routing, authorization, admission and storage code.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import attrs
 
@@ -51,10 +51,33 @@ class Request:
 
 @attrs.define
 class Response:
-    """One API response: a complete ``body``, or a ``stream`` of chunks (watches, log follows)."""
+    """One API response: a complete ``body``, or a ``stream`` of chunks (watches, log follows).
+
+    A body made by :meth:`deferred` is encoded when first read, so an in-process client
+    that does not want the answer (:meth:`Client.request_status`) never pays for it.
+    """
 
     status: int
-    body: bytes = b""
+    _body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = attrs.field(factory=dict)
     stream: AsyncIterator[bytes] | None = None
+    _encode: Callable[[], bytes] | None = attrs.field(default=None, kw_only=True, repr=False)
+
+    @classmethod
+    def deferred(cls, status: int, encode: Callable[[], bytes], content_type: str) -> "Response":
+        """A response whose body is ``encode()``, called once when the body is first read."""
+        return cls(status, b"", content_type, encode=encode)
+
+    @property
+    def body(self) -> bytes:
+        """The complete body (encoded now if it was deferred)."""
+        if self._encode is not None:
+            self._body = self._encode()
+            self._encode = None
+        return self._body
+
+    @body.setter
+    def body(self, value: bytes) -> None:
+        self._body = value
+        self._encode = None

@@ -134,10 +134,12 @@ class APIServer:
 
     # ---------------------------------------------------------------- requests
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, *, defer_body: bool = False) -> Response:
         """Authenticate (unless ``request.user`` is set), route, authorize and serve one request.
 
         Always returns a :class:`Response`: failures are Status responses, never exceptions.
+        ``defer_body``: a JSON body may be left to encode when first read (see
+        :meth:`Response.deferred`); otherwise it is encoded here.
         """
         try:
             if request.user is None:
@@ -145,7 +147,10 @@ class APIServer:
             route, attributes = self._route(request)
             authorize(request.user, attributes)
             if type(route) is ResourceRoute:
-                return await self._resources.handle(request, route)
+                response = await self._resources.handle(request, route)
+                if not defer_body:
+                    response.body  # noqa: B018 - encode now, so an encoding failure is a 500 here
+                return response
             return self._serve_path(request, route)  # type: ignore[arg-type]
         except APIError as exc:
             return error_response(exc)
@@ -155,8 +160,11 @@ class APIServer:
 
     async def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
                                 headers: dict[str, str], body: bytes, user: UserInfo) -> Response:
-        """Serve a request from the in-process client transport as ``user`` (no socket, no authentication)."""
-        return await self.handle(Request(method, path, query, headers, body, user))
+        """Serve a request from the in-process client transport as ``user`` (no socket, no authentication).
+
+        A JSON answer's body is encoded only when the caller reads it.
+        """
+        return await self.handle(Request(method, path, query, headers, body, user), defer_body=True)
 
     def _route(self, request: Request) -> tuple[ResourceRoute | PathRoute, Attributes]:
         """The route and its authorization attributes, from a bounded cache of recent paths.

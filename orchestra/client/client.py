@@ -193,6 +193,25 @@ class Client:
         raise_for_status(response)
         return orjson.loads(response.body) if response.body else {}
 
+    async def request_status(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
+                             body: Any = None, content_type: str = JSON) -> int:
+        """:meth:`request_json` for a caller that does not need the answer: returns the HTTP status.
+
+        Errors still raise :class:`ApiStatusError`. Over the in-process transport the server
+        does not even encode a successful answer.
+        """
+        data = body if isinstance(body, (bytes, type(None))) else orjson.dumps(body)
+        headers = {"Accept": JSON}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        send = getattr(self.transport, "request_without_body", None)
+        if send is not None:
+            response = await send(method, path, query=query, headers=headers, body=data)
+        else:
+            response = await self.transport.request(method, path, query=query, headers=headers, body=data)
+        raise_for_status(response)
+        return response.status
+
     @staticmethod
     def _out(data: dict[str, Any], raw: bool) -> Any:
         if raw or data.get("kind") == "Status":

@@ -193,6 +193,10 @@ class _InProcessStream(StreamResponse):
             return
         buffer = b""
         async for chunk in self._response.stream:
+            # A watch event is one chunk holding one line: hand it over without buffering.
+            if not buffer and chunk and chunk.find(b"\n") == len(chunk) - 1:
+                yield chunk[:-1]
+                continue
             buffer += chunk
             if b"\n" in buffer:
                 *complete, buffer = buffer.split(b"\n")
@@ -248,6 +252,18 @@ class InProcessTransport(Transport):
             body_bytes = b"".join(chunks)
         else:
             body_bytes = response.body
+        return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body_bytes)
+
+    async def request_without_body(self, method: str, path: str, *, query: Query = None,
+                                   headers: Mapping[str, str] | None = None, body: bytes | None = None) -> RawResponse:
+        """:meth:`request` for a caller that does not read a successful answer: its body is left
+        unencoded and comes back empty (an error's Status body is kept)."""
+        response = await self._handle(method, path, query, headers, body or b"")
+        if response.stream is not None:
+            chunks = [chunk async for chunk in response.stream]
+            body_bytes = b"".join(chunks) if response.status >= 400 else b""
+        else:
+            body_bytes = response.body if response.status >= 400 else b""
         return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body_bytes)
 
     @contextlib.asynccontextmanager

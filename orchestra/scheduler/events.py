@@ -118,7 +118,7 @@ class EventRecorder:
         if seen is not None:
             name, count = seen
             try:
-                await self.client.request_json(
+                await self.client.request_status(
                     "PATCH", f"/api/v1/namespaces/{ns}/events/{name}",
                     body={"count": count + 1, "lastTimestamp": e["time"]},
                     content_type="application/merge-patch+json")
@@ -140,7 +140,7 @@ class EventRecorder:
             "reportingComponent": self.component, "reportingInstance": self.instance,
             "firstTimestamp": e["time"], "lastTimestamp": e["time"], "count": 1,
         }
-        await self.client.request_json("POST", f"/api/v1/namespaces/{ns}/events", body=body)
+        await self.client.request_status("POST", f"/api/v1/namespaces/{ns}/events", body=body)
         self._seen[key] = (name, 1)
         if len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)

@@ -1,0 +1,110 @@
+"""The client's verbs over the in-process transport: answers, errors, watch isolation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orchestra.apiserver import APIServer
+from orchestra.apiserver.request import UserInfo
+from orchestra.client import ApiStatusError, Client
+from orchestra.client.transport import InProcessTransport, _InProcessStream
+
+ADMIN = UserInfo("admin")
+
+
+@pytest.fixture
+async def server():
+    srv = await APIServer.create("memory://")
+    yield srv
+    await srv.close()
+
+
+def config_map(name: str, data: dict | None = None) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"},
+            "data": data or {"k": "v"}}
+
+
+async def test_request_status_writes_and_returns_the_status_without_an_answer(server):
+    client = Client.in_process(server, ADMIN)
+    status = await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("a"))
+    assert status == 201
+    stored = await client.get("configmaps", "a", namespace="default", raw=True)
+    assert stored["data"] == {"k": "v"}
+    status = await client.request_status("PATCH", "/api/v1/namespaces/default/configmaps/a",
+                                         body={"data": {"k": "w"}}, content_type="application/merge-patch+json")
+    assert status == 200
+    assert (await client.get("configmaps", "a", namespace="default", raw=True))["data"] == {"k": "w"}
+
+
+async def test_request_status_raises_the_servers_status_with_its_causes(server):
+    client = Client.in_process(server, ADMIN)
+    await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("a"))
+    with pytest.raises(ApiStatusError) as conflict:
+        await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("a"))
+    assert conflict.value.code == 409 and conflict.value.reason == "AlreadyExists"
+    with pytest.raises(ApiStatusError) as invalid:
+        await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("Bad_Name"))
+    assert invalid.value.code == 422
+    assert any(cause["field"] == "metadata.name" for cause in invalid.value.causes)
+
+
+async def test_in_process_answers_are_encoded_only_when_read(server):
+    transport = InProcessTransport(server, ADMIN)
+    response = await transport._handle("POST", "/api/v1/namespaces/default/configmaps", None,
+                                       {"Content-Type": "application/json"},
+                                       b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"lazy"}}')
+    assert response.status == 201
+    assert response._encode is not None
+    assert b'"name":"lazy"' in response.body and response._encode is None
+    # Over HTTP (no defer) the body is encoded inside handle(), where a failure becomes a Status.
+    from orchestra.apiserver.request import Request
+    eager = await server.handle(Request("GET", "/api/v1/namespaces/default/configmaps/lazy", {}, {}, b"", ADMIN))
+    assert eager._encode is None and b'"name":"lazy"' in eager.body
+
+
+async def test_a_watcher_cannot_change_what_other_watchers_and_readers_see(server):
+    client = Client.in_process(server, ADMIN)
+    await client.create(config_map("shared", {"k": "v"}), raw=True)
+    first = client.watch("configmaps", namespace="default", raw=True, resource_version="0")
+    second = client.watch("configmaps", namespace="default", raw=True, resource_version="0")
+    try:
+        a = await asyncio.wait_for(first.__anext__(), 10)
+        a.object["data"]["k"] = "mutated"
+        a.object["metadata"]["labels"] = {"evil": "yes"}
+        b = await asyncio.wait_for(second.__anext__(), 10)
+        assert b.object["data"] == {"k": "v"} and "labels" not in b.object["metadata"]
+        third = client.watch("configmaps", namespace="default", raw=True, resource_version="0")
+        c = await asyncio.wait_for(third.__anext__(), 10)
+        assert c.object["data"] == {"k": "v"}
+        await third.aclose()
+        stored = await client.get("configmaps", "shared", namespace="default", raw=True)
+        assert stored["data"] == {"k": "v"} and "labels" not in stored["metadata"]
+        listed = await client.list("configmaps", namespace="default", raw=True)
+        assert listed.items[0]["data"] == {"k": "v"}
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+class _Chunks:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.status, self.content_type, self.headers, self.body = 200, "application/json", {}, b""
+        self.stream = self._gen(chunks)
+
+    @staticmethod
+    async def _gen(chunks: list[bytes]):
+        for chunk in chunks:
+            yield chunk
+
+
+@pytest.mark.parametrize("chunks, lines", [
+    ([b'{"a":1}\n', b'{"b":2}\n'], [b'{"a":1}', b'{"b":2}']),
+    ([b'{"a"', b':1}\n{"b"', b":2}\n", b'{"c":3}\n'], [b'{"a":1}', b'{"b":2}', b'{"c":3}']),
+    ([b"", b"x\n", b"\n", b"tail"], [b"x", b"", b"tail"]),
+    ([b"one\ntwo\n"], [b"one", b"two"]),
+])
+async def test_in_process_stream_splits_chunks_into_lines(chunks, lines):
+    stream = _InProcessStream(_Chunks(chunks))
+    assert [line async for line in stream.lines()] == lines
