@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 from typing import Awaitable, Callable, ClassVar, Iterable
@@ -120,8 +121,6 @@ def parse_time(value: str | None) -> float | None:
     """Seconds since the epoch of an RFC 3339 timestamp (``None`` when absent or malformed)."""
     if not value:
         return None
-    import datetime
-
     try:
         return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:

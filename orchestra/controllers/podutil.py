@@ -58,11 +58,11 @@ def pod_ready_since(pod: dict) -> float | None:
 
 def is_pod_available(pod: dict, min_ready_seconds: int, now: float | None = None) -> bool:
     """Ready, and ready for at least ``min_ready_seconds``."""
+    if min_ready_seconds <= 0:
+        return is_pod_ready(pod)  # no timestamp to parse: every sync of a ReplicaSet checks each pod
     since = pod_ready_since(pod)
     if since is None:
         return False
-    if min_ready_seconds <= 0:
-        return True
     return since + min_ready_seconds <= (time.time() if now is None else now)
 
 
