@@ -973,10 +973,10 @@ class ResourceStorage:
                 spec_finalizers.append(NAMESPACE_FINALIZER)
             if deleting and not spec_finalizers and not finalizers:
                 return None
-            marked = copy.deepcopy(current)
-            marked.setdefault("spec", {})["finalizers"] = spec_finalizers
-            marked.setdefault("status", {})["phase"] = "Terminating"
-            marked_meta = marked["metadata"]
+            marked = dict(current)
+            marked["spec"] = {**(current.get("spec") or {}), "finalizers": spec_finalizers}
+            marked["status"] = {**(current.get("status") or {}), "phase": "Terminating"}
+            marked_meta = marked["metadata"] = dict(meta)
             marked_meta["deletionTimestamp"] = now_rfc3339()
             marked_meta["deletionGracePeriodSeconds"] = 0
             if finalizers:
@@ -985,8 +985,9 @@ class ResourceStorage:
         grace = self.strategy.grace_period(current, grace_requested)
         if not finalizers and grace == 0:
             return None
-        marked = copy.deepcopy(current)
-        marked_meta = marked["metadata"]
+        # Only metadata's own keys change: the rest is shared with ``current``, which nobody changes.
+        marked = dict(current)
+        marked_meta = marked["metadata"] = dict(meta)
         if finalizers:
             marked_meta["finalizers"] = finalizers
         else:

@@ -436,6 +436,17 @@ async def test_finalizers_keep_an_object_until_the_last_is_removed(configmaps):
     assert still["metadata"]["finalizers"] == ["example.com/hold"]
 
 
+async def test_marking_for_deletion_changes_no_object_read_before(configmaps):
+    await configmaps.create("default", configmap(finalizers=["example.com/hold"]), CTX)
+    before = await configmaps.get("default", "cm")
+    snapshot = orjson.loads(orjson.dumps(before))
+    body, _ = await configmaps.delete("default", "cm", {}, CTX)
+    assert body["metadata"]["deletionTimestamp"] and body["data"] == snapshot["data"]
+    assert before == snapshot and "deletionTimestamp" not in before["metadata"]
+    again, _ = await configmaps.delete("default", "cm", {}, CTX)
+    assert again["metadata"]["deletionTimestamp"] == body["metadata"]["deletionTimestamp"]
+
+
 async def test_delete_preconditions(configmaps):
     created = await configmaps.create("default", configmap(), CTX)
     with pytest.raises(Conflict) as info:
