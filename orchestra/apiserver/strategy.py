@@ -192,8 +192,17 @@ def _json_copy(value: Any) -> Any:
 
 
 def _validate_pod_update(new: dict, old: dict) -> list[FieldError]:
-    new_spec = _json_copy(new.get("spec") or {})
     old_spec = old.get("spec") or {}
+    if (new.get("spec") or {}) == old_spec and old_spec.get("tolerations", True):
+        # _pod_spec_update_errors would only set equal values again (a status update, most updates).
+        return []
+    return _pod_spec_update_errors(new, old)
+
+
+def _pod_spec_update_errors(new: dict, old: dict) -> list[FieldError]:
+    """The spec of ``new`` with what a pod update may change taken from ``old``: Forbidden unless equal."""
+    old_spec = old.get("spec") or {}
+    new_spec = _json_copy(new.get("spec") or {})
     for list_name in ("containers", "initContainers"):
         old_containers = old_spec.get(list_name) or []
         new_containers = new_spec.get(list_name) or []

@@ -355,3 +355,27 @@ def test_update_changes_nothing_exactly_when_prepare_for_update_keeps_the_object
 def test_update_changes_nothing_is_false_for_kinds_with_an_update_hook():
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"}, "spec": {}}
     assert not strategy_for("services").update_changes_nothing(service, service)
+
+
+pod_specs = st.fixed_dictionaries(
+    {"containers": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["a", "b"])},
+                                                  optional={"image": st.sampled_from(["x", "y"])}), max_size=2)},
+    optional={"tolerations": st.lists(st.fixed_dictionaries({"key": st.sampled_from(["k", "l"])}), max_size=2),
+              "activeDeadlineSeconds": st.integers(1, 2), "nodeName": st.sampled_from(["n1", "n2"])})
+
+
+@given(pod_specs, pod_specs, st.booleans())
+def test_the_unchanged_spec_shortcut_answers_as_the_full_pod_update_check(old_spec, other_spec, same):
+    from orchestra.apiserver.strategy import _pod_spec_update_errors, _validate_pod_update
+
+    new = {"spec": orjson.loads(orjson.dumps(old_spec if same else other_spec))}
+    old = {"spec": old_spec}
+    assert _validate_pod_update(new, old) == _pod_spec_update_errors(new, old)
+
+
+def test_an_empty_toleration_list_keeps_its_full_check():
+    from orchestra.apiserver.strategy import _pod_spec_update_errors, _validate_pod_update
+
+    spec = {"containers": [{"name": "a"}], "tolerations": []}
+    new, old = {"spec": dict(spec)}, {"spec": dict(spec)}
+    assert _validate_pod_update(new, old) == _pod_spec_update_errors(new, old)
