@@ -27,6 +27,7 @@ import os
 import platform
 import random
 import time
+import weakref
 from typing import Any, Mapping
 
 import attrs
@@ -39,6 +40,7 @@ __all__ = [
     "host_capacity",
     "pressure_conditions",
     "micro_time",
+    "coarse_sleep",
     "LEASE_NAMESPACE",
     "DEFAULT_MAX_PODS",
 ]
@@ -57,17 +59,64 @@ DISK_AVAILABLE_MIN_FRACTION = 0.10
 PID_AVAILABLE_MIN_FRACTION = 0.05
 
 
+_second_cache: list = [-1, ""]
+
+
 def micro_time(when: dt.datetime | None = None) -> str:
     """A Kubernetes ``MicroTime`` (``2026-01-02T03:04:05.123456Z``); now unless ``when`` is given."""
-    if when is None:
-        now = time.time()
-        seconds = int(now)
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((now - seconds) * 1e6):06d}Z"
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if when is not None:
+        return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = time.time()
+    seconds = int(now)
+    if _second_cache[0] != seconds:  # thousands of nodes renew within the same second
+        _second_cache[0] = seconds
+        _second_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{_second_cache[1]}.{int((now - seconds) * 1e6):06d}Z"
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds = int(time.time())
+    if _second_cache[0] != seconds:
+        micro_time()
+    return _second_cache[1] + "Z"
+
+
+#: Waits of at least this long end on a shared tick (see :func:`coarse_sleep`).
+COARSE_MIN = 1.0
+#: The tick: a coarse wait ends up to this much later than asked.
+COARSE_TICK = 0.1
+_buckets: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, list[asyncio.Future[None]]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _wake(ticks: dict[int, list[asyncio.Future[None]]], tick: int) -> None:
+    for waiter in ticks.pop(tick, ()):
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+async def coarse_sleep(delay: float) -> None:
+    """``asyncio.sleep(delay)``, but a wait of ``COARSE_MIN`` s or more ends on a ``COARSE_TICK`` boundary.
+
+    Thousands of simulated nodes each waiting on its own timer wake the event loop thousands
+    of times a second; waits that end on the same tick share one timer and one wake-up (each
+    waiter still has its own future, so cancelling one wait leaves the others alone).
+    """
+    if delay < COARSE_MIN:
+        await asyncio.sleep(delay)
+        return
+    loop = asyncio.get_running_loop()
+    ticks = _buckets.get(loop)
+    if ticks is None:
+        ticks = _buckets[loop] = {}
+    tick = int(-(-(loop.time() + delay) // COARSE_TICK))
+    waiters = ticks.get(tick)
+    if waiters is None:
+        waiters = ticks[tick] = []
+        loop.call_at(tick * COARSE_TICK, _wake, ticks, tick)
+    waiter = loop.create_future()
+    waiters.append(waiter)
+    await waiter
 
 
 def _meminfo() -> dict[str, int]:
@@ -209,6 +258,8 @@ class NodeRegistration:
         self._capacity: dict[str, str] | None = None
         self._info: dict[str, str] | None = None
         self._last_states: dict[str, tuple[bool, str]] | None = None
+        #: each condition's status ("True"/"False") as last posted
+        self._known: dict[str, str] = {}
         self._last_report = 0.0
         self._transitions: dict[str, tuple[str, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -316,11 +367,9 @@ class NodeRegistration:
         written = await self.client.request_json("PATCH", self._node_status_path, body={"status": status},
                                                  content_type="application/merge-patch+json")
         self._last_states = dict(states)
+        self._known = {kind: "True" if value else "False" for kind, (value, _) in states.items()}
         self._last_report = time.monotonic()
         return written
-
-    def _known_statuses(self) -> dict[str, str]:
-        return {kind: "True" if value else "False" for kind, (value, _) in (self._last_states or {}).items()}
 
     async def update_status(self, force: bool = False) -> bool:
         """Write the node status if it changed, the stored Node differs or the report period passed.
@@ -348,7 +397,7 @@ class NodeRegistration:
         For each condition that differs, the next status the agent posts carries a fresh
         ``lastTransitionTime`` (the condition changes back from what is stored).
         """
-        known = self._known_statuses()
+        known = self._known
         if not known:
             return False
         stored = {c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or ()}
@@ -434,4 +483,4 @@ class NodeRegistration:
                 log.warning("node %s: %s failed: %s", self.settings.name, getattr(action, "__name__", action), exc)
             except Exception:
                 log.exception("node %s: %s failed", self.settings.name, getattr(action, "__name__", action))
-            await asyncio.sleep(period * (1.0 + JITTER * random.random()))
+            await coarse_sleep(period * (1.0 + JITTER * random.random()))
