@@ -5,7 +5,7 @@ its own reader, a timeout context per request) costs a few hundred microseconds 
 request. That dominates when thousands of node agents in one process each renew a Lease every
 ten seconds. :class:`ConnectionPool` does only what those requests need: one write of the
 request head and body on an idle keep-alive connection, ``httptools`` parsing the answer
-(``Content-Length`` or chunked), one timer for the deadline.
+(``Content-Length`` or chunked), deadlines checked by one periodic sweep per pool.
 
 :class:`PooledHTTPTransport` is an :class:`~orchestra.client.transport.HTTPTransport` whose
 whole-response requests go through the pool; streams (watches, log follows) stay on aiohttp.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from typing import Mapping
+from typing import Awaitable, Mapping
 from urllib.parse import urlsplit
 
 import httptools
@@ -133,7 +133,8 @@ class ConnectionPool:
     :param server: the base URL (``https://10.0.0.1:6443``); a path in it prefixes every request.
     :param ssl_context: for ``https`` (None: the default verification).
     :param headers: sent with every request (e.g. ``Authorization``).
-    :param timeout: seconds one request may take, connecting included.
+    :param timeout: seconds one request may take, connecting included (checked every
+        ``timeout / 20`` seconds, at most every second, so it may end up to that much later).
     :param max_connections: connections open at once; more requests wait for one to be free
         (a burst of thousands would otherwise overflow the server's accept queue).
     :param max_idle: idle connections kept open.
@@ -166,6 +167,12 @@ class ConnectionPool:
         self._open = 0
         self._closed = False
         self._query_cache: dict[tuple, str] = {}
+        # Deadlines of requests waiting for a connection or an answer. One sweep every _sweep_every seconds
+        # (while any are in flight) fails the late ones: a timer per request costs more than the
+        # request's own bookkeeping when thousands of small requests a second are sent.
+        self._inflight: dict[asyncio.Future, float] = {}
+        self._sweep_every = min(1.0, max(0.01, timeout / 20))
+        self._sweeping = False
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -217,11 +224,11 @@ class ConnectionPool:
                     raise
             waiter = loop.create_future()
             self._waiters.append(waiter)
-            timer = loop.call_at(deadline, _expire, waiter)
+            self._track(waiter, deadline, loop)
             try:
                 handed = await waiter
             except BaseException:
-                timer.cancel()
+                del self._inflight[waiter]
                 try:
                     self._waiters.remove(waiter)  # only here: whoever hands over pops the waiter itself
                 except ValueError:
@@ -233,7 +240,7 @@ class ConnectionPool:
                     else:
                         self._wake_one()
                 raise
-            timer.cancel()
+            del self._inflight[waiter]
             if handed is not None:
                 if handed.reusable:
                     return handed, True
@@ -265,6 +272,23 @@ class ConnectionPool:
                 waiter.set_result(None)  # a slot is free: open a connection
                 return
 
+    def _track(self, waiter: asyncio.Future, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail ``waiter`` with ``TimeoutError`` if it is still pending at ``deadline`` (the caller untracks it)."""
+        self._inflight[waiter] = deadline
+        if not self._sweeping:
+            self._sweeping = True
+            loop.call_later(self._sweep_every, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for waiter, deadline in list(self._inflight.items()):
+            if deadline <= now:
+                _expire(waiter)
+        if self._inflight:
+            loop.call_later(self._sweep_every, self._sweep, loop)
+        else:
+            self._sweeping = False
+
     async def request(self, method: str, path: str, *, query: Query = None,
                       headers: Mapping[str, str] | None = None, body: bytes | None = None) -> RawResponse:
         """Send one request and read its whole answer; connection failures raise ``TransportError``."""
@@ -278,14 +302,23 @@ class ConnectionPool:
         for attempt in (0, 1):
             connection: _Connection | None = None
             try:
-                connection, reused = await self._acquire(deadline)
+                idle = self._idle
+                while idle:  # the common case, without a coroutine for _acquire
+                    connection = idle.pop()
+                    if connection.reusable:
+                        reused = True
+                        break
+                    self._drop(connection)
+                    connection = None
+                if connection is None:
+                    connection, reused = await self._acquire(deadline)
                 waiter: asyncio.Future[RawResponse] = loop.create_future()
-                timer = loop.call_at(deadline, _expire, waiter)
+                self._track(waiter, deadline, loop)
                 try:
                     connection.send(data, waiter)
                     response = await waiter
                 finally:
-                    timer.cancel()
+                    del self._inflight[waiter]
             except _ConnectionLost as exc:
                 self._drop(connection)  # type: ignore[arg-type]
                 if attempt == 0 and reused and not exc.started and method in _IDEMPOTENT:
@@ -329,10 +362,30 @@ class PooledHTTPTransport(HTTPTransport):
                                         timeout=self._timeout)
         return self._pool
 
-    async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
-                      body: bytes | None = None) -> RawResponse:
-        """Send one request over the pool and read the whole answer."""
-        return await self._get_pool().request(method, path, query=query, headers=headers, body=body)
+    def _track(self, waiter: asyncio.Future, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail ``waiter`` with ``TimeoutError`` if it is still pending at ``deadline`` (the caller untracks it)."""
+        self._inflight[waiter] = deadline
+        if not self._sweeping:
+            self._sweeping = True
+            loop.call_later(self._sweep_every, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for waiter, deadline in list(self._inflight.items()):
+            if deadline <= now:
+                _expire(waiter)
+        if self._inflight:
+            loop.call_later(self._sweep_every, self._sweep, loop)
+        else:
+            self._sweeping = False
+
+    def request(self, method: str, path: str, *, query: Query = None,  # type: ignore[override]
+                headers: Mapping[str, str] | None = None, body: bytes | None = None) -> Awaitable[RawResponse]:
+        """Send one request over the pool and read the whole answer (await the result).
+
+        A plain function handing back the pool's coroutine: one coroutine per request, not two.
+        """
+        return self._get_pool().request(method, path, query=query, headers=headers, body=body)
 
     async def close(self) -> None:
         """Close the pool and aiohttp's session. Idempotent."""

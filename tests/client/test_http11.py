@@ -156,3 +156,31 @@ async def test_requests_beyond_max_connections_wait_for_a_free_one():
     finally:
         await pool.close()
         server.close()
+
+
+async def test_a_request_waiting_for_a_connection_times_out_and_the_deadline_sweep_stops_when_idle():
+    release = asyncio.Event()
+
+    async def held(reader, writer):
+        await _read_head(reader)
+        await release.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server, url = await _raw_server(held)
+    pool = ConnectionPool(url, timeout=0.4, max_connections=1)
+    try:
+        first = asyncio.ensure_future(pool.request("GET", "/held"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(TransportError, match="timed out"):
+            await pool.request("GET", "/queued")  # never gets the only connection
+        release.set()
+        with pytest.raises(TransportError, match="timed out"):
+            await first  # its own deadline passed too
+        await asyncio.sleep(0.1)
+        assert not pool._inflight and not pool._sweeping
+    finally:
+        release.set()
+        await pool.close()
+        server.close()
