@@ -16,7 +16,8 @@ through the in-process client (the same code path as HTTP, minus the sockets).
   CPU and memory are reported separately (``apiserver_cpu_share``, ``apiserver_rss_mb``);
   ``in-process`` puts everything in one process (the figure then includes serving). After
   start the objects the agents hold are frozen out of the garbage collector's scans
-  (``gc.freeze()``), as the API server's serving process does.
+  (``gc.freeze()``) and young objects are collected less often, as the API server's serving
+  process does (:func:`~orchestra.cli.apiserver.tune_gc_for_serving`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import attrs
 
 from orchestra.apiserver import APIServer
 from orchestra.apiserver.request import NODE, UserInfo
+from orchestra.cli.apiserver import tune_gc_for_serving
 from orchestra.client import Client
 from orchestra.node.agent import AgentConfig, NodeAgent
 
@@ -215,18 +217,21 @@ async def heartbeat_cost(nodes: int = 5000, window: float = 60.0, settle: float 
             async with semaphore:
                 await agent.start()
 
+        gc_thresholds = gc.get_threshold()
         try:
             await asyncio.gather(*(start(a) for a in agents))
             await asyncio.sleep(settle)
-            gc.collect()
-            # what the agents hold after starting stays: keep the collector from rescanning it (as the
-            # API server's process does); without this, collections cost ~2 % of a core here
-            gc.freeze()
+            # what the agents hold after starting stays: keep the collector from rescanning it, and
+            # collect young objects less often, as the API server's serving process does
+            # (tune_gc_for_serving); see docs/agent.md for what the collector costs here
+            tune_gc_for_serving()
             rss_before = _rss_mb()
             leases_before = [a.registration.lease.get("metadata", {}).get("resourceVersion") for a in agents]
             server_cpu_before = _proc_cpu_seconds(process.pid) if process is not None else 0.0
             cpu_before = time.process_time()
             wall_before = time.monotonic()
+            # tells a profiler attached from outside (py-spy --pid) when the measured window starts
+            print(f"heartbeat: measuring {window:.0f}s in pid {os.getpid()}", file=sys.stderr, flush=True)
             await asyncio.sleep(window)
             cpu = time.process_time() - cpu_before
             wall = time.monotonic() - wall_before
@@ -237,6 +242,7 @@ async def heartbeat_cost(nodes: int = 5000, window: float = 60.0, settle: float 
             rss = _rss_mb()
         finally:
             gc.unfreeze()
+            gc.set_threshold(*gc_thresholds)
             await asyncio.gather(*(a.stop() for a in agents), return_exceptions=True)
             await client.close()
             if server is not None:
