@@ -409,7 +409,7 @@ class Scheduler:
                 "metadata": {"name": pod.name, "namespace": pod.namespace, **({"uid": pod.uid} if pod.uid else {})},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
         try:
-            await self.client.request_json("POST", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/binding", body=body)
+            await self.client.request_status("POST", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/binding", body=body)
         except (ApiStatusError, TransportError, OSError) as exc:
             return Status.error(f"binding rejected: {exc}")
         return Status()
@@ -469,7 +469,7 @@ class Scheduler:
         if nominated is not None:
             patch["status"]["nominatedNodeName"] = nominated
         try:
-            await self.client.request_json(
+            await self.client.request_status(
                 "PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status", body=patch,
                 content_type="application/strategic-merge-patch+json")
         except (ApiStatusError, TransportError, OSError) as exc:
@@ -509,7 +509,7 @@ class Scheduler:
             if other.key != pod.key and other.priority < pod.priority:
                 self.queue.delete_nomination(other.key)
                 try:
-                    await self.client.request_json(
+                    await self.client.request_status(
                         "PATCH", f"/api/v1/namespaces/{other.namespace}/pods/{other.name}/status",
                         body={"status": {"nominatedNodeName": None}}, content_type="application/merge-patch+json")
                 except (ApiStatusError, TransportError, OSError) as exc:
@@ -519,9 +519,13 @@ class Scheduler:
             self.recorder.record(victim, NORMAL, "Preempted", "Preempting",
                                  f"Preempted by pod {pod.uid or pod.key} on node {node}")
             try:
-                await self.client.delete("pods", victim.name, namespace=victim.namespace, raw=True,
-                                         grace_period_seconds=grace,
-                                         preconditions={"uid": victim.uid} if victim.uid else None)
+                options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+                if grace is not None:
+                    options["gracePeriodSeconds"] = grace
+                if victim.uid:
+                    options["preconditions"] = {"uid": victim.uid}
+                await self.client.request_status(
+                    "DELETE", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}", body=options)
             except ApiStatusError as exc:
                 if exc.code == 404:
                     self._victim_gone(victim.key)
