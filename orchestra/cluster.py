@@ -108,6 +108,7 @@ class Cluster:
         a mapping of controller name to constructor keywords (its ``options``, e.g.
         ``{"nodelifecycle": {"grace_period": 2.0}}``); an unknown controller or keyword raises
         :class:`~orchestra.controllers.settings.ControllerSettingsError` here.
+    :param compaction_interval: seconds between store compactions by the API server (0: never).
     """
 
     def __init__(self, store: Any = None, *, nodes: int = 1, runtime: str = "process",
@@ -115,7 +116,7 @@ class Cluster:
                  host: str = "127.0.0.1", controllers: Iterable[str] | None = None, proxy: bool = True,
                  proxy_mode: str = "userspace", proxy_config: Mapping[str, Any] | None = None,
                  node_settings: Mapping[str, Any] | None = None,
-                 controller_settings: Any = None) -> None:
+                 controller_settings: Any = None, compaction_interval: float = 300.0) -> None:
         if nodes < 0:
             raise ValueError(f"nodes must be 0 or more, got {nodes}")
         self.store_spec = store
@@ -130,6 +131,9 @@ class Cluster:
         self.proxy_config = dict(proxy_config or {})
         self.node_settings = dict(node_settings or {})
         self.controller_settings = _controller_settings(controller_settings)
+        if compaction_interval < 0:
+            raise ValueError(f"compaction_interval must be 0 or more seconds, got {compaction_interval}")
+        self.compaction_interval = compaction_interval
         self.plugin_manager = get_plugin_manager(tuple(plugins))
         self.bus = EventBus(self.plugin_manager)
         self.server: Any = None
@@ -202,7 +206,8 @@ class Cluster:
         if self.plugin_manager.hook.orchestra_event.get_hookimpls():
             self.bus.start_observers()  # plugins observing events get every object and component event
         self.server = await APIServer.create(self.store_url, data_dir=self._state_dir, addresses=(self.host,),
-                                             plugin_manager=self.plugin_manager, bus=self.bus)
+                                             plugin_manager=self.plugin_manager, bus=self.bus,
+                                             compaction_interval=self.compaction_interval)
         await self._announce("apiserver", "apiserver", started=True)
         if self.port is not None:
             self.http = await self.server.serve(self.host, self.port)

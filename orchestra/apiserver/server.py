@@ -20,6 +20,7 @@ from typing import Any
 from orchestra.apiserver import discovery
 from orchestra.apiserver.auth import Attributes, Authenticator, TokenFile, authorize
 from orchestra.apiserver.certs import PKI, ensure_pki, kubeconfig, kubeconfig_yaml, write_secret
+from orchestra.apiserver.compaction import Compactor
 from orchestra.apiserver.errors import APIError, InternalError, NotFound
 from orchestra.apiserver.handlers import AGGREGATED, JSON, Negotiator, ResourceHandler, encode_body, error_response
 from orchestra.apiserver.http import HTTPServer, server_ssl_context
@@ -74,6 +75,8 @@ class APIServer:
         self._http: list[HTTPServer] = []
         #: Cluster IP and node port allocation for Services (set by :meth:`create`).
         self.service_allocation: Any = None
+        #: The store compactor (started by :meth:`create`; idle until then).
+        self.compactor = Compactor(store, 0)
         self._closed = False
 
     @classmethod
@@ -88,6 +91,7 @@ class APIServer:
         bus: Any = None,
         service_cidr: str | None = None,
         node_port_range: str | None = None,
+        compaction_interval: float = 300.0,
     ) -> "APIServer":
         """Open the store (a URL or a :class:`~orchestra.store.Store`), start storage and caches.
 
@@ -96,12 +100,15 @@ class APIServer:
         used for bearer tokens; without it only requests with a ``user`` set, or every request
         when ``anonymous_admin``, get past authentication. Services get cluster IPs from
         ``service_cidr`` and node ports from ``node_port_range`` (``"30000-32767"``); see
-        :mod:`orchestra.apiserver.allocators` for the defaults.
+        :mod:`orchestra.apiserver.allocators` for the defaults. The store is compacted every
+        ``compaction_interval`` seconds (0: never); see :mod:`orchestra.apiserver.compaction`.
         """
         from orchestra.apiserver.allocators import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocation
         from orchestra.apiserver.registry_storage import StorageRegistry
         from orchestra.store import open_store
 
+        if compaction_interval < 0:
+            raise ValueError(f"compaction_interval must be >= 0 seconds, got {compaction_interval}")
         pki = ensure_pki(data_dir, addresses=addresses) if data_dir is not None else None
         tokens = TokenFile.load(pki.tokens) if pki is not None else TokenFile({})
         owns_store = isinstance(store, str)
@@ -130,6 +137,8 @@ class APIServer:
             owns_store=owns_store,
         )
         server.service_allocation = allocation
+        server.compactor = Compactor(opened, compaction_interval)
+        server.compactor.start()
         return server
 
     # ---------------------------------------------------------------- requests
@@ -300,6 +309,7 @@ class APIServer:
         if self._closed:
             return
         self._closed = True
+        await self.compactor.stop()
         for http in self._http:
             await http.close()
         self._http.clear()

@@ -23,7 +23,8 @@ from orchestra.apiserver.auth import TokenFileError
 from orchestra.apiserver.certs import PKIError
 from orchestra.store import StoreError
 
-__all__ = ["apiserver_command", "default_data_dir", "tune_gc_for_serving", "DATA_DIR_ENV", "GC_THRESHOLDS"]
+__all__ = ["apiserver_command", "default_data_dir", "tune_gc_for_serving", "CompactionInterval", "DATA_DIR_ENV",
+           "GC_THRESHOLDS"]
 
 #: Environment variable naming the default data directory.
 DATA_DIR_ENV = "ORCHESTRA_DATA_DIR"
@@ -53,6 +54,23 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+class CompactionInterval(click.ParamType):
+    """A click type for ``--etcd-compaction-interval``: a Go duration or seconds, 0 disables."""
+
+    name = "duration"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """Seconds from ``value`` (already a number when it is the default)."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        from orchestra.apiserver.compaction import parse_interval
+
+        try:
+            return parse_interval(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def _is_wildcard(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_unspecified
@@ -61,12 +79,13 @@ def _is_wildcard(host: str) -> bool:
 
 
 async def _run(store: str, host: str, port: int, data_dir: str, addresses: tuple[str, ...], tls: bool,
-               anonymous_admin: bool, service_cidr: str, node_port_range: str) -> None:
+               anonymous_admin: bool, service_cidr: str, node_port_range: str, compaction_interval: float) -> None:
     from orchestra.apiserver.server import APIServer
 
     sans = addresses if _is_wildcard(host) else (host, *addresses)
     server = await APIServer.create(store, data_dir=data_dir, addresses=sans, anonymous_admin=anonymous_admin,
-                                    service_cidr=service_cidr, node_port_range=node_port_range)
+                                    service_cidr=service_cidr, node_port_range=node_port_range,
+                                    compaction_interval=compaction_interval)
     try:
         http = await server.serve(host, port, tls=tls)
         tune_gc_for_serving()
@@ -98,8 +117,12 @@ async def _run(store: str, host: str, port: int, data_dir: str, addresses: tuple
               help="CIDR Services get cluster IPs from (in 127/8 the userspace proxy binds them without root).")
 @click.option("--service-node-port-range", "node_port_range", default="30000-32767", show_default=True,
               help="Port range NodePort Services get node ports from.")
+@click.option("--etcd-compaction-interval", "compaction_interval", default="5m", show_default=True,
+              type=CompactionInterval(),
+              help="How often the store is compacted to the revision of one interval earlier (0: never).")
 def apiserver_command(store: str, port: int, host: str, data_dir: str, addresses: tuple[str, ...],
-                      insecure_http: bool, anonymous_admin: bool, service_cidr: str, node_port_range: str) -> None:
+                      insecure_http: bool, anonymous_admin: bool, service_cidr: str, node_port_range: str,
+                      compaction_interval: float) -> None:
     """Run the API server (TLS on 6443 by default) until SIGINT or SIGTERM."""
     if anonymous_admin and not insecure_http:
         raise click.UsageError("--anonymous-admin is only allowed together with --insecure-http")
@@ -113,6 +136,6 @@ def apiserver_command(store: str, port: int, host: str, data_dir: str, addresses
         raise click.BadParameter(str(exc)) from None
     try:
         uvloop.run(_run(store, host, port, data_dir, addresses, not insecure_http, anonymous_admin,
-                        service_cidr, node_port_range))
+                        service_cidr, node_port_range, compaction_interval))
     except (StoreError, ServeError, PKIError, TokenFileError) as exc:
         raise click.ClickException(str(exc)) from None

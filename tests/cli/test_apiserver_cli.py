@@ -108,3 +108,35 @@ def test_tune_gc_for_serving_freezes_start_up_objects_and_raises_thresholds():
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def record_compaction_interval(monkeypatch) -> list[float]:
+    """Make ``APIServer.create`` record its ``compaction_interval`` and fail with a store error."""
+    from orchestra.apiserver.server import APIServer
+    from orchestra.store import StoreUnavailableError
+
+    seen: list[float] = []
+
+    async def create(cls, *args, compaction_interval=300.0, **kwargs):
+        seen.append(compaction_interval)
+        raise StoreUnavailableError("store not opened in this test")
+
+    monkeypatch.setattr(APIServer, "create", classmethod(create))
+    return seen
+
+
+def test_etcd_compaction_interval_takes_a_duration(tmp_path, monkeypatch, capsys):
+    seen = record_compaction_interval(monkeypatch)
+    for value, seconds in (("30s", 30.0), ("1m30s", 90.0), ("0", 0.0), ("45", 45.0)):
+        code = main(["apiserver", "--data-dir", str(tmp_path), "--port", "0", "--etcd-compaction-interval", value])
+        assert code == 1 and "store not opened in this test" in capsys.readouterr().err
+        assert seen.pop() == seconds
+    assert main(["apiserver", "--data-dir", str(tmp_path), "--port", "0"]) == 1
+    assert seen.pop() == 300.0  # Kubernetes' default, 5m
+
+
+def test_a_bad_etcd_compaction_interval_is_one_line(tmp_path, capsys):
+    for value in ("-1", "soon", "5 m"):
+        code = main(["apiserver", "--data-dir", str(tmp_path), "--etcd-compaction-interval", value])
+        err = capsys.readouterr().err
+        assert code == 2 and "--etcd-compaction-interval" in err and "Traceback" not in err

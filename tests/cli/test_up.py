@@ -118,3 +118,21 @@ def test_bad_grace_and_lease_periods_are_one_line(up, tmp_path):
     assert "Traceback" not in out.err
     out = up("--node-lease-period", "-1", "--data-dir", str(tmp_path))
     assert out.code == 2 and "--node-lease-period" in out.err
+
+
+def test_etcd_compaction_interval_reaches_the_api_server(up, tmp_path, monkeypatch):
+    from orchestra.apiserver.server import APIServer
+    from orchestra.store import StoreUnavailableError
+
+    seen = []
+
+    async def create(cls, *args, compaction_interval=300.0, **kwargs):
+        seen.append(compaction_interval)
+        raise StoreUnavailableError("store not opened in this test")
+
+    monkeypatch.setattr(APIServer, "create", classmethod(create))
+    out = up("--nodes", "0", "--port", "0", "--data-dir", str(tmp_path), "--etcd-compaction-interval", "30s")
+    assert out.code == 1 and "store not opened in this test" in out.err
+    assert seen == [30.0]
+    out = up("--etcd-compaction-interval", "never", "--data-dir", str(tmp_path))
+    assert out.code == 2 and "--etcd-compaction-interval" in out.err and "Traceback" not in out.err
