@@ -1,9 +1,12 @@
-"""The cluster at scale: N simulated nodes and M pods of D Deployments, created at once, in one process.
+"""The cluster at scale: N simulated nodes and M pods of D Deployments, in one process.
 
 :func:`run_scale_bench` starts :class:`orchestra.Cluster` on ``memory://`` with ``nodes``
 node agents on the ``simulated`` runtime (no endpoint each), then creates ``deployments``
-Deployments of ``pods / deployments`` replicas each as fast as it can, and watches pods until
-every one is Running. Everything — API server, scheduler, controllers, proxy, agents and this
+Deployments of ``pods / deployments`` replicas each — all at once by default, or paced so
+that pods arrive at ``rate`` per second (one Deployment every ``replicas / rate`` seconds, on
+a fixed timetable), as clusterloader2 creates pods at a controlled rate — and watches pods
+until every one is Running. Created at once, pods queue, so their startup latency grows with
+the run and says little about the SLO; paced, it measures how long a pod waits at that load. Everything — API server, scheduler, controllers, proxy, agents and this
 observer — shares one process and one event loop, as ``orchestra up`` does.
 
 Measured:
@@ -17,7 +20,9 @@ Measured:
   this process's CPU time over the same window (the machine may be shared: per CPU-second is the
   steadier figure);
 - ``peak_rss_mb``: the process's resident-memory high-water mark (``VmHWM``) at the end;
-  ``baseline_rss_mb`` is its RSS before the cluster started.
+  ``baseline_rss_mb`` is its RSS before the cluster started;
+- ``compactions``: how many times the API server compacted the store during the run (every
+  ``compaction_interval`` seconds; Kubernetes' default is 300 s, 0 disables).
 """
 
 from __future__ import annotations
@@ -56,11 +61,19 @@ class ScaleConfig:
     #: Seconds to wait for every pod to be Running before giving up.
     timeout: float = 900.0
     namespace: str = "default"
+    #: Pods per second to create (Deployments paced to it); 0 creates every Deployment at once.
+    rate: float = 0.0
+    #: Seconds between the API server's store compactions (0: never).
+    compaction_interval: float = 300.0
 
     def __attrs_post_init__(self) -> None:
         for name in ("nodes", "pods", "deployments"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("rate", "compaction_interval"):
+            value = getattr(self, name)
+            if not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be 0 or more, got {value}")
         if self.pods % self.deployments:
             raise ValueError(f"pods ({self.pods}) must be a multiple of deployments ({self.deployments})")
 
@@ -88,6 +101,9 @@ class ScaleResult:
     cpu_s: float
     baseline_rss_mb: float
     peak_rss_mb: float
+    rate: float = 0.0
+    compaction_interval: float = 0.0
+    compactions: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The figures, rounded, as a dict."""
@@ -180,32 +196,34 @@ async def run_scale_bench(cfg: ScaleConfig, progress: Progress | None = None) ->
     loop = asyncio.get_running_loop()
     say(f"starting a cluster of {cfg.nodes:,} simulated nodes")
     cluster = Cluster("memory://", nodes=cfg.nodes, runtime="simulated", proxy=False,
-                      node_settings={"serve": False})
+                      node_settings={"serve": False}, compaction_interval=cfg.compaction_interval)
     began = loop.time()
     await cluster.start()
     try:
         cluster_start = loop.time() - began
+        pace = f"at {cfg.rate:g} pods/s" if cfg.rate else "at once"
         say(f"{cfg.nodes:,} nodes Ready in {cluster_start:.1f} s; creating {cfg.deployments:,} Deployments "
-            f"of {cfg.pods // cfg.deployments:,} pods")
+            f"of {cfg.pods // cfg.deployments:,} pods {pace}")
         assert cluster.client is not None
         observer = _PodObserver(cluster.client, cfg.namespace, cfg.pods)
         await observer.start()
         replicas = cfg.pods // cfg.deployments
         cpu_began = _cpu_seconds()
         created = loop.time()
-        await asyncio.gather(*(cluster.client.create(deployment(f"scale-{i:04d}", replicas, cfg.namespace), raw=True)
-                               for i in range(cfg.deployments)))
+        creator = loop.create_task(_create_deployments(cluster.client, cfg, created))
         reporter = loop.create_task(_report(observer, cfg.pods, say))
         try:
-            await asyncio.wait_for(observer.all_running.wait(), cfg.timeout)
+            await asyncio.wait_for(asyncio.gather(creator, observer.all_running.wait()), cfg.timeout)
         except asyncio.TimeoutError:
             raise TimeoutError(f"only {len(observer.running):,} of {cfg.pods:,} pods were Running after "
                                f"{cfg.timeout:g} s ({len(observer.created):,} created)") from None
         finally:
+            creator.cancel()
             reporter.cancel()
             await observer.stop()
         all_running = loop.time() - created
         cpu = _cpu_seconds() - cpu_began
+        compactions = cluster.server.compactor.compactions
     finally:
         say("stopping the cluster")
         await cluster.stop()
@@ -215,8 +233,28 @@ async def run_scale_bench(cfg: ScaleConfig, progress: Progress | None = None) ->
         all_running_s=all_running, p50_s=percentile(latencies, 0.5), p90_s=percentile(latencies, 0.9),
         p99_s=percentile(latencies, 0.99), max_s=max(latencies), pods_per_s=cfg.pods / all_running,
         pods_per_cpu_s=cfg.pods / cpu if cpu > 0 else 0.0, cpu_s=cpu, baseline_rss_mb=baseline_kb / 1024,
-        peak_rss_mb=_status_kb("VmHWM") / 1024,
+        peak_rss_mb=_status_kb("VmHWM") / 1024, rate=cfg.rate, compaction_interval=cfg.compaction_interval,
+        compactions=compactions,
     )
+
+
+async def _create_deployments(client: Any, cfg: ScaleConfig, began: float) -> None:
+    """Create the Deployments: all at once, or Deployment ``i`` at ``began + i * replicas / rate``."""
+    replicas = cfg.pods // cfg.deployments
+    names = [f"scale-{i:04d}" for i in range(cfg.deployments)]
+    if not cfg.rate:
+        await asyncio.gather(*(client.create(deployment(name, replicas, cfg.namespace), raw=True) for name in names))
+        return
+    loop = asyncio.get_running_loop()
+    step = replicas / cfg.rate
+    pending: set[asyncio.Task[Any]] = set()
+    for i, name in enumerate(names):
+        delay = began + i * step - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        # Not awaited in turn: a slow answer must not push the next creation off the timetable.
+        pending.add(loop.create_task(client.create(deployment(name, replicas, cfg.namespace), raw=True)))
+    await asyncio.gather(*pending)
 
 
 async def _report(observer: _PodObserver, total: int, say: Progress) -> None:

@@ -10,6 +10,7 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
+from orchestra.cli.apiserver import CompactionInterval
 from orchestra.cli.console import table_console
 
 from orchestra.bench.apiserver import ApiBenchConfig, run_apiserver_bench, target_rows
@@ -196,13 +197,18 @@ def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: 
               help="Deployments the pods are spread over (default 30); must divide --pods.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=900.0, show_default=True,
               help="Seconds to wait for every pod to be Running.")
+@click.option("--rate", "rate", type=click.FloatRange(min=0, min_open=True), default=None, metavar="PODS_PER_S",
+              help="Create pods at this rate (one Deployment every replicas/rate seconds), as clusterloader2 "
+                   "does; default: every Deployment at once.")
+@click.option("--etcd-compaction-interval", "compaction_interval", default="5m", show_default=True,
+              type=CompactionInterval(), help="How often the API server compacts the store (0: never).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
 def bench_e2e(full: bool, nodes: int | None, pods: int | None, deployments: int | None, timeout: float,
-              json_path: str | None) -> None:
-    """The whole cluster in one process: Deployments created at once on simulated nodes, until all pods run."""
+              rate: float | None, compaction_interval: float, json_path: str | None) -> None:
+    """The whole cluster in one process: Deployments created at once (or at --rate) on simulated nodes."""
     from orchestra.bench.scale import SLO_P99_S, ScaleConfig, run_scale_bench
 
-    overrides: dict[str, Any] = {"timeout": timeout}
+    overrides: dict[str, Any] = {"timeout": timeout, "rate": rate or 0.0, "compaction_interval": compaction_interval}
     for name, value in (("nodes", nodes), ("pods", pods), ("deployments", deployments)):
         if value is not None:
             overrides[name] = value
@@ -226,10 +232,14 @@ def bench_e2e(full: bool, nodes: int | None, pods: int | None, deployments: int 
         ("pods Running per CPU-second", f"{result.pods_per_cpu_s:,.1f}"),
         ("CPU seconds (this process)", f"{result.cpu_s:,.1f}"),
         ("peak RSS", f"{result.peak_rss_mb:,.0f} MB (at start {result.baseline_rss_mb:,.0f} MB)"),
+        ("store compactions", f"{result.compactions:,} (every {result.compaction_interval:g} s)"
+         if result.compaction_interval else "off"),
     ]
     notes = [f"p99 startup latency {result.p99_s:.2f} s against Kubernetes' SLO of ≤ {SLO_P99_S:g} s: "
              + ("[green]met[/green]" if result.slo_met else "[red]not met[/red]")]
-    print_table(f"e2e: {cfg.nodes:,} simulated nodes, {cfg.pods:,} pods in {cfg.deployments:,} Deployments, one process",
+    pace = f"created at {cfg.rate:g} pods/s" if cfg.rate else "created at once"
+    print_table(f"e2e: {cfg.nodes:,} simulated nodes, {cfg.pods:,} pods in {cfg.deployments:,} Deployments "
+                f"{pace}, one process",
                 ["value"], [(label, [value]) for label, value in figures], notes)
     if json_path:
         with open(json_path, "w") as f:
