@@ -11,15 +11,16 @@ cluster CA, and the API server presents its client certificate.
 from __future__ import annotations
 
 import ssl
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 from urllib.parse import quote
-
-import aiohttp
 
 from orchestra.api.registry import by_resource
 from orchestra.apiserver.errors import APIError, BadRequest, InternalError, NotFound, ServiceUnavailable
 from orchestra.apiserver.request import Request, Response
 from orchestra.apiserver.routing import parse_bool
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["PodLogProxy", "node_address", "kubelet_port", "log_query"]
 
@@ -124,6 +125,8 @@ class PodLogProxy:
         assert namespace is not None and name is not None
         query = log_query(request)
         url, node_name = await self._agent_url(namespace, name, request.param("container"))
+        import aiohttp  # imported on first use: most API servers never relay a log
+
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         try:
@@ -138,6 +141,8 @@ class PodLogProxy:
 
 
 async def _relay(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    import aiohttp
+
     try:
         async for chunk in response.content.iter_any():
             yield chunk

@@ -9,13 +9,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping, Protocol
 from urllib.parse import urlencode
 
-import aiohttp
 import attrs
 
 from orchestra.client.kubeconfig import ClusterCredentials
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["RawResponse", "StreamResponse", "Transport", "HTTPTransport", "InProcessTransport", "InProcessServer",
            "TransportError"]
@@ -122,6 +124,8 @@ class HTTPTransport(Transport):
         self._headers = {"Authorization": f"Bearer {credentials.token}"} if credentials.token else {}
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp  # imported on first use: an all-in-one cluster never needs it
+
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=0)
             self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
@@ -133,6 +137,8 @@ class HTTPTransport(Transport):
 
     async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
                       body: bytes | None = None) -> RawResponse:
+        import aiohttp
+
         try:
             async with self._get_session().request(
                 method, self._url(path, query), data=body, headers=headers,
@@ -146,6 +152,8 @@ class HTTPTransport(Transport):
     @contextlib.asynccontextmanager
     async def stream(self, method: str, path: str, *, query: Query = None,
                      headers: Mapping[str, str] | None = None) -> AsyncIterator[StreamResponse]:
+        import aiohttp
+
         try:
             response = await self._get_session().request(
                 method, self._url(path, query), headers=headers,
