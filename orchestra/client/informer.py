@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
+from orchestra.aio import cancel_and_wait
 from orchestra.client.client import ApiStatusError, Client, KindRef, ResourceExpired, resolve_kind
 from orchestra.client.transport import TransportError
 from orchestra.plugin_manager import await_maybe
@@ -105,13 +106,8 @@ class Informer:
 
     async def stop(self) -> None:
         """Stop watching. Idempotent."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def _emit(self, index: int, *args: Any) -> None:
         for handlers in list(self._handlers):

@@ -9,7 +9,6 @@
 - :class:`Expectations`: client-go's ControllerExpectations, so a controller does not create
   or delete again while the effects of its own writes have not reached its informers.
 - :class:`SyncMetrics`: per-controller sync counts and durations, read by ``/metrics``.
-- :func:`cancel_and_wait`: stop tasks without swallowing the caller's own cancellation.
 """
 
 from __future__ import annotations
@@ -18,10 +17,11 @@ import asyncio
 import datetime
 import logging
 import time
-from typing import Awaitable, Callable, ClassVar, Iterable
+from typing import Awaitable, Callable, ClassVar
 
 import attrs
 
+from orchestra.aio import cancel_and_wait
 from orchestra.client import ApiStatusError, Client, Informer, ShutDown, WorkQueue, object_key, resolve_kind
 from orchestra.client.client import KindRef
 
@@ -42,7 +42,6 @@ __all__ = [
     "is_namespace_terminating",
     "now_rfc3339",
     "parse_time",
-    "cancel_and_wait",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,26 +49,6 @@ log = logging.getLogger(__name__)
 SyncHandler = Callable[[str], Awaitable[None]]
 #: Seconds after which unmet expectations are considered stale and the controller syncs anyway.
 EXPECTATIONS_TTL = 300.0
-
-
-async def cancel_and_wait(tasks: Iterable[asyncio.Task | None]) -> None:
-    """Cancel ``tasks`` and return once every one has ended.
-
-    Unlike ``task.cancel(); await task`` in ``except CancelledError: pass``, a cancellation of the
-    caller while it waits is not mistaken for the task's own: it propagates, so the caller stops.
-A task already being cancelled is not cancelled again, only waited for.
-    A task that ended with an exception other than its cancellation has it logged.
-    """
-    pending = [task for task in tasks if task is not None]
-    for task in pending:
-        if not task.cancelling():  # a second cancel would cut short a task finishing its cancellation
-            task.cancel()
-    if not pending:
-        return
-    await asyncio.wait(pending)
-    for task in pending:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %s failed while stopping", task.get_name(), exc_info=task.exception())
 
 
 def meta(obj: dict) -> dict:

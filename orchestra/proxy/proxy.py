@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
+from orchestra.aio import cancel_and_wait
 from orchestra.client import Client, Informer, object_key
 from orchestra.plugin_manager import await_maybe, get_plugin_manager
 from orchestra.proxy.mode import Endpoint, ProxyMode, ProxyModeError, ProxyTable, ServiceEntry
@@ -148,12 +149,8 @@ class ServiceProxy:
 
     async def stop(self) -> None:
         """Stop watching and close the mode."""
-        if self._task is not None:
-            self._task.cancel()
-            # asyncio.wait, not ``await task`` in ``except CancelledError``: a cancellation of this
-            # caller must propagate rather than pass for the watch task's own
-            await asyncio.wait({self._task})
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
         await self._services.stop()
         await self._endpoints.stop()
         await self.mode.close()

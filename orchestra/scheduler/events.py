@@ -16,6 +16,7 @@ import os
 import time
 from typing import Any
 
+from orchestra.aio import cancel_and_wait
 from orchestra.client import ApiStatusError, Client
 from orchestra.client.transport import TransportError
 from orchestra.scheduler.podinfo import PodInfo
@@ -88,13 +89,8 @@ class EventRecorder:
     async def stop(self) -> None:
         """Write what is queued, then stop the writer."""
         await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def _run(self) -> None:
         while True:

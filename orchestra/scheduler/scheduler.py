@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping
 
 import attrs
 
+from orchestra.aio import cancel_and_wait
 from orchestra.client import ApiStatusError, Client, Informer
 from orchestra.client.leaderelection import LeaderElector
 from orchestra.client.transport import TransportError
@@ -201,12 +202,7 @@ class Scheduler:
 
     async def _stop_loop(self) -> None:
         task, self._loop = self._loop, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([task])
 
     async def stop(self) -> None:
         """Stop scheduling, wait for the bindings in flight, write pending events, stop the informers."""
@@ -214,13 +210,7 @@ class Scheduler:
             return
         self._stopped = True
         self.queue.close()
-        for task in (self._election, self._loop, self._housekeeping):
-            if task is not None:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+        await cancel_and_wait([self._election, self._loop, self._housekeeping])
         self._loop = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
