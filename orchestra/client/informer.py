@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any, Awaitable, Callable
 
 from orchestra.aio import cancel_and_wait
@@ -22,6 +23,10 @@ from orchestra.plugin_manager import await_maybe
 __all__ = ["Informer", "object_key", "EventHandler"]
 
 log = logging.getLogger(__name__)
+
+#: A watch asks the server to end it after between one and two times this many seconds, a random
+#: span per watch as client-go's reflector does, so that many informers do not all reconnect at once.
+MIN_WATCH_TIMEOUT = 300
 
 EventHandler = Callable[..., Any | Awaitable[Any]]
 
@@ -149,7 +154,7 @@ class Informer:
         async for event in self.client.watch(self.resource, namespace=self.namespace,
                                              label_selector=self.label_selector, field_selector=self.field_selector,
                                              resource_version=self.resource_version, allow_bookmarks=True,
-                                             timeout_seconds=300, raw=self.raw):
+                                             timeout_seconds=watch_timeout(), raw=self.raw):
             obj = event.object
             if event.type == "BOOKMARK":
                 self.resource_version = _resource_version(obj) or self.resource_version
@@ -181,3 +186,8 @@ class Informer:
             except (ApiStatusError, TransportError, OSError) as exc:
                 log.warning("%s informer: %s; retrying in %.1fs", self.resource.plural, exc, self.retry_delay)
                 await asyncio.sleep(self.retry_delay)
+
+
+def watch_timeout() -> int:
+    """Seconds a new watch asks to last: uniformly between :data:`MIN_WATCH_TIMEOUT` and twice that."""
+    return int(MIN_WATCH_TIMEOUT * (1 + random.random()))
