@@ -362,23 +362,6 @@ class PooledHTTPTransport(HTTPTransport):
                                         timeout=self._timeout)
         return self._pool
 
-    def _track(self, waiter: asyncio.Future, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
-        """Fail ``waiter`` with ``TimeoutError`` if it is still pending at ``deadline`` (the caller untracks it)."""
-        self._inflight[waiter] = deadline
-        if not self._sweeping:
-            self._sweeping = True
-            loop.call_later(self._sweep_every, self._sweep, loop)
-
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        for waiter, deadline in list(self._inflight.items()):
-            if deadline <= now:
-                _expire(waiter)
-        if self._inflight:
-            loop.call_later(self._sweep_every, self._sweep, loop)
-        else:
-            self._sweeping = False
-
     def request(self, method: str, path: str, *, query: Query = None,  # type: ignore[override]
                 headers: Mapping[str, str] | None = None, body: bytes | None = None) -> Awaitable[RawResponse]:
         """Send one request over the pool and read the whole answer (await the result).
