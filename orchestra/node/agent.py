@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
+from orchestra.aio import cancel_and_wait
 from orchestra.client import ApiStatusError, Client, Informer
 from orchestra.node.backoff import Backoff
 from orchestra.node.events import EventRecorder
@@ -194,13 +195,7 @@ class NodeAgent:
         if self.informer is not None:
             await self.informer.stop()
             self.informer = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         for worker in list(self.workers.values()):
             await worker.stop()

@@ -15,6 +15,7 @@ import logging
 import secrets
 from typing import Any
 
+from orchestra.aio import cancel_and_wait
 from orchestra.client import ApiStatusError, Client, TransportError
 
 __all__ = ["EventRecorder", "NORMAL", "WARNING", "COMPONENT", "pod_reference", "container_field_path", "rfc3339"]
@@ -78,11 +79,7 @@ class EventRecorder:
             await asyncio.wait_for(self._queue.join(), drain_timeout)
         except asyncio.TimeoutError:
             pass
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await cancel_and_wait([self._task])
         self._task = None
 
     def record(self, involved: dict, event_type: str, reason: str, message: str) -> None:

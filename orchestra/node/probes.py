@@ -28,6 +28,7 @@ from typing import Awaitable, Callable
 
 import attrs
 
+from orchestra.aio import cancel_and_wait
 from orchestra.node.runtime import Runtime
 
 __all__ = [
@@ -234,12 +235,8 @@ class ProbeWorker:
     async def stop(self) -> None:
         """Stop probing (idempotent; safe to call from the result handler)."""
         task, self._task = self._task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        if task is not asyncio.current_task():
+            await cancel_and_wait([task])
 
     async def _run(self) -> None:
         delay = self.started_at + self.settings.initial_delay - time.monotonic()

@@ -32,6 +32,7 @@ from typing import Any, Mapping
 
 import attrs
 
+from orchestra.aio import cancel_and_wait
 from orchestra.client import ApiStatusError, Client, TransportError, resolve_kind, resource_path
 
 __all__ = [
@@ -463,13 +464,7 @@ class NodeRegistration:
 
     async def stop(self) -> None:
         """Stop the loops."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def _every(self, period: float, action: Any) -> None:
