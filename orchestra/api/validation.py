@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from orchestra.api import apps, autoscaling, batch, coordination, core
 from orchestra.api.codec import encode
+from orchestra.api.duration import is_go_duration
 from orchestra.api.errors import FieldError, ValidationError
 from orchestra.api.fieldpath import child, index, key
 from orchestra.api.meta import LabelSelectorSpec, ObjectMeta
@@ -957,7 +958,6 @@ _CRON_FIELDS = (
 _CRON_DESCRIPTORS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
-_GO_DURATION = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)")
 
 
 def _cron_number(text: str, names: dict[str, int], what: str) -> int:
@@ -1005,7 +1005,7 @@ def validate_cron_schedule(schedule: str) -> str | None:
             return None
         if text.startswith("@every "):
             duration = text[len("@every ") :].strip()
-            if duration and re.fullmatch(f"(?:{_GO_DURATION.pattern})+", duration):
+            if is_go_duration(duration):
                 return None
             return f"failed to parse duration {text}"
         return f"unrecognized descriptor: {text}"

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from orchestra.api.duration import parse_go_duration
 from orchestra.api.validation import validate_cron_schedule
 
 __all__ = ["Schedule", "CronSchedule", "EverySchedule", "ScheduleError", "parse_schedule", "DESCRIPTORS"]
@@ -44,8 +44,6 @@ _FIELDS = (
     (1, 12, {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}),
     (0, 6, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
 )
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)")
 #: How far a search for the next or previous firing looks before giving up (a Feb 30 never comes).
 _SEARCH_YEARS = 5
 
@@ -178,14 +176,10 @@ class EverySchedule:
 
 
 def _parse_duration(text: str) -> float:
-    total, pos = 0.0, 0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ScheduleError(f"failed to parse duration @every {text}")
+    try:
+        total = parse_go_duration(text)
+    except ValueError:
+        raise ScheduleError(f"failed to parse duration @every {text}") from None
     return max(float(math.floor(total)), 1.0)
 
 

@@ -26,13 +26,13 @@ arguments — and a mistake raises :class:`ConfigError` naming the file and the 
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import attrs
 import yaml
 
+from orchestra.api.duration import is_go_duration, parse_go_duration
 from orchestra.client.leaderelection import LeaderElectionConfig
 from orchestra.scheduler.framework import Framework, ProfileError
 from orchestra.scheduler.profiles import DEFAULT_SCHEDULER_NAME
@@ -143,17 +143,14 @@ def parse_config(data: Any, source: str = "<config>") -> SchedulerConfig:
 
 _ELECTION_FIELDS = {"leaderElect", "leaseDuration", "renewDeadline", "retryPeriod", "resourceLock", "resourceName",
                     "resourceNamespace"}
-_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(value: Any, where: str) -> float:
     """Seconds from a Go duration (``"15s"``, ``"1m30s"``, ``"500ms"``) or a number of seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and _DURATION.fullmatch(value):
-        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(value))
+    elif is_go_duration(value):
+        seconds = parse_go_duration(value)
     else:
         raise ConfigError(f"{where} must be a duration such as 15s or 1m30s, not {value!r}")
     if seconds <= 0:
