@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
+from orchestra.aio import cancel_and_wait
+from orchestra.api.duration import is_go_duration, parse_go_duration
 from orchestra.store import CompactedError, Compare, PutOp, RangeOp, StoreError
 
 __all__ = ["COMPACT_REV_KEY", "DEFAULT_COMPACTION_INTERVAL", "Compactor", "parse_interval"]
@@ -33,10 +34,6 @@ COMPACT_REV_KEY = b"compact_rev_key"
 #: Seconds between compactions (Kubernetes' ``--etcd-compaction-interval`` default, 5m).
 DEFAULT_COMPACTION_INTERVAL = 300.0
 
-_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def parse_interval(text: str) -> float:
     """Seconds from a Go duration (``"5m"``, ``"1m30s"``, ``"0"``) or a plain number of seconds.
@@ -44,8 +41,8 @@ def parse_interval(text: str) -> float:
     Raises ValueError for anything else, and for a negative number.
     """
     text = text.strip()
-    if _DURATION.fullmatch(text):
-        return sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(text))
+    if is_go_duration(text):
+        return parse_go_duration(text)
     try:
         seconds = float(text)
     except ValueError:
@@ -83,12 +80,7 @@ class Compactor:
     async def stop(self) -> None:
         """Stop the background task and wait for it to end. Idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([task])
 
     async def tick(self) -> bool:
         """One round: claim the interval through a compare-and-swap, then compact if claimed.
