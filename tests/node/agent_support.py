@@ -19,7 +19,8 @@ from orchestra.apiserver.request import NODE, UserInfo
 from orchestra.client import ApiStatusError, Client
 from orchestra.node.agent import AgentConfig, NodeAgent
 
-__all__ = ["AgentCluster", "agent_cluster", "wait_for", "pod_manifest", "NODE_NAME", "TIMEOUT"]
+__all__ = ["AgentCluster", "agent_cluster", "wait_for", "pod_manifest", "sh_container", "pod_in_phase",
+           "NODE_NAME", "TIMEOUT"]
 
 NODE_NAME = "node-1"
 #: Seconds any one condition may take before a test fails (generous: the machine is shared).
@@ -110,3 +111,14 @@ async def agent_cluster(tmp_path, **config: Any) -> AsyncIterator[AgentCluster]:
     finally:
         await agent.stop()
         await server.close()
+
+
+def sh_container(name: str, script: str, **extra: Any) -> dict:
+    """A container running ``script`` under ``sh -c`` (extra fields as given)."""
+    return {"name": name, "image": "sh", "command": ["sh", "-c", script], **extra}
+
+
+async def pod_in_phase(cluster: AgentCluster, name: str, *phases: str) -> dict | None:
+    """Pod ``name`` when its phase is one of ``phases``, else None (for :func:`wait_for`)."""
+    pod = await cluster.pod(name)
+    return pod if pod and pod["status"].get("phase") in phases else None

@@ -6,25 +6,16 @@ import os
 
 import pytest
 
-from node.agent_support import agent_cluster, pod_manifest, wait_for
+from node.agent_support import agent_cluster, pod_in_phase, pod_manifest, sh_container, wait_for
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _sh(name: str, script: str, **extra) -> dict:
-    return {"name": name, "image": "sh", "command": ["sh", "-c", script], **extra}
-
-
-async def _phase(cluster, name: str, *phases: str) -> dict | None:
-    pod = await cluster.pod(name)
-    return pod if pod and pod["status"].get("phase") in phases else None
 
 
 @pytest.mark.parametrize(("code", "phase", "reason"), [(0, "Succeeded", "Completed"), (3, "Failed", "Error")])
 async def test_restart_policy_never(tmp_path, code, phase, reason):
     async with agent_cluster(tmp_path) as cluster:
-        await cluster.create_pod(pod_manifest("once", [_sh("main", f"echo bye; exit {code}")], restart_policy="Never"))
-        pod = await wait_for(lambda: _phase(cluster, "once", "Succeeded", "Failed"), "a terminal phase")
+        await cluster.create_pod(pod_manifest("once", [sh_container("main", f"echo bye; exit {code}")], restart_policy="Never"))
+        pod = await wait_for(lambda: pod_in_phase(cluster, "once", "Succeeded", "Failed"), "a terminal phase")
         assert pod["status"]["phase"] == phase
         status = pod["status"]["containerStatuses"][0]
         assert status["restartCount"] == 0
@@ -38,9 +29,9 @@ async def test_restart_policy_on_failure_restarts_until_success(tmp_path):
     script = 'if [ -e "$ORCHESTRA_VOLUME_DATA/ran" ]; then exit 0; fi; touch "$ORCHESTRA_VOLUME_DATA/ran"; exit 1'
     async with agent_cluster(tmp_path) as cluster:
         await cluster.create_pod(pod_manifest(
-            "retry", [_sh("main", script, volumeMounts=[{"name": "data", "mountPath": "/data"}])],
+            "retry", [sh_container("main", script, volumeMounts=[{"name": "data", "mountPath": "/data"}])],
             restart_policy="OnFailure", volumes=[{"name": "data", "emptyDir": {}}]))
-        pod = await wait_for(lambda: _phase(cluster, "retry", "Succeeded", "Failed"), "a terminal phase")
+        pod = await wait_for(lambda: pod_in_phase(cluster, "retry", "Succeeded", "Failed"), "a terminal phase")
         assert pod["status"]["phase"] == "Succeeded"
         status = pod["status"]["containerStatuses"][0]
         assert status["restartCount"] == 1
@@ -50,7 +41,7 @@ async def test_restart_policy_on_failure_restarts_until_success(tmp_path):
 
 async def test_restart_policy_always_restarts_a_completed_container_with_backoff(tmp_path):
     async with agent_cluster(tmp_path, crash_backoff_initial=0.5) as cluster:
-        await cluster.create_pod(pod_manifest("loop", [_sh("main", "exit 0")]))
+        await cluster.create_pod(pod_manifest("loop", [sh_container("main", "exit 0")]))
 
         async def looping() -> dict | None:
             status = await cluster.container_status("loop")
@@ -76,8 +67,8 @@ async def test_missing_command_is_run_container_error_and_the_agent_keeps_going(
         assert 'exec: "no-such-cmd-xyz": executable file not found in $PATH' in status["state"]["waiting"]["message"]
         failed = [e["message"] for e in await cluster.events("bad") if e["reason"] == "Failed"]
         assert any("executable file not found" in m for m in failed)
-        await cluster.create_pod(pod_manifest("good", [_sh("main", "exit 0")], restart_policy="Never"))
-        pod = await wait_for(lambda: _phase(cluster, "good", "Succeeded"), "the next pod to succeed")
+        await cluster.create_pod(pod_manifest("good", [sh_container("main", "exit 0")], restart_policy="Never"))
+        pod = await wait_for(lambda: pod_in_phase(cluster, "good", "Succeeded"), "the next pod to succeed")
         assert pod["status"]["phase"] == "Succeeded"
 
 
@@ -86,9 +77,9 @@ async def test_init_containers_env_and_shared_empty_dir(tmp_path):
         await cluster.admin.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
                                     "data": {"greeting": "hello"}}, namespace="default", raw=True)
         mount = [{"name": "shared", "mountPath": "/shared"}]
-        init = [_sh("first", 'echo one > "$ORCHESTRA_VOLUME_SHARED/order"', volumeMounts=mount),
-                _sh("second", 'echo two >> "$ORCHESTRA_VOLUME_SHARED/order"', volumeMounts=mount)]
-        main = _sh("main", 'cat "$ORCHESTRA_VOLUME_SHARED/order"; echo "$GREETING $NAME $NS $NODE $IP $ALIAS"',
+        init = [sh_container("first", 'echo one > "$ORCHESTRA_VOLUME_SHARED/order"', volumeMounts=mount),
+                sh_container("second", 'echo two >> "$ORCHESTRA_VOLUME_SHARED/order"', volumeMounts=mount)]
+        main = sh_container("main", 'cat "$ORCHESTRA_VOLUME_SHARED/order"; echo "$GREETING $NAME $NS $NODE $IP $ALIAS"',
                    volumeMounts=mount, env=[
                        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
                        {"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -98,7 +89,7 @@ async def test_init_containers_env_and_shared_empty_dir(tmp_path):
                        {"name": "ALIAS", "value": "$(NAME)-x"}])
         await cluster.create_pod(pod_manifest("init", [main], restart_policy="Never", init_containers=init,
                                               volumes=[{"name": "shared", "emptyDir": {}}]))
-        pod = await wait_for(lambda: _phase(cluster, "init", "Succeeded", "Failed"), "a terminal phase")
+        pod = await wait_for(lambda: pod_in_phase(cluster, "init", "Succeeded", "Failed"), "a terminal phase")
         assert pod["status"]["phase"] == "Succeeded"
         assert [s["state"]["terminated"]["exitCode"] for s in pod["status"]["initContainerStatuses"]] == [0, 0]
         worker = cluster.agent.find_worker("default", "init")
@@ -110,7 +101,7 @@ async def test_init_containers_env_and_shared_empty_dir(tmp_path):
 
 
 async def test_missing_config_map_is_create_container_config_error(tmp_path):
-    container = _sh("main", "true", env=[{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent",
+    container = sh_container("main", "true", env=[{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent",
                                                                                          "key": "k"}}}])
     async with agent_cluster(tmp_path) as cluster:
         await cluster.create_pod(pod_manifest("nocm", [container]))
@@ -128,9 +119,9 @@ async def test_empty_dir_over_its_size_limit_evicts_the_pod(tmp_path):
     script = 'head -c 2097152 /dev/zero > "$ORCHESTRA_VOLUME_CACHE/fill"; sleep 1000'
     async with agent_cluster(tmp_path) as cluster:
         await cluster.create_pod(pod_manifest(
-            "hog", [_sh("main", script, volumeMounts=[{"name": "cache", "mountPath": "/cache"}])],
+            "hog", [sh_container("main", script, volumeMounts=[{"name": "cache", "mountPath": "/cache"}])],
             volumes=[{"name": "cache", "emptyDir": {"sizeLimit": "1Mi"}}]))
-        pod = await wait_for(lambda: _phase(cluster, "hog", "Failed"), "the pod evicted")
+        pod = await wait_for(lambda: pod_in_phase(cluster, "hog", "Failed"), "the pod evicted")
         status = pod["status"]
         message = 'Usage of EmptyDir volume "cache" exceeds the limit "1Mi".'
         assert status["reason"] == "Evicted" and status["message"] == message
@@ -140,14 +131,14 @@ async def test_empty_dir_over_its_size_limit_evicts_the_pod(tmp_path):
         evicted = [e for e in await cluster.events("hog") if e["reason"] == "Evicted"]
         assert evicted and evicted[0]["message"] == message and evicted[0]["type"] == "Warning"
         # the agent keeps serving other pods
-        await cluster.create_pod(pod_manifest("after", [_sh("main", "exit 0")], restart_policy="Never"))
-        await wait_for(lambda: _phase(cluster, "after", "Succeeded"), "the next pod to succeed")
+        await cluster.create_pod(pod_manifest("after", [sh_container("main", "exit 0")], restart_policy="Never"))
+        await wait_for(lambda: pod_in_phase(cluster, "after", "Succeeded"), "the next pod to succeed")
 
 
 async def test_delete_sends_sigterm_then_sigkill_and_the_pod_goes_only_then(tmp_path):
     script = 'trap "echo got TERM" TERM; echo started; while true; do sleep 0.1; done'
     async with agent_cluster(tmp_path) as cluster:
-        await cluster.create_pod(pod_manifest("stubborn", [_sh("main", script)], grace=30))
+        await cluster.create_pod(pod_manifest("stubborn", [sh_container("main", script)], grace=30))
 
         async def running() -> dict | None:
             status = await cluster.container_status("stubborn")

@@ -7,18 +7,9 @@ import os
 import pytest
 
 from orchestra.node.runtime import read_container_log
-from node.agent_support import agent_cluster, pod_manifest, wait_for
+from node.agent_support import agent_cluster, pod_in_phase, pod_manifest, sh_container, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _sh(name: str, script: str, **extra) -> dict:
-    return {"name": name, "image": "sh", "command": ["sh", "-c", script], **extra}
-
-
-async def _phase(cluster, name: str, *phases: str) -> dict | None:
-    pod = await cluster.pod(name)
-    return pod if pod and pod["status"].get("phase") in phases else None
 
 
 async def test_config_map_volume_files_modes_and_items(tmp_path):
@@ -32,9 +23,9 @@ async def test_config_map_volume_files_modes_and_items(tmp_path):
                    {"name": "picked", "configMap": {"name": "app", "items": [
                        {"key": "mode", "path": "sub/renamed", "mode": 0o444}]}}]
         mounts = [{"name": "config", "mountPath": "/etc/app"}, {"name": "picked", "mountPath": "/etc/picked"}]
-        await cluster.create_pod(pod_manifest("cm", [_sh("main", script, volumeMounts=mounts)], volumes=volumes,
+        await cluster.create_pod(pod_manifest("cm", [sh_container("main", script, volumeMounts=mounts)], volumes=volumes,
                                               restart_policy="Never"))
-        pod = await wait_for(lambda: _phase(cluster, "cm", "Succeeded", "Failed"), "a terminal phase")
+        pod = await wait_for(lambda: pod_in_phase(cluster, "cm", "Succeeded", "Failed"), "a terminal phase")
         worker = cluster.agent.find_worker("default", "cm")
         output = read_container_log(worker.log_path("main")).decode()
         assert pod["status"]["phase"] == "Succeeded", output
@@ -51,7 +42,7 @@ async def test_missing_config_map_waits_unless_optional(tmp_path):
     async with agent_cluster(tmp_path) as cluster:
         volumes = [{"name": "config", "configMap": {"name": "absent"}}]
         mounts = [{"name": "config", "mountPath": "/etc/app"}]
-        await cluster.create_pod(pod_manifest("nocm", [_sh("main", "sleep 1000", volumeMounts=mounts)],
+        await cluster.create_pod(pod_manifest("nocm", [sh_container("main", "sleep 1000", volumeMounts=mounts)],
                                               volumes=volumes))
 
         async def waiting_reason() -> dict | None:
@@ -63,10 +54,10 @@ async def test_missing_config_map_waits_unless_optional(tmp_path):
         assert waiting["message"] == 'configmap "absent" not found'
 
         optional = [{"name": "config", "configMap": {"name": "absent", "optional": True}}]
-        await cluster.create_pod(pod_manifest("optcm", [_sh("main", 'ls -A "$ORCHESTRA_VOLUME_CONFIG" | grep -v "^\\.\\."'
+        await cluster.create_pod(pod_manifest("optcm", [sh_container("main", 'ls -A "$ORCHESTRA_VOLUME_CONFIG" | grep -v "^\\.\\."'
                                                                     '; echo done', volumeMounts=mounts)],
                                               volumes=optional, restart_policy="Never"))
-        pod = await wait_for(lambda: _phase(cluster, "optcm", "Succeeded", "Failed"), "a terminal phase")
+        pod = await wait_for(lambda: pod_in_phase(cluster, "optcm", "Succeeded", "Failed"), "a terminal phase")
         worker = cluster.agent.find_worker("default", "optcm")
         assert read_container_log(worker.log_path("main")).decode() == "done\n"
         assert pod["status"]["phase"] == "Succeeded"
