@@ -895,6 +895,30 @@ def _validate_deployment(deployment: apps.Deployment) -> Errors:
                 "must be greater than minReadySeconds",
             )
         )
+    return errs + _status_counts(deployment.status, _DEPLOYMENT_STATUS_COUNTS)
+
+
+#: The counters of a Deployment's and a ReplicaSet's status, which Kubernetes requires to be ≥ 0.
+_DEPLOYMENT_STATUS_COUNTS = (
+    ("observed_generation", "observedGeneration"), ("replicas", "replicas"), ("updated_replicas", "updatedReplicas"),
+    ("ready_replicas", "readyReplicas"), ("available_replicas", "availableReplicas"),
+    ("unavailable_replicas", "unavailableReplicas"), ("terminating_replicas", "terminatingReplicas"),
+    ("collision_count", "collisionCount"),
+)
+_REPLICA_SET_STATUS_COUNTS = (
+    ("replicas", "replicas"), ("fully_labeled_replicas", "fullyLabeledReplicas"), ("ready_replicas", "readyReplicas"),
+    ("available_replicas", "availableReplicas"), ("terminating_replicas", "terminatingReplicas"),
+    ("observed_generation", "observedGeneration"),
+)
+
+
+def _status_counts(status: Any, counts: tuple[tuple[str, str], ...]) -> Errors:
+    """Every counter of ``status`` (when set) must be ≥ 0."""
+    if status is None:
+        return []
+    errs: Errors = []
+    for attr, wire in counts:
+        errs += _min_int(getattr(status, attr), f"status.{wire}", 0)
     return errs
 
 
@@ -910,7 +934,7 @@ def _validate_replica_set(replica_set: apps.ReplicaSet) -> Errors:
     errs += validate_pod_template(spec.template, "spec.template")
     errs += _template_restart_policy(spec.template, "spec", ["Always"])
     errs += _no_active_deadline(spec.template, "spec", "ReplicaSet")
-    return errs
+    return errs + _status_counts(replica_set.status, _REPLICA_SET_STATUS_COUNTS)
 
 
 # --------------------------------------------------------------------------- batch

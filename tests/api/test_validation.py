@@ -698,6 +698,16 @@ DEPLOYMENT_CASES = [
         lambda d: d["spec"].update(revisionHistoryLimit=-2),
         "spec.revisionHistoryLimit: Invalid value: -2: must be greater than or equal to 0",
     ),
+    (
+        "status replicas",
+        lambda d: d.update(status={"replicas": -1}),
+        "status.replicas: Invalid value: -1: must be greater than or equal to 0",
+    ),
+    (
+        "status collision count",
+        lambda d: d.update(status={"collisionCount": -2}),
+        "status.collisionCount: Invalid value: -2: must be greater than or equal to 0",
+    ),
 ]
 
 
@@ -720,6 +730,7 @@ def test_deployment_rules_fail(change: Callable[[dict], Any], message: str) -> N
         lambda d: d["spec"]["strategy"].update(rollingUpdate={"maxSurge": "0%", "maxUnavailable": 1}),
         lambda d: d["spec"]["template"]["spec"].pop("restartPolicy"),
         lambda d: d["spec"]["template"]["metadata"]["labels"].update(extra="yes"),
+        lambda d: d.update(status={"replicas": 3, "updatedReplicas": 0, "observedGeneration": 1}),
     ],
 )
 def test_deployment_rules_pass(change: Callable[[dict], Any]) -> None:
@@ -737,6 +748,9 @@ def test_replica_set_rules() -> None:
     assert _messages(rs) == []
     assert _messages(_with(rs, lambda d: d["spec"].update(replicas=-3))) == [
         "spec.replicas: Invalid value: -3: must be greater than or equal to 0"
+    ]
+    assert _messages(_with(rs, lambda d: d.update(status={"replicas": 2, "readyReplicas": -1}))) == [
+        "status.readyReplicas: Invalid value: -1: must be greater than or equal to 0"
     ]
     assert _messages(_with(rs, lambda d: d["spec"]["selector"].update(matchLabels={"app": "x"}))) == [
         'spec.template.metadata.labels: Invalid value: {"app":"web"}: `selector` does not match template `labels`'
