@@ -207,7 +207,6 @@ async def run_scale_bench(cfg: ScaleConfig, progress: Progress | None = None) ->
         assert cluster.client is not None
         observer = _PodObserver(cluster.client, cfg.namespace, cfg.pods)
         await observer.start()
-        replicas = cfg.pods // cfg.deployments
         cpu_began = _cpu_seconds()
         created = loop.time()
         creator = loop.create_task(_create_deployments(cluster.client, cfg, created))

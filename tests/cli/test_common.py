@@ -33,7 +33,7 @@ def test_kubeconfig_precedence(clean_env, monkeypatch):
     served.parent.mkdir()
     served.write_text("{}")
     assert kubeconfig_path() == str(served)
-    monkeypatch.setenv("KUBECONFIG", f"/a/first:/b/second")
+    monkeypatch.setenv("KUBECONFIG", "/a/first:/b/second")
     assert kubeconfig_path() == "/a/first"
     assert kubeconfig_path("/explicit") == "/explicit"
 

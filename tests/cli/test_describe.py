@@ -45,7 +45,7 @@ def test_pod_sections_and_events(orchestra, create, unique):
     outcome = orchestra("describe", "pod", name)
     assert outcome.code == 0
     text = outcome.out
-    for expected in (f"Name:", name, "Namespace:", "Labels:", f"app={name}", "Annotations:", "team: core",
+    for expected in ("Name:", name, "Namespace:", "Labels:", f"app={name}", "Annotations:", "team: core",
                      "Containers:", "  web:", "Image:", "nginx:1.25", "Port:", "80/TCP", "Command:", "Args:",
                      "Liveness:", "tcp-socket :80", "period=5s", "Limits:", "cpu:", "500m",
                      "Environment:", "MODE:", "prod", "POD_IP:", "(v1:status.podIP)",
@@ -65,7 +65,7 @@ def test_deployment_replicas_strategy_template(orchestra, create, unique):
     assert "Replicas:" in text and "3 desired | 0 updated | 0 total | 0 available | 0 unavailable" in text
     assert "StrategyType:" in text and "RollingUpdate" in text
     assert "25% max unavailable, 25% max surge" in text
-    assert f"Selector:" in text and f"app={name}" in text
+    assert "Selector:" in text and f"app={name}" in text
     assert "Pod Template:" in text and "    web:" in text and "nginx:1.25" in text
     assert "kubectl.kubernetes.io/last-applied-configuration" not in text
     assert text.rstrip().endswith("Events:  <none>")

@@ -11,7 +11,6 @@ the requests that were open on it.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import signal
 import threading
