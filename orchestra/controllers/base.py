@@ -30,6 +30,7 @@ __all__ = [
     "ControllerIndex",
     "Controller",
     "Expectations",
+    "delete_pods",
     "SyncMetrics",
     "SyncHandler",
     "EXPECTATIONS_TTL",
@@ -281,6 +282,31 @@ class Expectations:
     def forget(self, key: str) -> None:
         """Drop ``key``'s record (its object is gone)."""
         self._items.pop(key, None)
+
+
+async def delete_pods(client: Client, expectations: Expectations, key: str, pods: list[dict]) -> None:
+    """Delete ``pods`` for controller ``key``, expecting each deletion to be observed.
+
+    The deletions run concurrently; a pod already gone counts as deleted. A deletion that
+    fails is no longer expected, and the first failure is raised once every one was tried.
+    """
+    expectations.expect_deletions(key, [key_of(p) for p in pods])
+    results = await asyncio.gather(*(_delete_pod(client, p) for p in pods), return_exceptions=True)
+    errors = []
+    for pod, result in zip(pods, results):
+        if isinstance(result, BaseException):
+            expectations.deletion_observed(key, key_of(pod))
+            errors.append(result)
+    if errors:
+        raise errors[0]
+
+
+async def _delete_pod(client: Client, pod: dict) -> None:
+    try:
+        await client.delete("pods", meta(pod)["name"], namespace=meta(pod).get("namespace"))
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
 
 
 @attrs.define

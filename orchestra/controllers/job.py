@@ -39,6 +39,7 @@ from orchestra.controllers.base import (
     Expectations,
     InformerFactory,
     controller_ref,
+    delete_pods,
     is_conflict,
     is_namespace_terminating,
     is_not_found,
@@ -403,21 +404,7 @@ class JobController(Controller):
         victims = [p for p in pods if not meta(p).get("deletionTimestamp")]
         if not victims:
             return
-        self.expectations.expect_deletions(key, [key_of(p) for p in victims])
-        results = await asyncio.gather(*(self._delete_pod(p) for p in victims), return_exceptions=True)
-        for pod, result in zip(victims, results):
-            if isinstance(result, BaseException):
-                self.expectations.deletion_observed(key, key_of(pod))
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
-
-    async def _delete_pod(self, pod: dict) -> None:
-        try:
-            await self.client.delete("pods", meta(pod)["name"], namespace=meta(pod).get("namespace"))
-        except Exception as exc:
-            if not is_not_found(exc):
-                raise
+        await delete_pods(self.client, self.expectations, key, victims)
 
     async def _remove_finalizers(self, key: str, pods: list[dict]) -> None:
         skip = self._unfinalized.setdefault(key, set())

@@ -19,6 +19,7 @@ from orchestra.controllers.base import (
     Controller,
     Expectations,
     controller_ref,
+    delete_pods,
     is_conflict,
     is_namespace_terminating,
     is_not_found,
@@ -220,14 +221,7 @@ class ReplicaSetController(Controller):
                 raise failures[0]
         elif diff > 0:
             victims = active_pods_deletion_order(pods)[: min(diff, BURST_REPLICAS)]
-            self.expectations.expect_deletions(key, [key_of(p) for p in victims])
-            results = await asyncio.gather(*(self._delete_pod(p) for p in victims), return_exceptions=True)
-            for pod, result in zip(victims, results):
-                if isinstance(result, BaseException):
-                    self.expectations.deletion_observed(key, key_of(pod))
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if errors:
-                raise errors[0]
+            await delete_pods(self.client, self.expectations, key, victims)
 
     async def _create_pod(self, rs: dict) -> None:
         template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
@@ -244,13 +238,6 @@ class ReplicaSetController(Controller):
             pod_meta["finalizers"] = list(template_meta["finalizers"])
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": template.get("spec") or {}}
         await self.client.create(pod, namespace=meta(rs).get("namespace"))
-
-    async def _delete_pod(self, pod: dict) -> None:
-        try:
-            await self.client.delete("pods", meta(pod)["name"], namespace=meta(pod).get("namespace"))
-        except Exception as exc:
-            if not is_not_found(exc):
-                raise
 
     async def _update_status(self, rs: dict, pods: list[dict], failure: tuple[str, str] | None = None,
                              managed: bool = False) -> None:
