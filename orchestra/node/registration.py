@@ -34,6 +34,7 @@ import attrs
 
 from orchestra.aio import cancel_and_wait
 from orchestra.client import ApiStatusError, Client, TransportError, resolve_kind, resource_path
+from orchestra.node.stats import meminfo
 
 __all__ = [
     "NodeSettings",
@@ -120,23 +121,9 @@ async def coarse_sleep(delay: float) -> None:
     await waiter
 
 
-def _meminfo() -> dict[str, int]:
-    values: dict[str, int] = {}
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                parts = rest.split()
-                if parts:
-                    values[key] = int(parts[0]) * (1024 if len(parts) > 1 else 1)
-    except OSError:
-        pass
-    return values
-
-
 def host_capacity(data_dir: str, max_pods: int = DEFAULT_MAX_PODS) -> dict[str, str]:
     """The host's capacity as Kubernetes quantities: cpu, memory (Ki), ephemeral-storage (Ki), pods."""
-    memory = _meminfo().get("MemTotal", 0)
+    memory = meminfo().get("MemTotal", 0)
     try:
         st = os.statvfs(data_dir)
         storage = st.f_blocks * st.f_frsize
@@ -162,7 +149,7 @@ def _pid_usage() -> tuple[int, int]:
 
 def pressure_conditions(data_dir: str | None) -> dict[str, tuple[bool, str]]:
     """Whether the host is under memory, disk or PID pressure, each with the kubelet's reason."""
-    info = _meminfo()
+    info = meminfo()
     available = info.get("MemAvailable", MEMORY_AVAILABLE_MIN + 1)
     memory = available < MEMORY_AVAILABLE_MIN
     disk = False

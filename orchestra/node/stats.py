@@ -19,7 +19,7 @@ from typing import Any, Iterable
 from orchestra.node.events import rfc3339
 from orchestra.node.runtime import Runtime
 
-__all__ = ["UsageTracker", "summary", "host_cpu_nanoseconds", "host_memory"]
+__all__ = ["UsageTracker", "summary", "host_cpu_nanoseconds", "host_memory", "meminfo"]
 
 #: Seconds between the two samples of the node's first CPU rate.
 _FIRST_WINDOW = 0.2
@@ -38,8 +38,8 @@ def host_cpu_nanoseconds() -> int:
     return busy * 1_000_000_000 // _CLOCK_TICKS
 
 
-def host_memory() -> tuple[int, int]:
-    """``(working set, available)`` bytes of the host, from ``/proc/meminfo``."""
+def meminfo() -> dict[str, int]:
+    """``/proc/meminfo`` as a dict (sizes in bytes, counts as they are); empty when unreadable."""
     values: dict[str, int] = {}
     try:
         with open("/proc/meminfo") as f:
@@ -47,9 +47,15 @@ def host_memory() -> tuple[int, int]:
                 key, _, rest = line.partition(":")
                 parts = rest.split()
                 if parts:
-                    values[key] = int(parts[0]) * 1024
+                    values[key] = int(parts[0]) * (1024 if len(parts) > 1 else 1)
     except OSError:
-        return 0, 0
+        pass
+    return values
+
+
+def host_memory() -> tuple[int, int]:
+    """``(working set, available)`` bytes of the host, from ``/proc/meminfo``."""
+    values = meminfo()
     total, available = values.get("MemTotal", 0), values.get("MemAvailable", 0)
     return total - available, available
 
