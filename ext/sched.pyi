@@ -10,7 +10,7 @@ from array import array
 from typing import Iterable, Sequence
 
 __all__ = [
-    "NodeTable", "NodeMatcher", "PodQuery",
+    "NodeTable", "NodeMatcher", "PodQuery", "ScorePlan",
     "run_filters", "reason_histogram", "node_mask",
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
@@ -18,6 +18,7 @@ __all__ = [
     "select_victims", "slots_rejected_by",
     "K_NODE_NAME", "K_UNSCHEDULABLE", "K_RESOURCES", "K_NODE_AFFINITY", "K_TAINTS",
     "K_PORTS", "K_SPREAD", "K_INTERPOD",
+    "S_RESOURCES", "S_BALANCED", "S_TAINTS", "S_IMAGES",
     "OP_IN", "OP_NOT_IN", "OP_EXISTS", "OP_DOES_NOT_EXIST", "OP_GT", "OP_LT",
     "EFFECT_NO_SCHEDULE", "EFFECT_PREFER_NO_SCHEDULE", "EFFECT_NO_EXECUTE",
 ]
@@ -30,6 +31,10 @@ K_TAINTS: int
 K_PORTS: int
 K_SPREAD: int
 K_INTERPOD: int
+S_RESOURCES: int
+S_BALANCED: int
+S_TAINTS: int
+S_IMAGES: int
 OP_IN: int
 OP_NOT_IN: int
 OP_EXISTS: int
@@ -86,12 +91,24 @@ class PodQuery:
     affinity_bypass: bool
     def set_requests(self, cpu: int, memory: int, ephemeral: int, nz_cpu: int, nz_memory: int) -> None: ...
     def set_tolerated(self, hard: bytes, soft: bytes) -> None: ...
+    def set_images(self, ids: Iterable[int], containers: int) -> None: ...
     def set_ports(self, codes: Iterable[int]) -> None: ...
     def add_spread(self, key: int, max_skew: int, min_match: int, self_match: bool, totals: array) -> None: ...
     def spread_constraints(self) -> list[tuple[int, int, int, int, list[int]]]: ...
     def add_affinity(self, key: int, totals: array) -> None: ...
     def add_anti_affinity(self, key: int, totals: array) -> None: ...
     def add_existing_anti_affinity(self, key: int, totals: array) -> None: ...
+
+class ScorePlan:
+    """Built-in score plugins fused in one pass over the candidates (weighted, normalized totals)."""
+
+    terms: int
+    def add_resources(self, weight: int, strategy: int, weights: Sequence[int], shape_util: Sequence[int],
+                      shape_score: Sequence[int]) -> None: ...
+    def add_balanced(self, weight: int, resources: Sequence[int]) -> None: ...
+    def add_taints(self, weight: int) -> None: ...
+    def add_images(self, weight: int) -> None: ...
+    def run(self, t: NodeTable, q: PodQuery, nodes: array, total_nodes: int, skip: int = ...) -> array: ...
 
 def run_filters(t: NodeTable, q: PodQuery, order: array, start: int, want: int, feasible: array,
                 kinds: array, details: array, limit: int = ...) -> tuple[int, int]: ...

@@ -17,7 +17,9 @@ the extension points below (see ``docs/scheduler.md``):
 
 Built-in filters run fused in the Cython kernel (a plugin class sets ``KERNEL_FILTER``
 and fills the pod's compiled query in ``pre_filter``); Python filters then run on the
-kernel's survivors. A plugin that raises yields an ``Error`` status naming it.
+kernel's survivors. Built-in scores the kernel can compute in one pass over the
+candidates (``fuse_score``) are summed there; the other score plugins run one by one.
+A plugin that raises yields an ``Error`` status naming it.
 """
 
 from __future__ import annotations
@@ -143,12 +145,15 @@ class PostFilterResult:
 class CycleState:
     """Per-cycle scratch space shared by the plugins (``state.write``/``state.read``)."""
 
-    __slots__ = ("data", "skip_filter", "skip_score", "query", "snapshot")
+    __slots__ = ("data", "skip_filter", "skip_score", "kernel_only", "query", "snapshot")
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
         self.skip_filter: set[str] = set()
         self.skip_score: set[str] = set()
+        #: Kernel filters whose Python part (``filter``/``filter_batch``) has nothing to check
+        #: for this pod: their pre-filter said so, and only the kernel runs them.
+        self.kernel_only: set[str] = set()
         self.query: sched.PodQuery = sched.PodQuery()
         self.snapshot: ClusterSnapshot | None = None
 
@@ -296,6 +301,17 @@ class Plugin:
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """For kernel filters: the status of a node the kernel rejected with ``detail``."""
         raise NotImplementedError(f"{self.NAME} is not a kernel filter")
+
+    def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
+        """For built-in scores the kernel computes in one pass: add this plugin's term (with
+        ``weight``) to ``plan`` and return its ``sched.S_*`` bit; 0 (the default) scores the
+        plugin through ``score_batch``/``score``.
+
+        A fused term must give exactly what ``score_batch`` and its normalization would. The
+        framework does not fuse a subclass that overrides ``score_batch``, ``normalize_score``
+        or ``pre_score`` without also overriding ``fuse_score``.
+        """
+        return 0
 
 
 #: Extension points and the method(s) that implement each.
@@ -537,6 +553,23 @@ def _as_status(verdict: Any, plugin: str) -> Status:
     return Status.unschedulable(f"node(s) didn't satisfy plugin {plugin}")
 
 
+def _defined_in(cls: type, name: str) -> type | None:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass
+    return None
+
+
+def _may_fuse(cls: type) -> bool:
+    """Whether the class that gives ``fuse_score`` also gives the scoring it stands for (a subclass
+    overriding ``score_batch``, ``normalize_score`` or ``pre_score`` alone is scored the general way)."""
+    owner = _defined_in(cls, "fuse_score")
+    if owner is None or owner is Plugin:
+        return False
+    return all(_defined_in(cls, m) in (None, Plugin) or issubclass(owner, _defined_in(cls, m))
+               for m in ("score_batch", "normalize_score", "pre_score", "score"))
+
+
 def _call(plugin: Plugin, method: str, *args: Any) -> Any:
     try:
         return getattr(plugin, method)(*args)
@@ -573,8 +606,39 @@ class Framework:
         self._py_filters = [p for p in pts["filter"] if callable(getattr(p, "filter_batch", None)) or callable(getattr(p, "filter", None))]
         self._scores = [(p, profile.weights.get(p.NAME, 1)) for p in pts["score"]]
         self._pre_filters = [(p, p.pre_filter) for p in pts["preFilter"]]
-        self._score_calls = [(p, w, getattr(p, "score_batch", None), p.TRUSTED_SCORES) for p, w in self._scores]
+        self._pre_scores = [(p, p.pre_score) for p in pts["preScore"]]
+        self._plan = sched.ScorePlan()
+        self._fused: list[tuple[str, int]] = []
+        for p, w in self._scores:
+            if _may_fuse(type(p)):
+                bit = p.fuse_score(self._plan, w, profile)
+                if bit:
+                    self._fused.append((p.NAME, bit))
+        fused = {name for name, _ in self._fused}
+        self._score_calls = [(p, w, getattr(p, "score_batch", None), p.TRUSTED_SCORES) for p, w in self._scores if p.NAME not in fused]
         self._buffers: tuple[array, array, array] = (array("i"), array("i"), array("i"))
+        self._orders: dict[frozenset[str], array] = {}
+        self._want = (-1, 0)
+
+    @property
+    def fused_scores(self) -> list[str]:
+        """The score plugins the kernel computes in one fused pass (see :meth:`Plugin.fuse_score`)."""
+        return [name for name, _ in self._fused]
+
+    def _order(self, skip: set[str]) -> array:
+        """The kinds of the kernel filters to run, those in ``skip`` left out (cached per set)."""
+        key = frozenset(skip)
+        order = self._orders.get(key)
+        if order is None:
+            order = self._orders[key] = array("i", [p.KERNEL_FILTER for p in self._kernel if p.NAME not in skip])
+        return order
+
+    def _num_to_find(self, num_nodes: int) -> int:
+        nodes, want = self._want
+        if nodes != num_nodes:
+            want = num_feasible_nodes_to_find(num_nodes, self.profile.percentage_of_nodes_to_score)
+            self._want = (num_nodes, want)
+        return want
 
     def _scratch(self, slots: int) -> tuple[array, array, array]:
         if len(self._buffers[0]) < slots:
@@ -648,12 +712,13 @@ class Framework:
             diag = Diagnosis(self, snapshot, array("i"), array("i"), {}, pre_filter=status)
             return self._unschedulable(state, info, snapshot, diag)
 
-        want = num_feasible_nodes_to_find(snapshot.num_nodes, self.profile.percentage_of_nodes_to_score)
+        want = self._num_to_find(snapshot.num_nodes)
         kinds, details, buf = self._scratch(slots)
         skip = state.skip_filter
-        order = array("i", [p.KERNEL_FILTER for p in self._kernel if p.NAME not in skip])
-        py_filters = [p for p in self._py_filters if p.NAME not in skip] if skip else self._py_filters
-        allowed = state.read("__allowed_slots__")
+        order = self._order(skip)
+        drop = skip | state.kernel_only if state.kernel_only else skip
+        py_filters = [p for p in self._py_filters if p.NAME not in drop] if drop else self._py_filters
+        allowed = state.data.get("__allowed_slots__")
         python_failures: dict[int, Status] = {}
         slot = snapshot.slot_of(nominated) if nominated else -1
         if slot >= 0:
@@ -665,19 +730,22 @@ class Framework:
                 found = len(batch)
             if found:
                 return ScheduleResult(nominated, state, evaluated_nodes=1, feasible_nodes=1)
-        feasible = array("i")
         start = self._next_start % slots
-        visited = 0
-        while visited < slots and len(feasible) < want:
-            found, scanned = sched.run_filters(snapshot.table, state.query, order, (start + visited) % slots,
-                                               want - len(feasible), buf, kinds, details, slots - visited)
-            visited += scanned
-            batch = buf[:found]
-            if allowed is not None or py_filters:
-                batch, error = self._python_filters(state, info, snapshot, batch, py_filters, allowed, python_failures)
+        if allowed is None and not py_filters:
+            # the kernel is the whole filter: one scan finds the wanted nodes or visits every slot
+            found, visited = sched.run_filters(snapshot.table, state.query, order, start, want, buf, kinds, details, slots)
+            feasible = buf[:found]
+        else:
+            feasible = array("i")
+            visited = 0
+            while visited < slots and len(feasible) < want:
+                found, scanned = sched.run_filters(snapshot.table, state.query, order, (start + visited) % slots,
+                                                   want - len(feasible), buf, kinds, details, slots - visited)
+                visited += scanned
+                batch, error = self._python_filters(state, info, snapshot, buf[:found], py_filters, allowed, python_failures)
                 if error is not None:
                     return ScheduleResult(None, state, error)
-            feasible.extend(batch)
+                feasible.extend(batch)
         self._next_start = (start + visited) % slots
         if not feasible:
             diag = Diagnosis(self, snapshot, kinds[:slots], details[:slots], python_failures)
@@ -759,15 +827,26 @@ class Framework:
     def run_scores(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, cand: array) -> tuple[array, Status | None]:
         """Pre-score and score the candidates; return the weighted totals (or an error)."""
         batch = NodeBatch(snapshot, cand)
-        for p in self.profile.points["preScore"]:
-            st = _call(p, "pre_score", state, info, batch)
-            if isinstance(st, Status):
+        for p, pre_score in self._pre_scores:
+            try:
+                st = pre_score(state, info, batch)
+            except Exception as exc:  # a plugin's bug must not crash the scheduler
+                return array("q"), Status.error(f"plugin {p.NAME} failed at pre_score: {exc!r}", plugin=p.NAME)
+            if st is not None and isinstance(st, Status):
                 if st.code == Code.SKIP:
                     state.skip_score.add(p.NAME)
                 elif not st.is_success:
                     return array("q"), st.with_plugin(p.NAME)
-        totals = array("q", bytes(8 * len(cand)))
         skip = state.skip_score
+        if self._fused:
+            mask = 0
+            if skip:
+                for name, bit in self._fused:
+                    if name in skip:
+                        mask |= bit
+            totals = self._plan.run(snapshot.table, state.query, cand, snapshot.num_nodes, mask)
+        else:
+            totals = array("q", bytes(8 * len(cand)))
         accumulate = sched.accumulate
         for p, weight, score_batch, trusted in self._score_calls:
             if skip and p.NAME in skip:
@@ -851,12 +930,12 @@ class Framework:
         kinds = array("i", bytes(4 * slots))
         details = array("i", bytes(4 * slots))
         buf = array("i", [0])
-        order = array("i", [p.KERNEL_FILTER for p in self._kernel if p.NAME not in state.skip_filter])
+        order = self._order(state.skip_filter)
         found, _ = sched.run_filters(snapshot.table, state.query, order, slot, 1, buf, kinds, details, 1)
         if not found:
             return self.kernel_plugin(kinds[slot]).kernel_status(details[slot], snapshot)
         failures: dict[int, Status] = {}
-        py = [p for p in self._py_filters if p.NAME not in state.skip_filter]
+        py = [p for p in self._py_filters if p.NAME not in state.skip_filter and p.NAME not in state.kernel_only]
         batch, error = self._python_filters(state, info, snapshot, array("i", [slot]), py, state.read("__allowed_slots__"), failures)
         if error is not None:
             return error

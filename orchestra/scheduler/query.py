@@ -6,13 +6,15 @@ or tolerated-taint mask is cached on the snapshot (keyed by the terms) and reuse
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 from orchestra._ext import sched
 from orchestra.scheduler.podinfo import NodeTerm, PodInfo, Taint
 from orchestra.scheduler.snapshot import FIELD_NAME_KEY, ClusterSnapshot
 
-__all__ = ["UNSCHEDULABLE_TAINT", "required_matcher", "preferred_matchers", "tolerated_masks", "tolerates_unschedulable", "pod_query_for_nodes"]
+__all__ = ["UNSCHEDULABLE_TAINT", "image_ids", "required_matcher", "preferred_matchers", "tolerated_masks",
+           "tolerates_unschedulable", "pod_query_for_nodes"]
 
 #: The taint a cordoned node behaves as if it had (NodeUnschedulable).
 UNSCHEDULABLE_TAINT = Taint("node.kubernetes.io/unschedulable", "", "NoSchedule")
@@ -96,8 +98,21 @@ def tolerated_masks(snapshot: ClusterSnapshot, pod: PodInfo) -> tuple[bytes, byt
     return hit
 
 
+def image_ids(snapshot: ClusterSnapshot, pod: PodInfo) -> array:
+    """``array('i')`` of the interned ids of the pod's images (images no node ever reported are left out)."""
+    images = snapshot.images
+    key = ("images", pod.images, len(images))
+    cache = _cache(snapshot)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = array("i", [i for i in (images.get(n) for n in pod.images) if i >= 0])
+    return hit
+
+
 def tolerates_unschedulable(pod: PodInfo) -> bool:
     """Whether the pod tolerates the unschedulable taint."""
+    if not pod.tolerations:
+        return False
     t = UNSCHEDULABLE_TAINT
     return any(x.tolerates(t.key, t.value, t.effect) for x in pod.tolerations)
 

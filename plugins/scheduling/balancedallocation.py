@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, ProfileError
+from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, PluginProfile, ProfileError
 from orchestra.scheduler.podinfo import PodInfo
 
 __all__ = ["NodeResourcesBalancedAllocation", "orchestra_scheduler_plugins"]
@@ -33,9 +33,16 @@ class NodeResourcesBalancedAllocation(Plugin):
             name = (r or {}).get("name")
             if name not in _INDEX:
                 raise ProfileError(f"plugin {cls.NAME}: resources[{i}].name: {name!r} is not one of {', '.join(_INDEX)}")
+            if _INDEX[name] in idx:
+                raise ProfileError(f"plugin {cls.NAME}: resources[{i}].name: {name!r} is listed twice")
             idx.append(_INDEX[name])
         merged["_kernel"] = array("q", idx)
         return merged
+
+    def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
+        """Join the framework's fused score pass (which skips pods requesting none of the resources)."""
+        plan.add_balanced(weight, self.args["_kernel"])
+        return sched.S_BALANCED
 
     def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array | None:
         """The balance score of every candidate; None (skip) for a pod requesting none of the

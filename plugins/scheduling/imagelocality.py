@@ -6,8 +6,9 @@ from array import array
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin
+from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, PluginProfile, Status
 from orchestra.scheduler.podinfo import PodInfo
+from orchestra.scheduler.query import image_ids
 
 __all__ = ["ImageLocality", "orchestra_scheduler_plugins"]
 
@@ -19,11 +20,26 @@ class ImageLocality(Plugin):
     NAME = "ImageLocality"
     TRUSTED_SCORES = True
 
+    def pre_score(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> Status | None:
+        """Compile the pod's images the cluster knows; skip (every node scores 0) when there are none."""
+        known = image_ids(batch.snapshot, pod)
+        if not known or not pod.num_containers:
+            return Status.skip()
+        state.query.set_images(known, pod.num_containers)
+        return None
+
+    def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
+        """Join the framework's fused score pass, which reads the images :meth:`pre_score`
+        compiled; not when this plugin's pre-score is disabled."""
+        if self not in profile.points["preScore"]:
+            return 0
+        plan.add_images(weight)
+        return sched.S_IMAGES
+
     def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array:
         """The image score of every candidate."""
         out = array("q", bytes(8 * batch.size))
-        images = batch.snapshot.images
-        known = array("i", [i for i in (images.get(n) for n in pod.images) if i >= 0])
+        known = image_ids(batch.snapshot, pod)
         if known and pod.num_containers:
             sched.score_images(batch.snapshot.table, known, pod.num_containers, batch.snapshot.num_nodes, batch.slots, out)
         return out

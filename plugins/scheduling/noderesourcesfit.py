@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, ProfileError, Status
+from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, PluginProfile, ProfileError, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
@@ -76,7 +76,10 @@ class NodeResourcesFit(Plugin):
         return merged
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> None:
-        """Requests are compiled by the framework for every pod; nothing else to prepare."""
+        """Requests are compiled by the framework for every pod; without extended resources the
+        kernel's check is the whole filter (the Python part is not run)."""
+        if not pod.scalar_requests:
+            state.kernel_only.add(self.NAME)
         return None
 
     def filter_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> list | None:
@@ -98,6 +101,12 @@ class NodeResourcesFit(Plugin):
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """One reason per short resource."""
         return Status.unschedulable(*(r for bit, r in _BITS if detail & bit), plugin=self.NAME)
+
+    def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
+        """Join the framework's fused score pass (requests come from the pod's query)."""
+        strategy, weights, util, score = self.args["_kernel"]
+        plan.add_resources(weight, strategy, weights, util, score)
+        return sched.S_RESOURCES
 
     def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array:
         """The strategy's score for every candidate."""

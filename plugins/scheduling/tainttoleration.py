@@ -7,7 +7,7 @@ from array import array
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, Status
+from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, PluginProfile, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.query import tolerated_masks
 from orchestra.scheduler.snapshot import ClusterSnapshot
@@ -24,14 +24,25 @@ class TaintToleration(Plugin):
     TRUSTED_SCORES = True
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> None:
-        """Compile which of the cluster's taints the pod tolerates."""
-        hard, soft = tolerated_masks(snapshot, pod)
-        state.query.set_tolerated(hard, soft)
+        """Compile which of the cluster's taints the pod tolerates (none without tolerations)."""
+        if pod.tolerations:
+            hard, soft = tolerated_masks(snapshot, pod)
+            state.query.set_tolerated(hard, soft)
+        else:
+            state.query.set_tolerated(b"", b"")
 
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """``node(s) had untolerated taint {key: value}``; preemption cannot help."""
         taint = snapshot.taints.items[detail]
         return Status.unschedulable(f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}", resolvable=False, plugin=self.NAME)
+
+    def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
+        """Join the framework's fused score pass, which reads the tolerations :meth:`pre_filter`
+        compiled; not when this plugin's pre-filter is disabled."""
+        if self not in profile.points["preFilter"]:
+            return 0
+        plan.add_taints(weight)
+        return sched.S_TAINTS
 
     def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array:
         """Reverse-normalized intolerable PreferNoSchedule counts."""

@@ -262,3 +262,38 @@ def test_the_nominated_node_is_taken_when_it_fits_without_searching_the_others()
     # Python filters judge the nominated node too
     snap = make_snapshot([make_node("n2"), make_node("n3")])
     assert fw_with("NodeResourcesFit", "OddNodes").schedule_one(make_pod("p"), snap, nominated="n2").node_name == "n3"
+
+
+def test_default_scores_are_fused_unless_their_inputs_or_overrides_are_missing():
+    from scheduler.sched_builders import builtin_registry
+
+    assert make_framework().fused_scores == ["TaintToleration", "NodeResourcesFit", "NodeResourcesBalancedAllocation", "ImageLocality"]
+    # the fused taint and image terms read what TaintToleration's pre-filter and ImageLocality's pre-score compiled
+    fw = make_framework({"plugins": {"preFilter": {"disabled": [{"name": "TaintToleration"}]},
+                                     "preScore": {"disabled": [{"name": "ImageLocality"}]}}})
+    assert fw.fused_scores == ["NodeResourcesFit", "NodeResourcesBalancedAllocation"]
+
+    class FlatImages(builtin_registry()["ImageLocality"]):
+        def score_batch(self, state, pod, batch):
+            return array("q", [50] * batch.size)
+
+    fw = make_framework(only("ImageLocality"), registry={"ImageLocality": FlatImages})
+    assert fw.fused_scores == []
+    images = [{"names": ["busybox:latest"], "sizeBytes": 500 << 20}]
+    snap = make_snapshot([make_node("n1", images=images), make_node("n2")])
+    info = PodInfo.from_dict(make_pod("p"))
+    result = fw.schedule_one(info, snap)
+    assert list(fw.run_scores(result.state, info, snap, array("i", [0, 1]))[0]) == [50, 50]
+
+
+def test_the_scores_without_taint_toleration_pre_filter_still_count_tolerations():
+    taint = [{"key": "k", "value": "v", "effect": "PreferNoSchedule"}]
+    nodes = [make_node("tainted", taints=taint), make_node("clean")]
+    pod = make_pod("p", tolerations=[{"key": "k", "operator": "Exists", "effect": "PreferNoSchedule"}])
+    for profile in ({}, {"plugins": {"preFilter": {"disabled": [{"name": "TaintToleration"}]}}}):
+        fw = make_framework({"percentageOfNodesToScore": 100, **profile})
+        snap = make_snapshot(nodes)
+        info = PodInfo.from_dict(pod)
+        result = fw.schedule_one(info, snap)
+        totals, error = fw.run_scores(result.state, info, snap, array("i", [0, 1]))
+        assert error is None and totals[0] == totals[1], profile

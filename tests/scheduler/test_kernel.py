@@ -98,3 +98,98 @@ def test_select_victims_reprieves_the_most_important_and_reports_every_visited_n
     assert t.pod_ids(0) == [2]
     visited, slot, ids = sched.select_victims(t, array("i", [1, 2]), 0, 5, 10, 2000, 0, 0, array("i", [0, 0]))
     assert (visited, slot, len(ids)) == (2, -1, 0)
+
+
+# ---------------------------------------------------------------- the fused score pass
+
+resource_strategy = st.sampled_from([
+    (0, [1, 1, 0], [0, 100], [100, 0]),
+    (1, [1, 3, 0], [0, 100], [100, 0]),
+    (2, [2, 1, 1], [0, 50, 100], [0, 80, 100]),
+    (0, [0, 0, 5], [0, 100], [100, 0]),
+])
+fused_node = st.tuples(
+    st.integers(0, 64_000), st.integers(0, 2**36), st.integers(0, 2**34), st.integers(1, 110),  # allocatable
+    st.integers(0, 64_000), st.integers(0, 2**36), st.integers(0, 2**34), st.integers(0, 110),  # requested
+    st.lists(st.integers(0, 3), max_size=3, unique=True),  # taints (ids; effect by id)
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2**31)), max_size=3, unique_by=lambda x: x[0]),  # images
+)
+
+
+def _fused_table(nodes: list[tuple]) -> sched.NodeTable:
+    t = sched.NodeTable()
+    t.ensure(len(nodes))
+    for tid, effect in enumerate((sched.EFFECT_PREFER_NO_SCHEDULE, sched.EFFECT_NO_SCHEDULE,
+                                  sched.EFFECT_PREFER_NO_SCHEDULE, sched.EFFECT_PREFER_NO_SCHEDULE)):
+        t.ensure_taint(tid, effect)
+    for i, (ac, am, ae, ap, rc, rm, re, rp, taints, images) in enumerate(nodes):
+        t.set_live(i, True)
+        t.set_allocatable(i, ac, am, ae, ap)
+        t.add_requests(i, rc, rm, re, rp, max(rc, 100), max(rm, 200 << 20))
+        t.set_taints(i, taints)
+        t.set_images(i, [img for img, _ in images], [size for _, size in images])
+    return t
+
+
+@given(st.lists(fused_node, min_size=1, max_size=12), st.data())
+def test_the_fused_score_pass_equals_the_per_plugin_kernels(nodes, data):
+    """ScorePlan.run == Σ weight × (each plugin's kernel score, normalized over the same candidates)."""
+    t = _fused_table(nodes)
+    cpu, mem, eph = data.draw(st.integers(0, 4000)), data.draw(st.integers(0, 2**33)), data.draw(st.integers(0, 2**30))
+    q = sched.PodQuery()
+    q.set_requests(cpu, mem, eph, cpu or 100, mem or 200 << 20)
+    soft = bytes(data.draw(st.lists(st.booleans(), min_size=0, max_size=4)))
+    q.set_tolerated(b"", soft)
+    pod_images = data.draw(st.lists(st.integers(0, 2), max_size=3, unique=True))
+    containers = data.draw(st.integers(0, 3))
+    q.set_images(pod_images, containers)
+    strategy, res_weights, util, score = data.draw(resource_strategy)
+    balanced = data.draw(st.lists(st.integers(0, 2), max_size=3, unique=True))
+    w = {k: data.draw(st.integers(1, 5)) for k in ("res", "bal", "taint", "img")}
+    terms = data.draw(st.sets(st.sampled_from(["res", "bal", "taint", "img"])))
+    skip = data.draw(st.integers(0, 15))
+    slots = array("i", data.draw(st.permutations(range(len(nodes)))))
+
+    plan = sched.ScorePlan()
+    expected = array("q", [0] * len(slots))
+
+    def add(term: str, bit: int, scores: array | None) -> None:
+        if term in terms and not skip & bit and scores is not None:
+            sched.accumulate(expected, scores, w[term])
+
+    def fresh() -> array:
+        return array("q", [0] * len(slots))
+
+    if "res" in terms:
+        plan.add_resources(w["res"], strategy, array("q", res_weights), array("q", util), array("q", score))
+    add("res", sched.S_RESOURCES, sched.score_resources(t, q, slots, fresh(), strategy, array("q", res_weights),
+                                                        array("q", util), array("q", score)))
+    if "bal" in terms:
+        plan.add_balanced(w["bal"], array("q", balanced))
+    add("bal", sched.S_BALANCED, sched.score_balanced(t, q, slots, fresh(), array("q", balanced))
+        if any((cpu, mem, eph)[r] for r in balanced) else None)
+    if "taint" in terms:
+        plan.add_taints(w["taint"])
+    add("taint", sched.S_TAINTS, sched.normalize_default(sched.score_taints(t, q, slots, fresh()), True))
+    if "img" in terms:
+        plan.add_images(w["img"])
+    add("img", sched.S_IMAGES, sched.score_images(t, array("i", pod_images), containers, len(nodes), slots, fresh())
+        if pod_images and containers else None)
+    assert plan.terms == sum(bit for term, bit in (("res", 1), ("bal", 2), ("taint", 4), ("img", 8)) if term in terms)
+    assert list(plan.run(t, q, slots, len(nodes), skip)) == list(expected)
+
+
+def test_a_score_plan_takes_each_term_once_with_a_positive_weight():
+    import pytest
+
+    plan = sched.ScorePlan()
+    plan.add_taints(3)
+    with pytest.raises(ValueError, match="already"):
+        plan.add_taints(1)
+    with pytest.raises(ValueError, match="weight"):
+        plan.add_images(0)
+    with pytest.raises(ValueError, match="resources"):
+        plan.add_balanced(1, [0, 1, 2, 0])
+    with pytest.raises(ValueError, match="strategy"):
+        plan.add_resources(1, 7, [1, 1, 0], [0, 100], [100, 0])
+    assert list(sched.ScorePlan().run(sched.NodeTable(), sched.PodQuery(), array("i"), 0)) == []

@@ -233,3 +233,39 @@ def test_adaptive_search_finds_only_feasible_nodes_and_rotates(n, seed):
         if result.node_name is not None and result.feasible_nodes > 1:
             assert result.feasible_nodes == min(len(feasible), num_feasible_nodes_to_find(n, 0))
             assert fw._next_start == (start + result.evaluated_nodes) % n
+
+
+def _unfused_registry() -> dict[str, type]:
+    """The built-in score plugins that the kernel fuses, as subclasses scored one by one."""
+    from scheduler.sched_builders import builtin_registry
+
+    out = {}
+    for name, cls in builtin_registry().items():
+        if "fuse_score" in cls.__dict__:
+            out[name] = type(cls.__name__, (cls,), {"fuse_score": lambda self, plan, weight, profile: 0})
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters(), st.sampled_from([None, "MostAllocated", "RequestedToCapacityRatio"]))
+def test_the_fused_score_pass_gives_the_per_plugin_totals(cluster, strategy):
+    from array import array
+
+    nodes, pods, pod = cluster
+    profile: dict = {"percentageOfNodesToScore": 100}
+    if strategy:
+        profile["pluginConfig"] = [{"name": "NodeResourcesFit", "args": {"scoringStrategy": {
+            "type": strategy, "resources": [{"name": "cpu", "weight": 2}, {"name": "memory", "weight": 1}]}}}]
+    fused = make_framework(profile)
+    plain = make_framework(profile, registry=_unfused_registry())
+    assert len(fused.fused_scores) == 4 and plain.fused_scores == []
+    snap = make_snapshot(nodes, pods)
+    info = PodInfo.from_dict(pod)
+    result = fused.schedule_one(info, snap)
+    cand = array("i", [s for s in snap.slots() if fused.check_node(info, snap, s).is_success])
+    if len(cand) < 2:
+        return
+    want, error = plain.run_scores(plain.schedule_one(info, snap).state, info, snap, cand)
+    assert error is None
+    got, error = fused.run_scores(result.state, info, snap, cand)
+    assert error is None and list(got) == list(want)

@@ -34,3 +34,13 @@ def test_three_resources_use_the_standard_deviation():
 def test_best_effort_pods_are_not_scored():
     snap = make_snapshot([make_node("n1"), make_node("n2")], [make_pod("e", cpu="3", memory="0", node="n2")])
     assert scores_of(make_framework(only("NodeResourcesBalancedAllocation")), make_pod("p", cpu=None, memory=None), snap) == {"n1": 0, "n2": 0}
+
+
+def test_a_resource_listed_twice_is_rejected():
+    import pytest
+
+    from orchestra.scheduler import ProfileError
+
+    args = {"resources": [{"name": "cpu"}, {"name": "memory"}, {"name": "cpu"}]}
+    with pytest.raises(ProfileError, match=r"resources\[2\].name: 'cpu' is listed twice"):
+        make_framework(only("NodeResourcesBalancedAllocation", args={"NodeResourcesBalancedAllocation": args}))
