@@ -422,6 +422,13 @@ cdef class PodQuery:
         self.nz[0] = nz_cpu
         self.nz[1] = nz_memory
 
+    def set_pod_requests(self, requests, non_zero):
+        """:meth:`set_requests` from a pod's ``(cpu, memory, ephemeral)`` requests and ``(cpu, memory)``
+        non-zero requests."""
+        self.rq[0], self.rq[1], self.rq[2] = requests
+        self.rq[3] = 1
+        self.nz[0], self.nz[1] = non_zero
+
     def set_tolerated(self, hard, soft):
         """Per interned taint: tolerated for filtering (``hard``) and for scoring (``soft``)."""
         self.tol_hard.clear()
@@ -488,7 +495,7 @@ cdef inline int64_t _total(vector[int64_t]& totals, int32_t value) noexcept nogi
     return totals[value]
 
 
-cdef int _check(NodeTable t, PodQuery q, int kind, int i, int* detail) noexcept nogil:
+cdef inline int _check(NodeTable t, PodQuery q, int kind, int i, int* detail) noexcept nogil:
     cdef int64_t* a
     cdef int64_t* r
     cdef int bits, c

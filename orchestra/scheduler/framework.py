@@ -762,14 +762,18 @@ class Framework:
 
     def run_pre_filter(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot) -> Status:
         """Prepare the pod's kernel query and run every pre-filter plugin."""
-        state.query.set_requests(info.requests[0], info.requests[1], info.requests[2], info.non_zero[0], info.non_zero[1])
+        state.query.set_pod_requests(info.requests, info.non_zero)
         allowed: set[str] | None = None
+        skip = state.skip_filter
         for p, pre_filter in self._pre_filters:
             try:
                 result = pre_filter(state, info, snapshot)
             except Exception as exc:  # a plugin's bug must not crash the scheduler
                 return Status.error(f"plugin {p.NAME} failed at pre_filter: {exc!r}", plugin=p.NAME)
             if result is None:
+                continue
+            if result is _SKIP:
+                skip.add(p.NAME)
                 continue
             if isinstance(result, PreFilterResult):
                 if result.node_names is not None:
@@ -778,7 +782,7 @@ class Framework:
             if not isinstance(result, Status):
                 return Status.error(f"plugin {p.NAME}: pre_filter returned {type(result).__name__}", plugin=p.NAME)
             if result.code == Code.SKIP:
-                state.skip_filter.add(p.NAME)
+                skip.add(p.NAME)
             elif not result.is_success:
                 return result.with_plugin(p.NAME)
         if allowed is not None:
@@ -832,7 +836,11 @@ class Framework:
                 st = pre_score(state, info, batch)
             except Exception as exc:  # a plugin's bug must not crash the scheduler
                 return array("q"), Status.error(f"plugin {p.NAME} failed at pre_score: {exc!r}", plugin=p.NAME)
-            if st is not None and isinstance(st, Status):
+            if st is None:
+                continue
+            if st is _SKIP:
+                state.skip_score.add(p.NAME)
+            elif isinstance(st, Status):
                 if st.code == Code.SKIP:
                     state.skip_score.add(p.NAME)
                 elif not st.is_success:

@@ -49,7 +49,10 @@ class InterPodAffinity(Plugin):
         return merged
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
-        """Per-domain totals for each required term and for existing pods' anti-affinity."""
+        """Per-domain totals for each required term and for existing pods' anti-affinity; skip when
+        the pod has no required term and no placed pod carries a required anti-affinity term."""
+        if not pod.affinity_required and not pod.anti_required and not snapshot.any_owner("anti_required"):
+            return Status.skip()
         table, q = snapshot.table, state.query
         n_values = len(snapshot.values)
         lookup = snapshot.namespace_labels
@@ -86,9 +89,10 @@ class InterPodAffinity(Plugin):
     def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array | None:
         """Normalized preference scores; None (skip) when no term applies."""
         snapshot = batch.snapshot
-        own_terms = pod.affinity_preferred or pod.anti_preferred
-        existing = any(snapshot.any_owner(k) for k in ("affinity_required", "affinity_preferred", "anti_preferred"))
-        if not own_terms and (not existing or self.args["ignorePreferredTermsOfExistingPods"]):
+        if not pod.affinity_preferred and not pod.anti_preferred and (
+                self.args["ignorePreferredTermsOfExistingPods"] or not (
+                    snapshot.any_owner("affinity_required") or snapshot.any_owner("affinity_preferred")
+                    or snapshot.any_owner("anti_preferred"))):
             return None
         table = snapshot.table
         n_values = len(snapshot.values)

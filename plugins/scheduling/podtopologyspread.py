@@ -51,6 +51,8 @@ class PodTopologySpread(Plugin):
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
         """Per hard constraint: per-domain totals and the global minimum; skip when none."""
+        if not pod.spread:
+            return Status.skip()
         hard = [c for c in pod.spread if c.hard]
         if not hard:
             return Status.skip()
@@ -76,6 +78,8 @@ class PodTopologySpread(Plugin):
 
     def score_batch(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> array | None:
         """Normalized spreading scores; None (skip) without ScheduleAnyway constraints."""
+        if not pod.spread:
+            return None
         soft = [c for c in pod.spread if not c.hard]
         if not soft:
             return None
