@@ -758,9 +758,22 @@ cdef inline int64_t _shape(const int64_t* util, const int64_t* score, int n, int
     return score[n - 1]
 
 
+cdef inline int _log2_exact(int64_t w) noexcept nogil:
+    # k when w == 2**k (w > 0), else -1
+    cdef int k = 0
+    if w <= 0 or (w & (w - 1)) != 0:
+        return -1
+    while (<int64_t>1 << k) != w:
+        k += 1
+    return k
+
+
 cdef inline int64_t _resource_score(NodeTable t, PodQuery q, int i, int strategy, const int64_t* weights,
-                                    const int64_t* util, const int64_t* score, int n_shape) noexcept nogil:
-    # NodeResourcesFit's score of one node (see score_resources)
+                                    const int64_t* util, const int64_t* score, int n_shape,
+                                    int64_t full_wsum, int wshift) noexcept nogil:
+    # NodeResourcesFit's score of one node (see score_resources). full_wsum: the sum of the
+    # weights, the usual divisor (every scored resource allocatable); wshift: its log2 when it
+    # is a power of two (the default cpu 1 + memory 1), so the mean is a shift, not a division.
     cdef int r
     cdef int64_t total = 0, wsum = 0, alloc, requested, s
     for r in range(3):
@@ -787,6 +800,8 @@ cdef inline int64_t _resource_score(NodeTable t, PodQuery q, int i, int strategy
         return 0
     if strategy == 2:
         return <int64_t>c_round(<double>total / <double>wsum)
+    if wshift >= 0 and wsum == full_wsum and total >= 0:
+        return total >> wshift
     return total / wsum
 
 
@@ -863,11 +878,14 @@ def score_resources(NodeTable t, PodQuery q, const int32_t[:] nodes, int64_t[:] 
     cdef vector[int64_t] util = _to_vector(shape_util)
     cdef vector[int64_t] score = _to_vector(shape_score)
     cdef int n_shape = min(util.size(), score.size())
+    cdef int64_t wsum = 0
     for r in range(3):
         w[r] = weights[r]
+        wsum += w[r]
+    cdef int wshift = _log2_exact(wsum)
     with nogil:
         for k in range(m):
-            out[k] = _resource_score(t, q, nodes[k], strategy, w, util.data(), score.data(), n_shape)
+            out[k] = _resource_score(t, q, nodes[k], strategy, w, util.data(), score.data(), n_shape, wsum, wshift)
     return out
 
 
@@ -947,6 +965,8 @@ cdef class ScorePlan:
     cdef int64_t w_res, w_bal, w_taint, w_img
     cdef int res_strategy
     cdef int64_t res_weights[3]
+    cdef int64_t res_wsum
+    cdef int res_wshift
     cdef vector[int64_t] res_util
     cdef vector[int64_t] res_score
     cdef int32_t bal_res[3]
@@ -975,8 +995,11 @@ cdef class ScorePlan:
         self._claim(S_RESOURCES, weight)
         self.w_res = weight
         self.res_strategy = strategy
+        self.res_wsum = 0
         for r in range(3):
             self.res_weights[r] = weights[r]
+            self.res_wsum += self.res_weights[r]
+        self.res_wshift = _log2_exact(self.res_wsum)
         self.res_util = list(shape_util)
         self.res_score = list(shape_score)
 
@@ -1020,26 +1043,29 @@ cdef class ScorePlan:
             for j in range(self.n_bal):
                 if q.rq[self.bal_res[j]] != 0:
                     balanced = True
+        # one pass per term: short loops with independent iterations keep the dividers busy
         with nogil:
+            for k in range(m):
+                o[k] = 0
+            if resources:
+                for k in range(m):
+                    o[k] += self.w_res * _resource_score(t, q, nodes[k], self.res_strategy, self.res_weights,
+                                                         self.res_util.data(), self.res_score.data(), self.res_util.size(),
+                                                         self.res_wsum, self.res_wshift)
+            if balanced:
+                for k in range(m):
+                    o[k] += self.w_bal * _balanced_score(t, q, nodes[k], self.bal_res, self.n_bal)
             if taints:
                 self.raw.resize(m)
                 for k in range(m):
                     self.raw[k] = _taint_count(t, q, nodes[k])
                     if self.raw[k] > hi:
                         hi = self.raw[k]
-            for k in range(m):
-                i = nodes[k]
-                s = 0
-                if resources:
-                    s += self.w_res * _resource_score(t, q, i, self.res_strategy, self.res_weights,
-                                                      self.res_util.data(), self.res_score.data(), self.res_util.size())
-                if balanced:
-                    s += self.w_bal * _balanced_score(t, q, i, self.bal_res, self.n_bal)
-                if taints:
-                    s += self.w_taint * (100 if hi == 0 else 100 - _div(100 * self.raw[k], hi))
-                if images:
-                    s += self.w_img * _image_score(t, q.images.data(), q.images.size(), q.containers, total_nodes, i)
-                o[k] = s
+                for k in range(m):
+                    o[k] += self.w_taint * (100 if hi == 0 else 100 - _div(100 * self.raw[k], hi))
+            if images:
+                for k in range(m):
+                    o[k] += self.w_img * _image_score(t, q.images.data(), q.images.size(), q.containers, total_nodes, nodes[k])
         return out
 
 
