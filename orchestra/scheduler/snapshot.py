@@ -354,21 +354,29 @@ class ClusterSnapshot:
         return placed is not None and placed.assumed
 
     def _place(self, info: PodInfo, slot: int, assumed: bool) -> None:
+        table, key = self.table, info.key
         cpu, mem, eph = info.requests
-        self.table.add_requests(slot, cpu, mem, eph, 1, info.non_zero[0], info.non_zero[1])
+        nz_cpu, nz_mem = info.non_zero
+        table.add_requests(slot, cpu, mem, eph, 1, nz_cpu, nz_mem)
         for p in info.host_ports:
-            self.table.add_port(slot, self.port_code(p.protocol, p.host_ip, p.port))
-        self._pods[info.key] = PlacedPod(info, slot, assumed)
-        self._node_pods[slot][info.key] = info
+            table.add_port(slot, self.port_code(p.protocol, p.host_ip, p.port))
+        self._pods[key] = PlacedPod(info, slot, assumed)
+        self._node_pods[slot][key] = info
         pod_id = self._next_pod_id = (self._next_pod_id + 1) & 0x7FFFFFFF
         while pod_id in self._pod_keys:  # wrapped around onto a pod still placed
             pod_id = self._next_pod_id = (pod_id + 1) & 0x7FFFFFFF
-        self._pod_ids[info.key] = pod_id
-        self._pod_keys[pod_id] = info.key
-        self.table.add_pod(slot, pod_id, info.priority, info.start_micros, cpu, mem, eph)
+        self._pod_ids[key] = pod_id
+        self._pod_keys[pod_id] = key
+        table.add_pod(slot, pod_id, info.priority, info.start_micros, cpu, mem, eph)
+        index = self._label_index
         for kv in info.labels.items():
-            self._label_index.setdefault(kv, set()).add(info.key)
-        self._count(info, slot, 1)
+            keys = index.get(kv)
+            if keys is None:
+                index[kv] = {key}
+            else:
+                keys.add(key)
+        if self._trackers or info.has_inter_pod_terms:
+            self._count(info, slot, 1)
         self.generation += 1
 
     def _unplace(self, key: str) -> PodInfo:
