@@ -701,18 +701,20 @@ class Framework:
         info = pod if isinstance(pod, PodInfo) else PodInfo.from_dict(pod)
         state = CycleState()
         state.snapshot = snapshot
-        if snapshot.num_nodes == 0:
+        num_nodes = snapshot.num_nodes
+        if num_nodes == 0:
             err = FitError(info, 0, {}, pre_filter_msg="no nodes available to schedule pods")
             return ScheduleResult(None, state, Status.unschedulable(err.message()), fit_error=err)
         status = self.run_pre_filter(state, info, snapshot)
-        slots = snapshot.num_slots
-        if status.code == Code.ERROR:
-            return ScheduleResult(None, state, status)
-        if status.is_rejected:
-            diag = Diagnosis(self, snapshot, array("i"), array("i"), {}, pre_filter=status)
-            return self._unschedulable(state, info, snapshot, diag)
+        if status is not SUCCESS:
+            if status.code == Code.ERROR:
+                return ScheduleResult(None, state, status)
+            if status.is_rejected:
+                diag = Diagnosis(self, snapshot, array("i"), array("i"), {}, pre_filter=status)
+                return self._unschedulable(state, info, snapshot, diag)
 
-        want = self._num_to_find(snapshot.num_nodes)
+        slots = snapshot.num_slots
+        want = self._num_to_find(num_nodes)
         kinds, details, buf = self._scratch(slots)
         skip = state.skip_filter
         order = self._order(skip)
