@@ -615,7 +615,9 @@ class Framework:
                 if bit:
                     self._fused.append((p.NAME, bit))
         fused = {name for name, _ in self._fused}
-        self._score_calls = [(p, w, getattr(p, "score_batch", None), p.TRUSTED_SCORES) for p, w in self._scores if p.NAME not in fused]
+        self._score_calls = [(p, w, getattr(p, "score_batch", None), p.TRUSTED_SCORES,
+                              getattr(p, "normalize_score", None) if callable(getattr(p, "normalize_score", None)) else None)
+                             for p, w in self._scores if p.NAME not in fused]
         self._buffers: tuple[array, array, array] = (array("i"), array("i"), array("i"))
         self._orders: dict[frozenset[str], array] = {}
         self._want = (-1, 0)
@@ -858,7 +860,7 @@ class Framework:
         else:
             totals = array("q", bytes(8 * len(cand)))
         accumulate = sched.accumulate
-        for p, weight, score_batch, trusted in self._score_calls:
+        for p, weight, score_batch, trusted, normalize in self._score_calls:
             if skip and p.NAME in skip:
                 continue
             if score_batch is not None:
@@ -891,8 +893,11 @@ class Framework:
             if p.TRUSTED_SCORES:
                 sched.accumulate(totals, scores, weight)
                 continue
-            if callable(getattr(p, "normalize_score", None)):
-                st = _call(p, "normalize_score", state, info, scores)
+            if normalize is not None:
+                try:
+                    st = normalize(state, info, scores)
+                except Exception as exc:  # a plugin's bug must not crash the scheduler
+                    return totals, Status.error(f"plugin {p.NAME} failed at normalize_score: {exc!r}", plugin=p.NAME)
                 if isinstance(st, Status) and not st.is_success:
                     return totals, st.with_plugin(p.NAME)
             bad = sched.in_range(scores, 0, MAX_NODE_SCORE)
