@@ -40,6 +40,7 @@ from orchestra.api.selectors import LabelSelector, SelectorError, validate_label
 
 __all__ = [
     "validate",
+    "validate_status",
     "validate_or_raise",
     "validate_object_meta",
     "name_errors",
@@ -895,7 +896,11 @@ def _validate_deployment(deployment: apps.Deployment) -> Errors:
                 "must be greater than minReadySeconds",
             )
         )
-    return errs + _status_counts(deployment.status, _DEPLOYMENT_STATUS_COUNTS)
+    return errs + _deployment_status(deployment)
+
+
+def _deployment_status(deployment: apps.Deployment) -> Errors:
+    return _status_counts(deployment.status, _DEPLOYMENT_STATUS_COUNTS)
 
 
 #: The counters of a Deployment's and a ReplicaSet's status, which Kubernetes requires to be ≥ 0.
@@ -934,7 +939,11 @@ def _validate_replica_set(replica_set: apps.ReplicaSet) -> Errors:
     errs += validate_pod_template(spec.template, "spec.template")
     errs += _template_restart_policy(spec.template, "spec", ["Always"])
     errs += _no_active_deadline(spec.template, "spec", "ReplicaSet")
-    return errs + _status_counts(replica_set.status, _REPLICA_SET_STATUS_COUNTS)
+    return errs + _replica_set_status(replica_set)
+
+
+def _replica_set_status(replica_set: apps.ReplicaSet) -> Errors:
+    return _status_counts(replica_set.status, _REPLICA_SET_STATUS_COUNTS)
 
 
 # --------------------------------------------------------------------------- batch
@@ -1131,6 +1140,11 @@ def _validate_node(node: core.Node) -> Errors:
             if pair in seen:
                 errs.append(FieldError.duplicate(t_path, f"{pair[0]}:{pair[1]}"))
             seen.add(pair)
+    return errs + _node_status(node)
+
+
+def _node_status(node: core.Node) -> Errors:
+    errs: Errors = []
     status = node.status
     if status is not None:
         for group in ("capacity", "allocatable"):
@@ -1139,6 +1153,10 @@ def _validate_node(node: core.Node) -> Errors:
                 if isinstance(quantity, FieldError):
                     errs.append(quantity)
     return errs
+
+
+def _no_status_rules(obj: Any) -> Errors:
+    return []
 
 
 def _validate_service(service: core.Service) -> Errors:
@@ -1505,6 +1523,28 @@ def validate(obj: Any) -> list[FieldError]:
     validator = _VALIDATORS.get(type(obj))
     if validator is None:
         raise TypeError(f"no validation rules for {type(obj).__name__}")
+    return validator(obj)
+
+
+#: The status rules of the kinds whose validation has the status apart; a Pod's status has none yet.
+_STATUS_VALIDATORS: dict[type, Callable[[Any], Errors]] = {
+    core.Pod: _no_status_rules,
+    core.Node: _node_status,
+    apps.Deployment: _deployment_status,
+    apps.ReplicaSet: _replica_set_status,
+}
+
+
+def validate_status(obj: Any) -> list[FieldError]:
+    """The rule violations of ``obj``'s ``status`` alone, for a ``/status`` update.
+
+    Such an update keeps everything but the status from the stored object, which was
+    valid when written, so only the status is checked (Kubernetes' ``Validate…StatusUpdate``).
+    A kind whose status rules are not kept apart is validated whole, as :func:`validate`.
+    """
+    validator = _STATUS_VALIDATORS.get(type(obj))
+    if validator is None:
+        return validate(obj)
     return validator(obj)
 
 

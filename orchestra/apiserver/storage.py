@@ -48,7 +48,7 @@ from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
 from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError
 from orchestra.api.names import is_dns1123_label, is_dns1123_subdomain, validate_annotations
-from orchestra.api.validation import name_errors, validate
+from orchestra.api.validation import name_errors, validate, validate_status
 from orchestra.apiserver.admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from orchestra.apiserver.errors import (
     AlreadyExists,
@@ -572,8 +572,11 @@ class ResourceStorage:
             subresource,
         )
         await self.admission.mutate(request)
+        # A /status update keeps the rest of the stored object, valid when written: only its
+        # status is checked, unless admission plugins (which may change anything) ran.
+        check = validate_status if subresource == "status" and not self.admission.has_plugins else validate
         try:
-            errors = validate(model)
+            errors = check(model)
         except TypeError:
             errors = []
         result = encode(model)

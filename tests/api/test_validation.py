@@ -11,7 +11,7 @@ import pytest
 from orchestra.api.codec import decode, load_documents, loads
 from orchestra.api.defaults import apply_defaults
 from orchestra.api.errors import FieldError, ValidationError
-from orchestra.api.validation import validate, validate_cron_schedule, validate_or_raise
+from orchestra.api.validation import validate, validate_cron_schedule, validate_or_raise, validate_status
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "kubernetes"
 
@@ -735,6 +735,34 @@ def test_deployment_rules_fail(change: Callable[[dict], Any], message: str) -> N
 )
 def test_deployment_rules_pass(change: Callable[[dict], Any]) -> None:
     assert _messages(_with(DEPLOYMENT, change)) == []
+
+
+def _status_messages(data: dict) -> list[str]:
+    obj = decode(data)
+    apply_defaults(obj)
+    return [str(e) for e in validate_status(obj)]
+
+
+def test_validate_status_checks_the_status_alone() -> None:
+    # A /status update keeps the stored (valid) rest of the object: only the status is checked.
+    bad_spec = _with(DEPLOYMENT, lambda d: d["spec"].update(replicas=-1))
+    assert _messages(bad_spec)
+    assert _status_messages(bad_spec) == []
+    assert _status_messages(_with(DEPLOYMENT, lambda d: d.update(status={"readyReplicas": -1}))) == [
+        "status.readyReplicas: Invalid value: -1: must be greater than or equal to 0"
+    ]
+    bad_pod = _with(POD, lambda d: d["spec"]["containers"][0].update(name="Not_A_Name"))
+    assert _messages(bad_pod)
+    assert _status_messages(bad_pod) == []
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+            "status": {"capacity": {"cpu": "lots"}}}
+    assert "status.capacity[cpu]" in [m.split(":")[0] for m in _status_messages(node)]
+
+
+def test_validate_status_validates_other_kinds_whole() -> None:
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e", "namespace": "default"},
+             "involvedObject": {"kind": "Pod", "name": "p"}, "type": "Odd"}
+    assert _status_messages(event) == _messages(event) != []
 
 
 def test_replica_set_rules() -> None:
