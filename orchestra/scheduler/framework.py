@@ -476,9 +476,10 @@ class FitError(Exception):
         return self.message()
 
 
-@attrs.frozen
+@attrs.define
 class ScheduleResult:
-    """The outcome of :meth:`Framework.schedule_one`."""
+    """The outcome of :meth:`Framework.schedule_one` (a plain record: made once per pod, so not
+    frozen, which costs ~0.7 us per construction)."""
 
     node_name: str | None
     state: CycleState
