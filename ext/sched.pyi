@@ -49,6 +49,9 @@ class NodeTable:
     """Per-node columns indexed by slot; grown by doubling."""
 
     size: int
+    #: Slots cordoned, and slots with a NoSchedule/NoExecute taint (filters no node can fail are skipped).
+    n_unschedulable: int
+    n_hard_tainted: int
     @property
     def capacity(self) -> int: ...
     def ensure(self, slots: int) -> None: ...

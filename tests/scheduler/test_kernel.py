@@ -193,3 +193,28 @@ def test_a_score_plan_takes_each_term_once_with_a_positive_weight():
     with pytest.raises(ValueError, match="strategy"):
         plan.add_resources(1, 7, [1, 1, 0], [0, 100], [100, 0])
     assert list(sched.ScorePlan().run(sched.NodeTable(), sched.PodQuery(), array("i"), 0)) == []
+
+
+def test_cordoned_and_hard_tainted_slots_are_counted_and_their_filters_still_run():
+    t = _table([(1000, 1)] * 4, [(0, 0)] * 4)
+    t.ensure_taint(0, sched.EFFECT_PREFER_NO_SCHEDULE)
+    t.ensure_taint(1, sched.EFFECT_NO_EXECUTE)
+    t.set_taints(0, [0])
+    t.set_unschedulable(1, True)
+    t.set_unschedulable(1, True)
+    assert (t.n_unschedulable, t.n_hard_tainted) == (1, 0)
+    t.set_taints(2, [0, 1])
+    t.set_taints(3, [1])
+    assert t.n_hard_tainted == 2
+    q = sched.PodQuery()
+    order = array("i", [sched.K_UNSCHEDULABLE, sched.K_TAINTS])
+    kinds, details, feasible = array("i", [0] * 4), array("i", [0] * 4), array("i", [0] * 4)
+    assert sched.run_filters(t, q, order, 0, 4, feasible, kinds, details) == (1, 4)
+    assert list(kinds) == [0, sched.K_UNSCHEDULABLE, sched.K_TAINTS, sched.K_TAINTS]
+    t.clear(3)
+    t.set_taints(2, [0])
+    t.set_unschedulable(1, False)
+    assert (t.n_unschedulable, t.n_hard_tainted) == (0, 0)
+    t.set_live(3, True)
+    assert sched.run_filters(t, q, order, 0, 4, feasible, kinds, details) == (4, 4)
+    assert list(kinds) == [0, 0, 0, 0]
