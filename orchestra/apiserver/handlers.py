@@ -153,10 +153,15 @@ def error_response(error: APIError) -> Response:
     return Response(error.code, orjson.dumps(error.status()), "application/json", headers)
 
 
+def _blank(body: bytes) -> bool:
+    """Whether ``body`` is empty or whitespace (without copying it, as ``strip`` would)."""
+    return not body or body.isspace()
+
+
 def decode_body(request: Request) -> dict:
     """The request body as a dict, from JSON or YAML; 400 for malformed bodies, 415 for other types."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if not request.body.strip():
+    if _blank(request.body):
         raise BadRequest("the request body is empty; expected an object")
     if media in _JSON_TYPES:
         try:
@@ -305,7 +310,7 @@ def request_context(request: Request) -> RequestContext:
 
 
 def _delete_options(request: Request) -> dict:
-    options: dict[str, Any] = decode_body(request) if request.body.strip() else {}
+    options: dict[str, Any] = decode_body(request) if not _blank(request.body) else {}
     grace = _int_param(request, "gracePeriodSeconds")
     if grace is not None:
         options["gracePeriodSeconds"] = grace
@@ -367,7 +372,7 @@ class ResourceHandler:
         elif verb == "patch":
             patch_type = patch_type_of(request.headers.get("content-type", ""))
             ctx = request_context(request)
-            if not request.body.strip():
+            if _blank(request.body):
                 raise BadRequest("the patch body is empty")
             if route.subresource == "scale":
                 result = await storage.patch_scale(route.namespace, route.name, patch_type, request.body, ctx)

@@ -283,7 +283,7 @@ class Client:
             if response.status >= 400:
                 raise_for_status(RawResponse(response.status, response.headers, await response.read()))
             async for line in response.lines():
-                if not line.strip():
+                if not line or line.isspace():
                     continue
                 event = orjson.loads(line)
                 obj = event.get("object") or {}

@@ -11,6 +11,7 @@ time; they may be plain functions or coroutines.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from typing import Any, Awaitable, Callable
@@ -18,7 +19,6 @@ from typing import Any, Awaitable, Callable
 from orchestra.aio import cancel_and_wait
 from orchestra.client.client import ApiStatusError, Client, KindRef, ResourceExpired, resolve_kind
 from orchestra.client.transport import TransportError
-from orchestra.plugin_manager import await_maybe
 
 __all__ = ["Informer", "object_key", "EventHandler"]
 
@@ -120,7 +120,9 @@ class Informer:
             if handler is None:
                 continue
             try:
-                await await_maybe(handler(*args))
+                result = handler(*args)
+                if result is not None and inspect.isawaitable(result):
+                    await result
             except Exception:
                 log.exception("%s informer handler failed", self.resource.plural)
 
