@@ -52,6 +52,8 @@ class NodeTable:
     #: Slots cordoned, and slots with a NoSchedule/NoExecute taint (filters no node can fail are skipped).
     n_unschedulable: int
     n_hard_tainted: int
+    #: Slots with a PreferNoSchedule taint (none: every TaintToleration score is 100).
+    n_soft_tainted: int
     @property
     def capacity(self) -> int: ...
     def ensure(self, slots: int) -> None: ...

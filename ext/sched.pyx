@@ -70,6 +70,9 @@ cdef class NodeTable:
     cdef public int n_unschedulable
     cdef public int n_hard_tainted
     cdef vector[uint8_t] hard_tainted
+    # slots with a PreferNoSchedule taint: while none is, every node's TaintToleration score is 100
+    cdef public int n_soft_tainted
+    cdef vector[uint8_t] soft_tainted
     cdef vector[uint8_t] live
     cdef vector[int64_t] alloc
     cdef vector[int64_t] req
@@ -90,6 +93,7 @@ cdef class NodeTable:
         self.size = 0
         self.n_unschedulable = 0
         self.n_hard_tainted = 0
+        self.n_soft_tainted = 0
 
     cdef inline int32_t label(self, int32_t key, int node) noexcept nogil:
         if key < 0 or <size_t>key >= self.labels.size():
@@ -108,6 +112,7 @@ cdef class NodeTable:
             self.nzreq.resize(new_cap * 2, 0)
             self.unsched.resize(new_cap, 0)
             self.hard_tainted.resize(new_cap, 0)
+            self.soft_tainted.resize(new_cap, 0)
             self.taints.resize(new_cap)
             self.ports.resize(new_cap)
             self.images.resize(new_cap)
@@ -235,14 +240,18 @@ cdef class NodeTable:
     def set_taints(self, int node, taints):
         """Replace the interned taints of slot ``node`` (their effects recorded by :meth:`ensure_taint`)."""
         cdef int32_t tid
-        cdef bint hard = False
+        cdef bint hard = False, soft = False
         self.taints[node].clear()
         for tid in taints:
             self.taints[node].push_back(tid)
             if <size_t>tid >= self.taint_effect.size() or self.taint_effect[tid] != 1:
                 hard = True
+            else:
+                soft = True
         self.n_hard_tainted += <int>hard - <int>self.hard_tainted[node]
         self.hard_tainted[node] = hard
+        self.n_soft_tainted += <int>soft - <int>self.soft_tainted[node]
+        self.soft_tainted[node] = soft
 
     def add_port(self, int node, int64_t code):
         """Record one used host port (encoded) on slot ``node``."""
@@ -1079,7 +1088,11 @@ cdef class ScorePlan:
             if balanced:
                 for k in range(m):
                     o[k] += self.w_bal * _balanced_score(t, q, nodes[k], self.bal_res, self.n_bal)
-            if taints:
+            if taints and t.n_soft_tainted == 0:
+                # no PreferNoSchedule taint anywhere: every raw count is 0, every score 100
+                for k in range(m):
+                    o[k] += self.w_taint * 100
+            elif taints:
                 self.raw.resize(m)
                 for k in range(m):
                     self.raw[k] = _taint_count(t, q, nodes[k])

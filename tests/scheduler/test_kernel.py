@@ -205,7 +205,7 @@ def test_cordoned_and_hard_tainted_slots_are_counted_and_their_filters_still_run
     assert (t.n_unschedulable, t.n_hard_tainted) == (1, 0)
     t.set_taints(2, [0, 1])
     t.set_taints(3, [1])
-    assert t.n_hard_tainted == 2
+    assert (t.n_hard_tainted, t.n_soft_tainted) == (2, 2)
     q = sched.PodQuery()
     order = array("i", [sched.K_UNSCHEDULABLE, sched.K_TAINTS])
     kinds, details, feasible = array("i", [0] * 4), array("i", [0] * 4), array("i", [0] * 4)
@@ -214,7 +214,10 @@ def test_cordoned_and_hard_tainted_slots_are_counted_and_their_filters_still_run
     t.clear(3)
     t.set_taints(2, [0])
     t.set_unschedulable(1, False)
-    assert (t.n_unschedulable, t.n_hard_tainted) == (0, 0)
+    assert (t.n_unschedulable, t.n_hard_tainted, t.n_soft_tainted) == (0, 0, 2)
+    t.set_taints(0, [])
+    t.set_taints(2, [])
+    assert t.n_soft_tainted == 0
     t.set_live(3, True)
     assert sched.run_filters(t, q, order, 0, 4, feasible, kinds, details) == (4, 4)
     assert list(kinds) == [0, 0, 0, 0]
