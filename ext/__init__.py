@@ -1,1 +1,1 @@
-"""Cython kernels (built from ext/*.pyx). They take arrays and bytes, never API objects."""
+"""Cython kernels (built from ext/*.pyx). They take arrays, bytes and codec tables, never API kinds."""

@@ -8,7 +8,9 @@ is Kubernetes' own field order, followed by the unknown fields in their input or
 Explicit nulls are kept too, unless the field has since been given a value.
 
 Per-class decode/encode tables are built once, on first use of a class, from its attrs
-fields and type hints; decoding and encoding then only walk those tables.
+fields and type hints; decoding and encoding then only walk those tables. The walks
+have two implementations with the same results and errors: the pure-Python one here
+(the reference) and a compiled one (``orchestra._ext.codec``), used when it is built.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from orchestra.api import registry
 from orchestra.api._model import wire_name
 from orchestra.api.errors import DecodeError
 from orchestra.api.meta import Status
+
+try:
+    from orchestra._ext import codec as _compiled
+except ImportError:  # not built: the pure-Python walks below do the same work
+    _compiled = None
 
 __all__ = [
     "Document",
@@ -210,7 +217,25 @@ class _ClassCodec:
     fields: tuple[tuple[str, str, Encoder | None], ...]
 
 
-_CODECS: dict[type, _ClassCodec] = {}  # complete tables only: read without locking
+#: Adds one field to a class's decoder and encoder: (wire name, attribute name, decoder, encoder).
+FieldAdder = Callable[[str, str, Decoder, "Encoder | None"], None]
+
+
+@attrs.frozen
+class _Impl:
+    """One implementation of the value codecs and the per-object walks."""
+
+    name: str
+    primitives: dict[Any, Decoder]  # type hint -> decoder
+    union_decoder: Callable[[tuple[type, ...]], Decoder]
+    list_decoder: Callable[[Decoder], Decoder]
+    map_decoder: Callable[[Decoder], Decoder]
+    list_encoder: Callable[["Encoder | None"], Encoder]
+    map_encoder: Callable[["Encoder | None"], Encoder]
+    copy_json: Encoder
+    object_codecs: Callable[[type], tuple[Decoder, Encoder, FieldAdder]]
+
+
 _BUILDING: dict[type, _ClassCodec] = {}  # tables being filled, guarded by _BUILD_LOCK
 _BUILD_LOCK = threading.RLock()
 _PRIMITIVE_DECODERS: dict[Any, Decoder] = {
@@ -222,28 +247,28 @@ _PRIMITIVE_DECODERS: dict[Any, Decoder] = {
 }
 
 
-def _value_codec(hint: Any) -> tuple[Decoder, Encoder | None]:
+def _value_codec(impl: _Impl, hint: Any) -> tuple[Decoder, Encoder | None]:
     """The decoder and encoder (None: the value is already wire-ready) for a type hint."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         members = tuple(a for a in typing.get_args(hint) if a is not type(None))
         if len(members) == 1:
-            return _value_codec(members[0])
+            return _value_codec(impl, members[0])
         if all(m in (str, int, bool, float) for m in members):
-            return _union_decoder(members), None
+            return impl.union_decoder(members), None
         raise TypeError(f"unsupported union in model: {hint!r}")
     if origin is list:
         (item,) = typing.get_args(hint)
-        dec, enc = _value_codec(item)
-        return _list_decoder(dec), _list_encoder(enc)
+        dec, enc = _value_codec(impl, item)
+        return impl.list_decoder(dec), impl.list_encoder(enc)
     if origin is dict:
         _, item = typing.get_args(hint)
-        dec, enc = _value_codec(item)
-        return _map_decoder(dec), _map_encoder(enc)
-    if hint in _PRIMITIVE_DECODERS:
-        return _PRIMITIVE_DECODERS[hint], (_copy_json if hint is Any else None)
+        dec, enc = _value_codec(impl, item)
+        return impl.map_decoder(dec), impl.map_encoder(enc)
+    if hint in impl.primitives:
+        return impl.primitives[hint], (impl.copy_json if hint is Any else None)
     if hint is dict:
-        return _map_decoder(_decode_any), _copy_json
+        return impl.map_decoder(impl.primitives[Any]), impl.copy_json
     if attrs.has(hint):
         # A class being built (a cycle) is already registered with working functions.
         nested = _codec(hint)
@@ -278,21 +303,20 @@ def _codec(cls: type) -> _ClassCodec:
 
 def _build_codec(cls: type) -> _ClassCodec:
     """Build the tables of ``cls`` (and, recursively, of the classes it uses); lock held."""
+    impl = _IMPL
     hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]), localns={})
     by_wire: dict[str, tuple[str, Decoder]] = {}
-    table: dict[str, tuple[str, Decoder, type | None]] = {}
     fields: list[tuple[str, str, Encoder | None]] = []
-    codec = _ClassCodec(
-        decode=_object_decoder(cls, table), encode=_object_encoder(fields), by_wire=by_wire, fields=()
-    )
+    decode_object, encode_object, add_field = impl.object_codecs(cls)
+    codec = _ClassCodec(decode=decode_object, encode=encode_object, by_wire=by_wire, fields=())
     _BUILDING[cls] = codec  # before filling the tables, so self-references resolve
     for attribute in attrs.fields(cls):
         if attribute.name == "extra":
             continue
         wire = wire_name(attribute)
-        dec, enc = _value_codec(hints[attribute.name])
+        dec, enc = _value_codec(impl, hints[attribute.name])
         by_wire[wire] = (attribute.name, dec)
-        table[wire] = (attribute.name, dec, _EXACT_TYPES.get(dec))
+        add_field(wire, attribute.name, dec, enc)
         fields.append((attribute.name, wire, enc))
     codec = attrs.evolve(codec, fields=tuple(fields))
     _BUILDING[cls] = codec
@@ -348,6 +372,135 @@ def _object_encoder(fields: list[tuple[str, str, Encoder | None]]) -> Encoder:
         return out
 
     return encode_object
+
+
+def _python_object_codecs(cls: type) -> tuple[Decoder, Encoder, FieldAdder]:
+    table: dict[str, tuple[str, Decoder, type | None]] = {}
+    fields: list[tuple[str, str, Encoder | None]] = []
+
+    def add_field(wire: str, name: str, dec: Decoder, enc: Encoder | None) -> None:
+        table[wire] = (name, dec, _EXACT_TYPES.get(dec))
+        fields.append((name, wire, enc))
+
+    return _object_decoder(cls, table), _object_encoder(fields), add_field
+
+
+_PYTHON = _Impl(
+    name="python",
+    primitives=_PRIMITIVE_DECODERS,
+    union_decoder=_union_decoder,
+    list_decoder=_list_decoder,
+    map_decoder=_map_decoder,
+    list_encoder=_list_encoder,
+    map_encoder=_map_encoder,
+    copy_json=_copy_json,
+    object_codecs=_python_object_codecs,
+)
+
+
+def _slot_descriptors(cls: type) -> dict[str, Any] | None:
+    """The member descriptors of every attrs field of ``cls`` (``extra`` included), when
+    allocating an object and storing each field through them is exactly what
+    ``cls(**kwargs)`` does, and reading through them exactly what ``getattr`` does; else None.
+
+    That holds for the plain model classes of :func:`orchestra.api._model.model`: an
+    attrs-generated ``__init__`` that only stores its arguments (defaults None, an
+    ``extra`` dict factory, no validators, converters, aliases or init hooks), and no
+    custom ``__new__``, ``__setattr__`` or ``__getattribute__``.
+    """
+    if (
+        cls.__new__ is not object.__new__
+        or cls.__setattr__ is not object.__setattr__
+        or cls.__getattribute__ is not object.__getattribute__
+        or getattr(cls, "__attrs_pre_init__", None) is not None
+        or getattr(cls, "__attrs_post_init__", None) is not None
+    ):
+        return None
+    code = getattr(cls.__init__, "__code__", None)
+    if code is None or not code.co_filename.startswith("<attrs generated"):
+        return None
+    descriptors: dict[str, Any] = {}
+    for attribute in attrs.fields(cls):
+        if not attribute.init or attribute.alias != attribute.name:
+            return None
+        if attribute.validator is not None or attribute.converter is not None:
+            return None
+        if attribute.name == "extra":
+            default = attribute.default
+            if not isinstance(default, attrs.Factory) or default.factory is not dict or default.takes_self:
+                return None
+        elif attribute.default is not None:
+            return None
+        descriptor = next((vars(base)[attribute.name] for base in cls.__mro__ if attribute.name in vars(base)), None)
+        if type(descriptor) is not types.MemberDescriptorType:
+            return None
+        descriptors[attribute.name] = descriptor
+    return descriptors if "extra" in descriptors else None
+
+
+def _compiled_object_codecs(cls: type) -> tuple[Decoder, Encoder, FieldAdder]:
+    descriptors = _slot_descriptors(cls)
+    extra = descriptors["extra"] if descriptors else None
+    decoder = _compiled.ObjectDecoder(cls, extra)
+    encoder = _compiled.ObjectEncoder(cls, extra)
+    exact = {_compiled.decode_str: str, _compiled.decode_int: int,
+             _compiled.decode_bool: bool, _compiled.decode_float: float}
+
+    def add_field(wire: str, name: str, dec: Decoder, enc: Encoder | None) -> None:
+        descriptor = descriptors[name] if descriptors else None
+        decoder.add(wire, name, descriptor, dec, exact.get(dec))
+        encoder.add(name, wire, descriptor, enc)
+
+    return decoder, encoder, add_field
+
+
+def _compiled_impl() -> _Impl | None:
+    if _compiled is None:
+        return None
+    _compiled.configure(_Mismatch, _mismatch, _describe)
+    c = _compiled
+
+    def union_decoder(members: tuple[type, ...]) -> Decoder:
+        return c.union_decoder(frozenset(members), " or ".join(_TYPE_NAMES[m] for m in members))
+
+    return _Impl(
+        name="compiled",
+        primitives={str: c.decode_str, int: c.decode_int, bool: c.decode_bool, float: c.decode_float,
+                    Any: c.decode_any},
+        union_decoder=union_decoder,
+        list_decoder=c.list_decoder,
+        map_decoder=c.map_decoder,
+        list_encoder=lambda item: c.copy_list if item is None else c.list_encoder(item),
+        map_encoder=lambda item: c.copy_dict if item is None else c.map_encoder(item),
+        copy_json=c.copy_json_encoder,
+        object_codecs=_compiled_object_codecs,
+    )
+
+
+_COMPILED = _compiled_impl()
+_IMPL = _COMPILED or _PYTHON
+_TABLES: dict[str, dict[type, _ClassCodec]] = {"python": {}, "compiled": {}}
+_CODECS: dict[type, _ClassCodec] = _TABLES[_IMPL.name]  # complete tables only: read without locking
+
+
+def _implementation() -> str:
+    """The walks in use: ``"compiled"`` or ``"python"``."""
+    return _IMPL.name
+
+
+def _use_implementation(name: str) -> None:
+    """Switch to the ``"compiled"`` or the ``"python"`` walks (for tests and benchmarks).
+
+    Each keeps its own tables. Raises ``RuntimeError`` for ``"compiled"`` when the
+    extension is not built. Not meant to race with decoding in other threads.
+    """
+    global _IMPL, _CODECS
+    impl = {"python": _PYTHON, "compiled": _COMPILED}[name]
+    if impl is None:
+        raise RuntimeError("the compiled codec (orchestra._ext.codec) is not built")
+    with _BUILD_LOCK:
+        _IMPL = impl
+        _CODECS = _TABLES[name]
 
 
 # --------------------------------------------------------------------------- objects

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import orjson
 import pytest
@@ -22,6 +24,26 @@ from orchestra.api.meta import ObjectMeta, Status
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "kubernetes"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
+COMPILED = codec._COMPILED is not None
+needs_compiled = pytest.mark.skipif(not COMPILED, reason="orchestra._ext.codec is not built")
+
+
+@contextmanager
+def using_walks(name: str) -> Iterator[None]:
+    """Decode and encode with the ``"python"`` or the ``"compiled"`` walks inside the block."""
+    before = codec._implementation()
+    codec._use_implementation(name)
+    try:
+        yield
+    finally:
+        codec._use_implementation(before)
+
+
+@pytest.fixture(autouse=True, params=["python", pytest.param("compiled", marks=needs_compiled)])
+def walks(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test of this module runs with the pure-Python walks and with the compiled ones."""
+    with using_walks(request.param):
+        yield request.param
 
 
 def test_examples_exist() -> None:
@@ -645,3 +667,4 @@ def test_redecode_fields_names_the_mistyped_field():
     with pytest.raises(DecodeError) as info:
         codec.redecode_fields(obj, wire, ("metadata",))
     assert info.value.path == "metadata.labels[a]"
+

@@ -1,0 +1,560 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The walks of the API object codec, in C: wire dicts ⇄ slotted attrs objects, by tables.
+
+``orchestra.api.codec`` builds, once per model class, a table of its fields (wire
+name, attribute name, value decoder, value encoder) out of attrs metadata and type
+hints; this module only walks such tables, so it knows nothing of the API's kinds.
+Every function here does exactly what its pure-Python reference in
+``orchestra.api.codec`` does (same outputs, same exceptions, same field paths);
+the pure-Python codec stays the reference and the fallback when this module is not
+built.
+
+Two speed-ups over the reference besides compiled loops:
+
+* decoders and encoders are objects of this module whose nesting is followed by
+  direct C calls, not Python calls, and primitive checks are inlined;
+* for a class whose ``__init__`` is provably plain (attrs-generated, defaults None,
+  no validators, converters or hooks; see ``orchestra.api.codec``), decoding
+  allocates the object and stores each attribute through its slot descriptor instead
+  of calling ``cls(**kwargs)``, and encoding reads them the same way.
+
+Errors: a value of the wrong type raises the exception class given to
+:func:`configure` (``codec._Mismatch``), made by the given factory, and each
+enclosing list, map or object appends its path segment to ``segments``, as the
+reference does. Objects and JSON copies are guarded by the interpreter's recursion
+limit (a ``RecursionError`` rather than a C stack overflow on absurdly deep input).
+"""
+
+from cpython.dict cimport PyDict_Contains, PyDict_Copy, PyDict_GetItemWithError, PyDict_Next
+from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
+from cpython.type cimport type as _type_t
+
+__all__ = [
+    "configure", "Decoder", "Encoder", "ObjectDecoder", "ObjectEncoder",
+    "decode_str", "decode_int", "decode_bool", "decode_float", "decode_any",
+    "union_decoder", "list_decoder", "map_decoder", "as_decoder",
+    "copy_list", "copy_dict", "copy_json_encoder", "list_encoder", "map_encoder", "as_encoder",
+    "copy_json",
+]
+
+cdef extern from "Python.h":
+    # 0, or 1 with RecursionError set (not -1).
+    int Py_EnterRecursiveCall(const char* where) except 1
+    void Py_LeaveRecursiveCall()
+
+# Set by configure(): the mismatch exception class, its factory, the value describer.
+cdef object _MISMATCH = None
+cdef object _make_mismatch = None
+cdef object _describe = None
+cdef tuple _NO_ARGS = ()
+
+
+def configure(mismatch_type, mismatch, describe):
+    """Set how type errors are raised: ``mismatch(expected, value)`` makes an instance of
+    ``mismatch_type`` (an exception with a ``segments`` list); ``describe(value)`` names
+    a value in messages."""
+    global _MISMATCH, _make_mismatch, _describe
+    _MISMATCH = mismatch_type
+    _make_mismatch = mismatch
+    _describe = describe
+
+
+# --------------------------------------------------------------------------- decoders
+
+cdef enum:
+    D_CALL = 0     # any Python callable
+    D_STR = 1
+    D_INT = 2
+    D_BOOL = 3
+    D_FLOAT = 4
+    D_ANY = 5
+    D_UNION = 6
+    D_LIST = 7
+    D_MAP = 8
+    D_OBJECT = 9
+
+
+cdef class Decoder:
+    """A value decoder: ``decoder(value)`` returns the decoded value or raises a mismatch."""
+
+    cdef int kind
+    cdef object func        # D_CALL: the callable
+    cdef object allowed     # D_UNION: frozenset of the exact types let through
+    cdef object expected    # D_UNION: what the error says was expected
+    cdef Decoder item       # D_LIST, D_MAP: the item decoder
+
+    def __call__(self, value):
+        return _decode(self, value)
+
+
+cdef Decoder _primitive(int kind):
+    cdef Decoder d = Decoder.__new__(Decoder)
+    d.kind = kind
+    return d
+
+
+decode_str = _primitive(D_STR)
+decode_int = _primitive(D_INT)
+decode_bool = _primitive(D_BOOL)
+decode_float = _primitive(D_FLOAT)
+decode_any = _primitive(D_ANY)
+
+
+cpdef Decoder as_decoder(object func):
+    """``func`` if it is a :class:`Decoder`, else a decoder that calls it."""
+    if isinstance(func, Decoder):
+        return <Decoder>func
+    cdef Decoder d = Decoder.__new__(Decoder)
+    d.kind = D_CALL
+    d.func = func
+    return d
+
+
+def union_decoder(frozenset allowed, str expected):
+    """A decoder letting through values whose exact type is in ``allowed``."""
+    cdef Decoder d = Decoder.__new__(Decoder)
+    d.kind = D_UNION
+    d.allowed = allowed
+    d.expected = expected
+    return d
+
+
+def list_decoder(item):
+    """A decoder of arrays whose items ``item`` decodes; errors name the index."""
+    cdef Decoder d = Decoder.__new__(Decoder)
+    d.kind = D_LIST
+    d.item = as_decoder(item)
+    return d
+
+
+def map_decoder(item):
+    """A decoder of string-keyed objects whose values ``item`` decodes; errors name the key."""
+    cdef Decoder d = Decoder.__new__(Decoder)
+    d.kind = D_MAP
+    d.item = as_decoder(item)
+    return d
+
+
+cdef class _InField:
+    cdef str name
+    cdef object descr       # the slot's member descriptor (direct construction), else None
+    cdef Decoder dec
+    cdef object exact       # the type passed through without a call, else None
+
+
+cdef class ObjectDecoder(Decoder):
+    """The decoder of one model class; fields are added once with :meth:`add`.
+
+    ``extra_descr`` is the member descriptor of the ``extra`` slot when objects may be
+    built directly (every field then needs its descriptor), else None: objects are then
+    made by ``cls(**kwargs)``.
+    """
+
+    cdef object cls
+    cdef dict table         # wire name -> _InField
+    cdef list slots         # descriptors of every field but extra (direct construction)
+    cdef object extra_descr
+
+    def __cinit__(self, cls, extra_descr=None):
+        self.kind = D_OBJECT
+        self.cls = cls
+        self.table = {}
+        self.slots = []
+        self.extra_descr = extra_descr
+
+    def add(self, str wire, str name, descr, dec, exact):
+        """Add the field ``name`` read from the wire key ``wire``, decoded by ``dec`` unless
+        its value's type is exactly ``exact`` (None: always decode)."""
+        cdef _InField f = _InField.__new__(_InField)
+        if self.extra_descr is not None:
+            if descr is None:
+                raise ValueError(f"field {name!r} needs its slot descriptor")
+            self.slots.append(descr)
+        f.name = name
+        f.descr = descr
+        f.dec = as_decoder(dec)
+        f.exact = exact
+        self.table[wire] = f
+
+
+cdef inline object _decode(Decoder d, object value):
+    cdef int kind = d.kind
+    if kind == D_STR:
+        if type(value) is str:
+            return value
+        raise _make_mismatch("string", value)
+    if kind == D_INT:
+        return _decode_int(value)
+    if kind == D_BOOL:
+        if type(value) is bool:
+            return value
+        raise _make_mismatch("boolean", value)
+    if kind == D_FLOAT:
+        if type(value) is float or type(value) is int:
+            return value
+        raise _make_mismatch("number", value)
+    if kind == D_ANY:
+        return value
+    if kind == D_OBJECT:
+        return _decode_object(<ObjectDecoder>d, value)
+    if kind == D_LIST:
+        return _decode_list(d.item, value)
+    if kind == D_MAP:
+        return _decode_map(d.item, value)
+    if kind == D_UNION:
+        if type(value) in <frozenset>d.allowed:
+            return value
+        raise _make_mismatch(d.expected, value)
+    return d.func(value)
+
+
+cdef object _decode_int(object value):
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise _make_mismatch("integer", value)
+
+
+cdef object _decode_list(Decoder item, object value):
+    if type(value) is not list:
+        raise _make_mismatch("array", value)
+    cdef list source = <list>value
+    cdef list out = []
+    cdef Py_ssize_t i = 0
+    try:
+        while i < len(source):
+            out.append(_decode(item, source[i]))
+            i += 1
+    except _MISMATCH as exc:
+        exc.segments.append(f"[{i}]")
+        raise
+    return out
+
+
+cdef object _decode_map(Decoder item, object value):
+    if type(value) is not dict:
+        raise _make_mismatch("object", value)
+    cdef dict out = {}
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    cdef object key = None
+    cdef bint bad_key = False
+    try:
+        while PyDict_Next(value, &pos, &k, &v):
+            key = <object>k
+            if type(key) is not str:
+                bad_key = True
+                break
+            out[key] = _decode(item, <object>v)
+    except _MISMATCH as exc:
+        exc.segments.append(f"[{key}]")
+        raise
+    if bad_key:
+        error = _MISMATCH(f"expected string key, got {_describe(key)}")
+        error.segments.append(f"[{key}]")
+        raise error
+    return out
+
+
+cdef inline int _set(object descr, object obj, object value) except -1:
+    return Py_TYPE(descr).tp_descr_set(descr, obj, value)
+
+
+cdef object _decode_object(ObjectDecoder d, object value):
+    if type(value) is not dict:
+        raise _make_mismatch("object", value)
+    Py_EnterRecursiveCall("")
+    try:
+        if d.extra_descr is not None:
+            return _build_object(d, <dict>value)
+        return _call_object(d, <dict>value)
+    finally:
+        Py_LeaveRecursiveCall()
+
+
+cdef object _build_object(ObjectDecoder d, dict value):
+    """Allocate the object and store each field through its slot descriptor."""
+    cdef object obj = (<PyTypeObject*>d.cls).tp_new(<_type_t>d.cls, <PyObject*>_NO_ARGS, NULL)
+    cdef object descr
+    for descr in d.slots:
+        _set(descr, obj, None)
+    cdef dict table = d.table
+    cdef dict extra = None
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    cdef PyObject* entry
+    cdef _InField f
+    cdef object key = None
+    cdef object item
+    try:
+        while PyDict_Next(value, &pos, &k, &v):
+            key = <object>k
+            item = <object>v
+            entry = PyDict_GetItemWithError(table, key)
+            if entry == NULL or item is None:
+                # Unknown fields, and explicit nulls of known ones, round-trip via extra.
+                if extra is None:
+                    extra = {}
+                extra[key] = item
+                continue
+            f = <_InField>entry
+            if type(item) is f.exact:
+                _set(f.descr, obj, item)
+            else:
+                _set(f.descr, obj, _decode(f.dec, item))
+    except _MISMATCH as exc:
+        exc.segments.append(key)
+        raise
+    _set(d.extra_descr, obj, extra if extra is not None else {})
+    return obj
+
+
+cdef object _call_object(ObjectDecoder d, dict value):
+    """Collect the fields as keyword arguments and call the class."""
+    cdef dict table = d.table
+    cdef dict kwargs = {}
+    cdef dict extra = None
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    cdef PyObject* entry
+    cdef _InField f
+    cdef object key = None
+    cdef object item
+    try:
+        while PyDict_Next(value, &pos, &k, &v):
+            key = <object>k
+            item = <object>v
+            entry = PyDict_GetItemWithError(table, key)
+            if entry == NULL or item is None:
+                if extra is None:
+                    extra = {}
+                extra[key] = item
+                continue
+            f = <_InField>entry
+            if type(item) is f.exact:
+                kwargs[f.name] = item
+            else:
+                kwargs[f.name] = _decode(f.dec, item)
+    except _MISMATCH as exc:
+        exc.segments.append(key)
+        raise
+    if extra:
+        kwargs["extra"] = extra
+    return d.cls(**kwargs)
+
+
+# --------------------------------------------------------------------------- encoders
+
+cdef enum:
+    E_CALL = 0      # any Python callable
+    E_LIST = 1      # list(value)
+    E_DICT = 2      # dict(value)
+    E_JSON = 3      # copy_json(value)
+    E_LIST_OF = 4
+    E_MAP_OF = 5
+    E_OBJECT = 6
+
+
+cdef class Encoder:
+    """A value encoder: ``encoder(value)`` returns the wire form of a (non-None) value."""
+
+    cdef int kind
+    cdef object func        # E_CALL: the callable
+    cdef Encoder item       # E_LIST_OF, E_MAP_OF: the item encoder
+
+    def __call__(self, value):
+        return _encode(self, value)
+
+
+cdef Encoder _simple_encoder(int kind):
+    cdef Encoder e = Encoder.__new__(Encoder)
+    e.kind = kind
+    return e
+
+
+copy_list = _simple_encoder(E_LIST)
+copy_dict = _simple_encoder(E_DICT)
+copy_json_encoder = _simple_encoder(E_JSON)
+
+
+cpdef Encoder as_encoder(object func):
+    """``func`` if it is an :class:`Encoder`, else an encoder that calls it."""
+    if isinstance(func, Encoder):
+        return <Encoder>func
+    cdef Encoder e = Encoder.__new__(Encoder)
+    e.kind = E_CALL
+    e.func = func
+    return e
+
+
+def list_encoder(item):
+    """An encoder of sequences: a new list of ``item`` applied to each element."""
+    cdef Encoder e = Encoder.__new__(Encoder)
+    e.kind = E_LIST_OF
+    e.item = as_encoder(item)
+    return e
+
+
+def map_encoder(item):
+    """An encoder of mappings: a new dict of ``item`` applied to each value."""
+    cdef Encoder e = Encoder.__new__(Encoder)
+    e.kind = E_MAP_OF
+    e.item = as_encoder(item)
+    return e
+
+
+cdef class _OutField:
+    cdef str name
+    cdef str wire
+    cdef object descr       # the slot's member descriptor (direct reads), else None
+    cdef Encoder enc        # None: the value is wire-ready as is
+
+
+cdef class ObjectEncoder(Encoder):
+    """The encoder of one model class; fields are added once, in model order, with :meth:`add`.
+
+    With ``extra_descr`` (the ``extra`` slot's member descriptor) objects of exactly
+    ``cls`` are read through their slot descriptors; other objects through ``getattr``.
+    """
+
+    cdef object cls
+    cdef list fields        # _OutField, in model order
+    cdef object extra_descr
+
+    def __cinit__(self, cls, extra_descr=None):
+        self.kind = E_OBJECT
+        self.cls = cls
+        self.fields = []
+        self.extra_descr = extra_descr
+
+    def add(self, str name, str wire, descr, enc):
+        """Add the field ``name``, written as ``wire`` through ``enc`` (None: as is)."""
+        cdef _OutField f = _OutField.__new__(_OutField)
+        if self.extra_descr is not None and descr is None:
+            raise ValueError(f"field {name!r} needs its slot descriptor")
+        f.name = name
+        f.wire = wire
+        f.descr = descr
+        f.enc = None if enc is None else as_encoder(enc)
+        self.fields.append(f)
+
+
+cdef inline object _encode(Encoder e, object value):
+    cdef int kind = e.kind
+    if kind == E_OBJECT:
+        return _encode_object(<ObjectEncoder>e, value)
+    if kind == E_LIST:
+        return list(value)
+    if kind == E_DICT:
+        if type(value) is dict:
+            return PyDict_Copy(value)
+        return dict(value)
+    if kind == E_JSON:
+        return copy_json(value)
+    if kind == E_LIST_OF:
+        return _encode_list(e.item, value)
+    if kind == E_MAP_OF:
+        return _encode_map(e.item, value)
+    return e.func(value)
+
+
+cdef object _encode_list(Encoder item, object value):
+    cdef list out = []
+    cdef object v
+    for v in value:
+        out.append(_encode(item, v))
+    return out
+
+
+cdef object _encode_map(Encoder item, object value):
+    cdef dict out = {}
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    if type(value) is dict:
+        while PyDict_Next(value, &pos, &k, &v):
+            out[<object>k] = _encode(item, <object>v)
+        return out
+    for key, val in value.items():
+        out[key] = _encode(item, val)
+    return out
+
+
+cdef inline object _get(object descr, object obj, object cls):
+    return Py_TYPE(descr).tp_descr_get(descr, obj, cls)
+
+
+cdef object _encode_object(ObjectEncoder e, object obj):
+    Py_EnterRecursiveCall("")
+    try:
+        return _encode_fields(e, obj)
+    finally:
+        Py_LeaveRecursiveCall()
+
+
+cdef object _encode_fields(ObjectEncoder e, object obj):
+    cdef dict out = {}
+    cdef bint direct = e.extra_descr is not None and type(obj) is e.cls
+    cdef _OutField f
+    cdef object value
+    for f in e.fields:
+        if direct:
+            value = _get(f.descr, obj, e.cls)
+        else:
+            value = getattr(obj, f.name)
+        if value is not None:
+            out[f.wire] = value if f.enc is None else _encode(f.enc, value)
+    extra = _get(e.extra_descr, obj, e.cls) if direct else obj.extra
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    if extra:
+        if type(extra) is dict:
+            while PyDict_Next(extra, &pos, &k, &v):
+                if not PyDict_Contains(out, <object>k):
+                    out[<object>k] = copy_json(<object>v)
+        else:
+            for key, val in extra.items():
+                if key not in out:
+                    out[key] = copy_json(val)
+    return out
+
+
+cpdef object copy_json(object value):
+    """A copy of a JSON-like value (new dicts and lists all the way down, other values shared)."""
+    if type(value) is dict:
+        Py_EnterRecursiveCall("")
+        try:
+            return _copy_dict(<dict>value)
+        finally:
+            Py_LeaveRecursiveCall()
+    if type(value) is list:
+        Py_EnterRecursiveCall("")
+        try:
+            return _copy_list(<list>value)
+        finally:
+            Py_LeaveRecursiveCall()
+    return value
+
+
+cdef dict _copy_dict(dict value):
+    cdef dict out = {}
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    while PyDict_Next(value, &pos, &k, &v):
+        out[<object>k] = copy_json(<object>v)
+    return out
+
+
+cdef list _copy_list(list value):
+    cdef list out = []
+    cdef Py_ssize_t i = 0
+    while i < len(value):
+        out.append(copy_json(value[i]))
+        i += 1
+    return out
