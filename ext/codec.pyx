@@ -15,8 +15,9 @@ Two speed-ups over the reference besides compiled loops:
   direct C calls, not Python calls, and primitive checks are inlined;
 * for a class whose ``__init__`` is provably plain (attrs-generated, defaults None,
   no validators, converters or hooks; see ``orchestra.api.codec``), decoding
-  allocates the object and stores each attribute through its slot descriptor instead
-  of calling ``cls(**kwargs)``, and encoding reads them the same way.
+  allocates the object and stores each attribute straight into its slot (the offset
+  its member descriptor names, as the descriptor itself would) instead of calling
+  ``cls(**kwargs)``, and encoding reads the slots the same way.
 
 Errors: a value of the wrong type raises the exception class given to
 :func:`configure` (``codec._Mismatch``), made by the given factory, and each
@@ -28,6 +29,7 @@ limit (a ``RecursionError`` rather than a C stack overflow on absurdly deep inpu
 from cpython.dict cimport PyDict_Contains, PyDict_Copy, PyDict_GetItemWithError, PyDict_Next
 from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
 from cpython.type cimport type as _type_t
+from libcpp.vector cimport vector
 
 __all__ = [
     "configure", "Decoder", "Encoder", "ObjectDecoder", "ObjectEncoder",
@@ -40,6 +42,23 @@ __all__ = [
 cdef extern from "Python.h":
     # 0, or 1 with RecursionError set (not -1).
     int Py_EnterRecursiveCall(const char* where) except 1
+    void Py_LeaveRecursiveCall()
+    void Py_INCREF(object o)
+    void Py_XDECREF(PyObject* o)
+
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+        int flags
+    enum:
+        T_OBJECT_EX
+        READONLY
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    PyTypeObject PyMemberDescr_Type
     void Py_LeaveRecursiveCall()
 
 # Set by configure(): the mismatch exception class, its factory, the value describer.
@@ -57,6 +76,36 @@ def configure(mismatch_type, mismatch, describe):
     _MISMATCH = mismatch_type
     _make_mismatch = mismatch
     _describe = describe
+
+
+# --------------------------------------------------------------------------- slots
+
+
+cdef Py_ssize_t _slot_offset(object descr) except -1:
+    """Where a ``__slots__`` member descriptor keeps its attribute in an object."""
+    if Py_TYPE(descr) != &PyMemberDescr_Type:
+        raise TypeError(f"not a slot member descriptor: {descr!r}")
+    cdef PyMemberDef* member = (<PyMemberDescrObject*><PyObject*>descr).d_member
+    if member.type != T_OBJECT_EX or member.flags & READONLY:
+        raise TypeError(f"not a writable object slot: {descr!r}")
+    return member.offset
+
+
+cdef inline void _store(object obj, Py_ssize_t offset, object value) noexcept:
+    # What the member descriptor's __set__ does for an object of its class.
+    cdef PyObject** slot = <PyObject**>((<char*><PyObject*>obj) + offset)
+    cdef PyObject* old = slot[0]
+    Py_INCREF(value)
+    slot[0] = <PyObject*>value
+    Py_XDECREF(old)
+
+
+cdef inline object _load(object obj, Py_ssize_t offset, object descr):
+    # What the member descriptor's __get__ does, its AttributeError for an empty slot included.
+    cdef PyObject* value = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+    if value == NULL:
+        return Py_TYPE(descr).tp_descr_get(descr, obj, type(obj))
+    return <object>value
 
 
 # --------------------------------------------------------------------------- decoders
@@ -137,7 +186,7 @@ def map_decoder(item):
 
 cdef class _InField:
     cdef str name
-    cdef object descr       # the slot's member descriptor (direct construction), else None
+    cdef Py_ssize_t offset  # the slot's offset (direct construction)
     cdef Decoder dec
     cdef object exact       # the type passed through without a call, else None
 
@@ -152,26 +201,30 @@ cdef class ObjectDecoder(Decoder):
 
     cdef object cls
     cdef dict table         # wire name -> _InField
-    cdef list slots         # descriptors of every field but extra (direct construction)
-    cdef object extra_descr
+    cdef bint direct
+    cdef vector[Py_ssize_t] slots   # offsets of every field but extra (direct construction)
+    cdef Py_ssize_t extra_offset
 
     def __cinit__(self, cls, extra_descr=None):
         self.kind = D_OBJECT
         self.cls = cls
         self.table = {}
-        self.slots = []
-        self.extra_descr = extra_descr
+        self.direct = extra_descr is not None
+        if self.direct:
+            if not isinstance(cls, type):
+                raise TypeError(f"not a class: {cls!r}")
+            self.extra_offset = _slot_offset(extra_descr)
 
     def add(self, str wire, str name, descr, dec, exact):
         """Add the field ``name`` read from the wire key ``wire``, decoded by ``dec`` unless
         its value's type is exactly ``exact`` (None: always decode)."""
         cdef _InField f = _InField.__new__(_InField)
-        if self.extra_descr is not None:
+        if self.direct:
             if descr is None:
                 raise ValueError(f"field {name!r} needs its slot descriptor")
-            self.slots.append(descr)
+            f.offset = _slot_offset(descr)
+            self.slots.push_back(f.offset)
         f.name = name
-        f.descr = descr
         f.dec = as_decoder(dec)
         f.exact = exact
         self.table[wire] = f
@@ -258,16 +311,12 @@ cdef object _decode_map(Decoder item, object value):
     return out
 
 
-cdef inline int _set(object descr, object obj, object value) except -1:
-    return Py_TYPE(descr).tp_descr_set(descr, obj, value)
-
-
 cdef object _decode_object(ObjectDecoder d, object value):
     if type(value) is not dict:
         raise _make_mismatch("object", value)
     Py_EnterRecursiveCall("")
     try:
-        if d.extra_descr is not None:
+        if d.direct:
             return _build_object(d, <dict>value)
         return _call_object(d, <dict>value)
     finally:
@@ -275,11 +324,11 @@ cdef object _decode_object(ObjectDecoder d, object value):
 
 
 cdef object _build_object(ObjectDecoder d, dict value):
-    """Allocate the object and store each field through its slot descriptor."""
+    """Allocate the object and store each field into its slot."""
     cdef object obj = (<PyTypeObject*>d.cls).tp_new(<_type_t>d.cls, <PyObject*>_NO_ARGS, NULL)
-    cdef object descr
-    for descr in d.slots:
-        _set(descr, obj, None)
+    cdef Py_ssize_t offset
+    for offset in d.slots:
+        _store(obj, offset, None)
     cdef dict table = d.table
     cdef dict extra = None
     cdef Py_ssize_t pos = 0
@@ -302,13 +351,13 @@ cdef object _build_object(ObjectDecoder d, dict value):
                 continue
             f = <_InField>entry
             if type(item) is f.exact:
-                _set(f.descr, obj, item)
+                _store(obj, f.offset, item)
             else:
-                _set(f.descr, obj, _decode(f.dec, item))
+                _store(obj, f.offset, _decode(f.dec, item))
     except _MISMATCH as exc:
         exc.segments.append(key)
         raise
-    _set(d.extra_descr, obj, extra if extra is not None else {})
+    _store(obj, d.extra_offset, extra if extra is not None else {})
     return obj
 
 
@@ -411,6 +460,7 @@ cdef class _OutField:
     cdef str name
     cdef str wire
     cdef object descr       # the slot's member descriptor (direct reads), else None
+    cdef Py_ssize_t offset  # and its offset
     cdef Encoder enc        # None: the value is wire-ready as is
 
 
@@ -424,18 +474,23 @@ cdef class ObjectEncoder(Encoder):
     cdef object cls
     cdef list fields        # _OutField, in model order
     cdef object extra_descr
+    cdef Py_ssize_t extra_offset
 
     def __cinit__(self, cls, extra_descr=None):
         self.kind = E_OBJECT
         self.cls = cls
         self.fields = []
         self.extra_descr = extra_descr
+        if extra_descr is not None:
+            self.extra_offset = _slot_offset(extra_descr)
 
     def add(self, str name, str wire, descr, enc):
         """Add the field ``name``, written as ``wire`` through ``enc`` (None: as is)."""
         cdef _OutField f = _OutField.__new__(_OutField)
-        if self.extra_descr is not None and descr is None:
-            raise ValueError(f"field {name!r} needs its slot descriptor")
+        if self.extra_descr is not None:
+            if descr is None:
+                raise ValueError(f"field {name!r} needs its slot descriptor")
+            f.offset = _slot_offset(descr)
         f.name = name
         f.wire = wire
         f.descr = descr
@@ -484,10 +539,6 @@ cdef object _encode_map(Encoder item, object value):
     return out
 
 
-cdef inline object _get(object descr, object obj, object cls):
-    return Py_TYPE(descr).tp_descr_get(descr, obj, cls)
-
-
 cdef object _encode_object(ObjectEncoder e, object obj):
     Py_EnterRecursiveCall("")
     try:
@@ -503,12 +554,12 @@ cdef object _encode_fields(ObjectEncoder e, object obj):
     cdef object value
     for f in e.fields:
         if direct:
-            value = _get(f.descr, obj, e.cls)
+            value = _load(obj, f.offset, f.descr)
         else:
             value = getattr(obj, f.name)
         if value is not None:
             out[f.wire] = value if f.enc is None else _encode(f.enc, value)
-    extra = _get(e.extra_descr, obj, e.cls) if direct else obj.extra
+    extra = _load(obj, e.extra_offset, e.extra_descr) if direct else obj.extra
     cdef Py_ssize_t pos = 0
     cdef PyObject* k
     cdef PyObject* v

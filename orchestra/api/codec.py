@@ -509,6 +509,10 @@ _NON_RESOURCE_KINDS: dict[tuple[str, str], type] = {("v1", "Status"): Status}
 
 
 def _class_for(api_version: Any, kind: Any) -> type:
+    if type(api_version) is str and type(kind) is str and api_version and kind:
+        rt = registry.by_kind(api_version, kind)
+        if rt is not None:
+            return rt.cls
     for name, value in (("apiVersion", api_version), ("kind", kind)):
         if value is None or value == "":
             raise DecodeError(f"{name} is required", path=name)
@@ -541,7 +545,7 @@ def decode(data: dict, *, path: str = "") -> Any:
 def decode_as(cls: type, data: Any, *, path: str = "") -> Any:
     """Decode a wire dict as ``cls`` (any model class), whatever its ``kind`` says."""
     try:
-        return _codec(cls).decode(data)
+        return (_CODECS.get(cls) or _codec(cls)).decode(data)
     except _Mismatch as exc:
         raise DecodeError(exc.reason, path=_join_path(path, exc.segments) or None) from None
 
@@ -580,7 +584,8 @@ def redecode_fields(obj: Any, data: dict, keys: tuple[str, ...]) -> bool:
 
 def encode(obj: Any) -> dict[str, Any]:
     """Encode a model object as a wire dict: camelCase keys, absent fields left out, extras kept."""
-    return _codec(type(obj)).encode(obj)
+    cls = type(obj)
+    return (_CODECS.get(cls) or _codec(cls)).encode(obj)
 
 
 # --------------------------------------------------------------------------- documents
