@@ -157,15 +157,18 @@ def bench_apiserver(seconds: float, warmup: float, connections: int, concurrency
 @click.option("--initial-backoff", type=float, default=1.0, show_default=True,
               help="podInitialBackoffSeconds of the scheduler (bounds Preemption's latency).")
 @click.option("--cpu", default=0, show_default=True, help="The one core the run is pinned to (-1: not pinned).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs of each end-to-end workload; the median is reported (a shared machine is noisy).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
 def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: str, initial_backoff: float,
-                    cpu: int, json_path: str | None) -> None:
+                    cpu: int, repeat: int, json_path: str | None) -> None:
     """scheduler_perf-like workloads end to end through the in-process API, beside kube-scheduler's thresholds."""
     chosen = _split(workloads)
     unknown = set(chosen) - set(SCHED_WORKLOADS)
     if unknown:
         raise click.BadParameter(f"unknown workloads {sorted(unknown)}", param_hint="--workloads")
-    overrides: dict[str, Any] = {"workloads": chosen, "initial_backoff": initial_backoff, "cpu": None if cpu < 0 else cpu}
+    overrides: dict[str, Any] = {"workloads": chosen, "initial_backoff": initial_backoff,
+                                 "cpu": None if cpu < 0 else cpu, "repeat": repeat}
     if nodes is not None:
         overrides["nodes"] = nodes
     if pods is not None:

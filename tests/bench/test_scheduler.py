@@ -30,6 +30,14 @@ async def test_every_workload_reports_figures():
     assert "SchedulingBasic pods/s" in labels and "Cython core ÷ reference, SchedulingBasic" in labels
 
 
+async def test_repeat_reports_the_median_run():
+    cfg = SchedBenchConfig(**{**TINY, "workloads": ("SchedulingBasic",), "repeat": 3})
+    (m,) = await run_scheduler_bench(cfg)
+    assert m.pods == 20 and m.note.startswith("median of 3 runs (")
+    low, high = (float(v.replace(",", "")) for v in m.note.split("(")[1].split(" pods")[0].split("–"))
+    assert low <= m.cpu_rate <= high
+
+
 def test_target_rows_compare_with_targets_and_kube_thresholds():
     rows = scheduler_target_rows([SchedMeasurement("SchedulingBasic", "end-to-end", 20_000, 1.0)])
     assert rows == [("SchedulingBasic pods/s", 20_000.0, 10_000, 680, True)]
