@@ -464,6 +464,14 @@ cdef class _OutField:
     cdef Encoder enc        # None: the value is wire-ready as is
 
 
+cdef struct _OutSlot:
+    # One field for direct reads, its objects borrowed from the _OutField that owns them.
+    Py_ssize_t offset
+    PyObject* wire
+    PyObject* enc           # NULL: the value is wire-ready as is
+    PyObject* field         # the _OutField
+
+
 cdef class ObjectEncoder(Encoder):
     """The encoder of one model class; fields are added once, in model order, with :meth:`add`.
 
@@ -473,6 +481,7 @@ cdef class ObjectEncoder(Encoder):
 
     cdef object cls
     cdef list fields        # _OutField, in model order
+    cdef vector[_OutSlot] slots     # the same, for direct reads
     cdef object extra_descr
     cdef Py_ssize_t extra_offset
 
@@ -496,6 +505,15 @@ cdef class ObjectEncoder(Encoder):
         f.descr = descr
         f.enc = None if enc is None else as_encoder(enc)
         self.fields.append(f)
+        cdef _OutSlot slot
+        if self.extra_descr is not None:
+            slot.offset = f.offset
+            slot.wire = <PyObject*>f.wire
+            slot.enc = NULL
+            if f.enc is not None:
+                slot.enc = <PyObject*>f.enc
+            slot.field = <PyObject*>f
+            self.slots.push_back(slot)
 
 
 cdef inline object _encode(Encoder e, object value):
@@ -551,14 +569,28 @@ cdef object _encode_fields(ObjectEncoder e, object obj):
     cdef dict out = {}
     cdef bint direct = e.extra_descr is not None and type(obj) is e.cls
     cdef _OutField f
+    cdef _OutSlot* slot
+    cdef PyObject* item
+    cdef size_t i
     cdef object value
-    for f in e.fields:
-        if direct:
-            value = _load(obj, f.offset, f.descr)
-        else:
+    if direct:
+        for i in range(e.slots.size()):
+            slot = &e.slots[i]
+            item = (<PyObject**>((<char*><PyObject*>obj) + slot.offset))[0]
+            if item == NULL:  # an emptied slot: raises the AttributeError getattr would
+                value = _load(obj, slot.offset, (<_OutField>slot.field).descr)
+                item = <PyObject*>value
+            if item == <PyObject*>None:
+                continue
+            if slot.enc == NULL:
+                out[<object>slot.wire] = <object>item
+            else:
+                out[<object>slot.wire] = _encode(<Encoder>slot.enc, <object>item)
+    else:
+        for f in e.fields:
             value = getattr(obj, f.name)
-        if value is not None:
-            out[f.wire] = value if f.enc is None else _encode(f.enc, value)
+            if value is not None:
+                out[f.wire] = value if f.enc is None else _encode(f.enc, value)
     extra = _load(obj, e.extra_offset, e.extra_descr) if direct else obj.extra
     cdef Py_ssize_t pos = 0
     cdef PyObject* k

@@ -10,12 +10,14 @@ Explicit nulls are kept too, unless the field has since been given a value.
 Per-class decode/encode tables are built once, on first use of a class, from its attrs
 fields and type hints; decoding and encoding then only walk those tables. The walks
 have two implementations with the same results and errors: the pure-Python one here
-(the reference) and a compiled one (``orchestra._ext.codec``), used when it is built.
+(the reference) and a compiled one (``orchestra._ext.codec``), used when it is built
+unless the environment sets ``ORCHESTRA_PURE_CODEC=1``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import types
@@ -443,8 +445,7 @@ def _compiled_object_codecs(cls: type) -> tuple[Decoder, Encoder, FieldAdder]:
     extra = descriptors["extra"] if descriptors else None
     decoder = _compiled.ObjectDecoder(cls, extra)
     encoder = _compiled.ObjectEncoder(cls, extra)
-    exact = {_compiled.decode_str: str, _compiled.decode_int: int,
-             _compiled.decode_bool: bool, _compiled.decode_float: float}
+    exact = _COMPILED_EXACT_TYPES
 
     def add_field(wire: str, name: str, dec: Decoder, enc: Encoder | None) -> None:
         descriptor = descriptors[name] if descriptors else None
@@ -452,6 +453,14 @@ def _compiled_object_codecs(cls: type) -> tuple[Decoder, Encoder, FieldAdder]:
         encoder.add(name, wire, descriptor, enc)
 
     return decoder, encoder, add_field
+
+
+#: The compiled primitive decoders and the one type each passes through unchanged.
+_COMPILED_EXACT_TYPES: dict[Decoder, type] = (
+    {}
+    if _compiled is None
+    else {_compiled.decode_str: str, _compiled.decode_int: int, _compiled.decode_bool: bool, _compiled.decode_float: float}
+)
 
 
 def _compiled_impl() -> _Impl | None:
@@ -478,7 +487,8 @@ def _compiled_impl() -> _Impl | None:
 
 
 _COMPILED = _compiled_impl()
-_IMPL = _COMPILED or _PYTHON
+#: ORCHESTRA_PURE_CODEC=1 keeps the compiled walks out (to compare, or to rule them out).
+_IMPL = _PYTHON if os.environ.get("ORCHESTRA_PURE_CODEC", "") not in ("", "0") else _COMPILED or _PYTHON
 _TABLES: dict[str, dict[type, _ClassCodec]] = {"python": {}, "compiled": {}}
 _CODECS: dict[type, _ClassCodec] = _TABLES[_IMPL.name]  # complete tables only: read without locking
 

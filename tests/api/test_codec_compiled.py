@@ -10,6 +10,7 @@ classes: valid values, wrong types, nulls, unknown fields, non-string keys.
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 import types
@@ -165,6 +166,15 @@ except RuntimeError:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "fallback ok"
+
+
+@needs_compiled
+def test_the_environment_can_keep_the_compiled_walks_out() -> None:
+    script = "from orchestra.api import codec; print(codec._implementation())"
+    for value, expected in (("1", "python"), ("0", "compiled"), ("", "compiled")):
+        env = {**os.environ, "ORCHESTRA_PURE_CODEC": value}
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+        assert done.stdout.strip() == expected, (value, done.stderr)
 
 
 @needs_compiled
