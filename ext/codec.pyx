@@ -59,7 +59,6 @@ cdef extern from "Python.h":
     ctypedef struct PyMemberDescrObject:
         PyMemberDef* d_member
     PyTypeObject PyMemberDescr_Type
-    void Py_LeaveRecursiveCall()
 
 # Set by configure(): the mismatch exception class, its factory, the value describer.
 cdef object _MISMATCH = None
@@ -300,7 +299,8 @@ cdef object _decode_map(Decoder item, object value):
             if type(key) is not str:
                 bad_key = True
                 break
-            out[key] = _decode(item, <object>v)
+            val = <object>v
+            out[key] = _decode(item, val)
     except _MISMATCH as exc:
         exc.segments.append(f"[{key}]")
         raise
@@ -550,7 +550,9 @@ cdef object _encode_map(Encoder item, object value):
     cdef PyObject* v
     if type(value) is dict:
         while PyDict_Next(value, &pos, &k, &v):
-            out[<object>k] = _encode(item, <object>v)
+            key = <object>k
+            val = <object>v
+            out[key] = _encode(item, val)
         return out
     for key, val in value.items():
         out[key] = _encode(item, val)
@@ -569,23 +571,24 @@ cdef object _encode_fields(ObjectEncoder e, object obj):
     cdef dict out = {}
     cdef bint direct = e.extra_descr is not None and type(obj) is e.cls
     cdef _OutField f
-    cdef _OutSlot* slot
+    cdef _OutSlot slot
     cdef PyObject* item
     cdef size_t i
     cdef object value
     if direct:
         for i in range(e.slots.size()):
-            slot = &e.slots[i]
+            slot = e.slots[i]  # a copy: an encoder called below may add fields (reallocating)
             item = (<PyObject**>((<char*><PyObject*>obj) + slot.offset))[0]
-            if item == NULL:  # an emptied slot: raises the AttributeError getattr would
-                value = _load(obj, slot.offset, (<_OutField>slot.field).descr)
-                item = <PyObject*>value
             if item == <PyObject*>None:
                 continue
-            if slot.enc == NULL:
-                out[<object>slot.wire] = <object>item
+            if item == NULL:  # an emptied slot: raises the AttributeError getattr would
+                value = _load(obj, slot.offset, (<_OutField>slot.field).descr)
             else:
-                out[<object>slot.wire] = _encode(<Encoder>slot.enc, <object>item)
+                value = <object>item  # a reference of our own while encoders run
+            if slot.enc == NULL:
+                out[<object>slot.wire] = value
+            else:
+                out[<object>slot.wire] = _encode(<Encoder>slot.enc, value)
     else:
         for f in e.fields:
             value = getattr(obj, f.name)
@@ -598,8 +601,10 @@ cdef object _encode_fields(ObjectEncoder e, object obj):
     if extra:
         if type(extra) is dict:
             while PyDict_Next(extra, &pos, &k, &v):
-                if not PyDict_Contains(out, <object>k):
-                    out[<object>k] = copy_json(<object>v)
+                key = <object>k
+                val = <object>v
+                if not PyDict_Contains(out, key):
+                    out[key] = copy_json(val)
         else:
             for key, val in extra.items():
                 if key not in out:
@@ -630,7 +635,9 @@ cdef dict _copy_dict(dict value):
     cdef PyObject* k
     cdef PyObject* v
     while PyDict_Next(value, &pos, &k, &v):
-        out[<object>k] = copy_json(<object>v)
+        key = <object>k
+        val = <object>v
+        out[key] = copy_json(val)
     return out
 
 
