@@ -23,7 +23,7 @@ __all__ = [
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
     "normalize_default", "normalize_min_max", "select_best", "accumulate", "in_range", "domain_totals",
-    "select_victims", "slots_rejected_by",
+    "select_victims", "slots_rejected_by", "domain_slots", "domain_sums",
     "K_NODE_NAME", "K_UNSCHEDULABLE", "K_RESOURCES", "K_NODE_AFFINITY", "K_TAINTS",
     "K_PORTS", "K_SPREAD", "K_INTERPOD",
     "S_RESOURCES", "S_BALANCED", "S_TAINTS", "S_IMAGES",
@@ -755,6 +755,53 @@ def domain_totals(NodeTable t, int32_t key, const int64_t[:] counts, const uint8
                     lo = o[v]
                     first = False
     return out, domains, lo, grand
+
+
+def domain_slots(NodeTable t, int32_t key, const uint8_t[:] mask):
+    """Per slot: the value id of label ``key`` where the slot is live, masked in (``mask`` None:
+    every slot) and carries the label; -1 elsewhere. With :func:`domain_sums` this gives
+    :func:`domain_totals`, the array being reusable while the nodes do not change."""
+    cdef int n = t.size, i
+    cdef array out = clone(_I32, n, False)
+    cdef int32_t* o = <int32_t*>out.data.as_ints
+    cdef bint use_mask = mask is not None
+    with nogil:
+        for i in range(n):
+            if not t.live[i] or (use_mask and (i >= mask.shape[0] or not mask[i])):
+                o[i] = -1
+            else:
+                o[i] = t.label(key, i)
+    return out
+
+
+def domain_sums(const int32_t[::1] domains, const int64_t[::1] counts, int n_values):
+    """:func:`domain_totals` from :func:`domain_slots`' array: per value id the sum of ``counts``
+    over its slots; ``(totals, n_domains, min_total, grand_total)``."""
+    cdef int n = domains.shape[0], i, nc = counts.shape[0]
+    cdef int32_t v
+    cdef array out = clone(_I64, n_values, True)
+    cdef int64_t* o = <int64_t*>out.data.as_longlongs
+    cdef vector[uint8_t] seen
+    cdef int n_domains = 0
+    cdef int64_t lo = 0, grand = 0
+    cdef bint first = True
+    seen.resize(n_values, 0)
+    with nogil:
+        for i in range(n):
+            v = domains[i]
+            if v < 0 or v >= n_values:
+                continue
+            if not seen[v]:
+                seen[v] = 1
+                n_domains += 1
+            if i < nc:
+                o[v] += counts[i]
+                grand += counts[i]
+        for v in range(n_values):
+            if seen[v] and (first or o[v] < lo):
+                lo = o[v]
+                first = False
+    return out, n_domains, lo, grand
 
 
 cdef inline int64_t _div(int64_t a, int64_t b) noexcept nogil:

@@ -13,7 +13,7 @@ from orchestra._ext import sched
 from orchestra.scheduler.podinfo import NodeTerm, PodInfo, Taint
 from orchestra.scheduler.snapshot import FIELD_NAME_KEY, ClusterSnapshot
 
-__all__ = ["UNSCHEDULABLE_TAINT", "image_ids", "required_matcher", "preferred_matchers", "tolerated_masks",
+__all__ = ["UNSCHEDULABLE_TAINT", "image_ids", "spread_domains", "required_matcher", "preferred_matchers", "tolerated_masks",
            "tolerates_unschedulable", "pod_query_for_nodes"]
 
 #: The taint a cordoned node behaves as if it had (NodeUnschedulable).
@@ -106,6 +106,23 @@ def image_ids(snapshot: ClusterSnapshot, pod: PodInfo) -> array:
     hit = cache.get(key)
     if hit is None:
         hit = cache[key] = array("i", [i for i in (images.get(n) for n in pod.images) if i >= 0])
+    return hit
+
+
+def spread_domains(snapshot: ClusterSnapshot, pod: PodInfo, honor_affinity: bool, honor_taints: bool,
+                   key_ids: list[int], key: int) -> array:
+    """Per slot, the topology domain (value id of label ``key``) a node counts in for the pod's
+    spread constraints, or -1: not live, missing one of ``key_ids``, or left out by the node
+    inclusion policies (``honor_affinity``: the pod's required node affinity; ``honor_taints``:
+    its tolerations). Cached while no node changes (see :func:`orchestra._ext.sched.domain_sums`)."""
+    cache_key = ("domains", snapshot.node_generation, honor_affinity, honor_taints, tuple(key_ids), key,
+                 (pod.node_selector, pod.required_node_terms) if honor_affinity else None,
+                 pod.tolerations if honor_taints else None)
+    cache = _cache(snapshot)
+    hit = cache.get(cache_key)
+    if hit is None:
+        mask = sched.node_mask(snapshot.table, pod_query_for_nodes(snapshot, pod), honor_affinity, honor_taints, key_ids)
+        hit = cache[cache_key] = sched.domain_slots(snapshot.table, key, mask)
     return hit
 
 

@@ -107,6 +107,9 @@ class ClusterSnapshot:
         self.host_ips = Interner()
         self.host_ips.intern("0.0.0.0")
         self.generation = 0
+        #: Bumped by every node change (add, update, remove): what depends on nodes alone is
+        #: valid while it stays the same.
+        self.node_generation = 0
         self._slot_by_name: dict[str, int] = {}
         self._nodes: list[NodeInfo | None] = []
         self._free: list[int] = []
@@ -238,6 +241,7 @@ class ClusterSnapshot:
         self._nodes[slot] = None
         self._free.append(slot)
         self.generation += 1
+        self.node_generation += 1
 
     def _grow(self) -> None:
         cap = self.table.capacity
@@ -296,6 +300,7 @@ class ClusterSnapshot:
         t.set_images(slot, ids, sizes)
         self._nodes[slot] = info
         self.generation += 1
+        self.node_generation += 1
 
     # ------------------------------------------------------------------ pods
 

@@ -9,7 +9,7 @@ from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
 from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, ProfileError, Status
 from orchestra.scheduler.podinfo import AffinityTerm, PodInfo, SpreadConstraint
-from orchestra.scheduler.query import pod_query_for_nodes
+from orchestra.scheduler.query import spread_domains
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
 __all__ = ["HOSTNAME_KEY", "PodTopologySpread", "REASON", "REASON_MISSING_LABEL", "orchestra_scheduler_plugins"]
@@ -56,15 +56,11 @@ class PodTopologySpread(Plugin):
         hard = [c for c in pod.spread if c.hard]
         if not hard:
             return Status.skip()
-        table = snapshot.table
         key_ids = [snapshot.intern_key(c.topology_key) for c in hard]
-        nq = pod_query_for_nodes(snapshot, pod)
-        masks: dict[tuple[bool, bool], Any] = {}
+        n_values = len(snapshot.values)
         for c, kid in zip(hard, key_ids):
-            policy = (c.honor_node_affinity, c.honor_node_taints)
-            if policy not in masks:
-                masks[policy] = sched.node_mask(table, nq, policy[0], policy[1], key_ids)
-            totals, domains, lowest, _ = sched.domain_totals(table, kid, _counts(snapshot, pod, c), masks[policy], len(snapshot.values))
+            slots = spread_domains(snapshot, pod, c.honor_node_affinity, c.honor_node_taints, key_ids, kid)
+            totals, domains, lowest, _ = sched.domain_sums(slots, _counts(snapshot, pod, c), n_values)
             if domains < c.min_domains:
                 lowest = 0
             state.query.add_spread(kid, c.max_skew, lowest, c.selector.matches(pod.labels), totals)
@@ -86,7 +82,7 @@ class PodTopologySpread(Plugin):
         snapshot = batch.snapshot
         table = snapshot.table
         key_ids = [snapshot.intern_key(c.topology_key) for c in soft]
-        nq = pod_query_for_nodes(snapshot, pod)
+        n_values = len(snapshot.values)
         totals, per_node = [], []
         for c, kid in zip(soft, key_ids):
             counts = _counts(snapshot, pod, c)
@@ -94,8 +90,8 @@ class PodTopologySpread(Plugin):
             if c.topology_key == HOSTNAME_KEY:
                 totals.append(None)
             else:
-                mask = sched.node_mask(table, nq, c.honor_node_affinity, c.honor_node_taints, key_ids)
-                totals.append(sched.domain_totals(table, kid, counts, mask, len(snapshot.values))[0])
+                slots = spread_domains(snapshot, pod, c.honor_node_affinity, c.honor_node_taints, key_ids, kid)
+                totals.append(sched.domain_sums(slots, counts, n_values)[0])
         out = array("q", bytes(8 * batch.size))
         sched.score_spread(table, batch.slots, key_ids, totals, per_node, array("q", [c.max_skew for c in soft]), out)
         return out

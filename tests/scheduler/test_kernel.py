@@ -221,3 +221,22 @@ def test_cordoned_and_hard_tainted_slots_are_counted_and_their_filters_still_run
     t.set_live(3, True)
     assert sched.run_filters(t, q, order, 0, 4, feasible, kinds, details) == (4, 4)
     assert list(kinds) == [0, 0, 0, 0]
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(-1, 3), st.booleans(), st.integers(0, 9)), min_size=1, max_size=30),
+       st.booleans(), st.integers(0, 3))
+def test_domain_slots_and_sums_give_domain_totals(slots, use_mask, shorter):
+    """(live, value of the key or -1, masked in, pods counted) per slot; counts may be shorter than the table."""
+    t = sched.NodeTable()
+    t.ensure(len(slots))
+    t.ensure_key(0)
+    for i, (live, value, _, _) in enumerate(slots):
+        t.set_live(i, live)
+        t.set_label(i, 0, value)
+    mask = array("B", [int(m) for _, _, m, _ in slots]) if use_mask else None
+    counts = array("q", [c for *_, c in slots][:max(0, len(slots) - shorter)])
+    domains = sched.domain_slots(t, 0, mask)
+    for n_values in (4, 2):
+        got = sched.domain_sums(domains, counts, n_values)
+        want = sched.domain_totals(t, 0, counts, mask, n_values)
+        assert (list(got[0]), *got[1:]) == (list(want[0]), *want[1:])

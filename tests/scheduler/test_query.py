@@ -32,3 +32,20 @@ def test_toleration_masks_per_interned_taint():
     assert list(hard) == [1, 1] and list(soft) == [0, 1]
     assert not tolerates_unschedulable(info)
     assert tolerates_unschedulable(PodInfo.from_dict(make_pod("q", tolerations=[{"operator": "Exists"}])))
+
+
+def test_spread_domains_follow_node_changes():
+    from orchestra.scheduler.query import spread_domains
+
+    snap = make_snapshot([make_node("n1", labels={"zone": "a"}), make_node("n2", labels={"zone": "b"}),
+                          make_node("n3", taints=[{"key": "k", "value": "", "effect": "NoSchedule"}], labels={"zone": "a"})])
+    pod = PodInfo.from_dict(make_pod("p"))
+    kid = snap.intern_key("zone")
+    zone = {v: snap.values.get(v) for v in ("a", "b", "c")}
+    assert list(spread_domains(snap, pod, True, True, [kid], kid)) == [zone["a"], zone["b"], -1]
+    assert list(spread_domains(snap, pod, True, False, [kid], kid)) == [zone["a"], zone["b"], zone["a"]]
+    snap.update_node(make_node("n2", labels={"zone": "c"}))
+    zone["c"] = snap.values.get("c")
+    assert list(spread_domains(snap, pod, True, True, [kid], kid)) == [zone["a"], zone["c"], -1]
+    snap.remove_node("n1")
+    assert list(spread_domains(snap, pod, True, True, [kid], kid)) == [-1, zone["c"], -1]
