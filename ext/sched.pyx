@@ -23,7 +23,7 @@ __all__ = [
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
     "normalize_default", "normalize_min_max", "select_best", "accumulate", "in_range", "domain_totals",
-    "select_victims", "slots_rejected_by", "domain_slots", "domain_sums",
+    "select_victims", "slots_rejected_by", "domain_groups", "domain_sums",
     "K_NODE_NAME", "K_UNSCHEDULABLE", "K_RESOURCES", "K_NODE_AFFINITY", "K_TAINTS",
     "K_PORTS", "K_SPREAD", "K_INTERPOD",
     "S_RESOURCES", "S_BALANCED", "S_TAINTS", "S_IMAGES",
@@ -504,12 +504,10 @@ cdef class PodQuery:
         self.exist_totals.push_back(_to_vector(totals))
 
 
-cdef vector[int64_t] _to_vector(const int64_t[:] totals):
+cdef vector[int64_t] _to_vector(const int64_t[::1] totals):
     cdef vector[int64_t] v
-    cdef Py_ssize_t k
-    v.resize(totals.shape[0])
-    for k in range(totals.shape[0]):
-        v[k] = totals[k]
+    if totals.shape[0]:
+        v.assign(&totals[0], &totals[0] + totals.shape[0])
     return v
 
 
@@ -757,51 +755,82 @@ def domain_totals(NodeTable t, int32_t key, const int64_t[:] counts, const uint8
     return out, domains, lo, grand
 
 
-def domain_slots(NodeTable t, int32_t key, const uint8_t[:] mask):
-    """Per slot: the value id of label ``key`` where the slot is live, masked in (``mask`` None:
-    every slot) and carries the label; -1 elsewhere. With :func:`domain_sums` this gives
-    :func:`domain_totals`, the array being reusable while the nodes do not change."""
-    cdef int n = t.size, i
-    cdef array out = clone(_I32, n, False)
-    cdef int32_t* o = <int32_t*>out.data.as_ints
+def domain_groups(NodeTable t, int32_t key, const uint8_t[:] mask):
+    """The slots of each topology domain of label ``key``: live slots, masked in (``mask`` None:
+    every slot), carrying the label. Returns ``(values, offsets, slots)`` (``array('i')`` each):
+    domain ``j`` is label value ``values[j]`` (ascending) and holds the slots
+    ``slots[offsets[j]:offsets[j + 1]]`` (ascending). With :func:`domain_sums` this gives
+    :func:`domain_totals`; the groups stay valid while the nodes do not change."""
+    cdef int n = t.size, i, j, n_dom = 0
+    cdef int32_t v, top = -1
     cdef bint use_mask = mask is not None
-    with nogil:
-        for i in range(n):
-            if not t.live[i] or (use_mask and (i >= mask.shape[0] or not mask[i])):
-                o[i] = -1
-            else:
-                o[i] = t.label(key, i)
-    return out
+    cdef vector[int32_t] of_slot
+    cdef vector[int32_t] size
+    cdef vector[int32_t] start
+    cdef array values, offsets, slots
+    of_slot.resize(n, -1)
+    for i in range(n):
+        if not t.live[i] or (use_mask and (i >= mask.shape[0] or not mask[i])):
+            continue
+        v = t.label(key, i)
+        of_slot[i] = v
+        if v > top:
+            top = v
+    size.resize(top + 1, 0)
+    for i in range(n):
+        if of_slot[i] >= 0:
+            size[of_slot[i]] += 1
+    for v in range(top + 1):
+        if size[v]:
+            n_dom += 1
+    values = clone(_I32, n_dom, False)
+    offsets = clone(_I32, n_dom + 1, False)
+    start.resize(top + 1, 0)
+    j = 0
+    offsets.data.as_ints[0] = 0
+    for v in range(top + 1):
+        if size[v]:
+            values.data.as_ints[j] = v
+            start[v] = offsets.data.as_ints[j]
+            offsets.data.as_ints[j + 1] = offsets.data.as_ints[j] + size[v]
+            j += 1
+    slots = clone(_I32, offsets.data.as_ints[n_dom], False)
+    for i in range(n):
+        v = of_slot[i]
+        if v >= 0:
+            slots.data.as_ints[start[v]] = i
+            start[v] += 1
+    return values, offsets, slots
 
 
-def domain_sums(const int32_t[::1] domains, const int64_t[::1] counts, int n_values):
-    """:func:`domain_totals` from :func:`domain_slots`' array: per value id the sum of ``counts``
-    over its slots; ``(totals, n_domains, min_total, grand_total)``."""
-    cdef int n = domains.shape[0], i, nc = counts.shape[0]
-    cdef int32_t v
-    cdef array out = clone(_I64, n_values, True)
+def domain_sums(const int32_t[::1] values, const int32_t[::1] offsets, const int32_t[::1] slots,
+                const int64_t[::1] counts, int n_values):
+    """:func:`domain_totals` from :func:`domain_groups`: per value id the sum of ``counts`` over
+    its domain's slots; ``(totals, n_domains, min_total, grand_total)``. ``totals`` ends after the
+    highest domain's value id (below ``n_values``): the values past it have no slot and total 0."""
+    cdef int n_dom = values.shape[0], j, k, nc = counts.shape[0], s, size = 0
+    for j in range(n_dom):
+        if values[j] < n_values and values[j] + 1 > size:
+            size = values[j] + 1
+    cdef array out = clone(_I64, size, True)
     cdef int64_t* o = <int64_t*>out.data.as_longlongs
-    cdef vector[uint8_t] seen
-    cdef int n_domains = 0
-    cdef int64_t lo = 0, grand = 0
-    cdef bint first = True
-    seen.resize(n_values, 0)
+    cdef int64_t total, lo = 0, grand = 0
+    cdef int domains = 0
     with nogil:
-        for i in range(n):
-            v = domains[i]
-            if v < 0 or v >= n_values:
+        for j in range(n_dom):
+            if values[j] >= n_values:
                 continue
-            if not seen[v]:
-                seen[v] = 1
-                n_domains += 1
-            if i < nc:
-                o[v] += counts[i]
-                grand += counts[i]
-        for v in range(n_values):
-            if seen[v] and (first or o[v] < lo):
-                lo = o[v]
-                first = False
-    return out, n_domains, lo, grand
+            total = 0
+            for k in range(offsets[j], offsets[j + 1]):
+                s = slots[k]
+                if s < nc:
+                    total += counts[s]
+            o[values[j]] = total
+            grand += total
+            if domains == 0 or total < lo:
+                lo = total
+            domains += 1
+    return out, domains, lo, grand
 
 
 cdef inline int64_t _div(int64_t a, int64_t b) noexcept nogil:
@@ -955,8 +984,12 @@ def score_resources(NodeTable t, PodQuery q, const int32_t[:] nodes, int64_t[:] 
     """
     cdef int m = nodes.shape[0], k, r
     cdef int64_t w[3]
-    cdef vector[int64_t] util = _to_vector(shape_util)
-    cdef vector[int64_t] score = _to_vector(shape_score)
+    cdef vector[int64_t] util
+    cdef vector[int64_t] score
+    for k in range(shape_util.shape[0]):
+        util.push_back(shape_util[k])
+    for k in range(shape_score.shape[0]):
+        score.push_back(shape_score[k])
     cdef int n_shape = min(util.size(), score.size())
     cdef int64_t wsum = 0
     for r in range(3):

@@ -89,7 +89,7 @@ def normalized_image_name(name: str) -> str:
 # --------------------------------------------------------------------------- selectors
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class LabelRequirement:
     """One label requirement: ``key`` ``operator`` (In, NotIn, Exists, DoesNotExist) ``values``."""
 
@@ -112,7 +112,7 @@ class LabelRequirement:
 _SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Selector:
     """A compiled label selector; ``nothing`` is the selector matching no labels at all."""
 
@@ -151,7 +151,7 @@ class Selector:
         return Selector(tuple(sorted(set(self.requirements) | set(extra), key=lambda r: (r.key, r.operator, sorted(r.values)))))
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class NodeTerm:
     """A node selector term: every ``(key, operator, values)`` must hold (``fields`` on metadata.name)."""
 
@@ -224,7 +224,7 @@ def _node_requirement(labels: Mapping[str, str], key: str, op: str, values: tupl
     return have > int(values[0]) if op == "Gt" else have < int(values[0])
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class WeightedNodeTerm:
     """A preferred node-affinity term and its weight (1-100)."""
 
@@ -232,7 +232,7 @@ class WeightedNodeTerm:
     term: NodeTerm
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class AffinityTerm:
     """A pod (anti-)affinity term, with the namespaces it applies to resolved.
 
@@ -275,7 +275,7 @@ class AffinityTerm:
         return cls(selector, key, namespaces, ns_selector)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class WeightedTerm:
     """A preferred pod (anti-)affinity term and its weight."""
 
@@ -283,7 +283,7 @@ class WeightedTerm:
     term: AffinityTerm
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Toleration:
     """A pod toleration (empty key with Exists tolerates everything)."""
 
@@ -303,7 +303,7 @@ class Toleration:
         return self.value == value
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Taint:
     """A node taint."""
 
@@ -327,7 +327,7 @@ class HostPort:
         return self.host_ip == other.host_ip or "0.0.0.0" in (self.host_ip, other.host_ip)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class SpreadConstraint:
     """A topology spread constraint (``hard`` for DoNotSchedule)."""
 

@@ -110,11 +110,11 @@ def image_ids(snapshot: ClusterSnapshot, pod: PodInfo) -> array:
 
 
 def spread_domains(snapshot: ClusterSnapshot, pod: PodInfo, honor_affinity: bool, honor_taints: bool,
-                   key_ids: list[int], key: int) -> array:
-    """Per slot, the topology domain (value id of label ``key``) a node counts in for the pod's
-    spread constraints, or -1: not live, missing one of ``key_ids``, or left out by the node
-    inclusion policies (``honor_affinity``: the pod's required node affinity; ``honor_taints``:
-    its tolerations). Cached while no node changes (see :func:`orchestra._ext.sched.domain_sums`)."""
+                   key_ids: list[int], key: int) -> tuple[array, array, array]:
+    """The pod's topology domains of label ``key`` for its spread constraints, as
+    :func:`orchestra._ext.sched.domain_groups` (sum them with ``domain_sums``): the nodes carrying
+    every key of ``key_ids`` and kept by the node inclusion policies (``honor_affinity``: the pod's
+    required node affinity; ``honor_taints``: its tolerations). Cached while no node changes."""
     cache_key = ("domains", snapshot.node_generation, honor_affinity, honor_taints, tuple(key_ids), key,
                  (pod.node_selector, pod.required_node_terms) if honor_affinity else None,
                  pod.tolerations if honor_taints else None)
@@ -122,7 +122,7 @@ def spread_domains(snapshot: ClusterSnapshot, pod: PodInfo, honor_affinity: bool
     hit = cache.get(cache_key)
     if hit is None:
         mask = sched.node_mask(snapshot.table, pod_query_for_nodes(snapshot, pod), honor_affinity, honor_taints, key_ids)
-        hit = cache[cache_key] = sched.domain_slots(snapshot.table, key, mask)
+        hit = cache[cache_key] = sched.domain_groups(snapshot.table, key, mask)
     return hit
 
 

@@ -59,8 +59,8 @@ class PodTopologySpread(Plugin):
         key_ids = [snapshot.intern_key(c.topology_key) for c in hard]
         n_values = len(snapshot.values)
         for c, kid in zip(hard, key_ids):
-            slots = spread_domains(snapshot, pod, c.honor_node_affinity, c.honor_node_taints, key_ids, kid)
-            totals, domains, lowest, _ = sched.domain_sums(slots, _counts(snapshot, pod, c), n_values)
+            groups = spread_domains(snapshot, pod, c.honor_node_affinity, c.honor_node_taints, key_ids, kid)
+            totals, domains, lowest, _ = sched.domain_sums(*groups, _counts(snapshot, pod, c), n_values)
             if domains < c.min_domains:
                 lowest = 0
             state.query.add_spread(kid, c.max_skew, lowest, c.selector.matches(pod.labels), totals)
@@ -90,8 +90,8 @@ class PodTopologySpread(Plugin):
             if c.topology_key == HOSTNAME_KEY:
                 totals.append(None)
             else:
-                slots = spread_domains(snapshot, pod, c.honor_node_affinity, c.honor_node_taints, key_ids, kid)
-                totals.append(sched.domain_sums(slots, counts, n_values)[0])
+                groups = spread_domains(snapshot, pod, c.honor_node_affinity, c.honor_node_taints, key_ids, kid)
+                totals.append(sched.domain_sums(*groups, counts, n_values)[0])
         out = array("q", bytes(8 * batch.size))
         sched.score_spread(table, batch.slots, key_ids, totals, per_node, array("q", [c.max_skew for c in soft]), out)
         return out

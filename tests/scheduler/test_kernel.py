@@ -225,7 +225,7 @@ def test_cordoned_and_hard_tainted_slots_are_counted_and_their_filters_still_run
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(-1, 3), st.booleans(), st.integers(0, 9)), min_size=1, max_size=30),
        st.booleans(), st.integers(0, 3))
-def test_domain_slots_and_sums_give_domain_totals(slots, use_mask, shorter):
+def test_domain_groups_and_sums_give_domain_totals(slots, use_mask, shorter):
     """(live, value of the key or -1, masked in, pods counted) per slot; counts may be shorter than the table."""
     t = sched.NodeTable()
     t.ensure(len(slots))
@@ -235,8 +235,12 @@ def test_domain_slots_and_sums_give_domain_totals(slots, use_mask, shorter):
         t.set_label(i, 0, value)
     mask = array("B", [int(m) for _, _, m, _ in slots]) if use_mask else None
     counts = array("q", [c for *_, c in slots][:max(0, len(slots) - shorter)])
-    domains = sched.domain_slots(t, 0, mask)
+    values, offsets, members = sched.domain_groups(t, 0, mask)
+    for j, v in enumerate(values):
+        group = list(members[offsets[j]:offsets[j + 1]])
+        assert group == sorted(group) and all(t.get_label(i, 0) == v for i in group)
     for n_values in (4, 2):
-        got = sched.domain_sums(domains, counts, n_values)
+        got = sched.domain_sums(values, offsets, members, counts, n_values)
         want = sched.domain_totals(t, 0, counts, mask, n_values)
-        assert (list(got[0]), *got[1:]) == (list(want[0]), *want[1:])
+        assert (list(got[0]), *got[1:]) == (list(want[0])[:len(got[0])], *want[1:])
+        assert not any(want[0][len(got[0]):])

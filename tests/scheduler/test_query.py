@@ -42,10 +42,15 @@ def test_spread_domains_follow_node_changes():
     pod = PodInfo.from_dict(make_pod("p"))
     kid = snap.intern_key("zone")
     zone = {v: snap.values.get(v) for v in ("a", "b", "c")}
-    assert list(spread_domains(snap, pod, True, True, [kid], kid)) == [zone["a"], zone["b"], -1]
-    assert list(spread_domains(snap, pod, True, False, [kid], kid)) == [zone["a"], zone["b"], zone["a"]]
+
+    def domains(honor_taints: bool = True) -> dict[int, list[int]]:
+        values, offsets, slots = spread_domains(snap, pod, True, honor_taints, [kid], kid)
+        return {v: list(slots[offsets[j]:offsets[j + 1]]) for j, v in enumerate(values)}
+
+    assert domains() == {zone["a"]: [0], zone["b"]: [1]}
+    assert domains(honor_taints=False) == {zone["a"]: [0, 2], zone["b"]: [1]}
     snap.update_node(make_node("n2", labels={"zone": "c"}))
     zone["c"] = snap.values.get("c")
-    assert list(spread_domains(snap, pod, True, True, [kid], kid)) == [zone["a"], zone["c"], -1]
+    assert domains() == {zone["a"]: [0], zone["c"]: [1]}
     snap.remove_node("n1")
-    assert list(spread_domains(snap, pod, True, True, [kid], kid)) == [-1, zone["c"], -1]
+    assert domains() == {zone["c"]: [1]}
