@@ -8,7 +8,7 @@ through the same routing, authorization, admission and storage code.
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 import attrs
 
@@ -54,7 +54,9 @@ class Response:
     """One API response: a complete ``body``, or a ``stream`` of chunks (watches, log follows).
 
     A body made by :meth:`deferred` is encoded when first read, so an in-process client
-    that does not want the answer (:meth:`Client.request_status`) never pays for it.
+    that does not want the answer (:meth:`Client.request_status`) never pays for it. A JSON
+    watch also carries its ``events`` (the watch cache's ``WatchEvent`` objects that ``stream``
+    encodes), which an in-process reader may take instead of the encoded stream.
     """
 
     status: int
@@ -62,6 +64,7 @@ class Response:
     content_type: str = "application/json"
     headers: dict[str, str] = attrs.field(factory=dict)
     stream: AsyncIterator[bytes] | None = None
+    events: AsyncIterator[Any] | None = attrs.field(default=None, kw_only=True, repr=False)
     _encode: Callable[[], bytes] | None = attrs.field(default=None, kw_only=True, repr=False)
 
     @classmethod

@@ -132,6 +132,11 @@ def resource_path(rt: ResourceType, namespace: str | None = None, name: str | No
     return "/".join(parts)
 
 
+def _raise_watch_error(status: dict[str, Any]) -> None:
+    code = int(status.get("code") or 500)
+    raise (ResourceExpired if code == 410 else ApiStatusError)(code, status)
+
+
 def raise_for_status(response: RawResponse) -> None:
     """Raise the :class:`ApiStatusError` (:class:`ResourceExpired` for 410) an error response carries.
 
@@ -269,8 +274,14 @@ class Client:
     async def watch(self, kind: KindRef, *, namespace: str | None = None, label_selector: str | None = None,
                     field_selector: str | None = None, resource_version: str | None = None,
                     allow_bookmarks: bool = True, timeout_seconds: int | None = None,
-                    send_initial_events: bool | None = None, raw: bool = False) -> AsyncIterator[WatchEvent]:
-        """Watch events until the server ends the stream; an expired version raises ResourceExpired."""
+                    send_initial_events: bool | None = None, raw: bool = False,
+                    shared: bool = False) -> AsyncIterator[WatchEvent]:
+        """Watch events until the server ends the stream; an expired version raises ResourceExpired.
+
+        ``shared`` (with ``raw``): over the in-process transport, the objects are the API
+        server's own rather than decoded copies — cheaper, but they must never be changed.
+        Other transports decode as usual.
+        """
         rt = resolve_kind(kind)
         query: dict[str, Any] = {"watch": True, "labelSelector": label_selector, "fieldSelector": field_selector,
                                  "resourceVersion": resource_version, "allowWatchBookmarks": allow_bookmarks,
@@ -282,14 +293,20 @@ class Client:
                                          headers={"Accept": JSON}) as response:
             if response.status >= 400:
                 raise_for_status(RawResponse(response.status, response.headers, await response.read()))
+            source = response.shared_events() if shared and raw and hasattr(response, "shared_events") else None
+            if source is not None:
+                async for event_type, obj in source:
+                    if event_type == "ERROR":
+                        _raise_watch_error(obj)
+                    yield WatchEvent(event_type, obj)
+                return
             async for line in response.lines():
                 if not line or line.isspace():
                     continue
                 event = orjson.loads(line)
                 obj = event.get("object") or {}
                 if event.get("type") == "ERROR":
-                    code = int(obj.get("code") or 500)
-                    raise (ResourceExpired if code == 410 else ApiStatusError)(code, obj)
+                    _raise_watch_error(obj)
                 if not raw and event.get("type") != "BOOKMARK":
                     obj.setdefault("apiVersion", rt.api_version)
                     obj.setdefault("kind", rt.kind)

@@ -55,18 +55,22 @@ class Informer:
     :param namespace: one namespace, or all when ``None``.
     :param label_selector: / :param field_selector: server-side filters.
     :param raw: keep wire dicts instead of model objects (cheaper at scale).
+    :param shared: with ``raw``, over the in-process transport, watched objects are the API
+        server's own rather than copies (see :meth:`Client.watch`): the handlers and every
+        reader of :attr:`cache` must treat them as read-only.
     :param retry_delay: seconds to wait after a failed list or watch before trying again.
     """
 
     def __init__(self, client: Client, kind: KindRef, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None, raw: bool = False,
-                 retry_delay: float = 1.0) -> None:
+                 shared: bool = False, retry_delay: float = 1.0) -> None:
         self.client = client
         self.resource = resolve_kind(kind)
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.raw = raw
+        self.shared = shared
         self.retry_delay = retry_delay
         self.cache: dict[str, Any] = {}
         self.resource_version = ""
@@ -156,7 +160,7 @@ class Informer:
         async for event in self.client.watch(self.resource, namespace=self.namespace,
                                              label_selector=self.label_selector, field_selector=self.field_selector,
                                              resource_version=self.resource_version, allow_bookmarks=True,
-                                             timeout_seconds=watch_timeout(), raw=self.raw):
+                                             timeout_seconds=watch_timeout(), raw=self.raw, shared=self.shared):
             obj = event.object
             if event.type == "BOOKMARK":
                 self.resource_version = _resource_version(obj) or self.resource_version

@@ -213,13 +213,19 @@ class _InProcessStream(StreamResponse):
         if buffer:
             yield buffer
 
+    def shared_events(self) -> AsyncIterator[tuple[str, Any]] | None:
+        """A watch's events as the server holds them, ``(type, object)`` with an ``ERROR``
+        type for a failure, instead of its encoded :meth:`lines`; None when there are none.
+        The objects are the server's own: read them, never change them."""
+        return self._response.events
+
     async def read(self) -> bytes:
         return self._response.body
 
     async def aclose(self) -> None:
-        stream = self._response.stream
-        if stream is not None and hasattr(stream, "aclose"):
-            await stream.aclose()
+        for source in (self._response.stream, getattr(self._response, "events", None)):
+            if source is not None and hasattr(source, "aclose"):
+                await source.aclose()
 
 
 def _query_lists(query: Query) -> dict[str, list[str]]:

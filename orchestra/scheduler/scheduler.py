@@ -168,12 +168,13 @@ class Scheduler:
 
     async def start(self, *, sync_timeout: float | None = 60.0) -> None:
         """Start the informers, wait for their first lists, then start scheduling."""
-        nodes = Informer(self.client, "nodes", raw=True)
+        # The scheduler only reads what it watches: in process, it shares the API server's objects.
+        nodes = Informer(self.client, "nodes", raw=True, shared=True)
         nodes.add_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
-        namespaces = Informer(self.client, "namespaces", raw=True)
+        namespaces = Informer(self.client, "namespaces", raw=True, shared=True)
         namespaces.add_handler(self._on_namespace, lambda old, new: self._on_namespace(new),
                                lambda ns: self.cache.snapshot.set_namespace_labels(ns["metadata"]["name"], None))
-        pods = Informer(self.client, "pods", raw=True)
+        pods = Informer(self.client, "pods", raw=True, shared=True)
         pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self.informers = [nodes, namespaces, pods]
         for informer in self.informers:

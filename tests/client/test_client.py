@@ -88,6 +88,53 @@ async def test_a_watcher_cannot_change_what_other_watchers_and_readers_see(serve
         await second.aclose()
 
 
+def _config_map_cache(server: APIServer):
+    from orchestra.api.registry import by_resource
+
+    return server.storage.storage(by_resource("", "v1", "configmaps")).cache
+
+
+async def test_a_shared_watch_hands_over_the_servers_own_objects(server):
+    client = Client.in_process(server, ADMIN)
+    await client.create(config_map("shared"), raw=True)
+    cache = _config_map_cache(server)
+    watched = client.watch("configmaps", namespace="default", raw=True, shared=True, resource_version="0")
+    copied = client.watch("configmaps", namespace="default", raw=True, resource_version="0")
+    try:
+        first = await asyncio.wait_for(watched.__anext__(), 10)
+        copy = await asyncio.wait_for(copied.__anext__(), 10)
+        key = b"/registry/configmaps/default/shared"
+        assert first.type == copy.type == "ADDED"
+        assert first.object is cache.get(key) and first.object == copy.object and copy.object is not first.object
+        await client.patch("configmaps", "shared", {"data": {"k": "w"}}, namespace="default")
+        modified = await asyncio.wait_for(watched.__anext__(), 10)
+        assert modified.type == "MODIFIED" and modified.object["data"] == {"k": "w"}
+        assert modified.object is cache.get(key)
+        assert len(cache._watchers) == 2
+    finally:
+        await watched.aclose()
+        await copied.aclose()
+    assert len(cache._watchers) == 0
+
+
+async def test_a_shared_watch_from_too_old_a_version_raises_resource_expired(server):
+    from orchestra.client import ResourceExpired
+
+    client = Client.in_process(server, ADMIN)
+    cache = _config_map_cache(server)
+    cache.window_events = 2
+    first = await client.create(config_map("old"), raw=True)
+    for i in range(5):
+        await client.patch("configmaps", "old", {"data": {"i": str(i)}}, namespace="default")
+    await cache.wait_for_revision(await server.store.current_revision())
+    for shared in (True, False):
+        with pytest.raises(ResourceExpired):
+            async for _ in client.watch("configmaps", namespace="default", raw=True, shared=shared,
+                                        resource_version=first["metadata"]["resourceVersion"]):
+                pass
+    assert len(cache._watchers) == 0
+
+
 class _Chunks:
     def __init__(self, chunks: list[bytes]) -> None:
         self.status, self.content_type, self.headers, self.body = 200, "application/json", {}, b""

@@ -1,4 +1,4 @@
-"""Informer: how its watches are opened."""
+"""Informer: how its watches are opened, and what a shared one holds."""
 
 from __future__ import annotations
 
@@ -9,3 +9,35 @@ def test_watches_ask_for_a_random_timeout_between_one_and_two_minimum_spans():
     spans = {watch_timeout() for _ in range(200)}
     assert all(MIN_WATCH_TIMEOUT <= s < 2 * MIN_WATCH_TIMEOUT for s in spans)
     assert len(spans) > 10  # spread out, not one value for every informer
+
+
+async def test_a_shared_informer_keeps_the_servers_own_objects():
+    import asyncio
+
+    from orchestra.api.registry import by_resource
+    from orchestra.apiserver import APIServer
+    from orchestra.apiserver.request import UserInfo
+    from orchestra.client import Client, Informer
+
+    server = await APIServer.create("memory://")
+    client = Client.in_process(server, UserInfo("admin"))
+    informer = Informer(client, "configmaps", raw=True, shared=True)
+    seen: list[dict] = []
+    informer.add_handler(on_add=seen.append, on_update=lambda old, new: seen.append(new))
+    informer.start()
+    try:
+        await informer.wait_synced(10)
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "default"},
+                "data": {"k": "v"}}
+        await client.create(body, raw=True)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        cache = server.storage.storage(by_resource("", "v1", "configmaps")).cache
+        assert seen and seen[-1] is cache.get(b"/registry/configmaps/default/a")
+        assert informer.get("default/a") is seen[-1]
+    finally:
+        await informer.stop()
+        await client.close()
+        await server.close()
