@@ -9,6 +9,7 @@ from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
 from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, ProfileError, Status
 from orchestra.scheduler.podinfo import PodInfo
+from orchestra.scheduler.query import topology_domains
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
 __all__ = [
@@ -53,28 +54,28 @@ class InterPodAffinity(Plugin):
         the pod has no required term and no placed pod carries a required anti-affinity term."""
         if not pod.affinity_required and not pod.anti_required and not snapshot.any_owner("anti_required"):
             return Status.skip()
-        table, q = snapshot.table, state.query
+        q = state.query
         n_values = len(snapshot.values)
         lookup = snapshot.namespace_labels
         used = False
         for term, carriers in snapshot.owners("anti_required").items():
             if term.matches(pod, lookup):
                 kid = snapshot.intern_key(term.topology_key)
-                q.add_existing_anti_affinity(kid, sched.domain_totals(table, kid, carriers, None, n_values)[0])
+                q.add_existing_anti_affinity(kid, sched.domain_sums(*topology_domains(snapshot, kid), carriers, n_values)[0])
                 used = True
         if pod.affinity_required:
             counts = snapshot.pod_counts(pod.affinity_required)
             anywhere = 0
             for term in pod.affinity_required:
                 kid = snapshot.intern_key(term.topology_key)
-                totals, _, _, grand = sched.domain_totals(table, kid, counts, None, n_values)
+                totals, _, _, grand = sched.domain_sums(*topology_domains(snapshot, kid), counts, n_values)
                 anywhere += grand
                 q.add_affinity(kid, totals)
             q.affinity_bypass = anywhere == 0 and all(t.matches(pod, lookup) for t in pod.affinity_required)
             used = True
         for term in pod.anti_required:
             kid = snapshot.intern_key(term.topology_key)
-            q.add_anti_affinity(kid, sched.domain_totals(table, kid, snapshot.pod_counts((term,)), None, n_values)[0])
+            q.add_anti_affinity(kid, sched.domain_sums(*topology_domains(snapshot, kid), snapshot.pod_counts((term,)), n_values)[0])
             used = True
         return None if used else Status.skip()
 
@@ -104,7 +105,7 @@ class InterPodAffinity(Plugin):
         def add(term: Any, counts: array, weight: int) -> None:
             kid = snapshot.intern_key(term.topology_key)
             keys.append(kid)
-            totals.append(sched.domain_totals(table, kid, counts, None, n_values)[0])
+            totals.append(sched.domain_sums(*topology_domains(snapshot, kid), counts, n_values)[0])
             weights.append(weight)
 
         for wt in pod.affinity_preferred:
