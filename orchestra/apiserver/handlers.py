@@ -159,7 +159,14 @@ def _blank(body: bytes) -> bool:
 
 
 def decode_body(request: Request) -> dict:
-    """The request body as a dict, from JSON or YAML; 400 for malformed bodies, 415 for other types."""
+    """The request body as a dict, from JSON or YAML; 400 for malformed bodies, 415 for other types.
+
+    A body handed over in process (:attr:`Request.body_object`) is taken as it is.
+    """
+    if request.body_object is not None:
+        if not isinstance(request.body_object, dict):
+            raise BadRequest(f"the request body must be an object, not {_describe(request.body_object)}")
+        return request.body_object
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if _blank(request.body):
         raise BadRequest("the request body is empty; expected an object")

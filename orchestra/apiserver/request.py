@@ -34,6 +34,8 @@ class Request:
 
     ``query`` maps each parameter to its values (``?a=1&a=2`` → ``{"a": ["1", "2"]}``);
     ``headers`` keys are lower-case; ``user`` is ``None`` until authentication ran.
+    ``body_object``: a create's or update's body handed over in process as the JSON-typed
+    object itself instead of encoded in ``body``; the server owns it from then on.
     """
 
     method: str
@@ -42,6 +44,7 @@ class Request:
     headers: dict[str, str] = attrs.field(factory=dict)
     body: bytes = b""
     user: UserInfo | None = None
+    body_object: Any = attrs.field(default=None, kw_only=True)
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The first value of query parameter ``name``."""

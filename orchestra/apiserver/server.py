@@ -168,12 +168,15 @@ class APIServer:
             return error_response(InternalError(f"an internal error occurred serving {request.method} {request.path}"))
 
     async def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
-                                headers: dict[str, str], body: bytes, user: UserInfo) -> Response:
+                                headers: dict[str, str], body: bytes, user: UserInfo,
+                                body_object: Any = None) -> Response:
         """Serve a request from the in-process client transport as ``user`` (no socket, no authentication).
 
-        A JSON answer's body is encoded only when the caller reads it.
+        A JSON answer's body is encoded only when the caller reads it. ``body_object``: a
+        create's body handed over as the object itself (see :attr:`Request.body_object`).
         """
-        return await self.handle(Request(method, path, query, headers, body, user), defer_body=True)
+        request = Request(method, path, query, headers, body, user, body_object=body_object)
+        return await self.handle(request, defer_body=True)
 
     def _route(self, request: Request) -> tuple[ResourceRoute | PathRoute, Attributes]:
         """The route and its authorization attributes, from a bounded cache of recent paths.

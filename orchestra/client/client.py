@@ -37,6 +37,7 @@ __all__ = [
 KindRef = type | ResourceType | str
 
 JSON = "application/json"
+_HAND_OVER_HEADERS = {"Accept": JSON, "Content-Type": JSON}
 PATCH_CONTENT_TYPES = {
     "merge": "application/merge-patch+json",
     "json": "application/json-patch+json",
@@ -199,17 +200,26 @@ class Client:
         return orjson.loads(response.body) if response.body else {}
 
     async def request_status(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
-                             body: Any = None, content_type: str = JSON) -> int:
+                             body: Any = None, content_type: str = JSON, hand_over: bool = False) -> int:
         """:meth:`request_json` for a caller that does not need the answer: returns the HTTP status.
 
         Errors still raise :class:`ApiStatusError`. Over the in-process transport the server
-        does not even encode a successful answer.
+        does not even encode a successful answer. ``hand_over``: the caller gives up ``body``
+        (a dict of JSON values, as :mod:`orjson` would encode them) and never touches it again,
+        so over the in-process transport a JSON POST or PUT passes the dict itself, unencoded;
+        the server may change it.
         """
+        if (hand_over and type(body) is dict and method in ("POST", "PUT") and content_type == JSON
+                and isinstance(self.transport, InProcessTransport)):
+            response = await self.transport.request_without_body(method, path, query=query,
+                                                                 headers=_HAND_OVER_HEADERS, body_object=body)
+            raise_for_status(response)
+            return response.status
+        send = getattr(self.transport, "request_without_body", None)
         data = body if isinstance(body, (bytes, type(None))) else orjson.dumps(body)
         headers = {"Accept": JSON}
         if data is not None:
             headers["Content-Type"] = content_type
-        send = getattr(self.transport, "request_without_body", None)
         if send is not None:
             response = await send(method, path, query=query, headers=headers, body=data)
         else:

@@ -180,9 +180,10 @@ class InProcessServer(Protocol):
     """What the in-process transport needs of the API server (``orchestra.apiserver.APIServer``)."""
 
     async def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
-                                headers: dict[str, str], body: bytes, user: Any) -> Any:
+                                headers: dict[str, str], body: bytes, user: Any, body_object: Any = None) -> Any:
         """Serve one request as ``user`` (no authentication); returns an object with ``status``,
-        ``headers``, ``content_type``, ``body`` and ``stream`` (an async iterator of chunks, or None)."""
+        ``headers``, ``content_type``, ``body`` and ``stream`` (an async iterator of chunks, or None).
+        ``body_object``, when given, is the request's body handed over unencoded."""
 
 
 class _InProcessStream(StreamResponse):
@@ -252,10 +253,11 @@ class InProcessTransport(Transport):
         self.user = user
 
     async def _handle(self, method: str, path: str, query: Query, headers: Mapping[str, str] | None,
-                      body: bytes) -> Any:
+                      body: bytes, body_object: Any = None) -> Any:
         return await self.server.handle_in_process(
             method=method, path=path, query=_query_lists(query),
             headers={k.lower(): v for k, v in (headers or {}).items()}, body=body, user=self.user,
+            body_object=body_object,
         )
 
     async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
@@ -269,10 +271,12 @@ class InProcessTransport(Transport):
         return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body_bytes)
 
     async def request_without_body(self, method: str, path: str, *, query: Query = None,
-                                   headers: Mapping[str, str] | None = None, body: bytes | None = None) -> RawResponse:
+                                   headers: Mapping[str, str] | None = None, body: bytes | None = None,
+                                   body_object: Any = None) -> RawResponse:
         """:meth:`request` for a caller that does not read a successful answer: its body is left
-        unencoded and comes back empty (an error's Status body is kept)."""
-        response = await self._handle(method, path, query, headers, body or b"")
+        unencoded and comes back empty (an error's Status body is kept). ``body_object``: the
+        request's body handed over as it is, instead of ``body`` (the server owns it from then on)."""
+        response = await self._handle(method, path, query, headers, body or b"", body_object)
         if response.stream is not None:
             chunks = [chunk async for chunk in response.stream]
             body_bytes = b"".join(chunks) if response.status >= 400 else b""

@@ -136,7 +136,7 @@ class EventRecorder:
             "reportingComponent": self.component, "reportingInstance": self.instance,
             "firstTimestamp": e["time"], "lastTimestamp": e["time"], "count": 1,
         }
-        await self.client.request_status("POST", f"/api/v1/namespaces/{ns}/events", body=body)
+        await self.client.request_status("POST", f"/api/v1/namespaces/{ns}/events", body=body, hand_over=True)
         self._seen[key] = (name, 1)
         if len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)

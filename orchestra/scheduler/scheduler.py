@@ -411,7 +411,8 @@ class Scheduler:
                 "metadata": {"name": pod.name, "namespace": pod.namespace, **({"uid": pod.uid} if pod.uid else {})},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
         try:
-            await self.client.request_status("POST", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/binding", body=body)
+            await self.client.request_status("POST", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/binding",
+                                             body=body, hand_over=True)
         except (ApiStatusError, TransportError, OSError) as exc:
             return Status.error(f"binding rejected: {exc}")
         return Status()

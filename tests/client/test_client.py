@@ -50,6 +50,32 @@ async def test_request_status_raises_the_servers_status_with_its_causes(server):
     assert any(cause["field"] == "metadata.name" for cause in invalid.value.causes)
 
 
+async def test_a_handed_over_body_is_taken_as_it_is_and_checked_as_any_other(server):
+    client = Client.in_process(server, ADMIN)
+    body = config_map("handed")
+    assert await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=body,
+                                       hand_over=True) == 201
+    cache = _config_map_cache(server)
+    await cache.wait_for_revision(await server.store.current_revision())
+    cached = cache.get(b"/registry/configmaps/default/handed")
+    assert body["metadata"]["uid"] == cached["metadata"]["uid"]  # the server took the dict itself, no copy
+    with pytest.raises(ApiStatusError) as invalid:
+        await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("Bad_Name"),
+                                    hand_over=True)
+    assert invalid.value.code == 422
+    with pytest.raises(ApiStatusError) as taken:
+        await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("handed"),
+                                    hand_over=True)
+    assert taken.value.code == 409
+    # A patch's body is bytes to the server whatever the caller says: it is encoded as usual.
+    patch = {"data": {"k": "w"}}
+    assert await client.request_status("PATCH", "/api/v1/namespaces/default/configmaps/handed", body=patch,
+                                       content_type="application/merge-patch+json", hand_over=True) == 200
+    assert patch == {"data": {"k": "w"}}
+    stored = await client.get("configmaps", "handed", namespace="default", raw=True)
+    assert stored["data"] == {"k": "w"}
+
+
 async def test_in_process_answers_are_encoded_only_when_read(server):
     transport = InProcessTransport(server, ADMIN)
     response = await transport._handle("POST", "/api/v1/namespaces/default/configmaps", None,
