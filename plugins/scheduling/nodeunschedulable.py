@@ -22,8 +22,9 @@ class NodeUnschedulable(Plugin):
     KERNEL_FILTER = sched.K_UNSCHEDULABLE
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> None:
-        """Record whether the pod tolerates the unschedulable taint."""
-        state.query.tolerates_unschedulable = tolerates_unschedulable(pod)
+        """Record whether the pod tolerates the unschedulable taint (moot while no node is
+        cordoned: the kernel then skips this filter)."""
+        state.query.tolerates_unschedulable = snapshot.table.n_unschedulable > 0 and tolerates_unschedulable(pod)
 
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """Rejection status: preemption cannot help."""

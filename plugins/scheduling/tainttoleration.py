@@ -24,8 +24,9 @@ class TaintToleration(Plugin):
     TRUSTED_SCORES = True
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> None:
-        """Compile which of the cluster's taints the pod tolerates (none without tolerations)."""
-        if pod.tolerations:
+        """Compile which of the cluster's taints the pod tolerates (nothing to compile without
+        tolerations or without any taint in the cluster)."""
+        if pod.tolerations and len(snapshot.taints):
             hard, soft = tolerated_masks(snapshot, pod)
             state.query.set_tolerated(hard, soft)
         else:
