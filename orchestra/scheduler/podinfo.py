@@ -10,6 +10,7 @@ topology-spread constraints, priority and image names.
 from __future__ import annotations
 
 import datetime
+import functools
 
 from typing import Any, Callable, Mapping
 
@@ -386,6 +387,22 @@ class NodeInfo:
 NOT_STARTED = (1 << 62)
 
 
+_tolerations: dict[tuple[str, str, str, str], "Toleration"] = {}
+
+
+def _toleration(t: Mapping[str, Any]) -> "Toleration":
+    """The Toleration of a wire dict, shared between pods (every pod the API server admits carries
+    the same default tolerations)."""
+    fields = (str(t.get("key") or ""), t.get("operator") or "Equal", str(t.get("value") or ""), t.get("effect") or "")
+    tol = _tolerations.get(fields)
+    if tol is None:
+        if len(_tolerations) >= 4096:
+            _tolerations.clear()
+        tol = _tolerations[fields] = Toleration(*fields)
+    return tol
+
+
+@functools.lru_cache(maxsize=4096)
 def start_micros(text: str) -> int:
     """An RFC 3339 timestamp as integer microseconds since the epoch (:data:`NOT_STARTED` if empty or unreadable)."""
     if not text:
@@ -520,10 +537,7 @@ class PodInfo:
             node_selector=tuple(sorted((str(k), str(v)) for k, v in selector.items())) if selector else (),
             required_node_terms=required_terms,
             preferred_node_terms=preferred,
-            tolerations=tuple(
-                Toleration(str(t.get("key") or ""), t.get("operator") or "Equal", str(t.get("value") or ""), t.get("effect") or "")
-                for t in tolerations
-            ) if tolerations else (),
+            tolerations=tuple(_toleration(t) for t in tolerations) if tolerations else (),
             host_ports=ports,
             spread=_spread(spread, labels, where) if spread else (),
             affinity_required=pod_affinity[0],
