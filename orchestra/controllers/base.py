@@ -1,7 +1,10 @@
 """The shape every controller shares (Kubernetes' ``pkg/controller`` conventions).
 
 - :class:`InformerFactory`: one informer per kind, shared by all controllers of a manager;
-  informers keep wire dicts (``raw=True``), which is what the controllers read and write.
+  informers keep wire dicts (``raw=True``), which is what the controllers read. In the API
+  server's process they are the server's own objects (``shared=True``): a controller never
+  changes an object it got from an informer (nor anything nested in it), it copies the part
+  it changes (``copy.deepcopy(obj)``, ``{**obj, "status": status}``) and writes the copy.
 - :class:`Controller`: a rate-limited :class:`~orchestra.client.WorkQueue` of object keys
   served by ``workers`` tasks; each key goes to :attr:`Controller.sync_handler` (the
   test seam: replace it to observe what would be synced). A failed sync is retried with
@@ -179,11 +182,18 @@ class ControllerIndex:
 
 
 class InformerFactory:
-    """One shared informer per kind; controllers ask for kinds, the manager starts them all."""
+    """One shared informer per kind; controllers ask for kinds, the manager starts them all.
 
-    def __init__(self, client: Client, *, retry_delay: float = 1.0) -> None:
+    :param shared: informers take the API server's own objects over the in-process transport
+        (see :meth:`Client.watch`) instead of decoding a copy each: every handler and every
+        reader of an informer's cache must treat what it gets as read-only. ``False`` gives
+        each informer private copies.
+    """
+
+    def __init__(self, client: Client, *, retry_delay: float = 1.0, shared: bool = True) -> None:
         self.client = client
         self.retry_delay = retry_delay
+        self.shared = shared
         self._informers: dict[str, Informer] = {}
         self._indexes: dict[str, ControllerIndex] = {}
         self._started = False
@@ -203,7 +213,7 @@ class InformerFactory:
         name = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
         informer = self._informers.get(name)
         if informer is None:
-            informer = Informer(self.client, rt, raw=True, retry_delay=self.retry_delay)
+            informer = Informer(self.client, rt, raw=True, shared=self.shared, retry_delay=self.retry_delay)
             self._informers[name] = informer
             if self._started:
                 informer.start()

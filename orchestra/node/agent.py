@@ -158,7 +158,10 @@ class NodeAgent:
                 crash_backoff=Backoff(config.crash_backoff_initial, config.crash_backoff_max, config.crash_backoff_reset),
                 image_backoff=Backoff(config.image_backoff_initial, config.image_backoff_max),
                 get_object=self._get_object, on_removed=self._forget, pods_root=os.path.join(self.data_dir, "pods"))
-            self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={config.node_name}", raw=True)
+            # The workers only read their pods (statuses are built afresh, specs copied into
+            # ContainerSpecs): in process, the agent shares the API server's pod objects.
+            self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={config.node_name}",
+                                     raw=True, shared=True)
             self.informer.add_handler(self._on_add, self._on_update, self._on_delete)
             self.informer.start()
             self._tasks.append(asyncio.get_running_loop().create_task(self._check_volumes(),

@@ -100,7 +100,11 @@ def empty_dir_volumes(pod: dict) -> list[EmptyDirVolume]:
 
 
 class PodWorker:
-    """Runs one pod on this node (see the module docstring)."""
+    """Runs one pod on this node (see the module docstring).
+
+    :attr:`pod` is the informer's object, in the API server's process the server's own:
+    the worker and its runners read it and never change it (nor anything nested in it).
+    """
 
     def __init__(self, context: PodContext, pod: dict) -> None:
         self.context = context

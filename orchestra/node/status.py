@@ -218,7 +218,10 @@ def pod_conditions(pod: dict, view: PodView, phase: str, now: str | None = None)
 
 
 def build_pod_status(pod: dict, view: PodView, terminating: bool = False) -> dict[str, Any]:
-    """The whole ``status`` to write for ``pod``: the agent's fields over what others set."""
+    """The whole ``status`` to write for ``pod``: the agent's fields over what others set.
+
+    ``pod`` is not changed; the status is a new dict, though conditions kept from the pod are
+    its own dicts (so neither may be changed afterwards)."""
     spec = pod.get("spec") or {}
     status = dict(pod.get("status") or {})
     phase = view.terminal_phase or pod_phase(spec.get("restartPolicy") or "Always", view.init_containers,

@@ -130,8 +130,9 @@ class ServiceProxy:
         #: How many tables have been applied; the last sync's error (None when it went through).
         self.syncs = 0
         self.last_error: str | None = None
-        self._services = Informer(client, "services", raw=True)
-        self._endpoints = Informer(client, "endpoints", raw=True)
+        # The proxy only reads what it watches: in process, it shares the API server's objects.
+        self._services = Informer(client, "services", raw=True, shared=True)
+        self._endpoints = Informer(client, "endpoints", raw=True, shared=True)
         self._dirty = asyncio.Event()
         self._applied = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None

@@ -9,8 +9,10 @@ import pytest
 
 from orchestra.apiserver.request import UserInfo
 from orchestra.apiserver.server import APIServer
+from orchestra.bus import EventBus
 from orchestra.client import Client
 from orchestra.controllers.base import InformerFactory, now_rfc3339
+from tests.support.shared_objects import EventSnapshots, check_untouched
 
 #: How long a test waits for the controllers to reach a state before failing (a deadlock guard).
 SETTLE_TIMEOUT = 20.0
@@ -18,10 +20,19 @@ SETTLE_TIMEOUT = 20.0
 
 @pytest.fixture
 async def server():
-    """An in-process API server on a memory store."""
-    server = await APIServer.create("memory://")
+    """An in-process API server on a memory store; at the end, no watched object may have been changed.
+
+    The controllers' informers share the server's objects (see :class:`InformerFactory`): every
+    controller test is also a guard against a controller changing one in place.
+    """
+    bus = EventBus()
+    server = await APIServer.create("memory://", bus=bus)
+    snapshots = EventSnapshots(bus)
     yield server
-    await server.close()
+    try:
+        await check_untouched(server, snapshots)
+    finally:
+        await server.close()
 
 
 @pytest.fixture

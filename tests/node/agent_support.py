@@ -16,8 +16,10 @@ import attrs
 
 from orchestra.apiserver import APIServer
 from orchestra.apiserver.request import NODE, UserInfo
+from orchestra.bus import EventBus
 from orchestra.client import ApiStatusError, Client
 from orchestra.node.agent import AgentConfig, NodeAgent
+from tests.support.shared_objects import EventSnapshots, check_untouched
 
 __all__ = ["AgentCluster", "agent_cluster", "wait_for", "pod_manifest", "sh_container", "pod_in_phase",
            "NODE_NAME", "TIMEOUT"]
@@ -95,7 +97,9 @@ def pod_manifest(name: str, containers: list[dict], *, node: str = NODE_NAME, re
 @contextlib.asynccontextmanager
 async def agent_cluster(tmp_path, **config: Any) -> AsyncIterator[AgentCluster]:
     """An API server on a memory store plus one agent (process runtime unless ``runtime=`` says otherwise)."""
-    server = await APIServer.create("memory://", data_dir=tmp_path / "cluster")
+    bus = EventBus()
+    server = await APIServer.create("memory://", data_dir=tmp_path / "cluster", bus=bus)
+    snapshots = EventSnapshots(bus)  # the agent shares the server's pods: it must not change them
     admin = Client.in_process(server, UserInfo("admin"))
     # a node-role user; see the report: the API refuses POST nodes for system:node:<name> users
     node_client = Client.in_process(server, UserInfo(f"agent-{config.get('node_name', NODE_NAME)}", NODE,
@@ -106,11 +110,17 @@ async def agent_cluster(tmp_path, **config: Any) -> AsyncIterator[AgentCluster]:
     settings.update(config)
     agent = NodeAgent(node_client, AgentConfig(**settings), ca=server.pki.ca(), ca_file=server.pki.ca_cert)
     await agent.start()
+    finished = False
     try:
         yield AgentCluster(server, admin, agent)
+        finished = True
     finally:
         await agent.stop()
-        await server.close()
+        try:
+            if finished:
+                await check_untouched(server, snapshots)
+        finally:
+            await server.close()
 
 
 def sh_container(name: str, script: str, **extra: Any) -> dict:

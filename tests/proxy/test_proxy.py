@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from orchestra.apiserver import APIServer, UserInfo
+from orchestra.bus import EventBus
 from orchestra.client import Client
 from orchestra.proxy import Endpoint, ProxyMode, ProxyModeError, ProxyTable, ServiceProxy, build_table, create_mode
 from tests.proxy.conftest import eventually, refused, who
+from tests.support.shared_objects import EventSnapshots, check_untouched
 
 ADMIN = UserInfo("admin", groups=("system:masters",))
 
@@ -100,9 +102,14 @@ class RecordingMode(ProxyMode):
 
 @pytest.fixture
 async def server():
-    srv = await APIServer.create("memory://", service_cidr="127.97.0.0/16")
+    bus = EventBus()
+    srv = await APIServer.create("memory://", service_cidr="127.97.0.0/16", bus=bus)
+    snapshots = EventSnapshots(bus)  # the proxy shares the server's objects: it must not change them
     yield srv
-    await srv.close()
+    try:
+        await check_untouched(srv, snapshots)
+    finally:
+        await srv.close()
 
 
 async def test_proxy_follows_services_and_endpoints(server):
