@@ -5,7 +5,8 @@ converts one pod wire dict to a PodInfo, schedules it and assumes it on the chos
 (the service's per-pod work minus the API round trip); ``extra_info["pods_per_s"]``
 records one over the median round. Workloads follow scheduler_perf: SchedulingBasic,
 SchedulingNodeAffinity, TopologySpreading (zone, DoNotSchedule), SchedulingPodAntiAffinity
-(required, hostname), a Python batch score plugin on top of the default profile,
+(required, hostname), the default scores fused in the kernel and per plugin, a Python batch
+score plugin on top of the default profile,
 the reference implementation on the same cluster (the Cython/reference ratio) and
 SchedulingBasic at 500 / 5,000 / 15,000 nodes, and preemption with the kernel's and the
 general Python dry run. ``ORCHESTRA_BENCH_NODES`` changes the default 5,000.
@@ -103,6 +104,21 @@ def record_rate(benchmark: Any) -> None:
 def test_schedule_one(benchmark, workload):
     make = {"basic": basic, "node_affinity": with_affinity, "topology_spread": with_spread, "anti_affinity": with_anti_affinity}[workload]
     run(benchmark, cluster(NODES), framework(), make, rounds=400 if workload == "anti_affinity" else 1000)
+
+
+@pytest.mark.parametrize("path", ["fused", "per_plugin"])
+def test_default_scores(benchmark, path):
+    """SchedulingBasic with the default scores summed in the kernel's one fused pass, or (for the
+    ratio) each plugin scored through its own score_batch, as a plugin the kernel cannot fuse is."""
+    fw = framework()
+    if path == "per_plugin":
+        registry = plugin_registry(get_plugin_manager(load_entrypoints=False))
+        for name, cls in list(registry.items()):
+            if "fuse_score" in cls.__dict__:
+                registry[name] = type(cls.__name__, (cls,), {"fuse_score": lambda self, plan, weight, profile: 0})
+        fw = Framework.from_profile({}, registry, rng=random.Random(0))
+        assert fw.fused_scores == []
+    run(benchmark, cluster(NODES), fw, basic, rounds=1000)
 
 
 def test_python_batch_score_plugin(benchmark):
