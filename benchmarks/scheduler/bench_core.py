@@ -96,7 +96,9 @@ def run(benchmark: Any, snap: ClusterSnapshot, fw: Framework, make: Callable[[in
 
 
 def record_rate(benchmark: Any) -> None:
-    """``extra_info["pods_per_s"]``: one over the median time of a round."""
+    """``extra_info["pods_per_s"]``: one over the median time of a round (nothing when benchmarks are disabled)."""
+    if benchmark.disabled:
+        return
     benchmark.extra_info["pods_per_s"] = round(1 / benchmark.stats.stats.median, 2)
 
 
