@@ -236,8 +236,7 @@ class CronJobController(Controller):
     async def _write_status(self, cronjob: dict, status: dict) -> None:
         if status == (cronjob.get("status") or {}):
             return
-        updated = copy.deepcopy(cronjob)
-        updated["status"] = status
+        updated = {**cronjob, "status": status}  # cronjob is shared: a new top level, the rest as it is
         updated.setdefault("apiVersion", "batch/v1")
         updated.setdefault("kind", "CronJob")
         try:

@@ -438,8 +438,7 @@ class JobController(Controller):
     async def _write_status(self, job: dict, status: dict) -> dict:
         if status == (job.get("status") or {}):
             return job
-        updated = copy.deepcopy(job)
-        updated["status"] = status
+        updated = {**job, "status": status}  # job is shared: a new top level, the rest as it is
         updated.setdefault("apiVersion", "batch/v1")
         updated.setdefault("kind", "Job")
         try:

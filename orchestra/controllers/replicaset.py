@@ -11,10 +11,10 @@ deletions of a sync have not been seen by the pod informer, the controller only 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
 
+from orchestra.client import resolve_kind, resource_path
 from orchestra.controllers.base import (
     Controller,
     Expectations,
@@ -70,7 +70,7 @@ def replica_set_status(rs: dict, pods: list[dict], now: float | None = None,
     spec = rs.get("spec") or {}
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = int(spec.get("minReadySeconds") or 0)
-    status = copy.deepcopy(rs.get("status") or {})
+    status = dict(rs.get("status") or {})  # its conditions are replaced, never changed in place
     status["replicas"] = len(pods)
     status["fullyLabeledReplicas"] = sum(
         1 for p in pods if all((meta(p).get("labels") or {}).get(k) == v for k, v in template_labels.items()))
@@ -101,6 +101,7 @@ class ReplicaSetController(Controller):
     def setup(self) -> None:
         """Watch ReplicaSets and pods."""
         self.expectations = Expectations()
+        self._pods = resolve_kind("pods")
         self.rs_informer = self.informers.informer("replicasets")
         self.pod_informer = self.informers.informer("pods")
         self.pods_by_owner = self.informers.controller_index("pods")
@@ -224,7 +225,9 @@ class ReplicaSetController(Controller):
             await delete_pods(self.client, self.expectations, key, victims)
 
     async def _create_pod(self, rs: dict) -> None:
-        template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
+        # The pod's spec is the ReplicaSet's own (shared with the informer and the API server):
+        # the client encodes the body, so nothing changes it. The answer is not needed.
+        template = (rs.get("spec") or {}).get("template") or {}
         template_meta = template.get("metadata") or {}
         pod_meta = {
             "generateName": f"{meta(rs)['name']}-",
@@ -237,7 +240,7 @@ class ReplicaSetController(Controller):
         if template_meta.get("finalizers"):
             pod_meta["finalizers"] = list(template_meta["finalizers"])
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": template.get("spec") or {}}
-        await self.client.create(pod, namespace=meta(rs).get("namespace"))
+        await self.client.request_status("POST", resource_path(self._pods, meta(rs).get("namespace") or "default"), body=pod)
 
     async def _update_status(self, rs: dict, pods: list[dict], failure: tuple[str, str] | None = None,
                              managed: bool = False) -> None:
@@ -246,8 +249,7 @@ class ReplicaSetController(Controller):
         if status == (rs.get("status") or {}):
             self._requeue_for_availability(rs, pods, now)
             return
-        updated = copy.deepcopy(rs)
-        updated["status"] = status
+        updated = {**rs, "status": status}  # rs is shared: a new top level, the rest as it is
         for attempt in range(2):
             try:
                 await self.client.update_status(updated, raw=True)

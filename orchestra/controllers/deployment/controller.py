@@ -8,7 +8,6 @@ scaling is scaled proportionally (:mod:`.sync`); otherwise its strategy rolls it
 
 from __future__ import annotations
 
-import copy
 import logging
 
 from orchestra.controllers.base import Controller, controller_ref, key_of, meta, split_key
@@ -118,7 +117,9 @@ class DeploymentController(Controller):
         cached = self.deployments.get(key)
         if cached is None:
             return
-        deployment = copy.deepcopy(cached)
+        # The cached object is shared (the API server's own): the behaviours replace its top-level
+        # fields (status, metadata) with the server's answers and change only the status in place.
+        deployment = {**cached, "status": dict(cached.get("status") or {})}
         spec = deployment.get("spec") or {}
         raw_selector = spec.get("selector") or {}
         if not (raw_selector.get("matchLabels") or raw_selector.get("matchExpressions")):

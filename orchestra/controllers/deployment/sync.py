@@ -36,6 +36,7 @@ __all__ = [
     "check_paused_conditions",
     "find_active_or_latest",
     "MAX_REVISION_HISTORY_CHARS",
+    "writable_copy",
 ]
 
 #: The revision-history annotation is cut to this many characters (oldest revisions first).
@@ -51,6 +52,17 @@ def split_replica_sets(deployment: dict, replica_sets: list[dict]) -> tuple[dict
             new = rs
             break
     return new, [rs for rs in replica_sets if rs is not new]
+
+
+def writable_copy(rs: dict) -> dict:
+    """A copy of ``rs`` whose ``metadata``, annotations and ``spec`` may be changed in place.
+
+    Everything else is shared with ``rs`` (which may be an informer's object, never to be
+    changed): what the controller changes on a ReplicaSet is its annotations and spec fields.
+    """
+    metadata = meta(rs)
+    return {**rs, "metadata": {**metadata, "annotations": dict(metadata.get("annotations") or {})},
+            "spec": dict(rs.get("spec") or {})}
 
 
 def _copy_annotations(deployment: dict, rs: dict) -> bool:
@@ -131,7 +143,7 @@ async def get_new_replica_set(dc: "DeploymentController", deployment: dict, repl
     min_ready = int(spec.get("minReadySeconds") or 0)
     status = deployment.setdefault("status", {})
     if existing is not None:
-        rs = copy.deepcopy(existing)
+        rs = writable_copy(existing)
         changed = set_new_replica_set_annotations(deployment, rs, new_revision, True)
         if changed or int((rs.get("spec") or {}).get("minReadySeconds") or 0) != min_ready:
             rs["spec"]["minReadySeconds"] = min_ready
@@ -198,7 +210,7 @@ def new_replicas_for(deployment: dict, all_rs: list[dict], new_rs: dict) -> int:
 
 async def scale_replica_set(dc: "DeploymentController", rs: dict, replicas: int, deployment: dict) -> tuple[bool, dict]:
     """Set a ReplicaSet's replicas and replica annotations; ``(scaled, rs)``."""
-    updated = copy.deepcopy(rs)
+    updated = writable_copy(rs)
     desired = util.replicas_of(deployment)
     annotations_changed = set_replicas_annotations(updated, desired, desired + util.max_surge(deployment))
     size_changed = util.replicas_of(rs) != replicas
@@ -328,7 +340,7 @@ def calculate_status(all_rs: list[dict | None], new: dict | None, deployment: di
     """The deployment status the ReplicaSets add up to, with the Available condition."""
     available = util.available_replicas_sum(all_rs)
     total = util.spec_replicas_sum(all_rs)
-    status = copy.deepcopy(deployment.get("status") or {})
+    status = dict(deployment.get("status") or {})  # its conditions are replaced, never changed in place
     status.update({
         "observedGeneration": meta(deployment).get("generation"),
         "replicas": util.actual_replicas_sum(all_rs),
