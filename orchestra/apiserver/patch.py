@@ -433,6 +433,8 @@ def _merge_map(original: dict, patch: dict, cls: type | None, path: str) -> dict
 
     orders: dict[str, tuple[list, list]] = {}
     for key, value in patch.items():
+        if key[:1] != "$":  # every directive starts with "$": most patches have none
+            continue
         if key.startswith(_DELETE_PRIMITIVES):
             field = key[len(_DELETE_PRIMITIVES):]
             if type(value) is not list:

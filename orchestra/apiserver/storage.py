@@ -237,6 +237,10 @@ class ResourceStorage:
         kv = await self.store.get(key)
         if kv is None:
             raise self._not_found(name)
+        return self._shared_load(key, kv)
+
+    def _shared_load(self, key: bytes, kv: Any) -> dict:
+        """``kv`` decoded: the watch cache's copy (shared: never mutate it) when it holds that revision."""
         cached = self.cache.get(key)
         if cached is not None and cached["metadata"]["resourceVersion"] == str(kv.mod_revision):
             return cached
@@ -808,7 +812,7 @@ class ResourceStorage:
             kv = await self.store.get(key)
             if kv is None:
                 raise self._not_found(name)
-            current = self._load(kv)
+            current = self._shared_load(key, kv)  # only read: transform gets a copy
             current_rv = current["metadata"]["resourceVersion"]
             new = transform(_copy(current))
             if not isinstance(new, dict):
@@ -1224,9 +1228,7 @@ class ResourceStorage:
                 if kv is None:
                     raise self._not_found(name)
                 revision, trusted = kv.mod_revision, True
-                current = self.cache.get(key)
-                if current is None or current["metadata"].get("resourceVersion") != str(revision):
-                    current = self._load(kv)
+                current = self._shared_load(key, kv)
             # Shallow copies of the sections that change: ``current`` may be the watch cache's.
             pod_meta = dict(current["metadata"])
             spec = dict(current.get("spec") or {})

@@ -421,12 +421,15 @@ class Strategy:
         return True
 
     def prepare_for_status_update(self, new: dict, old: dict) -> dict:
-        """A ``/status`` update: the stored object with only ``status`` taken from ``new``."""
-        result = _json_copy({key: value for key, value in old.items() if key != "status"})
+        """A ``/status`` update: the stored object with only ``status`` taken from ``new``.
+
+        The result shares its sections with ``old`` and ``new`` (only its ``metadata`` is its
+        own), so it is only read: admission works on a decoded model of it.
+        """
+        result = {key: value for key, value in old.items() if key != "status"}
+        result["metadata"] = dict(old.get("metadata") or {})
         if "status" in new:
-            result["status"] = _json_copy(new["status"])
-        else:
-            result.pop("status", None)
+            result["status"] = new["status"]
         result["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion")
         return result
 
