@@ -937,7 +937,7 @@ class ResourceStorage:
             kv = await self.store.get(key)
             if kv is None:
                 raise self._not_found(name)
-            current = self._load(kv)
+            current = self._shared_load(key, kv)  # only read: the marked object copies what changes
             self._check_preconditions(name, current, preconditions)
             await self.admission.validate(
                 AdmissionRequest(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run)
