@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -21,22 +20,10 @@ from orchestra.api.codec import decode, decode_as, dumps_json, dumps_yaml, encod
 from orchestra.api.core import Container, Pod, PodSpec, Service
 from orchestra.api.errors import DecodeError
 from orchestra.api.meta import ObjectMeta, Status
+from tests.support.codec_walks import needs_compiled, redecode_pod, using_walks
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "kubernetes"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
-COMPILED = codec._COMPILED is not None
-needs_compiled = pytest.mark.skipif(not COMPILED, reason="orchestra._ext.codec is not built")
-
-
-@contextmanager
-def using_walks(name: str) -> Iterator[None]:
-    """Decode and encode with the ``"python"`` or the ``"compiled"`` walks inside the block."""
-    before = codec._implementation()
-    codec._use_implementation(name)
-    try:
-        yield
-    finally:
-        codec._use_implementation(before)
 
 
 @pytest.fixture(autouse=True, params=["python", pytest.param("compiled", marks=needs_compiled)])
@@ -620,19 +607,8 @@ def test_yaml_output_round_trips_any_string(value: str) -> None:
 # --------------------------------------------------------------------------- redecode_fields
 
 
-def _redecode_pod() -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "p", "labels": {"a": "b"}},
-        "spec": {"containers": [{"name": "c", "image": "i"}]},
-        "status": None,
-        "extraField": 1,
-    }
-
-
 def test_redecode_fields_equals_a_fresh_decode_after_metadata_and_status_change():
-    wire = _redecode_pod()
+    wire = redecode_pod()
     obj = codec.decode(wire)
     wire["metadata"]["uid"] = "u-1"
     wire["metadata"].pop("labels")
@@ -643,7 +619,7 @@ def test_redecode_fields_equals_a_fresh_decode_after_metadata_and_status_change(
 
 
 def test_redecode_fields_of_a_removed_section_clears_it():
-    wire = {**_redecode_pod(), "status": {"phase": "Running"}}
+    wire = {**redecode_pod(), "status": {"phase": "Running"}}
     obj = codec.decode(wire)
     del wire["status"]
     assert codec.redecode_fields(obj, wire, ("metadata", "status")) is True
@@ -651,7 +627,7 @@ def test_redecode_fields_of_a_removed_section_clears_it():
 
 
 def test_redecode_fields_declines_an_explicit_null_and_leaves_the_object_alone():
-    wire = {**_redecode_pod(), "status": {"phase": "Running"}}
+    wire = {**redecode_pod(), "status": {"phase": "Running"}}
     obj = codec.decode(wire)
     before = copy.deepcopy(obj)
     wire["status"] = None
@@ -661,7 +637,7 @@ def test_redecode_fields_declines_an_explicit_null_and_leaves_the_object_alone()
 
 
 def test_redecode_fields_names_the_mistyped_field():
-    wire = _redecode_pod()
+    wire = redecode_pod()
     obj = codec.decode(wire)
     wire["metadata"]["labels"] = {"a": 5}
     with pytest.raises(DecodeError) as info:

@@ -15,9 +15,8 @@ import subprocess
 import sys
 import types
 import typing
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import attrs as _attrs
 import pytest
@@ -29,31 +28,9 @@ from orchestra.api.apps import Deployment
 from orchestra.api.codec import decode, decode_as, encode, load_documents
 from orchestra.api.core import Container, Event, Pod, PodSpec, Service
 from orchestra.api.errors import DecodeError
+from tests.support.codec_walks import COMPILED, needs_compiled, redecode_pod, using_walks
 
 EXAMPLE_FILES = sorted((Path(__file__).resolve().parents[2] / "examples" / "kubernetes").glob("*.yaml"))
-COMPILED = codec._COMPILED is not None
-needs_compiled = pytest.mark.skipif(not COMPILED, reason="orchestra._ext.codec is not built")
-
-
-@contextmanager
-def _walks(name: str) -> Iterator[None]:
-    before = codec._implementation()
-    codec._use_implementation(name)
-    try:
-        yield
-    finally:
-        codec._use_implementation(before)
-
-
-def _redecode_pod() -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "p", "labels": {"a": "b"}},
-        "spec": {"containers": [{"name": "c", "image": "i"}]},
-        "status": None,
-        "extraField": 1,
-    }
 
 
 def _ordered(value: Any) -> Any:
@@ -83,9 +60,9 @@ def _outcome(call: Callable[[], Any]) -> tuple:
 
 def _same_in_both(call: Callable[[], Any]) -> tuple:
     """Run ``call`` with the pure-Python and the compiled walks; assert the same outcome."""
-    with _walks("python"):
+    with using_walks("python"):
         expected = _outcome(call)
-    with _walks("compiled"):
+    with using_walks("compiled"):
         got = _outcome(call)
     assert got == expected
     return expected
@@ -139,7 +116,7 @@ def test_compiled_walks_are_the_default_when_built() -> None:
     if COMPILED:
         from orchestra._ext import codec as compiled
 
-        with _walks("compiled"):
+        with using_walks("compiled"):
             assert isinstance(codec._codec(Pod).decode, compiled.ObjectDecoder)
 
 
@@ -288,7 +265,7 @@ def test_compiled_and_python_agree_on_encoding_odd_objects(change: Callable[[Pod
 @needs_compiled
 def test_encode_copies_extras_in_both() -> None:
     for name in ("python", "compiled"):
-        with _walks(name):
+        with using_walks(name):
             pod = decode({"apiVersion": "v1", "kind": "Pod", "x": {"y": [{"z": 1}]}, "spec": {"overhead": {"cpu": 1}}})
             wire = encode(pod)
             assert wire["x"] == pod.extra["x"] and wire["x"] is not pod.extra["x"]
@@ -305,7 +282,7 @@ def test_absurdly_deep_input_is_a_recursion_error_in_both() -> None:
     pod = decode({"apiVersion": "v1", "kind": "Pod", "deep": deep})
     tree = _tree(100_000)
     for name in ("python", "compiled"):
-        with _walks(name):
+        with using_walks(name):
             with pytest.raises(RecursionError, match="maximum recursion depth exceeded"):
                 encode(pod)
             with pytest.raises(RecursionError, match="maximum recursion depth exceeded"):
@@ -317,7 +294,7 @@ def test_absurdly_deep_input_is_a_recursion_error_in_both() -> None:
 def test_redecode_fields_agrees() -> None:
     def redecode(change: dict) -> Callable[[], tuple]:
         def run() -> tuple:
-            wire = _redecode_pod()
+            wire = redecode_pod()
             obj = codec.decode(wire)
             wire.update(change)
             return codec.redecode_fields(obj, wire, tuple(change)), encode(obj)
