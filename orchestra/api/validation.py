@@ -141,8 +141,10 @@ def validate_object_meta(
     if meta is None:
         return [FieldError.required(child(path, "name"), "name or generateName is required")]
     errs: Errors = []
+    # Field paths are built only for what is present: this runs on every write.
     if meta.name:
-        errs += _name_errors(check_name, meta.name, child(path, "name"))
+        if type(meta.name) is not str or check_name(meta.name):
+            errs += _name_errors(check_name, meta.name, child(path, "name"))
     elif meta.generate_name:
         prefix = meta.generate_name[:-1] if meta.generate_name.endswith("-") else meta.generate_name
         errs += [
@@ -152,12 +154,16 @@ def validate_object_meta(
     else:
         errs.append(FieldError.required(child(path, "name"), "name or generateName is required"))
     if namespaced:
-        if meta.namespace:
+        if meta.namespace and (type(meta.namespace) is not str or is_dns1123_label(meta.namespace)):
             errs += _name_errors(is_dns1123_label, meta.namespace, child(path, "namespace"))
     elif meta.namespace:
         errs.append(FieldError.forbidden(child(path, "namespace"), "not allowed on this type"))
-    errs += validate_labels(meta.labels, child(path, "labels"))
-    errs += validate_annotations(meta.annotations, child(path, "annotations"))
+    if meta.labels is not None:
+        errs += validate_labels(meta.labels, child(path, "labels"))
+    if meta.annotations is not None:
+        errs += validate_annotations(meta.annotations, child(path, "annotations"))
+    if not meta.owner_references and not meta.finalizers:
+        return errs
     controllers = 0
     for i, ref in enumerate(meta.owner_references or ()):
         ref_path = index(child(path, "ownerReferences"), i)
