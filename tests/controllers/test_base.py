@@ -47,6 +47,12 @@ async def test_informers_are_shared_per_kind(client):
     assert set(factory.informers) == {"configmaps", "replicasets.apps"}
 
 
+async def test_informers_share_the_servers_objects_unless_told_not_to(client):
+    assert InformerFactory(client).informer("pods").shared
+    copies = InformerFactory(client, shared=False).informer("pods")
+    assert copies.raw and not copies.shared
+
+
 async def test_one_key_is_never_synced_twice_at_once(client, factory):
     controller = Recording(client, factory, workers=4)
     factory.start()

@@ -72,6 +72,20 @@ def test_fenceposts_never_both_zero(replicas, surge, unavailable):
     assert s >= 0 and u >= 0 and (s, u) != (0, 0)
 
 
+def test_a_writable_copy_shares_nothing_a_sync_changes():
+    from orchestra.controllers.deployment.sync import set_new_replica_set_annotations, writable_copy
+
+    rs = {"metadata": {"name": "r", "annotations": {"a": "1"}, "labels": {"x": "y"}},
+          "spec": {"replicas": 1, "template": {"spec": {"containers": []}}}, "status": {"replicas": 1}}
+    before = repr(rs)
+    copy = writable_copy(rs)
+    set_new_replica_set_annotations({"metadata": {"annotations": {"b": "2"}}}, copy, 3, False)
+    copy["spec"]["replicas"] = 5
+    assert repr(rs) == before  # the original (an informer's shared object) is untouched
+    assert copy["metadata"]["annotations"]["b"] == "2" and copy["spec"]["replicas"] == 5
+    assert copy["status"] is rs["status"] and copy["spec"]["template"] is rs["spec"]["template"]
+
+
 def test_pod_template_hash_is_stable_and_follows_the_template():
     a = deployment("x")["spec"]["template"]
     b = deployment("x", image="web:2")["spec"]["template"]
