@@ -120,9 +120,9 @@ class SchedMeasurement:
 
     def cell(self) -> str:
         """The table cell: rate (and per CPU second when measured), latency percentiles when measured."""
-        text = f"{self.rate:,.0f} pods/s"
+        text = f"{_rate(self.rate)} pods/s"
         if self.cpu_seconds:
-            text += f"\n{self.cpu_rate:,.0f} pods/CPU-s"
+            text += f"\n{_rate(self.cpu_rate)} pods/CPU-s"
         if self.p50_ms or self.p99_ms:
             text += f"\np50 {self.p50_ms:.2f} ms · p99 {self.p99_ms:.2f} ms"
         return text
@@ -132,6 +132,11 @@ class SchedMeasurement:
         return {"workload": self.workload, "mode": self.mode, "pods": self.pods, "seconds": self.seconds,
                 "rate": self.rate, "cpu_seconds": self.cpu_seconds, "cpu_rate": self.cpu_rate,
                 "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "note": self.note}
+
+
+def _rate(value: float) -> str:
+    """A rate for a table cell: whole numbers, or two decimals below 10 (the plain-Python reference)."""
+    return f"{value:,.2f}" if value < 10 else f"{value:,.0f}"
 
 
 # --------------------------------------------------------------------------- templates
