@@ -132,3 +132,11 @@ async def pod_in_phase(cluster: AgentCluster, name: str, *phases: str) -> dict |
     """Pod ``name`` when its phase is one of ``phases``, else None (for :func:`wait_for`)."""
     pod = await cluster.pod(name)
     return pod if pod and pod["status"].get("phase") in phases else None
+
+
+async def container_waiting(cluster: AgentCluster, pod: str, reason: str) -> dict | None:
+    """The ``waiting`` state of pod ``pod``'s container when its reason is ``reason``, else None
+    (for :func:`wait_for`)."""
+    status = await cluster.container_status(pod)
+    waiting = (status or {}).get("state", {}).get("waiting") or {}
+    return waiting if waiting.get("reason") == reason else None

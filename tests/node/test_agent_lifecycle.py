@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from node.agent_support import agent_cluster, pod_in_phase, pod_manifest, sh_container, wait_for
+from node.agent_support import agent_cluster, container_waiting, pod_in_phase, pod_manifest, sh_container, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,13 +58,9 @@ async def test_missing_command_is_run_container_error_and_the_agent_keeps_going(
     async with agent_cluster(tmp_path) as cluster:
         await cluster.create_pod(pod_manifest("bad", [{"name": "main", "image": "x", "command": ["no-such-cmd-xyz"]}]))
 
-        async def waiting_reason() -> dict | None:
-            status = await cluster.container_status("bad")
-            return status if status and (status["state"].get("waiting") or {}).get("reason") == "RunContainerError" \
-                else None
-
-        status = await wait_for(waiting_reason, "waiting reason RunContainerError")
-        assert 'exec: "no-such-cmd-xyz": executable file not found in $PATH' in status["state"]["waiting"]["message"]
+        waiting = await wait_for(lambda: container_waiting(cluster, "bad", "RunContainerError"),
+                                 "waiting reason RunContainerError")
+        assert 'exec: "no-such-cmd-xyz": executable file not found in $PATH' in waiting["message"]
         failed = [e["message"] for e in await cluster.events("bad") if e["reason"] == "Failed"]
         assert any("executable file not found" in m for m in failed)
         await cluster.create_pod(pod_manifest("good", [sh_container("main", "exit 0")], restart_policy="Never"))
@@ -106,12 +102,8 @@ async def test_missing_config_map_is_create_container_config_error(tmp_path):
     async with agent_cluster(tmp_path) as cluster:
         await cluster.create_pod(pod_manifest("nocm", [container]))
 
-        async def waiting_reason() -> dict | None:
-            status = await cluster.container_status("nocm")
-            waiting = (status or {}).get("state", {}).get("waiting") or {}
-            return waiting if waiting.get("reason") == "CreateContainerConfigError" else None
-
-        waiting = await wait_for(waiting_reason, "CreateContainerConfigError")
+        waiting = await wait_for(lambda: container_waiting(cluster, "nocm", "CreateContainerConfigError"),
+                                 "CreateContainerConfigError")
         assert waiting["message"] == 'configmap "absent" not found'
 
 

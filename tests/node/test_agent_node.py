@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import ssl
 import sys
@@ -59,13 +60,17 @@ async def test_configured_capacity_and_labels(tmp_path):
         assert node["metadata"]["labels"]["zone"] == "a"
 
 
+async def _node_lease(cluster) -> dict | None:
+    """The agent's node Lease, None until it exists."""
+    try:
+        return await cluster.admin.get("leases", NODE_NAME, namespace="kube-node-lease", raw=True)
+    except Exception:
+        return None
+
+
 async def test_lease_is_renewed(tmp_path):
     async with agent_cluster(tmp_path) as cluster:
-        async def lease() -> dict | None:
-            try:
-                return await cluster.admin.get("leases", NODE_NAME, namespace="kube-node-lease", raw=True)
-            except Exception:
-                return None
+        lease = functools.partial(_node_lease, cluster)
 
         first = await wait_for(lease, "the node lease")
         assert first["spec"]["holderIdentity"] == NODE_NAME
@@ -81,11 +86,7 @@ async def test_lease_is_renewed(tmp_path):
 
 async def test_lease_renewal_recovers_from_a_conflicting_write_and_a_deletion(tmp_path):
     async with agent_cluster(tmp_path) as cluster:
-        async def lease() -> dict | None:
-            try:
-                return await cluster.admin.get("leases", NODE_NAME, namespace="kube-node-lease", raw=True)
-            except Exception:
-                return None
+        lease = functools.partial(_node_lease, cluster)
 
         current = await wait_for(lease, "the node lease")
         current["spec"]["holderIdentity"] = "someone-else"

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from orchestra.node.runtime import read_container_log
-from node.agent_support import agent_cluster, pod_in_phase, pod_manifest, sh_container, wait_for
+from node.agent_support import agent_cluster, container_waiting, pod_in_phase, pod_manifest, sh_container, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -45,12 +45,8 @@ async def test_missing_config_map_waits_unless_optional(tmp_path):
         await cluster.create_pod(pod_manifest("nocm", [sh_container("main", "sleep 1000", volumeMounts=mounts)],
                                               volumes=volumes))
 
-        async def waiting_reason() -> dict | None:
-            status = await cluster.container_status("nocm")
-            waiting = (status or {}).get("state", {}).get("waiting") or {}
-            return waiting if waiting.get("reason") == "CreateContainerConfigError" else None
-
-        waiting = await wait_for(waiting_reason, "CreateContainerConfigError")
+        waiting = await wait_for(lambda: container_waiting(cluster, "nocm", "CreateContainerConfigError"),
+                                 "CreateContainerConfigError")
         assert waiting["message"] == 'configmap "absent" not found'
 
         optional = [{"name": "config", "configMap": {"name": "absent", "optional": True}}]
