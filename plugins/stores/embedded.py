@@ -74,12 +74,14 @@ from orchestra.store.errors import (
     FutureRevisionError,
     LeaseExistsError,
     LeaseNotFoundError,
+    RequestTooLargeError,
     StoreClosedError,
     StoreError,
     StoreUnavailableError,
 )
 from orchestra.store.types import (
     ALL_KEYS_END,
+    MAX_REQUEST_BYTES,
     Compare,
     DeleteOp,
     DeleteResult,
@@ -794,6 +796,10 @@ class EmbeddedStore(Store):
     ) -> TxnResult:
         """Evaluate ``compare`` and run one branch atomically at one revision (see :meth:`Store.txn`)."""
         self._check_usable()
+        if len(compare) == 1 and len(success) == 1 and not failure:
+            guard, put = compare[0], success[0]
+            if guard.range_end is None and type(put) is PutOp and not put.lease and not put.prev_kv:
+                return await self._guarded_put(guard, put)
         check_txn(compare, success, failure)
         core = self._core
         succeeded = all(self._compare(c) for c in compare)
@@ -842,6 +848,26 @@ class EmbeddedStore(Store):
                 responses.append(DeleteResult(at, len(result), prev_kvs))
         await self._finish_write(before)
         return TxnResult(succeeded, revision, responses)
+
+    async def _guarded_put(self, guard: Compare, put: PutOp) -> TxnResult:
+        """:meth:`txn` of one single-key compare and one plain put, the API server's every write."""
+        check_key(guard.key)
+        check_key(put.key)
+        size = len(guard.key) + (len(guard.operand) if isinstance(guard.operand, bytes) else 8)
+        size += len(put.key) + len(put.value)
+        if size > MAX_REQUEST_BYTES:  # as check_txn counts it
+            raise RequestTooLargeError(size, MAX_REQUEST_BYTES)
+        core = self._core
+        if not _compare_holds(core.get_kv(guard.key), guard):
+            return TxnResult(False, core.revision, [])
+        revision = core.put(put.key, put.value, 0)
+        pending = self._committed(revision)
+        if pending is not None:
+            if self._ordered is not None:
+                await pending
+            else:
+                await asyncio.shield(pending)
+        return TxnResult(True, revision, [PutResult(revision, None)])
 
     def _compare(self, c: Compare) -> bool:
         check_key(c.key)

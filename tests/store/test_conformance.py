@@ -516,6 +516,24 @@ async def test_txn_empty_key_raises(store: Store) -> None:
         await store.txn([], [PutOp(b"", b"1")])
 
 
+async def test_guarded_put_checks_like_any_txn(store: Store, k: Key) -> None:
+    """One compare and one put (the API server's every write) is refused like a larger txn."""
+    with pytest.raises(EmptyKeyError):
+        await store.txn([Compare.create_revision(b"", "=", 0)], [PutOp(k("a"), b"1")])
+    with pytest.raises(EmptyKeyError):
+        await store.txn([Compare.create_revision(k("a"), "=", 0)], [PutOp(b"", b"1")])
+    # the compare counts towards the request size
+    value = b"x" * (MAX_REQUEST_BYTES - len(k("a")) - 4)
+    with pytest.raises(RequestTooLargeError):
+        await store.txn([Compare.value(k("a"), "=", b"12345678")], [PutOp(k("a"), value)])
+    assert await store.get(k("a")) is None
+    stored = await store.txn([Compare.create_revision(k("a"), "=", 0)], [PutOp(k("a"), b"1")])
+    assert stored.succeeded and stored.responses[0].revision == stored.revision
+    refused = await store.txn([Compare.create_revision(k("a"), "=", 0)], [PutOp(k("a"), b"2")])
+    assert not refused.succeeded and refused.revision == stored.revision and refused.responses == []
+    assert (await store.get(k("a"))).value == b"1"
+
+
 # --------------------------------------------------------------------------- compaction
 
 
