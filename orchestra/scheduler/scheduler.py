@@ -506,6 +506,30 @@ class Scheduler:
             self._stop_awaiting(preemptor)
         self.queue.release(preemptor)
 
+    def _reject_waiting(self, victim: PodInfo) -> bool:
+        """A victim still held at permit is rejected there rather than deleted (it is not bound)."""
+        for fw in self.frameworks.values():
+            waiting = fw.waiting_pods.get(victim.uid or victim.key)
+            if waiting is not None:
+                waiting.reject("DefaultPreemption", "preempted")
+                self._victim_gone(victim.key)
+                return True
+        return False
+
+    async def _mark_disruption_target(self, victim: PodInfo, preemptor: PodInfo) -> None:
+        """Set the victim's ``DisruptionTarget`` condition before deleting it, as Kubernetes does,
+        so that its owner (a Job's pod failure policy, a disruption budget) sees why it went."""
+        conditions = (victim.raw.get("status") or {}).get("conditions") or ()
+        if any(c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+               and c.get("reason") == "PreemptionByScheduler" for c in conditions):
+            return
+        condition = {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+                     "message": f"{preemptor.scheduler_name}: preempting to accommodate a higher priority pod",
+                     "lastTransitionTime": now_rfc3339()}
+        await self.client.request_status(
+            "PATCH", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}/status",
+            body={"status": {"conditions": [condition]}}, content_type="application/strategic-merge-patch+json")
+
     async def _preempt(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...]) -> None:
         """Delete the victims through the API and clear lower-priority nominations on ``node``."""
         for other in self.queue.nominated_pods(node):
@@ -521,7 +545,10 @@ class Scheduler:
         for victim in victims:
             self.recorder.record(victim, NORMAL, "Preempted", "Preempting",
                                  f"Preempted by pod {pod.uid or pod.key} on node {node}")
+            if self._reject_waiting(victim):
+                continue
             try:
+                await self._mark_disruption_target(victim, pod)
                 options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
                 if grace is not None:
                     options["gracePeriodSeconds"] = grace

@@ -11,7 +11,7 @@ from orchestra.apiserver import APIServer
 from orchestra.apiserver.request import UserInfo
 from orchestra.client import Client
 from orchestra.scheduler.config import SchedulerConfig
-from orchestra.scheduler.framework import Plugin, Status
+from orchestra.scheduler.framework import Code, Plugin, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.scheduler import Scheduler
 from scheduler.sched_builders import builtin_registry, make_node, make_pod
@@ -213,6 +213,10 @@ async def test_a_preemptor_waits_for_its_victims_then_skips_its_backoff(client):
             return low["metadata"].get("deletionTimestamp")
 
         assert await eventually(terminating)
+        low = await client.get("pods", "low", namespace="default", raw=True)
+        [target] = [c for c in low["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+        assert (target["status"], target["reason"]) == ("True", "PreemptionByScheduler")
+        assert target["message"] == "default-scheduler: preempting to accommodate a higher priority pod"
         await sched.wait_idle()
         assert sched.queue.where("default/high") == "unschedulable" and sched.queue.is_held("default/high")
         assert await node_of(client, "high") is None
@@ -221,6 +225,37 @@ async def test_a_preemptor_waits_for_its_victims_then_skips_its_backoff(client):
         await client.delete("pods", "low", namespace="default", grace_period_seconds=0)
         assert await eventually(lambda: node_of(client, "high")) == "n0"
         await sched.wait_idle()
+
+
+class HoldLowPriority(Plugin):
+    """Permit: holds pods of priority 0 until the test allows them."""
+
+    NAME = "HoldLowPriority"
+
+    def permit(self, state, pod, node_name):
+        return (Status(Code.WAIT), 30.0) if pod.priority == 0 else Status()
+
+
+async def test_a_victim_waiting_at_permit_is_rejected_not_deleted(client):
+    await client.create(node("n0", cpu="1"))
+    profile = {"schedulerName": "default-scheduler",
+               "plugins": {"permit": {"enabled": [{"name": "HoldLowPriority"}]}}}
+    async with make_scheduler(client, (profile,), {"HoldLowPriority": HoldLowPriority}) as sched:
+        await client.create(pod("low", cpu="800m", priority=0))
+        fw = sched.frameworks["default-scheduler"]
+
+        async def held():
+            return bool(fw.waiting_pods)
+
+        await eventually(held)
+        await client.create(pod("high", cpu="800m", priority=1000))
+        assert await eventually(lambda: node_of(client, "high")) == "n0"
+        await sched.wait_idle()
+        low = await client.get("pods", "low", namespace="default", raw=True)  # still there, unbound
+        assert low["spec"].get("nodeName") is None and not low["metadata"].get("deletionTimestamp")
+        assert sched.queue.where("default/low") in ("backoff", "unschedulable", "active")
+        failed = await events_of(client, "low", "FailedScheduling")
+        assert failed and failed[0]["message"] == "preempted"
 
 
 async def test_failed_binding_is_retried_with_backoff(client):
