@@ -407,10 +407,17 @@ def _field_meta(cls: type | None, key: str) -> tuple[type | None, mergekeys.Patc
     """The class of ``cls.key``'s values (objects or list/map items) and its patch metadata."""
     if cls is None:
         return None, None
-    info = mergekeys.field_info(cls, key)
-    if info is None:
-        return None, mergekeys.patch_meta(cls.__name__, key)
-    return info.cls, info.patch
+    found = _FIELD_META.get((cls, key))
+    if found is None:
+        info = mergekeys.field_info(cls, key)
+        found = (None, mergekeys.patch_meta(cls.__name__, key)) if info is None else (info.cls, info.patch)
+        if len(_FIELD_META) < _FIELD_META_LIMIT:  # keys come from request bodies: bounded
+            _FIELD_META[(cls, key)] = found
+    return found
+
+
+_FIELD_META: dict[tuple[type, str], tuple[type | None, mergekeys.PatchMeta | None]] = {}
+_FIELD_META_LIMIT = 10_000
 
 
 def _merge_map(original: dict, patch: dict, cls: type | None, path: str) -> dict:
@@ -450,13 +457,16 @@ def _merge_map(original: dict, patch: dict, cls: type | None, path: str) -> dict
             orders[field] = (value, list(current) if type(current) is list else [])
 
     for key, value in patch.items():
-        if key.startswith("$"):
+        if key[:1] == "$":
             continue
-        child = _child_path(path, key)
-        item_cls, meta = _field_meta(cls, key)
         if value is None:
             original.pop(key, None)
             continue
+        if type(value) is not dict and type(value) is not list:
+            original[key] = value  # a scalar replaces whatever was there
+            continue
+        child = _child_path(path, key)
+        item_cls, meta = _field_meta(cls, key)
         current = original.get(key)
         if current is None or type(current) is not type(value) or type(value) not in (dict, list):
             original[key] = _fresh(value, item_cls, meta, child)

@@ -100,7 +100,7 @@ class Status:
 
     def with_plugin(self, name: str) -> "Status":
         """This status attributed to plugin ``name`` (unless already attributed)."""
-        return self if self.plugin else attrs.evolve(self, plugin=name)
+        return self if self.plugin else Status(self.code, self.reasons, name)
 
     @classmethod
     def unschedulable(cls, *reasons: str, resolvable: bool = True, plugin: str = "") -> "Status":
