@@ -65,6 +65,8 @@ DEFAULT_TOLERATION_SECONDS = 300
 
 #: ``namespace -> "Active" | "Terminating" | None`` (None: no such namespace).
 NamespacePhase = Callable[[str], Awaitable[str | None]]
+#: ``namespace -> phase``, answered without waiting when it can be; None: ask :data:`NamespacePhase`.
+CachedNamespacePhase = Callable[[str], str | None]
 
 
 @attrs.define
@@ -152,35 +154,70 @@ class Admission:
 
     :param namespace_phase: how NamespaceLifecycle learns a namespace's phase.
     :param plugin_manager: whose ``orchestra_admission_*`` hooks run after the built-ins (None: none).
+    :param cached_namespace_phase: asked first, when given: a phase it knows at once (e.g. from a
+        cache), or None to ask ``namespace_phase``.
     """
 
-    def __init__(self, namespace_phase: NamespacePhase, plugin_manager: pluggy.PluginManager | None = None) -> None:
+    def __init__(self, namespace_phase: NamespacePhase, plugin_manager: pluggy.PluginManager | None = None,
+                 *, cached_namespace_phase: CachedNamespacePhase | None = None) -> None:
         self.namespace_phase = namespace_phase
+        self.cached_namespace_phase = cached_namespace_phase
         self.plugin_manager = plugin_manager
+        #: hook name → (plugin manager, its hook caller): a caller, once made, stays the same object.
+        self._callers: dict[str, tuple[Any, Any]] = {}
 
     @property
     def has_plugins(self) -> bool:
         """Whether any plugin implements an admission hook (else old objects need not be decoded)."""
-        return bool(self._impls("orchestra_admission_mutate") or self._impls("orchestra_admission_validate"))
+        if self.plugin_manager is None:
+            return False
+        return bool(self._caller("orchestra_admission_mutate").get_hookimpls()
+                    or self._caller("orchestra_admission_validate").get_hookimpls())
+
+    def _caller(self, hook_name: str) -> Any:
+        manager = self.plugin_manager
+        cached = self._callers.get(hook_name)
+        if cached is not None and cached[0] is manager:
+            return cached[1]
+        caller = getattr(manager.hook, hook_name)
+        self._callers[hook_name] = (manager, caller)
+        return caller
 
     def _impls(self, hook_name: str) -> list[Any]:
-        if self.plugin_manager is None:
+        manager = self.plugin_manager
+        if manager is None:
             return []
-        impls = getattr(self.plugin_manager.hook, hook_name).get_hookimpls()  # a fresh list
+        cached = self._callers.get(hook_name)
+        caller = cached[1] if cached is not None and cached[0] is manager else self._caller(hook_name)
+        impls = caller.get_hookimpls()  # a fresh list
         if impls:
             impls.reverse()
         return impls
 
     async def mutate(self, request: AdmissionRequest) -> None:
         """Built-in mutations, then every plugin's ``orchestra_admission_mutate``; may raise APIError."""
-        if request.operation == CREATE and isinstance(request.object, core.Pod) and not request.subresource:
+        if request.operation == CREATE and not request.subresource and isinstance(request.object, core.Pod):
             default_toleration_seconds(request.object)
         for impl in self._impls("orchestra_admission_mutate"):
             await self._call(impl, request)
 
     async def validate(self, request: AdmissionRequest) -> None:
         """NamespaceLifecycle, NodeRestriction, then every plugin's ``orchestra_admission_validate``."""
-        await self._namespace_lifecycle(request)
+        rt = request.resource
+        if request.operation == DELETE and rt.plural == "namespaces" and request.name in IMMORTAL_NAMESPACES:
+            raise Forbidden(
+                f'namespaces "{request.name}" is forbidden: this namespace may not be deleted',
+                kind="namespaces",
+                name=request.name,
+            )
+        if request.operation == CREATE and rt.namespaced and request.namespace:
+            # NamespaceLifecycle: no new object in a missing or terminating namespace.
+            cached = self.cached_namespace_phase
+            phase = cached(request.namespace) if cached is not None else None
+            if phase is None:
+                phase = await self.namespace_phase(request.namespace)
+            if phase != "Active":
+                _refuse_in_namespace(request, phase)
         _node_restriction(request)
         for impl in self._impls("orchestra_admission_validate"):
             result = await self._call(impl, request)
@@ -205,32 +242,26 @@ class Admission:
             log.exception("admission plugin %s failed", impl.plugin_name)
             raise InternalError(f'admission plugin "{impl.plugin_name}" failed: {exc!r}') from None
 
-    async def _namespace_lifecycle(self, request: AdmissionRequest) -> None:
-        rt = request.resource
-        if request.operation == DELETE and rt.plural == "namespaces" and request.name in IMMORTAL_NAMESPACES:
-            raise Forbidden(
-                f'namespaces "{request.name}" is forbidden: this namespace may not be deleted',
-                kind="namespaces",
-                name=request.name,
-            )
-        if request.operation != CREATE or not rt.namespaced or not request.namespace:
-            return
-        phase = await self.namespace_phase(request.namespace)
-        if phase is None:
-            raise NotFound(f'namespaces "{request.namespace}" not found', kind="namespaces", name=request.namespace)
-        if phase == "Terminating":
-            resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
-            raise Forbidden(
-                f'{resource} "{request.name}" is forbidden: unable to create new content in namespace '
-                f"{request.namespace} because it is being terminated",
-                kind=rt.plural,
-                name=request.name,
-                group=rt.group,
-                causes=[
-                    {
-                        "reason": "NamespaceTerminating",
-                        "message": f"namespace {request.namespace} is being terminated",
-                        "field": "metadata.namespace",
-                    }
-                ],
-            )
+
+def _refuse_in_namespace(request: AdmissionRequest, phase: str | None) -> None:
+    """NamespaceLifecycle for a create in a namespace whose phase is not Active: 404 when there
+    is no such namespace, 403 while it terminates (another phase is let through)."""
+    rt = request.resource
+    if phase is None:
+        raise NotFound(f'namespaces "{request.namespace}" not found', kind="namespaces", name=request.namespace)
+    if phase == "Terminating":
+        resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+        raise Forbidden(
+            f'{resource} "{request.name}" is forbidden: unable to create new content in namespace '
+            f"{request.namespace} because it is being terminated",
+            kind=rt.plural,
+            name=request.name,
+            group=rt.group,
+            causes=[
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {request.namespace} is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ],
+        )

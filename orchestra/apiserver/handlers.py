@@ -93,7 +93,7 @@ class Negotiator:
 
         Media ranges are tried in the order given; raises :class:`NotAcceptable` when none fits.
         """
-        if not accept:
+        if not accept or accept == "application/json":
             return JSON
         key = (accept, table, aggregated)
         choice = self._cache.get(key)
@@ -296,11 +296,20 @@ def list_options(request: Request, name: str | None = None) -> ListOptions:
     )
 
 
+#: The plain context (no query parameters) of the last user seen: most writes come from one
+#: client after another of the same user (a RequestContext is frozen, so sharing it is safe).
+_plain_context: list[RequestContext | None] = [None]
+
+
 def request_context(request: Request) -> RequestContext:
     """Who is asking and how: dryRun, fieldManager, fieldValidation."""
-    assert request.user is not None
+    user = request.user
+    assert user is not None
     if not request.query:
-        return RequestContext(user=request.user)
+        ctx = _plain_context[0]
+        if ctx is None or ctx.user is not user:
+            ctx = _plain_context[0] = RequestContext(user=user)
+        return ctx
     dry_run = request.query.get("dryRun") or []
     for value in dry_run:
         if value != "All":
@@ -396,13 +405,13 @@ class ResourceHandler:
         return self._encode(request, route, result, status, representation)
 
     def _encode(self, request: Request, route: ResourceRoute, result: dict, status: int, representation: str) -> Response:
-        pretty = parse_bool("pretty", request.param("pretty"))
+        pretty = parse_bool("pretty", request.param("pretty")) if request.query else False
         if representation == TABLE:
             result = self._table(request, route, result)
             return Response(status, encode_body(result, JSON, pretty), TABLE_CONTENT_TYPE)
         if representation == JSON and not pretty:
             # Encoded when read: the server reads it at once, an in-process caller maybe never.
-            return Response.deferred(status, functools.partial(encode_body, result, JSON), "application/json")
+            return Response(status, b"", "application/json", encode=functools.partial(encode_body, result, JSON))
         return Response(status, encode_body(result, representation, pretty), _CONTENT_TYPES[representation])
 
     @staticmethod

@@ -51,7 +51,8 @@ class StorageRegistry:
         self.store = store
         self.bus = bus
         self.plugin_manager = plugin_manager if plugin_manager is not None else get_plugin_manager()
-        self.admission = Admission(self.namespace_phase, self.plugin_manager)
+        self.admission = Admission(self.namespace_phase, self.plugin_manager,
+                                   cached_namespace_phase=self.cached_namespace_phase)
         self._storages: dict[ResourceType, ResourceStorage] = {}
         for rtype in resource_types():
             strategy = strategy_for(rtype.plural, rtype.namespaced)
@@ -98,15 +99,23 @@ class StorageRegistry:
         """Every storage, in registry order."""
         return list(self._storages.values())
 
+    def cached_namespace_phase(self, name: str) -> str | None:
+        """The phase of a namespace the watch cache holds and that is not being deleted; None otherwise
+        (then only :meth:`namespace_phase` can tell)."""
+        cached = self._namespaces.cache.get(self._namespaces.key(None, name))
+        if cached is not None and not cached["metadata"].get("deletionTimestamp"):
+            return (cached.get("status") or {}).get("phase") or "Active"
+        return None
+
     async def namespace_phase(self, name: str) -> str | None:
         """``Active`` or ``Terminating`` for an existing namespace, None when there is none.
 
         An active namespace in the watch cache answers at once; anything else is
         confirmed against the store, so a namespace created a moment ago counts.
         """
-        cached = self._namespaces.cache.get(self._namespaces.key(None, name))
-        if cached is not None and not cached["metadata"].get("deletionTimestamp"):
-            return (cached.get("status") or {}).get("phase") or "Active"
+        phase = self.cached_namespace_phase(name)
+        if phase is not None:
+            return phase
         kv = await self.store.get(self._namespaces.key(None, name))
         if kv is None:
             return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable
 
 from orchestra.apiserver import discovery
 from orchestra.apiserver.auth import Attributes, Authenticator, TokenFile, authorize
@@ -25,7 +25,7 @@ from orchestra.apiserver.errors import APIError, InternalError, NotFound
 from orchestra.apiserver.handlers import AGGREGATED, JSON, Negotiator, ResourceHandler, encode_body, error_response
 from orchestra.apiserver.http import HTTPServer, server_ssl_context
 from orchestra.apiserver.podlog import PodLogProxy
-from orchestra.apiserver.request import Request, Response, UserInfo
+from orchestra.apiserver.request import ADMIN, Request, Response, UserInfo
 from orchestra.apiserver.routing import NOT_FOUND_MESSAGE, PathRoute, ResourceRoute, Router, parse_bool
 
 __all__ = ["APIServer", "ServeError"]
@@ -151,10 +151,12 @@ class APIServer:
         :meth:`Response.deferred`); otherwise it is encoded here.
         """
         try:
-            if request.user is None:
-                request.user = self._authenticator.authenticate(request.headers, request.path)
+            user = request.user
+            if user is None:
+                user = request.user = self._authenticator.authenticate(request.headers, request.path)
             route, attributes = self._route(request)
-            authorize(request.user, attributes)
+            if user.role != ADMIN:  # an admin may do anything: no attributes to build
+                authorize(user, attributes if attributes is not None else route.attributes())
             if type(route) is ResourceRoute:
                 response = await self._resources.handle(request, route)
                 if not defer_body:
@@ -167,23 +169,25 @@ class APIServer:
             log.exception("unexpected error serving %s %s", request.method, request.path)
             return error_response(InternalError(f"an internal error occurred serving {request.method} {request.path}"))
 
-    async def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
-                                headers: dict[str, str], body: bytes, user: UserInfo,
-                                body_object: Any = None) -> Response:
+    def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
+                          headers: dict[str, str], body: bytes, user: UserInfo,
+                          body_object: Any = None) -> Awaitable[Response]:
         """Serve a request from the in-process client transport as ``user`` (no socket, no authentication).
 
-        A JSON answer's body is encoded only when the caller reads it. ``body_object``: a
-        create's body handed over as the object itself (see :attr:`Request.body_object`).
+        Returns the awaitable of :meth:`handle` (no coroutine of its own around it). A JSON
+        answer's body is encoded only when the caller reads it. ``body_object``: a create's
+        body handed over as the object itself (see :attr:`Request.body_object`).
         """
-        request = Request(method, path, query, headers, body, user, body_object=body_object)
-        return await self.handle(request, defer_body=True)
+        return self.handle(Request(method, path, query, headers, body, user, body_object=body_object), defer_body=True)
 
-    def _route(self, request: Request) -> tuple[ResourceRoute | PathRoute, Attributes]:
+    def _route(self, request: Request) -> tuple[ResourceRoute | PathRoute, Attributes | None]:
         """The route and its authorization attributes, from a bounded cache of recent paths.
 
         A path naming one object (``…/pods/web``, ``…/pods/web/binding``) is also matched by
         its shape: the route of an earlier path that differs only in the object's name,
-        with this name. Every pod's binding path is new, yet none is parsed again.
+        with this name. Every pod's binding path is new, yet none is parsed again; such a
+        route comes without attributes (None: ``route.attributes()``, built only when
+        authorization needs them).
         """
         method, path = request.method, request.path
         watch = request.query.get("watch")
@@ -199,8 +203,7 @@ class APIServer:
             before, _, name = head.rpartition("/")
             shape = self._route_shapes.get((method, before, last, watch_value))
         if shape is not None and name:
-            route = ResourceRoute(shape.rtype, shape.verb, shape.namespace, name, shape.subresource)
-            return route, route.attributes()
+            return ResourceRoute(shape.rtype, shape.verb, shape.namespace, name, shape.subresource), None
         route = self._router.match(method, path, request.query)
         cached = (route, route.attributes())
         if len(self._routes) >= _ROUTE_CACHE_SIZE:

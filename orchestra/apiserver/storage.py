@@ -176,6 +176,7 @@ class ResourceStorage:
         self._prefix = f"/registry/{rtype.plural}/"
         self._resource_name = f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
         self._kind_name = f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
+        self._api_version = rtype.api_version
         self._field_labels = strategy.field_labels()
 
     # -- keys and errors -----------------------------------------------------------------
@@ -497,11 +498,11 @@ class ResourceStorage:
         """
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version is None:
-            obj["apiVersion"] = self.rtype.api_version
-        elif api_version != self.rtype.api_version:
+            obj["apiVersion"] = self._api_version
+        elif api_version != self._api_version:
             raise BadRequest(
                 f"the API version in the data ({api_version}) does not match the expected API version "
-                f"({self.rtype.api_version})"
+                f"({self._api_version})"
             )
         if kind is None:
             obj["kind"] = self.rtype.kind
@@ -1161,19 +1162,21 @@ class ResourceStorage:
             await self._bind_admitted(namespace, name, node, annotations, wanted_uid, ctx)
         else:
             await self._bind_light(namespace, name, node, annotations, wanted_uid, ctx)
-        status = status_object(201, "", "", None)
-        del status["message"]
-        return status
+        # status_object(201, "", "", None) without its empty message
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def _binding_errors(self, name: str, namespace: str | None, binding: dict, meta: dict) -> list[FieldError]:
         """The Binding's field errors (400 for a mistyped field); its metadata names the URL's pod."""
         target = binding.get("target")
         if _plain_binding(binding, meta, target):
-            # The shape every scheduler sends: checked on the dict, with the model's rules.
-            errors = name_errors(is_dns1123_subdomain, name, "metadata.name")
-            if namespace:
+            # The shape every scheduler sends: checked on the dict, with the model's rules (the
+            # URL's name and namespace are strings; the checks remember valid names).
+            errors = name_errors(is_dns1123_subdomain, name, "metadata.name") if is_dns1123_subdomain(name) else []
+            if namespace and is_dns1123_label(namespace):
                 errors += name_errors(is_dns1123_label, namespace, "metadata.namespace")
-            errors += validate_annotations(meta.get("annotations"), "metadata.annotations")
+            annotations = meta.get("annotations")
+            if annotations is not None:
+                errors += validate_annotations(annotations, "metadata.annotations")
         else:
             body = dict(binding)
             body["metadata"] = {**meta, "name": name, "namespace": namespace}
@@ -1187,7 +1190,7 @@ class ResourceStorage:
             errors.append(FieldError.required("target.name"))
         elif target.get("kind") not in (None, "", "Node"):
             errors.append(FieldError.not_supported("target.kind", target["kind"], ["Node"]))
-        else:
+        elif type(node) is not str or is_dns1123_subdomain(node):
             errors += name_errors(is_dns1123_subdomain, node, "target.name")
         return errors
 

@@ -79,31 +79,35 @@ def now_rfc3339(offset_seconds: int = 0) -> str:
     return _formatted_second[1]
 
 
-#: Random bytes read ahead for UIDs (one system call per 256 UIDs) and the next unread offset.
-_random_pool: list = [b"", 0]
-_RANDOM_POOL_BYTES = 4096
-#: The RFC 4122 variant character for each value of the 17th hex digit (its top bits become ``10``).
-_VARIANT = "89ab" * 4
+#: UIDs made ahead from one read of random bytes (one system call per 256 UIDs), handed out from the end.
+_uid_pool: list[str] = []
+_UIDS_PER_READ = 256
+#: The RFC 4122 variant character for each hex digit in its place (the digit's top bits become ``10``).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
-def _forget_random_pool() -> None:
+def _forget_uid_pool() -> None:
     """A forked child must not hand out the UIDs its parent will."""
-    _random_pool[:] = [b"", 0]
+    _uid_pool.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_random_pool)
+    os.register_at_fork(after_in_child=_forget_uid_pool)
+
+
+def _fill_uid_pool() -> None:
+    h = os.urandom(16 * _UIDS_PER_READ).hex()
+    _uid_pool[:] = [
+        f"{h[o:o + 8]}-{h[o + 8:o + 12]}-4{h[o + 13:o + 16]}-{_VARIANT[h[o + 16]]}{h[o + 17:o + 20]}-{h[o + 20:o + 32]}"
+        for o in range(0, 32 * _UIDS_PER_READ, 32)
+    ]
 
 
 def new_uid() -> str:
     """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` gives, without building a UUID object."""
-    pool, offset = _random_pool
-    if offset + 16 > len(pool):
-        pool, offset = os.urandom(_RANDOM_POOL_BYTES), 0
-        _random_pool[0] = pool
-    _random_pool[1] = offset + 16
-    h = pool[offset:offset + 16].hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+    if not _uid_pool:
+        _fill_uid_pool()
+    return _uid_pool.pop()
 
 
 def generate_name(base: str) -> str:

@@ -37,7 +37,6 @@ __all__ = [
 KindRef = type | ResourceType | str
 
 JSON = "application/json"
-_HAND_OVER_HEADERS = {"Accept": JSON, "Content-Type": JSON}
 PATCH_CONTENT_TYPES = {
     "merge": "application/merge-patch+json",
     "json": "application/json-patch+json",
@@ -211,9 +210,9 @@ class Client:
         """
         if (hand_over and type(body) is dict and method in ("POST", "PUT") and content_type == JSON
                 and isinstance(self.transport, InProcessTransport)):
-            response = await self.transport.request_without_body(method, path, query=query,
-                                                                 headers=_HAND_OVER_HEADERS, body_object=body)
-            raise_for_status(response)
+            response = await self.transport.hand_over(method, path, body, query=query)
+            if response.status >= 400:
+                raise_for_status(response)
             return response.status
         send = getattr(self.transport, "request_without_body", None)
         data = body if isinstance(body, (bytes, type(None))) else orjson.dumps(body)

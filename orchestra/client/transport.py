@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Mapping, Protocol
 from urllib.parse import urlencode
 
 import attrs
@@ -229,6 +229,10 @@ class _InProcessStream(StreamResponse):
                 await source.aclose()
 
 
+#: The headers of a request handed over by :meth:`InProcessTransport.hand_over` (lower-case keys).
+_HAND_OVER_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+
+
 def _query_lists(query: Query) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if not query:
@@ -252,11 +256,11 @@ class InProcessTransport(Transport):
         self.server = server
         self.user = user
 
-    async def _handle(self, method: str, path: str, query: Query, headers: Mapping[str, str] | None,
-                      body: bytes, body_object: Any = None) -> Any:
-        return await self.server.handle_in_process(
-            method=method, path=path, query=_query_lists(query),
-            headers={k.lower(): v for k, v in (headers or {}).items()}, body=body, user=self.user,
+    def _handle(self, method: str, path: str, query: Query, headers: Mapping[str, str] | None,
+                body: bytes, body_object: Any = None) -> Awaitable[Any]:
+        return self.server.handle_in_process(
+            method=method, path=path, query=_query_lists(query) if query else {},
+            headers={k.lower(): v for k, v in headers.items()} if headers else {}, body=body, user=self.user,
             body_object=body_object,
         )
 
@@ -277,6 +281,20 @@ class InProcessTransport(Transport):
         unencoded and comes back empty (an error's Status body is kept). ``body_object``: the
         request's body handed over as it is, instead of ``body`` (the server owns it from then on)."""
         response = await self._handle(method, path, query, headers, body or b"", body_object)
+        if response.stream is not None:
+            chunks = [chunk async for chunk in response.stream]
+            body_bytes = b"".join(chunks) if response.status >= 400 else b""
+        else:
+            body_bytes = response.body if response.status >= 400 else b""
+        return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body_bytes)
+
+    async def hand_over(self, method: str, path: str, body_object: Any, *, query: Query = None) -> RawResponse:
+        """:meth:`request_without_body` for a JSON request whose body is ``body_object`` itself (a dict
+        of JSON values the server owns from then on), asking for a JSON answer."""
+        response = await self.server.handle_in_process(
+            method=method, path=path, query=_query_lists(query) if query else {}, headers=dict(_HAND_OVER_HEADERS),
+            body=b"", user=self.user, body_object=body_object,
+        )
         if response.stream is not None:
             chunks = [chunk async for chunk in response.stream]
             body_bytes = b"".join(chunks) if response.status >= 400 else b""

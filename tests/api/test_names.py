@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestra.api import names
 from orchestra.api.errors import INVALID, TOO_LONG, TYPE_INVALID
@@ -266,3 +270,30 @@ def test_remembered_valid_strings_answer_like_a_fresh_check() -> None:
         assert names.is_valid_port_name("http") == []
         assert names.is_dns1123_label("Web_0") and names.is_dns1123_label("Web_0") == names.is_dns1123_label("Web_0")
         assert names.is_qualified_name("a/b/c") and names.is_valid_port_name("--") and names.is_dns1035_label("0abc")
+
+
+def test_remembered_strings_start_afresh_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once full, the remembered strings are dropped, so recent ones are remembered again."""
+    checked: list[str] = []
+
+    def check(value: str) -> list[str]:
+        checked.append(value)
+        return []
+
+    remembered = names._remember_valid(check)
+    monkeypatch.setattr(names, "_REMEMBERED_VALID", 2)
+    for value in ("a", "b", "c", "c", "a", "c"):
+        remembered(value)
+    # "c" came when two were remembered: they were dropped, "c" was kept; then "a" again.
+    assert checked == ["a", "b", "c", "a"]
+
+
+_ALPHABET = "abz09-._/AZ "
+
+
+@given(st.text(alphabet=_ALPHABET, max_size=12))
+def test_the_matchers_accept_what_the_quoted_formats_accept(value: str) -> None:
+    """The compiled matchers (non-capturing groups) and the formats error messages quote agree."""
+    for fmt in (names.QUALIFIED_NAME_FMT, names.LABEL_VALUE_FMT, names.DNS1123_LABEL_FMT,
+                names.DNS1123_SUBDOMAIN_FMT, names.DNS1035_LABEL_FMT):
+        assert (names._matcher(fmt).fullmatch(value) is None) == (re.fullmatch(fmt, value) is None), fmt

@@ -12,6 +12,7 @@ from orchestra.apiserver.admission import (
     DEFAULT_TOLERATION_SECONDS,
     NOT_READY_TAINT,
     UNREACHABLE_TAINT,
+    Admission,
     AdmissionRequest,
     default_toleration_seconds,
 )
@@ -162,6 +163,30 @@ async def test_namespaces_created_just_now_are_seen(registry):
     for i in range(5):
         await namespaces.create(None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"n{i}"}}, CTX)
         await configmaps.create(f"n{i}", configmap(), CTX)
+
+
+@pytest.mark.parametrize("cached,stored,refused", [
+    ("Active", None, None),                # the cached phase is trusted: the store is not asked
+    (None, "Active", None),                # unknown to the cache: the store's answer decides
+    (None, None, NotFound),
+    (None, "Terminating", Forbidden),
+    ("Terminating", "Active", Forbidden),
+])
+async def test_namespace_lifecycle_asks_the_cached_phase_first(cached, stored, refused):
+    asked = []
+
+    async def phase(name):
+        asked.append(name)
+        return stored
+
+    admission = Admission(phase, None, cached_namespace_phase=lambda name: cached)
+    request = AdmissionRequest("CREATE", by_kind("v1", "ConfigMap"), "ns", "cm", user=ALICE)
+    if refused is None:
+        await admission.validate(request)
+    else:
+        with pytest.raises(refused):
+            await admission.validate(request)
+    assert asked == ([] if cached is not None else ["ns"])
 
 
 # --------------------------------------------------------------------------- plugin hooks
