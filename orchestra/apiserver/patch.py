@@ -27,7 +27,7 @@ import orjson
 
 from orchestra.api import autoscaling, registry
 from orchestra.apiserver import mergekeys
-from orchestra.apiserver.errors import BadRequest, Invalid, RequestEntityTooLarge, UnsupportedMediaType
+from orchestra.apiserver.errors import APIError, BadRequest, Invalid, RequestEntityTooLarge, UnsupportedMediaType
 
 __all__ = [
     "PATCH_TYPES",
@@ -36,6 +36,7 @@ __all__ = [
     "MAX_JSON_PATCH_COPY_BYTES",
     "patch_type_of",
     "apply_patch",
+    "status_only_document",
     "json_merge_patch",
     "json_patch",
     "strategic_merge_patch",
@@ -102,6 +103,34 @@ def _parse(patch: bytes | str | Any) -> Any:
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"error decoding patch: {exc}") from None
     return _deep_copy(patch)
+
+
+def status_only_document(patch_type: str, patch: bytes | Any) -> Any:
+    """The parsed patch when it can only change the top-level ``status``, else None.
+
+    A merge or strategic merge patch whose one key is ``status``, or a JSON patch whose
+    every path (and ``from``) is ``/status`` or under it. None too when the body does
+    not parse: the caller then takes its general path, which reports the error.
+    """
+    try:
+        short = patch_type_of(patch_type)
+        document = _parse(patch)
+    except APIError:
+        return None
+    if short == "json":
+        if type(document) is not list or not document:
+            return None
+        for op in document:
+            if type(op) is not dict:
+                return None
+            for field in ("path", "from"):
+                where = op.get(field, "/status") if field == "from" else op.get(field)
+                if type(where) is not str or not (where == "/status" or where.startswith("/status/")):
+                    return None
+        return document
+    if type(document) is dict and len(document) == 1 and "status" in document:
+        return document
+    return None
 
 
 def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: str, api_version: str,

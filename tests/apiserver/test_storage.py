@@ -385,6 +385,75 @@ async def test_status_patch_reuses_the_decoded_object_only_when_the_rest_is_unch
         await deployments.patch("default", "web", "merge", b'{"spec":{"replicas":"x"}}', CTX, subresource="status")
 
 
+_POD_STATUS_PATCHES = [
+    ("strategic", {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                              "message": "0/3 nodes are available", "lastProbeTime": None}],
+                              "nominatedNodeName": "n1"}}),
+    ("strategic", {"status": {"conditions": [{"type": "Ready", "$patch": "delete"}], "phase": "Running"}}),
+    ("strategic", {"status": {"$patch": "replace", "phase": "Failed"}}),
+    ("merge", {"status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}}),
+    ("merge", {"status": None}),
+    ("json", [{"op": "add", "path": "/status", "value": {"phase": "Succeeded", "hostIP": "1.2.3.4"}}]),
+    ("json", [{"op": "replace", "path": "/status/phase", "value": "Running"},
+              {"op": "remove", "path": "/status/conditions/0"}]),
+    ("json", [{"op": "test", "path": "/status/phase", "value": "Pending"},
+              {"op": "copy", "from": "/status/phase", "path": "/status/reason"}]),
+]
+
+
+async def _not_called(*args, **kwargs):
+    raise AssertionError("the general path was taken")
+
+
+@pytest.mark.parametrize("patch_type, patch", _POD_STATUS_PATCHES)
+async def test_a_pod_status_patch_takes_the_light_path_to_the_general_outcome(pods, patch_type, patch, monkeypatch):
+    """Pod ``/status`` patches that touch only the status skip the full pipeline, with the same result."""
+    status = {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"},
+                                                 {"type": "PodScheduled", "status": "True"}]}
+    outcomes = []
+    for name, general in (("light", False), ("general", True)):
+        await pods.create("default", pod(name), CTX)
+        await pods.patch("default", name, "merge", orjson.dumps({"status": status}), CTX, subresource="status")
+        body = orjson.dumps(patch)
+        if general:
+            patched = await pods._patch_generally("default", name, patch_type, body, CTX, "status")
+        else:
+            monkeypatch.setattr(pods, "_patch_generally", _not_called)
+            patched = await pods.patch("default", name, patch_type, body, CTX, subresource="status")
+            monkeypatch.undo()
+        stored = await pods.get("default", name)
+        assert stored["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
+        for obj in (patched, stored):
+            meta = obj["metadata"]
+            outcomes.append((obj.get("status"), obj["spec"],
+                             {k: v for k, v in meta.items() if k not in ("name", "uid", "resourceVersion",
+                                                                         "creationTimestamp")}))
+    assert outcomes[0] == outcomes[1] == outcomes[2] == outcomes[3]
+
+
+async def test_a_light_pod_status_patch_reports_and_guards_like_the_general_one(pods):
+    created = await pods.create("default", pod(), CTX)
+    # a mistyped status: the general path's 400, naming the field
+    with pytest.raises(BadRequest, match="status.phase"):
+        await pods.patch("default", "web", "merge", b'{"status":{"phase":5}}', CTX, subresource="status")
+    with pytest.raises(NotFound):
+        await pods.patch("default", "none", "merge", b'{"status":{"phase":"Running"}}', CTX, subresource="status")
+    with pytest.raises(Invalid):  # a JSON patch test that fails
+        await pods.patch("default", "web", "json", b'[{"op":"test","path":"/status/phase","value":"Nope"}]',
+                         CTX, subresource="status")
+    # a change of nothing writes nothing
+    same = await pods.patch("default", "web", "merge", b'{"status":{}}', CTX, subresource="status")
+    assert same["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    # a dry run answers the outcome and writes nothing
+    dry = await pods.patch("default", "web", "merge", b'{"status":{"phase":"Running"}}', DRY, subresource="status")
+    assert dry["status"]["phase"] == "Running"
+    assert (await pods.get("default", "web")).get("status", {}).get("phase") != "Running"
+    # the spec stays the stored one; a patch naming metadata takes the general path (its rv guards it)
+    with pytest.raises(Conflict):
+        await pods.patch("default", "web", "merge", b'{"metadata":{"resourceVersion":"1"},"status":{"phase":"x"}}',
+                         CTX, subresource="status")
+
+
 # --------------------------------------------------------------------------- delete
 
 
