@@ -218,7 +218,8 @@ class Admission:
                 phase = await self.namespace_phase(request.namespace)
             if phase != "Active":
                 _refuse_in_namespace(request, phase)
-        _node_restriction(request)
+        if rt.plural == "nodes":
+            _node_restriction(request)
         for impl in self._impls("orchestra_admission_validate"):
             result = await self._call(impl, request)
             if not result:

@@ -355,8 +355,12 @@ class ResourceHandler:
             if self._pod_logs is None:
                 raise BadRequest("pod logs are not available from this server")
             return await self._pod_logs.logs(route.namespace, route.name, request)
-        table_ok = route.subresource is None and route.verb in ("get", "list", "watch")
-        representation = self._negotiator.choose(request.headers.get("accept"), table=table_ok)
+        accept = request.headers.get("accept")
+        if not accept or accept == "application/json":
+            representation = JSON
+        else:
+            table_ok = route.subresource is None and route.verb in ("get", "list", "watch")
+            representation = self._negotiator.choose(accept, table=table_ok)
         storage = self._storage.storage(route.rtype)
         verb = route.verb
         status = 200

@@ -426,7 +426,8 @@ class WatchCache:
                 self.revision = revision
         if response.revision > self.revision and (response.progress or not response.events):
             self.revision = response.revision
-        self._wake_progress()
+        if self._progress_waiters:
+            self._wake_progress()
 
     def _record(self, event: CacheEvent) -> None:
         window = self._window
@@ -434,8 +435,9 @@ class WatchCache:
         if len(window) > self.window_events:
             evicted = window.popleft()
             self.oldest = max(self.oldest, evicted.revision)
-        for watcher in self._watchers.candidates(event):
-            watcher.offer(event)
+        if self._watchers:
+            for watcher in self._watchers.candidates(event):
+                watcher.offer(event)
         if self.bus is not None:
             meta = event.object.get("metadata") or {}
             self.bus.publish(

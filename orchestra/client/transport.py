@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Mapping, Protocol
 from urllib.parse import urlencode
 
@@ -231,6 +232,9 @@ class _InProcessStream(StreamResponse):
 
 #: The headers of a request handed over by :meth:`InProcessTransport.hand_over` (lower-case keys).
 _HAND_OVER_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+#: ``(status, content type)`` → the answer :meth:`InProcessTransport.hand_over` gives for a success
+#: without a body or headers of its own (frozen, with read-only headers: shared by every caller).
+_BODYLESS_ANSWERS: dict[tuple[int, str], RawResponse] = {}
 
 
 def _query_lists(query: Query) -> dict[str, list[str]]:
@@ -295,12 +299,22 @@ class InProcessTransport(Transport):
             method=method, path=path, query=_query_lists(query) if query else {}, headers=dict(_HAND_OVER_HEADERS),
             body=b"", user=self.user, body_object=body_object,
         )
+        status = response.status
+        if status < 400 and response.stream is None and not response.headers:
+            # The common answer: one shared, read-only RawResponse per status and content type.
+            shape = (status, response.content_type)
+            answer = _BODYLESS_ANSWERS.get(shape)
+            if answer is None:
+                answer = RawResponse(status, MappingProxyType({"content-type": response.content_type}), b"")
+                if len(_BODYLESS_ANSWERS) < 64:
+                    _BODYLESS_ANSWERS[shape] = answer
+            return answer
         if response.stream is not None:
             chunks = [chunk async for chunk in response.stream]
-            body_bytes = b"".join(chunks) if response.status >= 400 else b""
+            body_bytes = b"".join(chunks) if status >= 400 else b""
         else:
-            body_bytes = response.body if response.status >= 400 else b""
-        return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body_bytes)
+            body_bytes = response.body if status >= 400 else b""
+        return RawResponse(status, {"content-type": response.content_type, **response.headers}, body_bytes)
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, path: str, *, query: Query = None,
