@@ -101,7 +101,7 @@ class SchedulerCache:
             del self._assumed[key]
         else:
             current = snap.pod(key)
-            if current is not None and current.info.raw is pod:
+            if current is not None and (current.info.raw is pod or snap.refresh_pod(key, pod)):
                 return True
         try:
             info = PodInfo.from_dict(pod)

@@ -79,6 +79,19 @@ class PlacedPod:
     assumed: bool = False
 
 
+def _places_alike(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether two versions of a pod give the same :class:`PodInfo` but for ``raw``."""
+    old_spec, new_spec = old.get("spec"), new.get("spec")
+    if old_spec is not new_spec and old_spec != new_spec:
+        return False
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    for field in ("uid", "labels", "deletionTimestamp", "creationTimestamp"):
+        if om.get(field) != nm.get(field):
+            return False
+    os_, ns_ = old.get("status") or {}, new.get("status") or {}
+    return os_.get("startTime") == ns_.get("startTime") and os_.get("nominatedNodeName") == ns_.get("nominatedNodeName")
+
+
 def _int_label(text: str) -> tuple[int, bool]:
     try:
         v = int(text, 10)
@@ -340,6 +353,17 @@ class ClusterSnapshot:
         if pod.key in self._pods:
             self._unplace(pod.key)
         self._place(pod, slot, assumed=True)
+
+    def refresh_pod(self, key: str, pod: Mapping[str, Any]) -> bool:
+        """Point placed pod ``key`` at its newer wire dict ``pod`` when only what placement
+        ignores changed (its status, say); False when the change may matter (re-add it then)."""
+        placed = self._pods.get(key)
+        if placed is None or placed.assumed or not _places_alike(placed.info.raw, pod):
+            return False
+        info = attrs.evolve(placed.info, raw=pod)
+        placed.info = info
+        self._node_pods[placed.slot][key] = info
+        return True
 
     def restore(self, placed: PlacedPod) -> None:
         """Put back a pod taken out with :meth:`remove_pod` (preemption's dry runs)."""

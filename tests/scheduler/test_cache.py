@@ -40,6 +40,27 @@ def test_nodes_and_bound_pods_feed_the_snapshot():
     assert cache.snapshot.num_nodes == 0
 
 
+def test_a_status_only_change_keeps_the_placement_and_points_at_the_new_pod():
+    cache = SchedulerCache()
+    cache.add_node(make_node("n1"))
+    pod = make_pod("a", cpu="500m", node="n1", labels={"app": "web"})
+    cache.add_pod(pod)
+    placed = cache.snapshot.pod("default/a")
+    newer = {**pod, "status": {"conditions": [{"type": "DisruptionTarget", "status": "True"}]}}
+    assert cache.update_pod(newer)
+    assert cache.snapshot.pod("default/a") is placed and placed.info.raw is newer
+    assert [p.raw for p in cache.snapshot.pods_on(cache.snapshot.slot_of("n1"))] == [newer]
+    assert requested_cpu(cache, "n1") == 500
+    # a change placement reads (labels, start time) re-reads the pod
+    relabelled = {**newer, "metadata": {**newer["metadata"], "labels": {"app": "db"}}}
+    cache.update_pod(relabelled)
+    assert cache.snapshot.pod("default/a").info.labels == {"app": "db"}
+    started = {**relabelled, "status": {"startTime": "2026-01-01T00:00:00Z"}}
+    cache.update_pod(started)
+    assert cache.snapshot.pod("default/a").info.start_time == "2026-01-01T00:00:00Z"
+    assert requested_cpu(cache, "n1") == 500
+
+
 def test_an_unreadable_node_is_skipped():
     bad = make_node("n1")
     bad["spec"]["taints"] = [{"key": "k", "effect": "Sometimes"}]
