@@ -714,6 +714,15 @@ class EmbeddedStore(Store):
         self._check_revision(revision)
         return self._range(key, range_end, limit, revision, keys_only, count_only)
 
+    async def get(self, key: bytes, *, revision: int = 0) -> KeyValue | None:
+        """The key-value of one key, or ``None`` (see :meth:`Store.get`)."""
+        if revision:
+            return await super().get(key, revision=revision)
+        self._check_usable()
+        check_key(key)
+        kv = self._core.get_kv(key)
+        return KeyValue(*kv) if kv is not None else None
+
     def _range(
         self, key: bytes, range_end: bytes | None, limit: int, revision: int, keys_only: bool, count_only: bool
     ) -> RangeResult:
