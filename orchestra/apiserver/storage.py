@@ -177,6 +177,7 @@ class ResourceStorage:
         self._resource_name = f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
         self._kind_name = f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
         self._api_version = rtype.api_version
+        self._prepares_metadata_only = strategy.prepares_metadata_only
         self._field_labels = strategy.field_labels()
 
     # -- keys and errors -----------------------------------------------------------------
@@ -646,7 +647,7 @@ class ResourceStorage:
         names to try), the body carries none of the metadata the strategy sets or drops
         (a mistyped one must still be a 400) and its namespace is absent or the URL's.
         """
-        if not self.strategy.prepares_metadata_only or not meta.get("name"):
+        if not self._prepares_metadata_only or not meta.get("name"):
             return False
         if not _SERVER_SET_METADATA.isdisjoint(meta):
             return False
@@ -685,7 +686,7 @@ class ResourceStorage:
         value = _serialize(_without_rv(result))
         if share:
             self.cache.expect(key, value, result)
-        txn = await self.store.txn([Compare.create_revision(key, "=", 0)], [PutOp(key, value)])
+        txn = await self.store.txn([Compare(key, "create", "=", 0)], [PutOp(key, value)])
         if not txn.succeeded:
             if share:
                 self.cache.forget(key)
@@ -765,9 +766,8 @@ class ResourceStorage:
         self._check_subresource(subresource)
         pod_status = subresource == "status" and self.rtype.kind == "Pod" and not self.rtype.group
         if pod_status and not self.admission.has_plugins:
-            document = status_only_document(patch_type, patch)
-            if document is not None:
-                return await self._patch_pod_status(namespace, name, patch_type, document, ctx)
+            if status_only_document(patch_type, patch) is not None:
+                return await self._patch_pod_status(namespace, name, patch_type, patch, ctx)
         return await self._patch_generally(namespace, name, patch_type, patch, ctx, subresource)
 
     async def _patch_generally(
@@ -809,7 +809,7 @@ class ResourceStorage:
                                              decoded=decoded)
 
     async def _patch_pod_status(
-        self, namespace: str | None, name: str, patch_type: str, document: Any, ctx: RequestContext
+        self, namespace: str | None, name: str, patch_type: str, patch: bytes, ctx: RequestContext
     ) -> dict:
         """A pod ``/status`` patch that touches only ``status``, without admission plugins.
 
@@ -828,9 +828,10 @@ class ResourceStorage:
             current = self._shared_load(key, kv)  # only read: the status is patched on a copy
             old_status = current.get("status")
             target: dict = {"status": _copy(old_status)} if old_status is not None else {}
-            patched = apply_patch(target, patch_type, document, kind="Pod", api_version="v1", in_place=True)
+            # parsed again from the bytes: cheaper than a deep copy of the parsed document
+            patched = apply_patch(target, patch_type, patch, kind="Pod", api_version="v1", in_place=True)
             if type(patched) is not dict or not set(patched) <= {"status"}:
-                return await self._patch_generally(namespace, name, patch_type, document, ctx, "status")
+                return await self._patch_generally(namespace, name, patch_type, patch, ctx, "status")
             result = {k: v for k, v in current.items() if k != "status"}
             result["metadata"] = dict(current["metadata"])
             status = patched.get("status")
@@ -838,7 +839,7 @@ class ResourceStorage:
                 try:
                     status = encode(decode_as(core.PodStatus, status))
                 except DecodeError:
-                    return await self._patch_generally(namespace, name, patch_type, document, ctx, "status")
+                    return await self._patch_generally(namespace, name, patch_type, patch, ctx, "status")
                 result["status"] = status
             if status == old_status:
                 return current
@@ -1330,7 +1331,7 @@ class ResourceStorage:
             value = _serialize(new)
             # ``new`` is this method's own (its unchanged parts are the cache's, never mutated).
             self.cache.expect(key, value, new)
-            txn = await self.store.txn([Compare.mod_revision(key, "=", revision)], [PutOp(key, value)])
+            txn = await self.store.txn([Compare(key, "mod", "=", revision)], [PutOp(key, value)])
             if txn.succeeded:
                 return
             self.cache.forget(key)

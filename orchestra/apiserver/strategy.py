@@ -110,6 +110,10 @@ def new_uid() -> str:
     return _uid_pool.pop()
 
 
+#: Server-set metadata a new object never keeps from its body.
+_DROPPED_ON_CREATE = frozenset({"deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"})
+
+
 def generate_name(base: str) -> str:
     """``base`` plus a random 5-character suffix, ``base`` cut so the result fits 63 characters."""
     limit = MAX_GENERATED_NAME_LENGTH - NAME_SUFFIX_LENGTH
@@ -380,8 +384,9 @@ class Strategy:
         meta = obj.setdefault("metadata", {})
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
-        for name in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"):
-            meta.pop(name, None)
+        if not _DROPPED_ON_CREATE.isdisjoint(meta):
+            for name in _DROPPED_ON_CREATE:
+                meta.pop(name, None)
         if self.track_generation:
             meta["generation"] = 1
         else:
