@@ -52,6 +52,8 @@ class NodeTable:
     #: Slots cordoned, and slots with a NoSchedule/NoExecute taint (filters no node can fail are skipped).
     n_unschedulable: int
     n_hard_tainted: int
+    #: Bumped whenever a slot's labels or liveness change.
+    label_generation: int
     #: Slots with a PreferNoSchedule taint (none: every TaintToleration score is 100).
     n_soft_tainted: int
     @property
@@ -85,6 +87,7 @@ class NodeMatcher:
     has_terms: bool
     def add(self, key: int, op: int, values: Iterable[int] = ..., number: int = ...) -> None: ...
     def begin_term(self) -> None: ...
+    def prepare(self, t: NodeTable) -> None: ...
     def match(self, t: NodeTable, node: int) -> bool: ...
 
 class PodQuery:

@@ -88,9 +88,12 @@ cdef class NodeTable:
     cdef vector[vector[int64_t]] image_sizes
     cdef vector[int32_t] image_nodes
     cdef vector[vector[PodRec]] pods
+    # bumped whenever a slot's labels or liveness change (what a node selector's verdicts read)
+    cdef public int64_t label_generation
 
     def __cinit__(self):
         self.size = 0
+        self.label_generation = 0
         self.n_unschedulable = 0
         self.n_hard_tainted = 0
         self.n_soft_tainted = 0
@@ -149,6 +152,8 @@ cdef class NodeTable:
 
     def set_live(self, int node, bint live):
         """Mark slot ``node`` as holding a node (or not)."""
+        if self.live[node] != live:
+            self.label_generation += 1
         self.live[node] = live
 
     def is_live(self, int node):
@@ -160,6 +165,7 @@ cdef class NodeTable:
         cdef int r
         cdef size_t k
         self.live[node] = 0
+        self.label_generation += 1
         for r in range(NRES):
             self.alloc[node * NRES + r] = 0
             self.req[node * NRES + r] = 0
@@ -231,7 +237,9 @@ cdef class NodeTable:
     def set_label(self, int node, int32_t key, int32_t value):
         """Set label ``key`` of slot ``node`` to ``value`` (-1 removes it)."""
         self.ensure_key(key)
-        self.labels[key][node] = value
+        if self.labels[key][node] != value:
+            self.label_generation += 1
+            self.labels[key][node] = value
 
     def get_label(self, int node, int32_t key):
         """The value id of label ``key`` on slot ``node``, or -1."""
@@ -322,14 +330,51 @@ cdef class NodeMatcher:
     cdef vector[int32_t] term_start
     cdef vector[int32_t] term_end
     cdef public bint has_terms
+    # per-slot verdicts (see prepare): valid for one label generation of one table
+    cdef vector[uint8_t] mask
+    cdef int64_t mask_generation
+    cdef int uses
+    cdef bint masked
 
 
     def __cinit__(self):
         self.n_mandatory = 0
         self.has_terms = False
+        self.mask_generation = -1
+        self.uses = 0
+        self.masked = False
+
+    def prepare(self, NodeTable t):
+        """Get ready to filter ``t``.
+
+        From the second use while ``t``'s labels and live slots stay the same (its
+        ``label_generation``), the verdict of every slot is computed once and then looked
+        up: the pods of one workload share their matcher, and a requirement that matches
+        few nodes otherwise costs a scan of many per pod. Any change to the table's labels,
+        or a requirement added later, retires the verdicts.
+        """
+        cdef int i, n = t.size
+        cdef int64_t generation = t.label_generation
+        if generation != self.mask_generation:
+            self.mask_generation = generation
+            self.masked = False
+            self.uses = 0
+        if self.masked:
+            return
+        self.uses += 1
+        if self.uses < 2:
+            return
+        self.mask.assign(n, 0)
+        with nogil:
+            for i in range(n):
+                if t.live[i] and self._matches(t, i):
+                    self.mask[i] = 1
+        self.masked = True
 
     def add(self, int32_t key, int op, values=(), int64_t number=0):
         """Append a requirement to the current term (or to the mandatory part before any term)."""
+        self.masked = False
+        self.mask_generation = -1
         self.req_key.push_back(key)
         self.req_op.push_back(op)
         self.req_vstart.push_back(self.values.size())
@@ -344,6 +389,8 @@ cdef class NodeMatcher:
 
     def begin_term(self):
         """Start a new ORed term."""
+        self.masked = False
+        self.mask_generation = -1
         self.has_terms = True
         self.term_start.push_back(self.req_key.size())
         self.term_end.push_back(self.req_key.size())
@@ -370,6 +417,11 @@ cdef class NodeMatcher:
         return t.value_int[v] < self.req_num[r]
 
     cdef bint matches(self, NodeTable t, int node) noexcept nogil:
+        if self.masked and self.mask_generation == t.label_generation and <size_t>node < self.mask.size():
+            return self.mask[node]
+        return self._matches(t, node)
+
+    cdef bint _matches(self, NodeTable t, int node) noexcept nogil:
         cdef int r, term
         cdef bint ok
         for r in range(self.n_mandatory):

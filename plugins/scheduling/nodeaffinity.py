@@ -29,6 +29,7 @@ class NodeAffinity(Plugin):
         matcher = required_matcher(snapshot, pod)
         if matcher is None:
             return Status.skip()
+        matcher.prepare(snapshot.table)
         state.query.required = matcher
         return None
 

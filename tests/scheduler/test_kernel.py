@@ -244,3 +244,47 @@ def test_domain_groups_and_sums_give_domain_totals(slots, use_mask, shorter):
         want = sched.domain_totals(t, 0, counts, mask, n_values)
         assert (list(got[0]), *got[1:]) == (list(want[0])[:len(got[0])], *want[1:])
         assert not any(want[0][len(got[0]):])
+
+
+@given(st.lists(st.integers(-1, 3), min_size=1, max_size=30), st.lists(st.tuples(st.integers(0, 40),
+       st.integers(-1, 3), st.sampled_from(["label", "clear", "live", "prepare"])), max_size=30))
+def test_a_prepared_matcher_answers_as_an_unprepared_one_through_label_changes(labels, changes):
+    """The per-slot verdicts of NodeMatcher.prepare never outlive a change of labels or liveness."""
+    t = sched.NodeTable()
+    t.ensure(max(len(labels), 41))
+    for i, v in enumerate(labels):
+        t.set_live(i, True)
+        t.set_label(i, 0, v)
+    prepared, plain = sched.NodeMatcher(), sched.NodeMatcher()
+    for m in (prepared, plain):
+        m.begin_term()
+        m.add(0, sched.OP_IN, [1, 2])
+    prepared.prepare(t)
+    prepared.prepare(t)  # the second use computes the verdicts
+    for slot, value, change in changes:
+        if change == "label":
+            t.set_live(slot, True)
+            t.set_label(slot, 0, value)
+        elif change == "clear":
+            t.clear(slot)
+        elif change == "live":
+            t.set_live(slot, not t.is_live(slot))
+        else:
+            prepared.prepare(t)
+            prepared.prepare(t)
+        for node in range(41):
+            if t.is_live(node):
+                assert prepared.match(t, node) == plain.match(t, node)
+
+
+def test_label_generation_moves_only_when_a_label_or_liveness_changes():
+    t = sched.NodeTable()
+    t.ensure(2)
+    t.set_live(0, True)
+    t.set_label(0, 0, 1)
+    before = t.label_generation
+    t.set_live(0, True)
+    t.set_label(0, 0, 1)  # the same value again (a node's status update)
+    assert t.label_generation == before
+    t.set_label(0, 0, 2)
+    assert t.label_generation == before + 1
