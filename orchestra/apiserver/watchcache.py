@@ -375,7 +375,7 @@ class WatchCache:
         if self._store_watcher is not None:
             await self._store_watcher.cancel()
         self._store_watcher = self.store.watch(
-            start, end, start_revision=result.revision + 1, prev_kv=True, progress_notify=True
+            start, end, start_revision=result.revision + 1, progress_notify=True
         )
         self._ready.set()
         self._wake_progress()

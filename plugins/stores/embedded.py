@@ -238,18 +238,23 @@ class _LeaseState:
     orphan: bool = False
 
 
+#: Directories (key prefixes up to the last ``/``) whose concerned watchers are remembered.
+_DIRECTORY_LIMIT = 4096
+
+
 class _Watchers(set):
     """The open watchers of a store, and which of them an event's key concerns.
 
     Watchers of a prefix that ends in ``/`` (every watch cache's ``/registry/<resource>/``)
-    are found by the key's own ``/``-ended prefixes, so one write is not tested against
-    every open watch; other watchers are tested one by one. The index is rebuilt on the
-    first look-up after the set changed.
+    are found by the key's own ``/``-ended prefixes (looked up once per directory), so one
+    write is not tested against every open watch; other watchers are tested one by one.
+    The index is rebuilt on the first look-up after the set changed.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._index: tuple[dict[bytes, list[EmbeddedWatcher]], list[EmbeddedWatcher]] | None = None
+        self._by_directory: dict[bytes, list[EmbeddedWatcher]] = {}
 
     def add(self, watcher: EmbeddedWatcher) -> None:
         """Add ``watcher`` (set semantics)."""
@@ -274,16 +279,25 @@ class _Watchers(set):
         by_prefix, others = index
         found = [w for w in others if w._matches(key)] if others else []
         if by_prefix:
-            find = key.find
-            start = find(b"/")
-            while start >= 0:
-                watchers = by_prefix.get(key[: start + 1])
-                if watchers is not None:
-                    found += watchers
-                start = find(b"/", start + 1)
+            # every "/"-ended prefix of the key is one of its directory's: looked up once per directory
+            directory = key[: key.rfind(b"/") + 1]
+            by_directory = self._by_directory
+            watchers = by_directory.get(directory)
+            if watchers is None:
+                watchers = []
+                find = directory.find
+                start = find(b"/")
+                while start >= 0:
+                    watchers += by_prefix.get(directory[: start + 1], ())
+                    start = find(b"/", start + 1)
+                if len(by_directory) >= _DIRECTORY_LIMIT:
+                    by_directory.clear()
+                by_directory[directory] = watchers
+            found += watchers
         return found
 
     def _build(self) -> tuple[dict[bytes, list[EmbeddedWatcher]], list[EmbeddedWatcher]]:
+        self._by_directory = {}
         by_prefix: dict[bytes, list[EmbeddedWatcher]] = {}
         others: list[EmbeddedWatcher] = []
         for watcher in self:

@@ -18,6 +18,7 @@ from orchestra.store import (
     PutOp,
     StoreClosedError,
     StoreUnavailableError,
+    prefix_end,
     prefix_range,
 )
 
@@ -583,3 +584,21 @@ async def test_ordered_journal_failure_makes_store_unavailable():
         await store.put(b"b", b"1")
     with pytest.raises(StoreUnavailableError):
         await next_response(watcher)
+
+
+async def test_a_write_reaches_exactly_the_watchers_whose_range_holds_its_key(store):
+    """Prefix watchers are found per directory of the key; the lookup follows watchers coming and going."""
+    pods = store.watch(b"/registry/pods/", prefix_end(b"/registry/pods/"))
+    everything = store.watch(b"/registry/", prefix_end(b"/registry/"))
+    one_key = store.watch(b"/registry/pods/ns/a")
+    events = store.watch(b"/registry/events/", prefix_end(b"/registry/events/"))
+    await store.put(b"/registry/pods/ns/a", b"1")
+    assert set(store._watchers.concerned(b"/registry/pods/ns/a")) == {pods, everything, one_key}
+    assert set(store._watchers.concerned(b"/registry/pods/ns/b")) == {pods, everything}
+    assert set(store._watchers.concerned(b"/registry/podsx/ns/b")) == {everything}
+    await pods.cancel()
+    assert set(store._watchers.concerned(b"/registry/pods/ns/b")) == {everything}
+    nested = store.watch(b"/registry/pods/ns/", prefix_end(b"/registry/pods/ns/"))
+    assert set(store._watchers.concerned(b"/registry/pods/ns/b")) == {everything, nested}
+    for watcher in (everything, one_key, events, nested):
+        await watcher.cancel()
