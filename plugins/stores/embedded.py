@@ -883,13 +883,9 @@ class EmbeddedStore(Store):
         core = self._core
         if not _compare_holds(core.get_kv(guard.key), guard):
             return TxnResult(False, core.revision, [])
+        before = core.revision
         revision = core.put(put.key, put.value, 0)
-        pending = self._committed(revision)
-        if pending is not None:
-            if self._ordered is not None:
-                await pending
-            else:
-                await asyncio.shield(pending)
+        await self._finish_write(before)
         return TxnResult(True, revision, [PutResult(revision, None)])
 
     def _compare(self, c: Compare) -> bool:
