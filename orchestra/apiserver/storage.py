@@ -48,6 +48,7 @@ from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
 from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError
 from orchestra.api.names import is_dns1123_label, is_dns1123_subdomain, validate_annotations
+from orchestra.api.timestamps import now_rfc3339
 from orchestra.api.validation import name_errors, validate, validate_status
 from orchestra.apiserver.admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from orchestra.apiserver.errors import (
@@ -67,7 +68,6 @@ from orchestra.apiserver.strategy import (
     ORPHAN_FINALIZER,
     Strategy,
     generate_name,
-    now_rfc3339,
 )
 from orchestra.apiserver.watchcache import TooLargeResourceVersion, WatchCache, WatchEvent, error_event
 from orchestra.store import CompactedError, Compare, DeleteOp, FutureRevisionError, PutOp, Store, prefix_end

@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 from typing import Any, Callable
 
 import attrs
 import orjson
 
 from orchestra.api.errors import FieldError
+from orchestra.api.timestamps import now_rfc3339
 
 __all__ = [
     "Strategy",
     "strategy_for",
     "generate_name",
-    "now_rfc3339",
     "new_uid",
     "NAME_SUFFIX_ALPHABET",
     "NAME_SUFFIX_LENGTH",
@@ -65,18 +64,6 @@ _POD_UPDATE_FORBIDDEN = (
     "`spec.tolerations` (only additions to existing tolerations),"
     "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
 )
-
-
-#: The last second formatted by :func:`now_rfc3339` and its text (every write stamps the time).
-_formatted_second: list = [None, ""]
-
-
-def now_rfc3339(offset_seconds: int = 0) -> str:
-    """The current UTC time (plus ``offset_seconds``) as RFC 3339 with whole seconds."""
-    second = int(time.time() + offset_seconds)
-    if _formatted_second[0] != second:
-        _formatted_second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))]
-    return _formatted_second[1]
 
 
 #: UIDs made ahead from one read of random bytes (one system call per 256 UIDs), handed out from the end.

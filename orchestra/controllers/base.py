@@ -44,7 +44,6 @@ __all__ = [
     "is_not_found",
     "is_conflict",
     "is_namespace_terminating",
-    "now_rfc3339",
     "parse_time",
 ]
 
@@ -93,11 +92,6 @@ def is_namespace_terminating(exc: BaseException) -> bool:
     """Whether ``exc`` refused a create because the namespace is being deleted (nothing to retry)."""
     return isinstance(exc, ApiStatusError) and exc.code == 403 and any(
         cause.get("reason") == "NamespaceTerminating" for cause in exc.causes)
-
-
-def now_rfc3339() -> str:
-    """The current UTC time as Kubernetes writes timestamps (second precision)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def parse_time(value: str | None) -> float | None:

@@ -27,6 +27,7 @@ import time
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+from orchestra.api.timestamps import format_seconds
 from orchestra.client import Client
 from orchestra.controllers.base import (
     Controller,
@@ -40,7 +41,7 @@ from orchestra.controllers.base import (
     split_key,
 )
 from orchestra.controllers.cron import ScheduleError, parse_schedule
-from orchestra.controllers.job import format_time, job_finished
+from orchestra.controllers.job import job_finished
 from orchestra.controllers.podutil import owner_reference
 
 __all__ = ["CronJobController", "SCHEDULED_TIMESTAMP_ANNOTATION", "job_name_for", "most_recent_schedule"]
@@ -162,7 +163,7 @@ class CronJobController(Controller):
             if job_finished(job) == "Complete" and completed is not None:
                 current = parse_time(status.get("lastSuccessfulTime"))
                 if current is None or completed > current:
-                    status["lastSuccessfulTime"] = format_time(completed)
+                    status["lastSuccessfulTime"] = format_seconds(completed)
         if active:
             status["active"] = active
         else:
@@ -184,7 +185,7 @@ class CronJobController(Controller):
         spec = cronjob.get("spec") or {}
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None and scheduled + int(deadline) < now:
-            log.info("cronjob %s: missed the starting window of %s", key_of(cronjob), format_time(scheduled))
+            log.info("cronjob %s: missed the starting window of %s", key_of(cronjob), format_seconds(scheduled))
             return
         job_name = job_name_for(meta(cronjob)["name"], scheduled)
         if any(meta(j)["name"] == job_name for j in owned) or any(
@@ -202,7 +203,7 @@ class CronJobController(Controller):
             status.pop("active", None)
         job = await self._create_job(cronjob, job_name, scheduled)
         status["active"] = list(status.get("active") or ()) + [_job_ref(job)]
-        status["lastScheduleTime"] = format_time(scheduled)
+        status["lastScheduleTime"] = format_seconds(scheduled)
 
     async def _create_job(self, cronjob: dict, job_name: str, scheduled: float) -> dict:
         template = copy.deepcopy((cronjob.get("spec") or {}).get("jobTemplate") or {})

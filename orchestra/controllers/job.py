@@ -34,6 +34,7 @@ from typing import Callable
 
 import attrs
 
+from orchestra.api.timestamps import format_seconds
 from orchestra.controllers.base import (
     Controller,
     Expectations,
@@ -59,7 +60,6 @@ __all__ = [
     "backoff_delay",
     "job_finished",
     "want_active",
-    "format_time",
     "COMPLETION_INDEX_ANNOTATION",
     "pod_index",
     "format_indexes",
@@ -81,11 +81,6 @@ _BACKOFF_MESSAGE = "Job has reached the specified backoff limit"
 _DEADLINE_MESSAGE = "Job was active longer than specified deadline"
 _COMPLETIONS_MESSAGE = "Reached expected number of succeeded pods"
 _INTERIM = {"FailureTarget": "Failed", "SuccessCriteriaMet": "Complete"}
-
-
-def format_time(when: float) -> str:
-    """Epoch seconds as a Kubernetes timestamp (second precision, UTC)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def backoff_delay(failures: int, base: float = DEFAULT_BACKOFF_BASE, cap: float = DEFAULT_BACKOFF_MAX) -> float:
@@ -133,12 +128,12 @@ def _set_condition(status: dict, kind: str, value: str, reason: str, message: st
     for cond in conditions:
         if cond.get("type") == kind:
             if cond.get("status") != value:
-                cond["lastTransitionTime"] = format_time(now)
-            cond.update(status=value, reason=reason, message=message, lastProbeTime=format_time(now))
+                cond["lastTransitionTime"] = format_seconds(now)
+            cond.update(status=value, reason=reason, message=message, lastProbeTime=format_seconds(now))
             break
     else:
         conditions.append({"type": kind, "status": value, "reason": reason, "message": message,
-                           "lastProbeTime": format_time(now), "lastTransitionTime": format_time(now)})
+                           "lastProbeTime": format_seconds(now), "lastTransitionTime": format_seconds(now)})
     status["conditions"] = conditions
 
 
@@ -171,7 +166,6 @@ class JobController(Controller):
         self.pods_by_owner = self.informers.controller_index("pods")
         self.jobs.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self._job_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
-
 
 
     # ------------------------------------------------------------------ event handlers
@@ -268,7 +262,7 @@ class JobController(Controller):
         suspended = bool(spec.get("suspend"))
         self._set_suspended(status, job, suspended, now)
         if not suspended and not status.get("startTime"):
-            status["startTime"] = format_time(now)
+            status["startTime"] = format_seconds(now)
         interim = self._interim_condition(status)
         if interim is None and not suspended:
             interim = self._decide(spec, status, succeeded, failed, active, now)
@@ -294,7 +288,7 @@ class JobController(Controller):
             terminal = _INTERIM[interim[0]]
             _set_condition(status, terminal, "True", interim[1], interim[2], now)
             if terminal == "Complete":
-                status["completionTime"] = format_time(now)
+                status["completionTime"] = format_seconds(now)
             status["active"], status["ready"] = 0, 0
         await self._write_status(job, status)
         self._requeue_for_time(key, spec, status, now)
@@ -333,7 +327,7 @@ class JobController(Controller):
             _set_condition(status, "Suspended", "True", "JobSuspended", "Job suspended", now)
         elif not suspended and current is not None and current.get("status") == "True":
             _set_condition(status, "Suspended", "False", "JobResumed", "Job resumed", now)
-            status["startTime"] = format_time(now)
+            status["startTime"] = format_seconds(now)
 
     def _record_backoff(self, key: str, fresh: dict[str, list[str]], now: float) -> None:
         record = self._backoff.setdefault(key, _Backoff())

@@ -26,6 +26,7 @@ from typing import Callable
 
 import attrs
 
+from orchestra.api.timestamps import format_seconds
 from orchestra.client import Client
 from orchestra.controllers.base import (
     Controller,
@@ -61,10 +62,6 @@ UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
 LEASE_NAMESPACE = "kube-node-lease"
 _MANAGED_KEYS = (NOT_READY_TAINT, UNREACHABLE_TAINT)
 _NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
-
-
-def _format(when: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def _ready_condition(node: dict) -> dict | None:
@@ -140,7 +137,6 @@ class NodeLifecycleController(Controller):
         self.nodes.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self._node_deleted)
         self.leases.add_handler(self._lease_event, lambda old, new: self._lease_event(new), None)
         self.pods.add_handler(self._pod_event, lambda old, new: self._pod_event(new), self._pod_deleted)
-
 
 
     # ------------------------------------------------------------------ event handlers
@@ -222,9 +218,9 @@ class NodeLifecycleController(Controller):
         existing = {c.get("type"): c for c in status.get("conditions") or ()}
         conditions = [c for c in status.get("conditions") or () if c.get("type") not in _NODE_CONDITIONS]
         for kind in _NODE_CONDITIONS:
-            cond = dict(existing.get(kind) or {"type": kind, "lastHeartbeatTime": _format(now)})
+            cond = dict(existing.get(kind) or {"type": kind, "lastHeartbeatTime": format_seconds(now)})
             if cond.get("status") != "Unknown":
-                cond["lastTransitionTime"] = _format(now)
+                cond["lastTransitionTime"] = format_seconds(now)
             cond.update(status="Unknown", reason=reason, message=message)
             conditions.append(cond)
         status["conditions"] = conditions
@@ -239,7 +235,7 @@ class NodeLifecycleController(Controller):
         kept = [t for t in current if t.get("key") not in _MANAGED_KEYS
                 or (t.get("key"), t.get("effect")) in wanted]
         present = {(t.get("key"), t.get("effect")) for t in kept}
-        added = [{"key": key, "effect": effect, "timeAdded": _format(now)}
+        added = [{"key": key, "effect": effect, "timeAdded": format_seconds(now)}
                  for key, effect in wanted if (key, effect) not in present]
         taints = kept + added
         if taints == current:
@@ -259,7 +255,7 @@ class NodeLifecycleController(Controller):
             if meta(pod).get("deletionTimestamp") or not is_pod_ready(pod):
                 continue
             updated = copy.deepcopy(pod)
-            stamp = _format(self.clock())
+            stamp = format_seconds(self.clock())
             for cond in (updated.get("status") or {}).get("conditions") or ():
                 if cond.get("type") == "Ready":
                     cond.update(status="False", lastTransitionTime=stamp)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 
+from orchestra.api.timestamps import now_rfc3339
 from orchestra.client import resolve_kind, resource_path
 from orchestra.controllers.base import (
     Controller,
@@ -25,7 +26,6 @@ from orchestra.controllers.base import (
     is_not_found,
     key_of,
     meta,
-    now_rfc3339,
 )
 from orchestra.controllers.podutil import (
     RefManager,

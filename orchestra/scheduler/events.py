@@ -10,36 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime
 import logging
 import os
 import time
 from typing import Any
 
 from orchestra.aio import cancel_and_wait
+from orchestra.api.timestamps import now_rfc3339
 from orchestra.client import ApiStatusError, Client
 from orchestra.client.transport import TransportError
 from orchestra.scheduler.podinfo import PodInfo
 
-__all__ = ["EventRecorder", "NORMAL", "WARNING", "now_rfc3339"]
+__all__ = ["EventRecorder", "NORMAL", "WARNING"]
 
 log = logging.getLogger(__name__)
 
 NORMAL = "Normal"
 WARNING = "Warning"
 _SEEN_LIMIT = 4096
-
-
-_last_stamp: list[Any] = [0, ""]
-
-
-def now_rfc3339() -> str:
-    """The current UTC time as Kubernetes writes timestamps (``2024-01-02T03:04:05Z``), whole seconds."""
-    second = int(time.time())
-    if second != _last_stamp[0]:
-        _last_stamp[0] = second
-        _last_stamp[1] = datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return _last_stamp[1]
 
 
 class EventRecorder:

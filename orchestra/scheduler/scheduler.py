@@ -41,12 +41,13 @@ from typing import Any, Callable, Mapping
 import attrs
 
 from orchestra.aio import cancel_and_wait
+from orchestra.api.timestamps import now_rfc3339
 from orchestra.client import ApiStatusError, Client, Informer
 from orchestra.client.leaderelection import LeaderElector
 from orchestra.client.transport import TransportError
 from orchestra.scheduler.cache import SchedulerCache, is_terminal, raw_pod_key
 from orchestra.scheduler.config import SchedulerConfig, build_frameworks
-from orchestra.scheduler.events import NORMAL, WARNING, EventRecorder, now_rfc3339
+from orchestra.scheduler.events import NORMAL, WARNING, EventRecorder
 from orchestra.scheduler.framework import Code, Framework, ScheduleResult, Status
 from orchestra.scheduler.podinfo import PodInfo, PodInfoError
 from orchestra.scheduler.queue import QueueClosed, QueuedPodInfo, SchedulingQueue

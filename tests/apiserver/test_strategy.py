@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import orjson
@@ -16,7 +15,6 @@ from orchestra.apiserver.strategy import (
     NAME_SUFFIX_ALPHABET,
     generate_name,
     new_uid,
-    now_rfc3339,
     strategy_for,
 )
 
@@ -67,19 +65,6 @@ def test_generated_names_never_exceed_the_limit_and_keep_the_prefix(base):
     assert len(name) <= MAX_GENERATED_NAME_LENGTH
     assert name.startswith(base[: MAX_GENERATED_NAME_LENGTH - 5])
     assert all(c in NAME_SUFFIX_ALPHABET for c in name[-5:])
-
-
-def test_now_is_rfc3339_utc_in_whole_seconds():
-    assert RFC3339.match(now_rfc3339())
-    assert RFC3339.match(now_rfc3339(30))
-
-
-def test_now_formats_the_current_second_even_when_cached(monkeypatch):
-    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.9)
-    assert now_rfc3339() == "2023-11-14T22:13:20Z"
-    assert now_rfc3339(60) == "2023-11-14T22:14:20Z"
-    monkeypatch.setattr(time, "time", lambda: 1_700_000_001.0)
-    assert now_rfc3339() == "2023-11-14T22:13:21Z"
 
 
 def test_uids_are_random_version_4_uuids():

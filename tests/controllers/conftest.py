@@ -11,7 +11,8 @@ from orchestra.apiserver.request import UserInfo
 from orchestra.apiserver.server import APIServer
 from orchestra.bus import EventBus
 from orchestra.client import Client
-from orchestra.controllers.base import InformerFactory, now_rfc3339
+from orchestra.api.timestamps import now_rfc3339
+from orchestra.controllers.base import InformerFactory
 from tests.support.shared_objects import EventSnapshots, check_untouched
 
 #: How long a test waits for the controllers to reach a state before failing (a deadlock guard).

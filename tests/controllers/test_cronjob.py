@@ -8,7 +8,7 @@ from orchestra.client import ApiStatusError
 from orchestra.controllers.base import controller_ref, parse_time
 from orchestra.controllers.cron import parse_schedule
 from orchestra.controllers.cronjob import SCHEDULED_TIMESTAMP_ANNOTATION, CronJobController, job_name_for
-from orchestra.controllers.job import format_time
+from orchestra.api.timestamps import format_seconds as format_time
 from tests.controllers.conftest import eventually, run_controllers
 
 

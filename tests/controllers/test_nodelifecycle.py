@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestra.client import ApiStatusError
-from orchestra.controllers.base import now_rfc3339
+from orchestra.api.timestamps import now_rfc3339
 from orchestra.controllers.nodelifecycle import (
     LEASE_NAMESPACE,
     NodeLifecycleController,

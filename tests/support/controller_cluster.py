@@ -12,7 +12,7 @@ import attrs
 
 from orchestra.apiserver.request import UserInfo
 from orchestra.client import Client, Informer
-from orchestra.controllers.base import now_rfc3339
+from orchestra.api.timestamps import now_rfc3339
 from orchestra.controllers.manager import ControllerManager
 from tests.support.cli_server import ThreadedServer
 

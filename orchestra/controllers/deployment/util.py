@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from orchestra.controllers.base import meta, now_rfc3339, parse_time
+from orchestra.api.timestamps import now_rfc3339
+from orchestra.controllers.base import meta, parse_time
 
 __all__ = [
     "POD_TEMPLATE_HASH_LABEL",
