@@ -61,6 +61,7 @@ from orchestra.apiserver.errors import (
     NotFound,
     status_object,
 )
+from orchestra.apiserver.patch import apply_patch, status_only_document
 from orchestra.apiserver.request import UserInfo
 from orchestra.apiserver.strategy import (
     FOREGROUND_FINALIZER,
@@ -761,8 +762,6 @@ class ResourceStorage:
         subresource: str | None = None,
     ) -> dict:
         """Apply a JSON, merge or strategic merge patch; conflicts retry unless the patch pins a resourceVersion."""
-        from orchestra.apiserver.patch import status_only_document
-
         self._check_subresource(subresource)
         pod_status = subresource == "status" and self.rtype.kind == "Pod" and not self.rtype.group
         if pod_status and not self.admission.has_plugins:
@@ -780,8 +779,6 @@ class ResourceStorage:
         subresource: str | None,
     ) -> dict:
         """:meth:`patch` through the full update pipeline (``patch``: the body or its parsed document)."""
-        from orchestra.apiserver.patch import apply_patch
-
         decoded: list = []
 
         def transform(current: dict) -> dict:
@@ -818,8 +815,6 @@ class ResourceStorage:
         written) is kept, so only the patched status is decoded and encoded again. A
         status of the wrong type takes the general path, which reports it.
         """
-        from orchestra.apiserver.patch import apply_patch
-
         key = self.key(namespace, name)
         while True:
             kv = await self.store.get(key)
@@ -1141,8 +1136,6 @@ class ResourceStorage:
         self, namespace: str | None, name: str, patch_type: str, patch: bytes, ctx: RequestContext
     ) -> dict:
         """Patch the Scale of a Deployment or ReplicaSet."""
-        from orchestra.apiserver.patch import apply_patch
-
         self._check_scalable()
 
         def transform(current_scale: dict) -> dict:
