@@ -243,10 +243,15 @@ class ResourceStorage:
         return self._shared_load(key, kv)
 
     def _shared_load(self, key: bytes, kv: Any) -> dict:
-        """``kv`` decoded: the watch cache's copy (shared: never mutate it) when it holds that revision."""
+        """``kv`` decoded: the watch cache's copy (shared: never mutate it) when it holds that revision,
+        or the object a write of exactly these bytes handed to the cache before its event arrived."""
+        revision = str(kv.mod_revision)
         cached = self.cache.get(key)
-        if cached is not None and cached["metadata"]["resourceVersion"] == str(kv.mod_revision):
+        if cached is not None and cached["metadata"]["resourceVersion"] == revision:
             return cached
+        pending = self.cache.expected(key)
+        if pending is not None and pending[1]["metadata"].get("resourceVersion") == revision and pending[0] == kv.value:
+            return pending[1]
         return self._load(kv)
 
     async def _ensure_not_older_than(self, revision: int) -> None:

@@ -353,6 +353,10 @@ class WatchCache:
             expected.clear()
         expected[key] = (value, obj)
 
+    def expected(self, key: bytes) -> tuple[bytes, dict] | None:
+        """What :meth:`expect` last said of ``key`` and its event has not yet consumed: ``(value, obj)``."""
+        return self._expected.get(key)
+
     def forget(self, key: bytes) -> None:
         """Drop what :meth:`expect` said of ``key`` (its write did not happen)."""
         self._expected.pop(key, None)
@@ -408,9 +412,11 @@ class WatchCache:
             revision = kv.mod_revision
             prev = self.objects.get(kv.key)
             if store_event.type == "PUT":
-                expected = self._expected.pop(kv.key, None) if self._expected else None
+                # an earlier write's event must not use up what a later write expects: only a match is taken
+                expected = self._expected.get(kv.key) if self._expected else None
                 if expected is not None and expected[0] == kv.value:
                     obj = expected[1]
+                    del self._expected[kv.key]
                 else:
                     obj = orjson.loads(kv.value)
                 obj.setdefault("metadata", {})["resourceVersion"] = str(revision)

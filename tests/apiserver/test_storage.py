@@ -431,6 +431,20 @@ async def test_a_pod_status_patch_takes_the_light_path_to_the_general_outcome(po
     assert outcomes[0] == outcomes[1] == outcomes[2] == outcomes[3]
 
 
+async def test_a_read_right_after_a_write_shares_the_object_the_write_handed_to_the_cache(pods):
+    """Before the watch cache has seen a write, a read of those stored bytes reuses the written object."""
+    await pods.create("default", pod(), CTX)
+    patched = await pods.patch("default", "web", "merge", b'{"status":{"phase":"Running"}}', CTX,
+                               subresource="status")
+    assert await pods.get("default", "web") is patched  # no event applied yet: no decode either
+    await asyncio.sleep(0.05)
+    assert await pods.get("default", "web") is patched  # the cache kept that same object
+    again = await pods.patch("default", "web", "merge", b'{"status":{"phase":"Failed"}}', CTX, subresource="status")
+    fetched = await pods.get("default", "web")
+    assert fetched is again and fetched["status"]["phase"] == "Failed"
+    assert fetched["metadata"]["resourceVersion"] == again["metadata"]["resourceVersion"]
+
+
 async def test_a_light_pod_status_patch_reports_and_guards_like_the_general_one(pods):
     created = await pods.create("default", pod(), CTX)
     # a mistyped status: the general path's 400, naming the field
