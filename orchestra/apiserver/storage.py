@@ -768,10 +768,10 @@ class ResourceStorage:
     ) -> dict:
         """Apply a JSON, merge or strategic merge patch; conflicts retry unless the patch pins a resourceVersion."""
         self._check_subresource(subresource)
-        pod_status = subresource == "status" and self.rtype.kind == "Pod" and not self.rtype.group
-        if pod_status and not self.admission.has_plugins:
+        status_model = self.strategy.status_model if subresource == "status" else None
+        if status_model is not None and not self.admission.has_plugins:
             if status_only_document(patch_type, patch) is not None:
-                return await self._patch_pod_status(namespace, name, patch_type, patch, ctx)
+                return await self._patch_status_alone(namespace, name, patch_type, patch, ctx, status_model)
         return await self._patch_generally(namespace, name, patch_type, patch, ctx, subresource)
 
     async def _patch_generally(
@@ -810,15 +810,17 @@ class ResourceStorage:
         return await self._guaranteed_update(namespace, name, transform, ctx, subresource, retry=True,
                                              decoded=decoded)
 
-    async def _patch_pod_status(
-        self, namespace: str | None, name: str, patch_type: str, patch: bytes, ctx: RequestContext
+    async def _patch_status_alone(
+        self, namespace: str | None, name: str, patch_type: str, patch: bytes, ctx: RequestContext,
+        status_model: type,
     ) -> dict:
-        """A pod ``/status`` patch that touches only ``status``, without admission plugins.
+        """A ``/status`` patch that touches only ``status``, without admission plugins.
 
-        The general path's outcome with a fraction of its work: a pod's status has no
-        defaults and no rules beyond its types, and the rest of the stored pod (valid when
-        written) is kept, so only the patched status is decoded and encoded again. A
-        status of the wrong type takes the general path, which reports it.
+        The general path's outcome with a fraction of its work: the kind's status has no
+        defaults and no rules beyond its types (:attr:`Strategy.status_model`), and the rest
+        of the stored object (valid when written) is kept, so only the patched status is
+        decoded and encoded again. A status of the wrong type takes the general path, which
+        reports it.
         """
         key = self.key(namespace, name)
         while True:
@@ -829,7 +831,8 @@ class ResourceStorage:
             old_status = current.get("status")
             target: dict = {"status": _copy(old_status)} if old_status is not None else {}
             # parsed again from the bytes: cheaper than a deep copy of the parsed document
-            patched = apply_patch(target, patch_type, patch, kind="Pod", api_version="v1", in_place=True)
+            patched = apply_patch(target, patch_type, patch, kind=self.rtype.kind, api_version=self.rtype.api_version,
+                                  in_place=True)
             if type(patched) is not dict or not set(patched) <= {"status"}:
                 return await self._patch_generally(namespace, name, patch_type, patch, ctx, "status")
             result = {k: v for k, v in current.items() if k != "status"}
@@ -837,7 +840,7 @@ class ResourceStorage:
             status = patched.get("status")
             if status is not None:
                 try:
-                    status = encode(decode_as(core.PodStatus, status))
+                    status = encode(decode_as(status_model, status))
                 except DecodeError:
                     return await self._patch_generally(namespace, name, patch_type, patch, ctx, "status")
                 result["status"] = status

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import attrs
 import orjson
 
+from orchestra.api import core
 from orchestra.api.errors import FieldError
 from orchestra.api.timestamps import now_rfc3339
 
@@ -360,6 +361,9 @@ class Strategy:
     update_rules: tuple[Callable[[dict, dict], list[FieldError]], ...] = ()
     #: The kind-specific field labels: ``obj -> {label: value}``.
     extra_fields: Callable[[dict], dict[str, str]] | None = None
+    #: The model class of ``status`` when the kind's status has no defaults and no rules beyond
+    #: its types, so a ``/status`` patch of the status alone is checked on the status alone.
+    status_model: type | None = None
 
     @property
     def prepares_metadata_only(self) -> bool:
@@ -520,6 +524,7 @@ _STRATEGIES: dict[str, Strategy] = {
             graceful=True,
             update_rules=(_validate_pod_update,),
             extra_fields=_pod_fields,
+            status_model=core.PodStatus,
         ),
         Strategy(
             "namespaces",
