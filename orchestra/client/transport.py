@@ -237,6 +237,18 @@ _HAND_OVER_HEADERS = {"accept": "application/json", "content-type": "application
 _BODYLESS_ANSWERS: dict[tuple[int, str], RawResponse] = {}
 
 
+async def _raw_response(response: Any, *, keep_body: bool) -> RawResponse:
+    """The in-process server's Response as the transport answers it. Without ``keep_body`` a
+    success's body is left unread (and a lazily encoded one unencoded); an error's is kept."""
+    keep = keep_body or response.status >= 400
+    if response.stream is not None:
+        chunks = [chunk async for chunk in response.stream]
+        body = b"".join(chunks) if keep else b""
+    else:
+        body = response.body if keep else b""
+    return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body)
+
+
 def _query_lists(query: Query) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if not query:
@@ -270,13 +282,7 @@ class InProcessTransport(Transport):
 
     async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
                       body: bytes | None = None) -> RawResponse:
-        response = await self._handle(method, path, query, headers, body or b"")
-        if response.stream is not None:
-            chunks = [chunk async for chunk in response.stream]
-            body_bytes = b"".join(chunks)
-        else:
-            body_bytes = response.body
-        return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body_bytes)
+        return await _raw_response(await self._handle(method, path, query, headers, body or b""), keep_body=True)
 
     async def request_without_body(self, method: str, path: str, *, query: Query = None,
                                    headers: Mapping[str, str] | None = None, body: bytes | None = None,
@@ -285,12 +291,7 @@ class InProcessTransport(Transport):
         unencoded and comes back empty (an error's Status body is kept). ``body_object``: the
         request's body handed over as it is, instead of ``body`` (the server owns it from then on)."""
         response = await self._handle(method, path, query, headers, body or b"", body_object)
-        if response.stream is not None:
-            chunks = [chunk async for chunk in response.stream]
-            body_bytes = b"".join(chunks) if response.status >= 400 else b""
-        else:
-            body_bytes = response.body if response.status >= 400 else b""
-        return RawResponse(response.status, {"content-type": response.content_type, **response.headers}, body_bytes)
+        return await _raw_response(response, keep_body=False)
 
     async def hand_over(self, method: str, path: str, body_object: Any, *, query: Query = None) -> RawResponse:
         """:meth:`request_without_body` for a JSON request whose body is ``body_object`` itself (a dict
@@ -309,12 +310,7 @@ class InProcessTransport(Transport):
                 if len(_BODYLESS_ANSWERS) < 64:
                     _BODYLESS_ANSWERS[shape] = answer
             return answer
-        if response.stream is not None:
-            chunks = [chunk async for chunk in response.stream]
-            body_bytes = b"".join(chunks) if status >= 400 else b""
-        else:
-            body_bytes = response.body if status >= 400 else b""
-        return RawResponse(status, {"content-type": response.content_type, **response.headers}, body_bytes)
+        return await _raw_response(response, keep_body=False)
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, path: str, *, query: Query = None,
