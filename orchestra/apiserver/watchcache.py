@@ -381,6 +381,8 @@ class WatchCache:
         self._store_watcher = self.store.watch(
             start, end, start_revision=result.revision + 1, progress_notify=True
         )
+        # applied as each write is published, where the store can: no queue, no task switch
+        self._store_watcher.deliver_to(self._apply)
         self._ready.set()
         self._wake_progress()
 

@@ -9,7 +9,7 @@ backend to this contract.
 from __future__ import annotations
 
 import abc
-from typing import AsyncIterator, Sequence
+from typing import AsyncIterator, Callable, Sequence
 
 from orchestra.store.types import (
     Compare,
@@ -49,6 +49,20 @@ class Watcher(abc.ABC):
     @abc.abstractmethod
     async def request_progress(self) -> None:
         """Ask for a progress notification carrying the current revision (etcd's RequestProgress)."""
+
+    def deliver_to(self, sink: Callable[[WatchResponse], None]) -> bool:
+        """Hand live events to ``sink`` as their write is published, instead of queueing them.
+
+        Returns whether this watcher does; a store in another process (etcd) cannot, and
+        this default says no. When it does, each later batch of live events is passed to
+        ``sink`` synchronously, in revision order, inside the call that published the write;
+        iteration still yields the rest (events read back from history before the watch
+        caught up, progress notifications) and raises the watch's errors, so it must go on.
+        A batch iteration returns is always older than the next one ``sink`` receives.
+        An exception from ``sink`` ends the watch with a :class:`StoreError`, as a lost
+        connection would.
+        """
+        return False
 
     async def __aenter__(self) -> "Watcher":
         return self

@@ -334,6 +334,7 @@ class EmbeddedWatcher(Watcher):
         self._progress_wanted = False
         self._last_activity = time.monotonic()
         self._min_revision = 0
+        self._sink: Callable[[WatchResponse], None] | None = None
         published = store._published
         if start_revision <= 0:
             self._synced, self._cursor = True, 0
@@ -352,7 +353,15 @@ class EmbeddedWatcher(Watcher):
         return _in_range(key, self._key, self._end)
 
     def _deliver(self, revision: int, events: list[Event]) -> None:
-        """Queue the live events of one revision, or fall back to the log when too far behind."""
+        """Hand the live events of one revision to the sink, or queue them (falling back to
+        the log when too far behind)."""
+        if self._sink is not None:
+            try:
+                self._sink(WatchResponse(revision, events))
+            except Exception as exc:
+                log.exception("the sink of the watcher on %r failed at revision %d", self._key, revision)
+                self._fail(StoreError(f"the watch's sink failed at revision {revision}: {exc!r}"))
+            return
         if self._queued_events + len(events) > MAX_PENDING_EVENTS:
             self._synced = False
             self._cursor = revision
@@ -460,6 +469,19 @@ class EmbeddedWatcher(Watcher):
     async def request_progress(self) -> None:
         """Queue a progress notification carrying the published revision."""
         self._progress()
+
+    def deliver_to(self, sink: Callable[[WatchResponse], None]) -> bool:
+        """Hand later live events to ``sink`` as they are published (see :meth:`Watcher.deliver_to`).
+
+        Live events reach a watcher only once it has caught up with the log, and the call
+        that catches it up returns the last logged batch at once, so no logged batch is
+        ever behind a sunk one. Refused while events wait in the queue, which the sink
+        would overtake.
+        """
+        if self._queue:
+            return False
+        self._sink = sink
+        return True
 
 
 class EmbeddedStore(Store):

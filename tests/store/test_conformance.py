@@ -33,6 +33,7 @@ from orchestra.store import (
     RequestTooLargeError,
     Store,
     StoreClosedError,
+    StoreError,
     TooManyOperationsError,
     Watcher,
     WatchResponse,
@@ -686,6 +687,41 @@ async def test_watch_events_arrive_in_revision_order(store: Store, k: Key) -> No
     revisions = [e.kv.mod_revision for e in events]
     assert revisions == sorted(revisions) and len(set(revisions)) == 10
     assert [e.kv.value for e in events] == [str(i).encode() for i in range(10)]
+
+
+async def test_watch_sink_gets_live_events_once_after_the_logged_ones(store: Store, k: Key) -> None:
+    first = await store.put(k("a"), b"0")
+    sunk: list[WatchResponse] = []
+    async with store.watch(*prefix_range(k("")), start_revision=first.revision) as watcher:
+        takes = watcher.deliver_to(sunk.append)
+        for i in range(1, 3):
+            await store.put(k("a"), str(i).encode())
+        logged = (await next_response(watcher)).events  # from history: never the sink's
+        for i in range(3, 5):
+            await store.put(k("a"), str(i).encode())
+        if takes:
+            live = [e for response in sunk for e in response.events]
+        else:
+            live = await collect_events(watcher, 5 - len(logged)) if len(logged) < 5 else []
+    events = logged + live
+    assert [e.kv.value for e in events] == [str(i).encode() for i in range(5)]
+    revisions = [e.kv.mod_revision for e in events]
+    assert revisions == sorted(revisions) and len(set(revisions)) == 5
+    if takes:
+        assert [e.kv.value for e in live] == [b"3", b"4"] and not [e for e in logged if e in live]
+
+
+async def test_watch_sink_that_raises_ends_the_watch_with_a_store_error(store: Store, k: Key) -> None:
+    def broken(response: WatchResponse) -> None:
+        raise RuntimeError("sink broke")
+
+    async with store.watch(*prefix_range(k(""))) as watcher:
+        if not watcher.deliver_to(broken):
+            pytest.skip(f"{store.url.split(':')[0]} watchers are only iterated")
+        await store.put(k("a"), b"1")
+        with pytest.raises(StoreError, match="sink"):
+            await next_response(watcher)
+    assert (await store.get(k("a"))).value == b"1"  # the write stands
 
 
 async def test_watch_cancel_ends_iteration(store: Store, k: Key) -> None:
