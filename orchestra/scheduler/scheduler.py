@@ -36,7 +36,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 import attrs
 
@@ -151,8 +151,8 @@ class Scheduler:
             plugins = get_plugin_manager()
         holder: list[Scheduler] = []
 
-        async def binder(pod: PodInfo, node_name: str) -> Status:
-            return await holder[0].bind_through_api(pod, node_name)
+        def binder(pod: PodInfo, node_name: str) -> Awaitable[Status]:
+            return holder[0].bind_through_api(pod, node_name)
 
         frameworks = build_frameworks(config, plugins, binder=binder, rng=rng)
         first = next(iter(frameworks.values()))
@@ -382,9 +382,10 @@ class Scheduler:
     async def _binding_cycle(self, fw: Framework, result: ScheduleResult, qpi: QueuedPodInfo, node: str,
                              waiting: bool) -> None:
         pod, state = qpi.pod, result.state
+        points = fw.profile.points
         async with self._bind_slots:
             status = await fw.wait_on_permit(pod) if waiting else Status()
-            if status.is_success:
+            if status.is_success and points["preBind"]:
                 status = await fw.run_pre_bind(state, pod, node)
             if status.is_success:
                 status = await fw.run_bind(state, pod, node)
@@ -404,7 +405,8 @@ class Scheduler:
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
         if self.on_bound is not None:
             self.on_bound(qpi, node)
-        await fw.run_post_bind(state, pod, node)
+        if points["postBind"]:
+            await fw.run_post_bind(state, pod, node)
 
     async def bind_through_api(self, pod: PodInfo, node_name: str) -> Status:
         """DefaultBinder's binder: POST the pod's ``binding`` subresource."""
