@@ -226,6 +226,7 @@ class ProbeWorker:
         self._successes = 0
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         """Start probing in the background."""
@@ -233,7 +234,8 @@ class ProbeWorker:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"probe-{self.kind}")
 
     async def stop(self) -> None:
-        """Stop probing (idempotent; safe to call from the result handler)."""
+        """Stop probing (idempotent; safe to call from the result handler); no result is reported after it."""
+        self._stopped = True
         task, self._task = self._task, None
         if task is not asyncio.current_task():
             await cancel_and_wait([task])
@@ -242,9 +244,13 @@ class ProbeWorker:
         delay = self.started_at + self.settings.initial_delay - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        while True:
+        while not self._stopped:
             began = time.monotonic()
             outcome = await run_probe(self.probe, self.target, self.settings.timeout)
+            if self._stopped:
+                # Stopped as the attempt completed: Python 3.11's asyncio.wait_for then returns the
+                # attempt's result instead of raising, so the cancellation never arrives here.
+                return
             if not await self._record(outcome):
                 return
             await asyncio.sleep(max(0.0, self.settings.period - (time.monotonic() - began)))

@@ -18,6 +18,24 @@ class FakeRuntime:
         return ExecResult(self.code, b"out", b"")
 
 
+class HeldExecRuntime:
+    """Exec commands that answer when the test says, awaited through ``asyncio.wait_for`` as the
+    process runtime awaits its command (and ``run_probe`` an httpGet or tcpSocket attempt)."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.answer: asyncio.Future | None = None
+        self.calls = 0
+
+    async def exec_in_container(self, container_id, command, timeout=10.0):
+        self.calls += 1
+        if self.answer is None:  # only the first attempt is held
+            self.answer = asyncio.get_running_loop().create_future()
+            self.asked.set()
+            await asyncio.wait_for(self.answer, timeout)
+        return ExecResult(0, b"", b"")
+
+
 async def _server(status: int):
     async def handle(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
@@ -74,3 +92,21 @@ async def test_thresholds_flip_results_and_report_every_failure():
                            lambda k, o: None)
     assert liveness.result is True
     assert await liveness._record(ProbeResult(False)) is False  # gave up: the container is killed
+
+
+async def test_a_stop_that_lands_as_an_attempt_completes_still_stops_the_probe():
+    # Python 3.11's asyncio.wait_for returns the result instead of raising when the task running it
+    # is cancelled after the awaited attempt completed but before the task resumed: the probe's one
+    # cancellation is lost, and stop() used to wait for a probe that went on probing for ever.
+    runtime = HeldExecRuntime()
+    flips = []
+    probe = ProbeWorker(READINESS, {"exec": {"command": ["true"]}, "periodSeconds": 1},
+                        ProbeTarget(runtime, "c", "127.0.0.1"), 0.0, lambda kind, ok: flips.append(ok),
+                        lambda kind, output: None)
+    probe.start()
+    await runtime.asked.wait()
+    runtime.answer.set_result(None)  # the attempt completes ...
+    stopping = asyncio.ensure_future(probe.stop())  # ... and the stop arrives in the same turn of the loop
+    await asyncio.wait_for(stopping, 60.0)  # a deadline against a hang, not a timing assertion
+    assert runtime.calls == 1  # no attempt after the stop
+    assert flips == []  # and no result reported after it either
