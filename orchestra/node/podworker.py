@@ -12,7 +12,9 @@ The worker owns everything the agent does for one pod (by uid):
    coalescing bursts);
 6. when the pod gets a ``deletionTimestamp``: SIGTERM to every container, SIGKILL after the
    grace period, the final status, then deletes the pod with grace 0 (the API server keeps a
-   graceful pod until its node confirms this way);
+   graceful pod until its node confirms this way; a failed confirmation is tried again). A
+   termination still under way :data:`TERMINATION_WARNING_MARGIN` seconds after its grace period
+   is logged, naming the step it is in;
 7. :meth:`PodWorker.evict` ends the pod as the kubelet's eviction manager does (phase
    ``Failed``, reason ``Evicted``, a ``DisruptionTarget`` condition, containers killed at once).
 """
@@ -50,13 +52,18 @@ from orchestra.node.status import (
     waiting,
 )
 
-__all__ = ["PodContext", "PodWorker", "empty_dir_volumes", "DEFAULT_GRACE_SECONDS"]
+__all__ = ["PodContext", "PodWorker", "empty_dir_volumes", "DEFAULT_GRACE_SECONDS", "TERMINATION_WARNING_MARGIN"]
 
 log = logging.getLogger(__name__)
 
 #: ``terminationGracePeriodSeconds`` when the pod does not say.
 DEFAULT_GRACE_SECONDS = 30.0
+#: Seconds past its grace period after which a pod's termination still under way is logged (a warning
+#: naming the step it is in): the containers must be dead by then and the deletion soon confirmed.
+TERMINATION_WARNING_MARGIN = 15.0
 _STATUS_RETRY = 1.0
+#: Longest wait between two tries to confirm a deletion the API server refused or did not answer.
+_CONFIRM_RETRY_MAX = 30.0
 
 
 @attrs.define
@@ -137,6 +144,8 @@ class PodWorker:
         self._lifecycle: asyncio.Task[None] | None = None
         self._status_task: asyncio.Task[None] | None = None
         self._ending: asyncio.Task[None] | None = None
+        #: What the termination is doing now (named by the warning when it takes too long).
+        self._ending_step = ""
         self._runner_tasks: list[asyncio.Task[Any]] = []
         self._cleaned = False
 
@@ -278,25 +287,31 @@ class PodWorker:
             if self.deleted:
                 return
             version = self._version
-            fresh = self.status()
-            if fresh != self._written_status:
-                try:
+            try:
+                fresh = self.status()
+                if fresh != self._written_status:
                     self._written_pod = await self.context.client.patch(
                         "pods", self.name, [{"op": "add", "path": "/status", "value": fresh}], namespace=self.namespace,
                         patch_type="json", subresource="status", raw=True)
                     self._written_status = fresh
-                except ApiStatusError as exc:
-                    if exc.code == 404:
-                        return
-                    log.warning("pod %s: status write failed: %s", self.key, exc)
-                    await asyncio.sleep(_STATUS_RETRY)
-                    self._dirty.set()
-                    continue
-                except (TransportError, OSError) as exc:
-                    log.warning("pod %s: status write failed: %s", self.key, exc)
-                    await asyncio.sleep(_STATUS_RETRY)
-                    self._dirty.set()
-                    continue
+            except ApiStatusError as exc:
+                if exc.code == 404:
+                    return
+                log.warning("pod %s: status write failed: %s", self.key, exc)
+                await asyncio.sleep(_STATUS_RETRY)
+                self._dirty.set()
+                continue
+            except (TransportError, OSError) as exc:
+                log.warning("pod %s: status write failed: %s", self.key, exc)
+                await asyncio.sleep(_STATUS_RETRY)
+                self._dirty.set()
+                continue
+            except Exception:
+                # not to die unseen: this task is the pod's only status writer (flush_status waits for it)
+                log.exception("pod %s: status write failed", self.key)
+                await asyncio.sleep(_STATUS_RETRY)
+                self._dirty.set()
+                continue
             async with self._flushed:
                 self._written_version = max(self._written_version, version)
                 self._flushed.notify_all()
@@ -369,6 +384,7 @@ class PodWorker:
         self.stopping = True
         self._stop_event.set()
         for runner in self.runners.values():
+            self._ending_step = f"stopping the probes of container {runner.name}"
             await runner.stop()
         if announce:
             for runner in self.runners.values():
@@ -376,11 +392,13 @@ class PodWorker:
                     ref = pod_reference(self.pod, container_field_path(runner.name, runner.init))
                     self.context.events.record(ref, NORMAL, "Killing", f"Stopping container {runner.name}")
         if self.sandbox is not None:
+            self._ending_step = f"stopping the containers (SIGTERM, SIGKILL after {grace:g}s)"
             try:
                 await self.context.runtime.stop_sandbox(self.sandbox.id, timeout=grace)
             except LookupError:
                 pass
         if self._lifecycle is not None:
+            self._ending_step = "waiting for the pod's containers to end"
             try:
                 await asyncio.wait_for(asyncio.shield(self._lifecycle), 5.0)
             except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
@@ -405,27 +423,51 @@ class PodWorker:
         self.changed()
 
     async def _terminate(self, delete: bool) -> None:
+        grace = self.termination_grace()
+        watchdog = asyncio.get_running_loop().call_later(grace + TERMINATION_WARNING_MARGIN,
+                                                         self._warn_unfinished, grace)
         try:
             if not self.stopping:
-                await self._stop_containers(self.termination_grace())
+                await self._stop_containers(grace)
             if delete and not self.deleted:
+                self._ending_step = "writing the pod's final status"
                 await self.flush_status()
-                try:
-                    await self.context.client.delete("pods", self.name, namespace=self.namespace,
-                                                     grace_period_seconds=0, preconditions={"uid": self.uid}, raw=True)
-                except ApiStatusError as exc:
-                    if exc.code not in (404, 409):
-                        log.warning("pod %s: confirming deletion failed: %s", self.key, exc)
-                        raise
-                except (TransportError, OSError) as exc:
-                    log.warning("pod %s: confirming deletion failed: %s", self.key, exc)
+                self._ending_step = "confirming the deletion"
+                delay = _STATUS_RETRY
+                while not await self._confirm_deletion():
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _CONFIRM_RETRY_MAX)
             if self.deleted:
+                self._ending_step = "removing the sandbox"
                 await self._cleanup()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("pod %s: termination failed", self.key)
             self._ending = None
+        finally:
+            watchdog.cancel()
+
+    async def _confirm_deletion(self) -> bool:
+        """Delete the pod with grace 0, as the API server waits for; False when it must be tried again."""
+        if self.deleted:
+            return True
+        try:
+            await self.context.client.delete("pods", self.name, namespace=self.namespace,
+                                             grace_period_seconds=0, preconditions={"uid": self.uid}, raw=True)
+        except ApiStatusError as exc:
+            if exc.code in (404, 409):  # gone already, or a new pod of the same name
+                return True
+            log.warning("pod %s: confirming deletion failed: %s", self.key, exc)
+            return False
+        except (TransportError, OSError) as exc:
+            log.warning("pod %s: confirming deletion failed: %s", self.key, exc)
+            return False
+        return True
+
+    def _warn_unfinished(self, grace: float) -> None:
+        log.warning("pod %s: termination not finished %gs after it began (grace period %gs); still %s",
+                    self.key, grace + TERMINATION_WARNING_MARGIN, grace, self._ending_step or "starting")
 
     async def _cleanup_after(self, ending: asyncio.Task[None]) -> None:
         try:
