@@ -291,6 +291,10 @@ class Scheduler:
     def _on_pod_update(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
         key = raw_pod_key(new)
         if (new.get("spec") or {}).get("nodeName"):
+            if key in self._victim_of:
+                # a victim being deleted for a waiting preemptor: it left the cache when it was
+                # chosen, and its DisruptionTarget and terminating updates do not bring it back
+                return
             newly_bound = not (old.get("spec") or {}).get("nodeName")
             if newly_bound:
                 self.queue.delete(key)

@@ -213,6 +213,15 @@ async def test_a_preemptor_waits_for_its_victims_then_skips_its_backoff(client):
             return low["metadata"].get("deletionTimestamp")
 
         assert await eventually(terminating)
+        pods_informer = sched.informers[2]
+
+        async def seen_terminating():
+            return (pods_informer.get("default/low") or {}).get("metadata", {}).get("deletionTimestamp")
+
+        assert await eventually(seen_terminating)
+        # the victim's updates (DisruptionTarget, deletion) do not count it on n0 again: only the preemptor's hold
+        assert sched.cache.snapshot.pod("default/low") is None
+        assert sched.cache.snapshot.pod("default/high") is not None
         low = await client.get("pods", "low", namespace="default", raw=True)
         [target] = [c for c in low["status"]["conditions"] if c["type"] == "DisruptionTarget"]
         assert (target["status"], target["reason"]) == ("True", "PreemptionByScheduler")
