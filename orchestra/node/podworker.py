@@ -298,23 +298,18 @@ class PodWorker:
                 if exc.code == 404:
                     return
                 log.warning("pod %s: status write failed: %s", self.key, exc)
-                await asyncio.sleep(_STATUS_RETRY)
-                self._dirty.set()
-                continue
             except (TransportError, OSError) as exc:
                 log.warning("pod %s: status write failed: %s", self.key, exc)
-                await asyncio.sleep(_STATUS_RETRY)
-                self._dirty.set()
-                continue
             except Exception:
                 # not to die unseen: this task is the pod's only status writer (flush_status waits for it)
                 log.exception("pod %s: status write failed", self.key)
-                await asyncio.sleep(_STATUS_RETRY)
-                self._dirty.set()
+            else:
+                async with self._flushed:
+                    self._written_version = max(self._written_version, version)
+                    self._flushed.notify_all()
                 continue
-            async with self._flushed:
-                self._written_version = max(self._written_version, version)
-                self._flushed.notify_all()
+            await asyncio.sleep(_STATUS_RETRY)  # then try again
+            self._dirty.set()
 
     # ------------------------------------------------------------------ lifecycle
 
