@@ -56,6 +56,8 @@ class NodeTable:
     label_generation: int
     #: Slots with a PreferNoSchedule taint (none: every TaintToleration score is 100).
     n_soft_tainted: int
+    #: This table's number among the tables made in this process (what a ScorePlan's memo is of).
+    serial: int
     @property
     def capacity(self) -> int: ...
     def ensure(self, slots: int) -> None: ...
@@ -109,7 +111,9 @@ class PodQuery:
     def add_existing_anti_affinity(self, key: int, totals: array) -> None: ...
 
 class ScorePlan:
-    """Built-in score plugins fused in one pass over the candidates (weighted, normalized totals)."""
+    """Built-in score plugins fused in one pass over the candidates (weighted, normalized totals);
+    a slot's resources and balance terms are reused while the pod's requests and the slot's
+    resources stay the same."""
 
     terms: int
     def add_resources(self, weight: int, strategy: int, weights: Sequence[int], shape_util: Sequence[int],

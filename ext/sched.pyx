@@ -54,6 +54,8 @@ EFFECT_NO_EXECUTE = 2
 
 cdef array _I32 = array("i")
 cdef array _I64 = array("q")
+# numbers each NodeTable made in this process, so a ScorePlan knows the table its memo is of
+cdef int64_t _tables_made = 0
 
 
 @cython.final
@@ -90,8 +92,15 @@ cdef class NodeTable:
     cdef vector[vector[PodRec]] pods
     # bumped whenever a slot's labels or liveness change (what a node selector's verdicts read)
     cdef public int64_t label_generation
+    # per slot, bumped whenever its allocatable or requested resources change (what a
+    # ScorePlan's remembered resource scores read); serial: this table among all made
+    cdef vector[int64_t] res_version
+    cdef readonly int64_t serial
 
     def __cinit__(self):
+        global _tables_made
+        _tables_made += 1
+        self.serial = _tables_made
         self.size = 0
         self.label_generation = 0
         self.n_unschedulable = 0
@@ -113,6 +122,7 @@ cdef class NodeTable:
             self.alloc.resize(new_cap * NRES, 0)
             self.req.resize(new_cap * NRES, 0)
             self.nzreq.resize(new_cap * 2, 0)
+            self.res_version.resize(new_cap, 0)
             self.unsched.resize(new_cap, 0)
             self.hard_tainted.resize(new_cap, 0)
             self.soft_tainted.resize(new_cap, 0)
@@ -171,6 +181,7 @@ cdef class NodeTable:
             self.req[node * NRES + r] = 0
         self.nzreq[node * 2] = 0
         self.nzreq[node * 2 + 1] = 0
+        self.res_version[node] += 1
         self.set_unschedulable(node, False)
         for k in range(self.labels.size()):
             self.labels[k][node] = -1
@@ -185,6 +196,7 @@ cdef class NodeTable:
         self.alloc[node * NRES + 1] = memory
         self.alloc[node * NRES + 2] = ephemeral
         self.alloc[node * NRES + 3] = pods
+        self.res_version[node] += 1
 
     def add_requests(self, int node, int64_t cpu, int64_t memory, int64_t ephemeral,
                      int64_t pods, int64_t nz_cpu, int64_t nz_memory):
@@ -195,6 +207,7 @@ cdef class NodeTable:
         self.req[node * NRES + 3] += pods
         self.nzreq[node * 2] += nz_cpu
         self.nzreq[node * 2 + 1] += nz_memory
+        self.res_version[node] += 1
 
     def add_pod(self, int node, int32_t pod_id, int64_t priority, int64_t start,
                 int64_t cpu, int64_t memory, int64_t ephemeral):
@@ -1137,11 +1150,26 @@ cdef class ScorePlan:
     cdef int32_t bal_res[3]
     cdef int n_bal
     cdef vector[int64_t] raw
+    # Per slot, the weighted resources + balance terms of the last pod they were computed for.
+    # An entry holds while the pod (memo_key: its requests and the active terms), the table
+    # (memo_table: its serial) and the slot's res_version are those it was computed with; a
+    # run for another pod or table starts a new epoch, which leaves every entry stale.
+    cdef vector[int64_t] memo
+    cdef vector[int64_t] memo_version
+    cdef vector[int64_t] memo_epoch_of
+    cdef int64_t memo_epoch
+    cdef int64_t memo_table
+    cdef int64_t memo_key[6]
 
     def __cinit__(self):
+        cdef int j
         self.terms = 0
         self.w_res = self.w_bal = self.w_taint = self.w_img = 0
         self.n_bal = 0
+        self.memo_epoch = 1
+        self.memo_table = 0
+        for j in range(6):
+            self.memo_key[j] = -1
 
     cdef _claim(self, int term, int64_t weight):
         if self.terms & term:
@@ -1149,6 +1177,7 @@ cdef class ScorePlan:
         if weight < 1:
             raise ValueError(f"weight: must be at least 1, not {weight}")
         self.terms |= term
+        self.memo_epoch += 1  # the plan changed: nothing remembered holds
 
     def add_resources(self, int64_t weight, int strategy, weights, shape_util, shape_score):
         """NodeResourcesFit's score (as :func:`score_resources`) with ``weight``."""
@@ -1194,8 +1223,14 @@ cdef class ScorePlan:
 
     def run(self, NodeTable t, PodQuery q, const int32_t[::1] nodes, int total_nodes, int skip=0):
         """The weighted totals of the plan's terms per candidate (``array('q')`` aligned with
-        ``nodes``); terms whose bit is in ``skip`` contribute nothing."""
+        ``nodes``); terms whose bit is in ``skip`` contribute nothing.
+
+        A slot's resources and balance terms are remembered and reused while the pod's
+        requests, the table and the slot's resources stay the same (identical pods in a row).
+        """
         cdef int m = nodes.shape[0], k, i, j
+        cdef int64_t key[6]
+        cdef bint same
         cdef array out = clone(_I64, m, False)
         cdef int64_t* o = <int64_t*>out.data.as_longlongs
         cdef int64_t hi = 0, s
@@ -1208,18 +1243,43 @@ cdef class ScorePlan:
             for j in range(self.n_bal):
                 if q.rq[self.bal_res[j]] != 0:
                     balanced = True
-        # one pass per term: short loops with independent iterations keep the dividers busy
+        if resources or balanced:
+            key[0], key[1], key[2], key[3], key[4] = q.rq[0], q.rq[1], q.rq[2], q.nz[0], q.nz[1]
+            key[5] = <int64_t>resources | (<int64_t>balanced << 1)
+            same = self.memo_table == t.serial
+            for j in range(6):
+                if key[j] != self.memo_key[j]:
+                    same = False
+            if not same:
+                self.memo_epoch += 1
+                self.memo_table = t.serial
+                for j in range(6):
+                    self.memo_key[j] = key[j]
+            if self.memo.size() < t.res_version.size():
+                self.memo.resize(t.res_version.size(), 0)
+                self.memo_version.resize(t.res_version.size(), 0)
+                self.memo_epoch_of.resize(t.res_version.size(), 0)
         with nogil:
-            for k in range(m):
-                o[k] = 0
-            if resources:
+            if resources or balanced:
                 for k in range(m):
-                    o[k] += self.w_res * _resource_score(t, q, nodes[k], self.res_strategy, self.res_weights,
-                                                         self.res_util.data(), self.res_score.data(), self.res_util.size(),
-                                                         self.res_wsum, self.res_wshift)
-            if balanced:
+                    i = nodes[k]
+                    if self.memo_epoch_of[i] == self.memo_epoch and self.memo_version[i] == t.res_version[i]:
+                        o[k] = self.memo[i]
+                        continue
+                    s = 0
+                    if resources:
+                        s = self.w_res * _resource_score(t, q, i, self.res_strategy, self.res_weights,
+                                                         self.res_util.data(), self.res_score.data(),
+                                                         self.res_util.size(), self.res_wsum, self.res_wshift)
+                    if balanced:
+                        s += self.w_bal * _balanced_score(t, q, i, self.bal_res, self.n_bal)
+                    self.memo[i] = s
+                    self.memo_version[i] = t.res_version[i]
+                    self.memo_epoch_of[i] = self.memo_epoch
+                    o[k] = s
+            else:
                 for k in range(m):
-                    o[k] += self.w_bal * _balanced_score(t, q, nodes[k], self.bal_res, self.n_bal)
+                    o[k] = 0
             if taints and t.n_soft_tainted == 0:
                 # no PreferNoSchedule taint anywhere: every raw count is 0, every score 100
                 for k in range(m):

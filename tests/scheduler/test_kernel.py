@@ -179,6 +179,46 @@ def test_the_fused_score_pass_equals_the_per_plugin_kernels(nodes, data):
     assert list(plan.run(t, q, slots, len(nodes), skip)) == list(expected)
 
 
+table_change = st.one_of(
+    st.tuples(st.just("requests"), st.integers(0, 11), st.integers(-2000, 2000), st.integers(-2**30, 2**30)),
+    st.tuples(st.just("allocatable"), st.integers(0, 11), st.integers(0, 64_000), st.integers(0, 2**36)),
+    st.tuples(st.just("clear"), st.integers(0, 11), st.just(0), st.just(0)),
+)
+
+
+@given(st.lists(fused_node, min_size=12, max_size=12), st.data())
+def test_a_score_plan_reused_across_pods_and_changes_scores_as_a_fresh_one(nodes, data):
+    """What a ScorePlan remembers of a slot never outlives a change of the slot, the pod or the table."""
+    tables = [_fused_table(nodes), _fused_table(nodes)]
+    strategy, res_weights, util, score = data.draw(resource_strategy)
+    balanced = data.draw(st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True))
+
+    def plan() -> sched.ScorePlan:
+        p = sched.ScorePlan()
+        p.add_resources(2, strategy, array("q", res_weights), array("q", util), array("q", score))
+        p.add_balanced(1, array("q", balanced))
+        return p
+
+    reused = plan()
+    pods = [(0, 0, 0), (500, 1 << 30, 0), (500, 1 << 30, 1 << 20)]
+    for _ in range(data.draw(st.integers(1, 12))):
+        t = data.draw(st.sampled_from(tables))
+        for change, slot, a, b in data.draw(st.lists(table_change, max_size=3)):
+            if change == "requests":
+                t.add_requests(slot, a, b, 0, 0, a, b)
+            elif change == "allocatable":
+                t.set_allocatable(slot, a, b, 2**34, 110)
+            else:
+                t.clear(slot)
+                t.set_live(slot, True)
+        cpu, mem, eph = data.draw(st.sampled_from(pods))
+        q = sched.PodQuery()
+        q.set_requests(cpu, mem, eph, cpu or 100, mem or 200 << 20)
+        slots = array("i", data.draw(st.lists(st.integers(0, 11), min_size=1, max_size=12, unique=True)))
+        skip = data.draw(st.sampled_from([0, sched.S_BALANCED]))
+        assert list(reused.run(t, q, slots, 12, skip)) == list(plan().run(t, q, slots, 12, skip))
+
+
 def test_a_score_plan_takes_each_term_once_with_a_positive_weight():
     import pytest
 
