@@ -18,7 +18,7 @@ from libc.math cimport fabs, log, sqrt, round as c_round
 include "sched.pxd"
 
 __all__ = [
-    "NodeTable", "NodeMatcher", "PodQuery", "ScorePlan",
+    "NodeTable", "NodeMatcher", "PodQuery", "ScorePlan", "FilterMemo",
     "run_filters", "reason_histogram", "node_mask",
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
@@ -92,9 +92,12 @@ cdef class NodeTable:
     cdef vector[vector[PodRec]] pods
     # bumped whenever a slot's labels or liveness change (what a node selector's verdicts read)
     cdef public int64_t label_generation
-    # per slot, bumped whenever its allocatable or requested resources change (what a
-    # ScorePlan's remembered resource scores read); serial: this table among all made
-    cdef vector[int64_t] res_version
+    # per slot, bumped whenever anything of the slot a filter or score reads changes (its
+    # liveness, resources, cordon, labels, taints, ports); shared_generation: bumped when a
+    # label value's number or a taint's effect changes (read for every slot); serial: this
+    # table among all made. What a ScorePlan's and a FilterMemo's remembered results check.
+    cdef vector[int64_t] slot_version
+    cdef int64_t shared_generation
     cdef readonly int64_t serial
 
     def __cinit__(self):
@@ -103,6 +106,7 @@ cdef class NodeTable:
         self.serial = _tables_made
         self.size = 0
         self.label_generation = 0
+        self.shared_generation = 0
         self.n_unschedulable = 0
         self.n_hard_tainted = 0
         self.n_soft_tainted = 0
@@ -122,7 +126,7 @@ cdef class NodeTable:
             self.alloc.resize(new_cap * NRES, 0)
             self.req.resize(new_cap * NRES, 0)
             self.nzreq.resize(new_cap * 2, 0)
-            self.res_version.resize(new_cap, 0)
+            self.slot_version.resize(new_cap, 0)
             self.unsched.resize(new_cap, 0)
             self.hard_tainted.resize(new_cap, 0)
             self.soft_tainted.resize(new_cap, 0)
@@ -151,6 +155,8 @@ cdef class NodeTable:
         if self.value_int.size() <= <size_t>value:
             self.value_int.resize(value + 1, 0)
             self.value_int_ok.resize(value + 1, 0)
+        elif self.value_int[value] != as_int or self.value_int_ok[value] != is_int:
+            self.shared_generation += 1
         self.value_int[value] = as_int
         self.value_int_ok[value] = is_int
 
@@ -158,12 +164,15 @@ cdef class NodeTable:
         """Record the effect of interned taint ``taint``."""
         if self.taint_effect.size() <= <size_t>taint:
             self.taint_effect.resize(taint + 1, 0)
+        elif self.taint_effect[taint] != effect:
+            self.shared_generation += 1
         self.taint_effect[taint] = effect
 
     def set_live(self, int node, bint live):
         """Mark slot ``node`` as holding a node (or not)."""
         if self.live[node] != live:
             self.label_generation += 1
+            self.slot_version[node] += 1
         self.live[node] = live
 
     def is_live(self, int node):
@@ -181,7 +190,7 @@ cdef class NodeTable:
             self.req[node * NRES + r] = 0
         self.nzreq[node * 2] = 0
         self.nzreq[node * 2 + 1] = 0
-        self.res_version[node] += 1
+        self.slot_version[node] += 1
         self.set_unschedulable(node, False)
         for k in range(self.labels.size()):
             self.labels[k][node] = -1
@@ -196,7 +205,7 @@ cdef class NodeTable:
         self.alloc[node * NRES + 1] = memory
         self.alloc[node * NRES + 2] = ephemeral
         self.alloc[node * NRES + 3] = pods
-        self.res_version[node] += 1
+        self.slot_version[node] += 1
 
     def add_requests(self, int node, int64_t cpu, int64_t memory, int64_t ephemeral,
                      int64_t pods, int64_t nz_cpu, int64_t nz_memory):
@@ -207,7 +216,7 @@ cdef class NodeTable:
         self.req[node * NRES + 3] += pods
         self.nzreq[node * 2] += nz_cpu
         self.nzreq[node * 2 + 1] += nz_memory
-        self.res_version[node] += 1
+        self.slot_version[node] += 1
 
     def add_pod(self, int node, int32_t pod_id, int64_t priority, int64_t start,
                 int64_t cpu, int64_t memory, int64_t ephemeral):
@@ -246,12 +255,14 @@ cdef class NodeTable:
         """Set ``spec.unschedulable`` of slot ``node``."""
         self.n_unschedulable += <int>flag - <int>self.unsched[node]
         self.unsched[node] = flag
+        self.slot_version[node] += 1
 
     def set_label(self, int node, int32_t key, int32_t value):
         """Set label ``key`` of slot ``node`` to ``value`` (-1 removes it)."""
         self.ensure_key(key)
         if self.labels[key][node] != value:
             self.label_generation += 1
+            self.slot_version[node] += 1
             self.labels[key][node] = value
 
     def get_label(self, int node, int32_t key):
@@ -262,6 +273,7 @@ cdef class NodeTable:
         """Replace the interned taints of slot ``node`` (their effects recorded by :meth:`ensure_taint`)."""
         cdef int32_t tid
         cdef bint hard = False, soft = False
+        self.slot_version[node] += 1
         self.taints[node].clear()
         for tid in taints:
             self.taints[node].push_back(tid)
@@ -277,6 +289,7 @@ cdef class NodeTable:
     def add_port(self, int node, int64_t code):
         """Record one used host port (encoded) on slot ``node``."""
         self.ports[node].push_back(code)
+        self.slot_version[node] += 1
 
     def remove_port(self, int node, int64_t code):
         """Forget one use of a host port on slot ``node``."""
@@ -285,6 +298,7 @@ cdef class NodeTable:
         for k in range(p.size()):
             if p[0][k] == code:
                 p.erase(p.begin() + k)
+                self.slot_version[node] += 1
                 return
 
     def set_images(self, int node, ids, sizes):
@@ -333,6 +347,8 @@ cdef class NodeMatcher:
     terms are ORed; a term with no requirement matches no node (as in Kubernetes).
     """
 
+    # bumped by every add/begin_term (a FilterMemo's verdicts are of one state of the matcher)
+    cdef int64_t edits
     cdef vector[int32_t] req_key
     cdef vector[int32_t] req_op
     cdef vector[int32_t] req_vstart
@@ -386,6 +402,7 @@ cdef class NodeMatcher:
 
     def add(self, int32_t key, int op, values=(), int64_t number=0):
         """Append a requirement to the current term (or to the mandatory part before any term)."""
+        self.edits += 1
         self.masked = False
         self.mask_generation = -1
         self.req_key.push_back(key)
@@ -402,6 +419,7 @@ cdef class NodeMatcher:
 
     def begin_term(self):
         """Start a new ORed term."""
+        self.edits += 1
         self.masked = False
         self.mask_generation = -1
         self.has_terms = True
@@ -663,16 +681,87 @@ cdef inline int _check(NodeTable t, PodQuery q, int kind, int i, int* detail) no
     return 0
 
 
+@cython.final
+cdef class FilterMemo:
+    """The built-in filters' verdict per slot, remembered by :func:`run_filters` across equal pods.
+
+    A slot's verdict (failing filter kind and detail) is reused while the pod's query reads the
+    same (the filters in order, the pod's requests, node name, cordon toleration, hard
+    tolerations, host ports and compiled required node affinity), the table and its shared
+    values (label numbers, taint effects) are the same, and the slot has not changed since
+    (``slot_version``). With a filter that reads cluster-wide counts in the order (topology
+    spread, inter-pod affinity) nothing is remembered.
+    """
+
+    cdef vector[int32_t] kind
+    cdef vector[int32_t] detail
+    cdef vector[int64_t] version
+    cdef vector[int64_t] epoch_of
+    cdef int64_t epoch
+    cdef int64_t table
+    cdef int64_t shared
+    cdef vector[int32_t] checks
+    cdef int only_node
+    cdef bint tolerates_unschedulable
+    cdef int64_t rq[3]
+    cdef NodeMatcher required
+    cdef int64_t required_edits
+    cdef vector[uint8_t] tol_hard
+    cdef vector[int64_t] ports
+
+    def __cinit__(self):
+        self.epoch = 1
+        self.table = 0
+        self.required = None
+
+    cdef bint _begin(self, NodeTable t, PodQuery q, vector[int32_t]& checks):
+        # Whether this run may use the memo; a new epoch (nothing remembered holds) when the
+        # pod's key or the table differs from the last run's.
+        cdef size_t k
+        cdef bint same
+        for k in range(checks.size()):
+            if checks[k] == 7 or checks[k] == 8:
+                return False
+        same = (self.table == t.serial and self.shared == t.shared_generation and self.checks == checks
+                and self.only_node == q.only_node and self.tolerates_unschedulable == q.tolerates_unschedulable
+                and self.rq[0] == q.rq[0] and self.rq[1] == q.rq[1] and self.rq[2] == q.rq[2]
+                and self.required is q.required
+                and (q.required is None or self.required_edits == q.required.edits)
+                and self.tol_hard == q.tol_hard and self.ports == q.ports)
+        if not same:
+            self.epoch += 1
+            self.table = t.serial
+            self.shared = t.shared_generation
+            self.checks = checks
+            self.only_node = q.only_node
+            self.tolerates_unschedulable = q.tolerates_unschedulable
+            for k in range(3):
+                self.rq[k] = q.rq[k]
+            self.required = q.required
+            self.required_edits = q.required.edits if q.required is not None else 0
+            self.tol_hard = q.tol_hard
+            self.ports = q.ports
+        if self.kind.size() < t.slot_version.size():
+            self.kind.resize(t.slot_version.size(), 0)
+            self.detail.resize(t.slot_version.size(), 0)
+            self.version.resize(t.slot_version.size(), 0)
+            self.epoch_of.resize(t.slot_version.size(), 0)
+        return True
+
+
 def run_filters(NodeTable t, PodQuery q, const int32_t[::1] order, int start, int want,
-                int32_t[::1] feasible, int32_t[::1] kinds, int32_t[::1] details, int limit=-1):
+                int32_t[::1] feasible, int32_t[::1] kinds, int32_t[::1] details, int limit=-1,
+                FilterMemo memo=None):
     """Run the built-in filters ``order`` (kinds) over live slots from ``start``, wrapping.
 
     Stops after ``want`` feasible slots or ``limit`` visited slots (-1: all). Feasible slots go to ``feasible``; for every
     scanned live slot, ``kinds[slot]``/``details[slot]`` say which filter failed (0 = none).
-    Returns ``(found, scanned)`` where ``scanned`` counts slots visited.
+    Returns ``(found, scanned)`` where ``scanned`` counts slots visited. ``memo``: verdicts
+    remembered from earlier runs for an equal pod are reused, and this run's remembered.
     """
     cdef int n = t.size, found = 0, scanned = 0, step, i, o, kind, detail
     cdef int n_order = 0
+    cdef bint memoized
     cdef vector[int32_t] checks
     if n == 0:
         return 0, 0
@@ -687,6 +776,7 @@ def run_filters(NodeTable t, PodQuery q, const int32_t[::1] order, int start, in
             continue
         checks.push_back(order[o])
     n_order = checks.size()
+    memoized = memo is not None and memo._begin(t, q, checks)
     with nogil:
         for step in range(limit):
             if step:
@@ -696,12 +786,21 @@ def run_filters(NodeTable t, PodQuery q, const int32_t[::1] order, int start, in
             scanned = step + 1
             if not t.live[i]:
                 continue
-            kind = 0
-            detail = 0
-            for o in range(n_order):
-                kind = _check(t, q, checks[o], i, &detail)
-                if kind:
-                    break
+            if memoized and memo.epoch_of[i] == memo.epoch and memo.version[i] == t.slot_version[i]:
+                kind = memo.kind[i]
+                detail = memo.detail[i]
+            else:
+                kind = 0
+                detail = 0
+                for o in range(n_order):
+                    kind = _check(t, q, checks[o], i, &detail)
+                    if kind:
+                        break
+                if memoized:
+                    memo.kind[i] = kind
+                    memo.detail[i] = detail
+                    memo.version[i] = t.slot_version[i]
+                    memo.epoch_of[i] = memo.epoch
             kinds[i] = kind
             details[i] = detail
             if kind == 0:
@@ -1152,7 +1251,7 @@ cdef class ScorePlan:
     cdef vector[int64_t] raw
     # Per slot, the weighted resources + balance terms of the last pod they were computed for.
     # An entry holds while the pod (memo_key: its requests and the active terms), the table
-    # (memo_table: its serial) and the slot's res_version are those it was computed with; a
+    # (memo_table: its serial) and the slot's slot_version are those it was computed with; a
     # run for another pod or table starts a new epoch, which leaves every entry stale.
     cdef vector[int64_t] memo
     cdef vector[int64_t] memo_version
@@ -1255,15 +1354,15 @@ cdef class ScorePlan:
                 self.memo_table = t.serial
                 for j in range(6):
                     self.memo_key[j] = key[j]
-            if self.memo.size() < t.res_version.size():
-                self.memo.resize(t.res_version.size(), 0)
-                self.memo_version.resize(t.res_version.size(), 0)
-                self.memo_epoch_of.resize(t.res_version.size(), 0)
+            if self.memo.size() < t.slot_version.size():
+                self.memo.resize(t.slot_version.size(), 0)
+                self.memo_version.resize(t.slot_version.size(), 0)
+                self.memo_epoch_of.resize(t.slot_version.size(), 0)
         with nogil:
             if resources or balanced:
                 for k in range(m):
                     i = nodes[k]
-                    if self.memo_epoch_of[i] == self.memo_epoch and self.memo_version[i] == t.res_version[i]:
+                    if self.memo_epoch_of[i] == self.memo_epoch and self.memo_version[i] == t.slot_version[i]:
                         o[k] = self.memo[i]
                         continue
                     s = 0
@@ -1274,7 +1373,7 @@ cdef class ScorePlan:
                     if balanced:
                         s += self.w_bal * _balanced_score(t, q, i, self.bal_res, self.n_bal)
                     self.memo[i] = s
-                    self.memo_version[i] = t.res_version[i]
+                    self.memo_version[i] = t.slot_version[i]
                     self.memo_epoch_of[i] = self.memo_epoch
                     o[k] = s
             else:

@@ -609,6 +609,7 @@ class Framework:
         self._pre_filters = [(p, p.pre_filter) for p in pts["preFilter"]]
         self._pre_scores = [(p, p.pre_score) for p in pts["preScore"]]
         self._plan = sched.ScorePlan()
+        self._filter_memo = sched.FilterMemo()
         self._fused: list[tuple[str, int]] = []
         for p, w in self._scores:
             if _may_fuse(type(p)):
@@ -738,14 +739,16 @@ class Framework:
         start = self._next_start % slots
         if allowed is None and not py_filters:
             # the kernel is the whole filter: one scan finds the wanted nodes or visits every slot
-            found, visited = sched.run_filters(snapshot.table, state.query, order, start, want, buf, kinds, details, slots)
+            found, visited = sched.run_filters(snapshot.table, state.query, order, start, want, buf, kinds, details, slots,
+                                               self._filter_memo)
             feasible = buf[:found]
         else:
             feasible = array("i")
             visited = 0
             while visited < slots and len(feasible) < want:
                 found, scanned = sched.run_filters(snapshot.table, state.query, order, (start + visited) % slots,
-                                                   want - len(feasible), buf, kinds, details, slots - visited)
+                                                   want - len(feasible), buf, kinds, details, slots - visited,
+                                                   self._filter_memo)
                 visited += scanned
                 batch, error = self._python_filters(state, info, snapshot, buf[:found], py_filters, allowed, python_failures)
                 if error is not None:

@@ -56,6 +56,88 @@ def test_run_filters_wraps_stops_and_respects_the_limit():
     assert sched.reason_histogram(t, kinds, details, 1, 2) == {(sched.K_UNSCHEDULABLE, 0): 1}
 
 
+node_change = st.one_of(
+    st.tuples(st.just("requests"), st.integers(0, 7), st.integers(-1500, 1500)),
+    st.tuples(st.just("allocatable"), st.integers(0, 7), st.integers(0, 3000)),
+    st.tuples(st.just("label"), st.integers(0, 7), st.integers(-1, 2)),
+    st.tuples(st.just("taint"), st.integers(0, 7), st.integers(-1, 1)),
+    st.tuples(st.just("cordon"), st.integers(0, 7), st.integers(0, 1)),
+    st.tuples(st.just("port"), st.integers(0, 7), st.integers(0, 1)),
+    st.tuples(st.just("clear"), st.integers(0, 7), st.just(0)),
+    st.tuples(st.just("live"), st.integers(0, 7), st.integers(0, 1)),
+)
+ZONE_KEY = 0
+
+
+def _memo_table() -> sched.NodeTable:
+    t = _table([(2000, 1 << 30)] * 8, [(0, 0)] * 8)
+    t.ensure_key(ZONE_KEY)
+    for tid in range(2):
+        t.ensure_taint(tid, sched.EFFECT_NO_SCHEDULE)
+    for slot in range(8):
+        t.set_label(slot, ZONE_KEY, slot % 3)
+    return t
+
+
+def _memo_pods() -> list[sched.PodQuery]:
+    """Queries that differ in each input of the memoized filters (and two that are equal)."""
+    in_zone = sched.NodeMatcher()
+    in_zone.begin_term()
+    in_zone.add(ZONE_KEY, sched.OP_IN, [0, 1])
+    pods = []
+    for cpu, node, cordon_ok, tolerated, port, matcher in (
+            (500, -1, False, b"", False, None), (500, -1, False, b"", False, None), (1500, -1, False, b"", False, None),
+            (500, 3, False, b"", False, None), (500, -1, True, b"", False, None), (500, -1, False, b"\x01", False, None),
+            (500, -1, False, b"", True, None), (500, -1, False, b"", False, in_zone)):
+        q = sched.PodQuery()
+        q.set_requests(cpu, 1 << 20, 0, cpu, 1 << 20)
+        q.only_node = node
+        q.tolerates_unschedulable = cordon_ok
+        q.set_tolerated(tolerated, b"")
+        if port:
+            q.set_ports([8080])
+        q.required = matcher
+        pods.append(q)
+    return pods
+
+
+@given(st.data())
+def test_filter_verdicts_remembered_across_pods_and_changes_equal_fresh_ones(data):
+    """What a FilterMemo remembers of a slot never outlives a change of the slot, the pod or the table."""
+    tables, pods, memo = [_memo_table(), _memo_table()], _memo_pods(), sched.FilterMemo()
+    order = array("i", [sched.K_NODE_NAME, sched.K_UNSCHEDULABLE, sched.K_TAINTS, sched.K_NODE_AFFINITY,
+                        sched.K_PORTS, sched.K_RESOURCES])
+    for _ in range(data.draw(st.integers(1, 10))):
+        t = data.draw(st.sampled_from(tables))
+        for change, slot, value in data.draw(st.lists(node_change, max_size=3)):
+            if change == "requests":
+                t.add_requests(slot, value, 0, 0, 0, value, 0)
+            elif change == "allocatable":
+                t.set_allocatable(slot, value, 1 << 30, 0, 110)
+            elif change == "label":
+                t.set_label(slot, ZONE_KEY, value)
+            elif change == "taint":
+                t.set_taints(slot, [] if value < 0 else [value])
+            elif change == "cordon":
+                t.set_unschedulable(slot, bool(value))
+            elif change == "port":
+                (t.add_port if value else t.remove_port)(slot, 8080)
+            elif change == "clear":
+                t.clear(slot)
+                t.set_allocatable(slot, 2000, 1 << 30, 0, 110)
+                t.set_live(slot, True)
+            else:
+                t.set_live(slot, bool(value))
+        q = data.draw(st.sampled_from(pods))
+        start, want = data.draw(st.integers(0, 7)), data.draw(st.integers(1, 8))
+        answers = []
+        for m in (memo, None):
+            kinds, details, feasible = array("i", [0] * 8), array("i", [0] * 8), array("i", [0] * 8)
+            found, scanned = sched.run_filters(t, q, order, start, want, feasible, kinds, details, -1, m)
+            answers.append((found, scanned, list(feasible[:found]), list(kinds), list(details)))
+        assert answers[0] == answers[1]
+
+
 def test_normalization_and_selection():
     scores = array("q", [0, 5, 10])
     assert list(sched.normalize_default(scores, False)) == [0, 50, 100]
