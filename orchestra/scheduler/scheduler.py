@@ -386,10 +386,9 @@ class Scheduler:
     async def _binding_cycle(self, fw: Framework, result: ScheduleResult, qpi: QueuedPodInfo, node: str,
                              waiting: bool) -> None:
         pod, state = qpi.pod, result.state
-        points = fw.profile.points
         async with self._bind_slots:
             status = await fw.wait_on_permit(pod) if waiting else Status()
-            if status.is_success and points["preBind"]:
+            if status.is_success:
                 status = await fw.run_pre_bind(state, pod, node)
             if status.is_success:
                 status = await fw.run_bind(state, pod, node)
@@ -409,8 +408,7 @@ class Scheduler:
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
         if self.on_bound is not None:
             self.on_bound(qpi, node)
-        if points["postBind"]:
-            await fw.run_post_bind(state, pod, node)
+        await fw.run_post_bind(state, pod, node)
 
     async def bind_through_api(self, pod: PodInfo, node_name: str) -> Status:
         """DefaultBinder's binder: POST the pod's ``binding`` subresource."""
