@@ -96,10 +96,12 @@ def scheduler_command(kubeconfig: str | None, context: str | None, config_path: 
     """Run the scheduler: bind pending pods to nodes until SIGINT or SIGTERM."""
     from orchestra.cli.common import kubeconfig_path
     from orchestra.client import TransportError
-    from orchestra.scheduler.config import ConfigError, SchedulerConfig, load_config
+    from orchestra.plugin_manager import get_plugin_manager
+    from orchestra.scheduler.config import ConfigError, SchedulerConfig, build_frameworks, load_config
 
     try:
         config = _with_election(load_config(config_path) if config_path else SchedulerConfig(), election)
+        build_frameworks(config, get_plugin_manager())  # plugin names, weights, arguments: before connecting
         uvloop.run(_run(kubeconfig_path(kubeconfig), context, config))
     except (ConfigError, KubeConfigError, TransportError) as exc:
         raise click.ClickException(str(exc)) from None

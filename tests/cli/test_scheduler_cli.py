@@ -20,6 +20,16 @@ def test_bad_config_is_refused_with_file_and_field(orchestra, tmp_path):
     assert "Traceback" not in out.err
 
 
+def test_a_bad_profile_is_refused_before_the_kubeconfig_is_read(orchestra, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("profiles:\n  - plugins: {score: {enabled: [{name: NodeAffinity, weight: 300}]}}\n")
+    out = orchestra("scheduler", "--kubeconfig", str(tmp_path / "absent-kubeconfig"), "--config", str(path),
+                   kubeconfig=False)
+    assert out.code == 1
+    assert "plugins.score.enabled[0] (NodeAffinity): weight must be an integer 1..100, not 300" in out.err
+    assert "kubeconfig" not in out.err and "Traceback" not in out.err
+
+
 def test_unreadable_config(orchestra, tmp_path):
     out = orchestra("scheduler", "--config", str(tmp_path / "absent.yaml"))
     assert out.code == 1 and "cannot read scheduler configuration" in out.err
