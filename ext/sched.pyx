@@ -10,6 +10,7 @@ ephemeral-storage, pods.
 
 cimport cython
 from cpython.array cimport array, clone
+from cpython.object cimport Py_SIZE
 from libc.stdint cimport uint32_t
 from libcpp.unordered_map cimport unordered_map
 from libcpp.utility cimport pair
@@ -749,8 +750,16 @@ cdef class FilterMemo:
         return True
 
 
-def run_filters(NodeTable t, PodQuery q, const int32_t[::1] order, int start, int want,
-                int32_t[::1] feasible, int32_t[::1] kinds, int32_t[::1] details, int limit=-1,
+cdef inline void _need_array(array a, str name, char typecode, int length) except *:
+    # The hot kernel calls take array.array (read through its pointer, no buffer to acquire).
+    if a.ob_descr.typecode != typecode or a.ob_descr.itemsize != (4 if typecode == b"i" else 8):
+        raise TypeError(f"{name}: an array('{chr(typecode)}') is needed, not array('{chr(a.ob_descr.typecode)}')")
+    if Py_SIZE(a) < length:
+        raise ValueError(f"{name}: {length} items are needed, it has {Py_SIZE(a)}")
+
+
+def run_filters(NodeTable t, PodQuery q, array order not None, int start, int want,
+                array feasible not None, array kinds not None, array details not None, int limit=-1,
                 FilterMemo memo=None):
     """Run the built-in filters ``order`` (kinds) over live slots from ``start``, wrapping.
 
@@ -758,25 +767,48 @@ def run_filters(NodeTable t, PodQuery q, const int32_t[::1] order, int start, in
     scanned live slot, ``kinds[slot]``/``details[slot]`` say which filter failed (0 = none).
     Returns ``(found, scanned)`` where ``scanned`` counts slots visited. ``memo``: verdicts
     remembered from earlier runs for an equal pod are reused, and this run's remembered.
+    ``order``, ``feasible``, ``kinds`` and ``details`` are ``array('i')``; ``kinds`` and
+    ``details`` hold a slot each, ``feasible`` up to ``want``.
     """
     cdef int n = t.size, found = 0, scanned = 0, step, i, o, kind, detail
     cdef int n_order = 0
     cdef bint memoized
     cdef vector[int32_t] checks
+    cdef const int32_t* order_of
+    cdef int32_t* out
+    cdef int32_t* kind_of
+    cdef int32_t* detail_of
+    cdef const uint8_t* live
+    cdef const int64_t* version
+    cdef int32_t* memo_kind = NULL
+    cdef int32_t* memo_detail = NULL
+    cdef int64_t* memo_version = NULL
+    cdef int64_t* memo_epoch_of = NULL
+    cdef int64_t epoch = 0
+    _need_array(order, "order", b"i", 0)
     if n == 0:
         return 0, 0
     if limit < 0 or limit > n:
         limit = n
+    _need_array(kinds, "kinds", b"i", n)
+    _need_array(details, "details", b"i", n)
+    _need_array(feasible, "feasible", b"i", min(want, limit))
     i = start % n
-    for o in range(order.shape[0]):
+    order_of = <const int32_t*>order.data.as_ints
+    for o in range(Py_SIZE(order)):
         # a filter that no node can fail is left out (same verdicts, less work per node)
-        if order[o] == 2 and (t.n_unschedulable == 0 or q.tolerates_unschedulable):
+        if order_of[o] == 2 and (t.n_unschedulable == 0 or q.tolerates_unschedulable):
             continue
-        if order[o] == 5 and t.n_hard_tainted == 0:
+        if order_of[o] == 5 and t.n_hard_tainted == 0:
             continue
-        checks.push_back(order[o])
+        checks.push_back(order_of[o])
     n_order = checks.size()
     memoized = memo is not None and memo._begin(t, q, checks)
+    if memoized:
+        memo_kind, memo_detail = memo.kind.data(), memo.detail.data()
+        memo_version, memo_epoch_of, epoch = memo.version.data(), memo.epoch_of.data(), memo.epoch
+    out, kind_of, detail_of = <int32_t*>feasible.data.as_ints, <int32_t*>kinds.data.as_ints, <int32_t*>details.data.as_ints
+    live, version = t.live.data(), t.slot_version.data()
     with nogil:
         for step in range(limit):
             if step:
@@ -784,11 +816,11 @@ def run_filters(NodeTable t, PodQuery q, const int32_t[::1] order, int start, in
                 if i == n:
                     i = 0
             scanned = step + 1
-            if not t.live[i]:
+            if not live[i]:
                 continue
-            if memoized and memo.epoch_of[i] == memo.epoch and memo.version[i] == t.slot_version[i]:
-                kind = memo.kind[i]
-                detail = memo.detail[i]
+            if memoized and memo_epoch_of[i] == epoch and memo_version[i] == version[i]:
+                kind = memo_kind[i]
+                detail = memo_detail[i]
             else:
                 kind = 0
                 detail = 0
@@ -797,14 +829,14 @@ def run_filters(NodeTable t, PodQuery q, const int32_t[::1] order, int start, in
                     if kind:
                         break
                 if memoized:
-                    memo.kind[i] = kind
-                    memo.detail[i] = detail
-                    memo.version[i] = t.slot_version[i]
-                    memo.epoch_of[i] = memo.epoch
-            kinds[i] = kind
-            details[i] = detail
+                    memo_kind[i] = kind
+                    memo_detail[i] = detail
+                    memo_version[i] = version[i]
+                    memo_epoch_of[i] = epoch
+            kind_of[i] = kind
+            detail_of[i] = detail
             if kind == 0:
-                feasible[found] = i
+                out[found] = i
                 found += 1
                 if found >= want:
                     break
@@ -1320,24 +1352,39 @@ cdef class ScorePlan:
         self._claim(S_IMAGES, weight)
         self.w_img = weight
 
-    def run(self, NodeTable t, PodQuery q, const int32_t[::1] nodes, int total_nodes, int skip=0):
+    def run(self, NodeTable t, PodQuery q, array nodes not None, int total_nodes, int skip=0):
         """The weighted totals of the plan's terms per candidate (``array('q')`` aligned with
         ``nodes``); terms whose bit is in ``skip`` contribute nothing.
 
         A slot's resources and balance terms are remembered and reused while the pod's
         requests, the table and the slot's resources stay the same (identical pods in a row).
+        ``nodes`` is an ``array('i')`` of slots.
         """
-        cdef int m = nodes.shape[0], k, i, j
+        cdef int m, k, i, j
+        cdef const int32_t* slot_of
+        cdef int64_t* memo
+        cdef int64_t* memo_version
+        cdef int64_t* memo_epoch_of
+        cdef const int64_t* version
+        cdef int64_t epoch
         cdef int64_t key[6]
         cdef bint same
-        cdef array out = clone(_I64, m, False)
-        cdef int64_t* o = <int64_t*>out.data.as_longlongs
+        cdef array out
+        cdef int64_t* o
         cdef int64_t hi = 0, s
         cdef int active = self.terms & ~skip
         cdef bint resources = (active & S_RESOURCES) != 0
         cdef bint taints = (active & S_TAINTS) != 0
         cdef bint balanced = False
         cdef bint images = (active & S_IMAGES) != 0 and q.images.size() > 0 and q.containers > 0 and total_nodes > 0
+        _need_array(nodes, "nodes", b"i", 0)
+        m = Py_SIZE(nodes)
+        slot_of = <const int32_t*>nodes.data.as_ints
+        for k in range(m):
+            if slot_of[k] < 0 or slot_of[k] >= t.size:
+                raise IndexError(f"nodes[{k}]: slot {slot_of[k]} is not in the table (0..{t.size - 1})")
+        out = clone(_I64, m, False)
+        o = <int64_t*>out.data.as_longlongs
         if active & S_BALANCED:
             for j in range(self.n_bal):
                 if q.rq[self.bal_res[j]] != 0:
@@ -1358,12 +1405,14 @@ cdef class ScorePlan:
                 self.memo.resize(t.slot_version.size(), 0)
                 self.memo_version.resize(t.slot_version.size(), 0)
                 self.memo_epoch_of.resize(t.slot_version.size(), 0)
+        memo, memo_version, memo_epoch_of = self.memo.data(), self.memo_version.data(), self.memo_epoch_of.data()
+        version, epoch = t.slot_version.data(), self.memo_epoch
         with nogil:
             if resources or balanced:
                 for k in range(m):
-                    i = nodes[k]
-                    if self.memo_epoch_of[i] == self.memo_epoch and self.memo_version[i] == t.slot_version[i]:
-                        o[k] = self.memo[i]
+                    i = slot_of[k]
+                    if memo_epoch_of[i] == epoch and memo_version[i] == version[i]:
+                        o[k] = memo[i]
                         continue
                     s = 0
                     if resources:
@@ -1372,9 +1421,9 @@ cdef class ScorePlan:
                                                          self.res_util.size(), self.res_wsum, self.res_wshift)
                     if balanced:
                         s += self.w_bal * _balanced_score(t, q, i, self.bal_res, self.n_bal)
-                    self.memo[i] = s
-                    self.memo_version[i] = t.slot_version[i]
-                    self.memo_epoch_of[i] = self.memo_epoch
+                    memo[i] = s
+                    memo_version[i] = version[i]
+                    memo_epoch_of[i] = epoch
                     o[k] = s
             else:
                 for k in range(m):
@@ -1386,14 +1435,14 @@ cdef class ScorePlan:
             elif taints:
                 self.raw.resize(m)
                 for k in range(m):
-                    self.raw[k] = _taint_count(t, q, nodes[k])
+                    self.raw[k] = _taint_count(t, q, slot_of[k])
                     if self.raw[k] > hi:
                         hi = self.raw[k]
                 for k in range(m):
                     o[k] += self.w_taint * (100 if hi == 0 else 100 - _div(100 * self.raw[k], hi))
             if images:
                 for k in range(m):
-                    o[k] += self.w_img * _image_score(t, q.images.data(), q.images.size(), q.containers, total_nodes, nodes[k])
+                    o[k] += self.w_img * _image_score(t, q.images.data(), q.images.size(), q.containers, total_nodes, slot_of[k])
         return out
 
 
@@ -1548,23 +1597,28 @@ def in_range(const int64_t[:] scores, int64_t lo, int64_t hi):
     return -1
 
 
-def select_best(const int64_t[:] totals, uint64_t_pick):
-    """The position of a highest total; ties broken by ``pick`` modulo the number of ties."""
-    cdef int m = totals.shape[0], k, ties = 0, chosen = -1
+def select_best(array totals not None, uint64_t_pick):
+    """The position of a highest total in ``totals`` (an ``array('q')``); ties broken by
+    ``pick`` modulo the number of ties; -1 when there is none."""
+    cdef int m, k, ties = 0, chosen = -1
     cdef int64_t best = 0
     cdef unsigned long long pick = uint64_t_pick
+    cdef const int64_t* total_of
+    _need_array(totals, "totals", b"q", 0)
+    m = Py_SIZE(totals)
+    total_of = <const int64_t*>totals.data.as_longlongs
     for k in range(m):
-        if chosen < 0 or totals[k] > best:
-            best = totals[k]
+        if chosen < 0 or total_of[k] > best:
+            best = total_of[k]
             chosen = k
             ties = 1
-        elif totals[k] == best:
+        elif total_of[k] == best:
             ties += 1
     if ties <= 1:
         return chosen
     pick = pick % ties
     for k in range(m):
-        if totals[k] == best:
+        if total_of[k] == best:
             if pick == 0:
                 return k
             pick -= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from array import array
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -136,6 +137,26 @@ def test_filter_verdicts_remembered_across_pods_and_changes_equal_fresh_ones(dat
             found, scanned = sched.run_filters(t, q, order, start, want, feasible, kinds, details, -1, m)
             answers.append((found, scanned, list(feasible[:found]), list(kinds), list(details)))
         assert answers[0] == answers[1]
+
+
+def test_the_hot_kernel_calls_refuse_arrays_of_the_wrong_type_or_size():
+    t = _table([(1000, 1)] * 4, [(0, 0)] * 4)
+    q = sched.PodQuery()
+    order = array("i", [sched.K_UNSCHEDULABLE])
+    four = array("i", [0] * 4)
+    with pytest.raises(TypeError, match=r"kinds: an array\('i'\) is needed, not array\('q'\)"):
+        sched.run_filters(t, q, order, 0, 4, array("i", four), array("q", [0] * 4), array("i", four))
+    with pytest.raises(ValueError, match="details: 4 items are needed, it has 3"):
+        sched.run_filters(t, q, order, 0, 4, array("i", four), array("i", four), array("i", [0] * 3))
+    with pytest.raises(ValueError, match="feasible: 2 items are needed, it has 1"):
+        sched.run_filters(t, q, order, 0, 2, array("i", [0]), array("i", four), array("i", four))
+    plan = sched.ScorePlan()
+    plan.add_taints(1)
+    with pytest.raises(IndexError, match=r"nodes\[1\]: slot 4 is not in the table \(0..3\)"):
+        plan.run(t, q, array("i", [0, 4]), 4)
+    with pytest.raises(TypeError, match=r"totals: an array\('q'\) is needed"):
+        sched.select_best(array("i", [1, 2]), 0)
+    assert sched.select_best(array("q"), 0) == -1
 
 
 def test_normalization_and_selection():
