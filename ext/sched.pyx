@@ -683,6 +683,31 @@ cdef inline int _check(NodeTable t, PodQuery q, int kind, int i, int* detail) no
 
 
 @cython.final
+cdef class _SlotStamps:
+    """When each slot's remembered result (a :class:`FilterMemo` verdict, a :class:`ScorePlan`
+    term) was computed: the slot's ``slot_version`` then, and the epoch. An epoch is one pod key
+    on one table; an entry holds while its epoch is the current one and its slot is unchanged."""
+
+    cdef vector[int64_t] version
+    cdef vector[int64_t] epoch_of
+    cdef int64_t epoch
+    cdef int64_t table
+
+    def __cinit__(self):
+        self.epoch = 1
+        self.table = 0
+
+    cdef void begin(self, NodeTable t, bint same_key):
+        # a new epoch (every entry stale) unless the key and the table are the last run's
+        if not same_key or self.table != t.serial:
+            self.epoch += 1
+            self.table = t.serial
+        if self.version.size() < t.slot_version.size():
+            self.version.resize(t.slot_version.size(), 0)
+            self.epoch_of.resize(t.slot_version.size(), 0)
+
+
+@cython.final
 cdef class FilterMemo:
     """The built-in filters' verdict per slot, remembered by :func:`run_filters` across equal pods.
 
@@ -696,10 +721,7 @@ cdef class FilterMemo:
 
     cdef vector[int32_t] kind
     cdef vector[int32_t] detail
-    cdef vector[int64_t] version
-    cdef vector[int64_t] epoch_of
-    cdef int64_t epoch
-    cdef int64_t table
+    cdef _SlotStamps stamps
     cdef int64_t shared
     cdef vector[int32_t] checks
     cdef int only_node
@@ -711,8 +733,7 @@ cdef class FilterMemo:
     cdef vector[int64_t] ports
 
     def __cinit__(self):
-        self.epoch = 1
-        self.table = 0
+        self.stamps = _SlotStamps()
         self.required = None
 
     cdef bint _begin(self, NodeTable t, PodQuery q, vector[int32_t]& checks):
@@ -723,15 +744,13 @@ cdef class FilterMemo:
         for k in range(checks.size()):
             if checks[k] == 7 or checks[k] == 8:
                 return False
-        same = (self.table == t.serial and self.shared == t.shared_generation and self.checks == checks
+        same = (self.shared == t.shared_generation and self.checks == checks
                 and self.only_node == q.only_node and self.tolerates_unschedulable == q.tolerates_unschedulable
                 and self.rq[0] == q.rq[0] and self.rq[1] == q.rq[1] and self.rq[2] == q.rq[2]
                 and self.required is q.required
                 and (q.required is None or self.required_edits == q.required.edits)
                 and self.tol_hard == q.tol_hard and self.ports == q.ports)
         if not same:
-            self.epoch += 1
-            self.table = t.serial
             self.shared = t.shared_generation
             self.checks = checks
             self.only_node = q.only_node
@@ -742,11 +761,10 @@ cdef class FilterMemo:
             self.required_edits = q.required.edits if q.required is not None else 0
             self.tol_hard = q.tol_hard
             self.ports = q.ports
+        self.stamps.begin(t, same)
         if self.kind.size() < t.slot_version.size():
             self.kind.resize(t.slot_version.size(), 0)
             self.detail.resize(t.slot_version.size(), 0)
-            self.version.resize(t.slot_version.size(), 0)
-            self.epoch_of.resize(t.slot_version.size(), 0)
         return True
 
 
@@ -806,7 +824,7 @@ def run_filters(NodeTable t, PodQuery q, array order not None, int start, int wa
     memoized = memo is not None and memo._begin(t, q, checks)
     if memoized:
         memo_kind, memo_detail = memo.kind.data(), memo.detail.data()
-        memo_version, memo_epoch_of, epoch = memo.version.data(), memo.epoch_of.data(), memo.epoch
+        memo_version, memo_epoch_of, epoch = memo.stamps.version.data(), memo.stamps.epoch_of.data(), memo.stamps.epoch
     out, kind_of, detail_of = <int32_t*>feasible.data.as_ints, <int32_t*>kinds.data.as_ints, <int32_t*>details.data.as_ints
     live, version = t.live.data(), t.slot_version.data()
     with nogil:
@@ -1281,15 +1299,11 @@ cdef class ScorePlan:
     cdef int32_t bal_res[3]
     cdef int n_bal
     cdef vector[int64_t] raw
-    # Per slot, the weighted resources + balance terms of the last pod they were computed for.
-    # An entry holds while the pod (memo_key: its requests and the active terms), the table
-    # (memo_table: its serial) and the slot's slot_version are those it was computed with; a
-    # run for another pod or table starts a new epoch, which leaves every entry stale.
+    # Per slot, the weighted resources + balance terms of the last pod they were computed for,
+    # valid while the pod (memo_key: its requests and the active terms) is the same and the
+    # stamps say the entry holds.
     cdef vector[int64_t] memo
-    cdef vector[int64_t] memo_version
-    cdef vector[int64_t] memo_epoch_of
-    cdef int64_t memo_epoch
-    cdef int64_t memo_table
+    cdef _SlotStamps stamps
     cdef int64_t memo_key[6]
 
     def __cinit__(self):
@@ -1297,8 +1311,7 @@ cdef class ScorePlan:
         self.terms = 0
         self.w_res = self.w_bal = self.w_taint = self.w_img = 0
         self.n_bal = 0
-        self.memo_epoch = 1
-        self.memo_table = 0
+        self.stamps = _SlotStamps()
         for j in range(6):
             self.memo_key[j] = -1
 
@@ -1308,7 +1321,7 @@ cdef class ScorePlan:
         if weight < 1:
             raise ValueError(f"weight: must be at least 1, not {weight}")
         self.terms |= term
-        self.memo_epoch += 1  # the plan changed: nothing remembered holds
+        self.stamps.epoch += 1  # the plan changed: nothing remembered holds
 
     def add_resources(self, int64_t weight, int strategy, weights, shape_util, shape_score):
         """NodeResourcesFit's score (as :func:`score_resources`) with ``weight``."""
@@ -1392,21 +1405,16 @@ cdef class ScorePlan:
         if resources or balanced:
             key[0], key[1], key[2], key[3], key[4] = q.rq[0], q.rq[1], q.rq[2], q.nz[0], q.nz[1]
             key[5] = <int64_t>resources | (<int64_t>balanced << 1)
-            same = self.memo_table == t.serial
+            same = True
             for j in range(6):
                 if key[j] != self.memo_key[j]:
                     same = False
-            if not same:
-                self.memo_epoch += 1
-                self.memo_table = t.serial
-                for j in range(6):
                     self.memo_key[j] = key[j]
+            self.stamps.begin(t, same)
             if self.memo.size() < t.slot_version.size():
                 self.memo.resize(t.slot_version.size(), 0)
-                self.memo_version.resize(t.slot_version.size(), 0)
-                self.memo_epoch_of.resize(t.slot_version.size(), 0)
-        memo, memo_version, memo_epoch_of = self.memo.data(), self.memo_version.data(), self.memo_epoch_of.data()
-        version, epoch = t.slot_version.data(), self.memo_epoch
+        memo, memo_version, memo_epoch_of = self.memo.data(), self.stamps.version.data(), self.stamps.epoch_of.data()
+        version, epoch = t.slot_version.data(), self.stamps.epoch
         with nogil:
             if resources or balanced:
                 for k in range(m):
