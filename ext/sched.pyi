@@ -10,7 +10,7 @@ from array import array
 from typing import Iterable, Sequence
 
 __all__ = [
-    "NodeTable", "NodeMatcher", "PodQuery", "ScorePlan", "FilterMemo",
+    "NodeTable", "NodeMatcher", "PodQuery", "ScorePlan", "FilterMemo", "MEMO_SHAPES",
     "run_filters", "reason_histogram", "node_mask",
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
@@ -113,9 +113,11 @@ class PodQuery:
 class ScorePlan:
     """Built-in score plugins fused in one pass over the candidates (weighted, normalized totals);
     a slot's resources and balance terms are reused while the pod's requests and the slot's
-    resources stay the same."""
+    resources stay the same, for the last ``shapes`` pod keys."""
 
     terms: int
+    shapes: int
+    def __init__(self, shapes: int = ...) -> None: ...
     def add_resources(self, weight: int, strategy: int, weights: Sequence[int], shape_util: Sequence[int],
                       shape_score: Sequence[int]) -> None: ...
     def add_balanced(self, weight: int, resources: Sequence[int]) -> None: ...
@@ -123,8 +125,18 @@ class ScorePlan:
     def add_images(self, weight: int) -> None: ...
     def run(self, t: NodeTable, q: PodQuery, nodes: array, total_nodes: int, skip: int = ...) -> array: ...
 
+#: How many pod keys a FilterMemo or ScorePlan remembers unless told.
+MEMO_SHAPES: int
+
 class FilterMemo:
-    """The built-in filters' verdict per slot, reused by run_filters across pods whose query reads the same."""
+    """The built-in filters' verdict per slot, reused by run_filters across pods whose query reads the
+    same; the last ``shapes`` pod keys are remembered."""
+
+    shapes: int
+    def __init__(self, shapes: int = ...) -> None: ...
+    @property
+    def remembered(self) -> int:
+        """How many pod keys are remembered now."""
 
 def run_filters(t: NodeTable, q: PodQuery, order: array, start: int, want: int, feasible: array,
                 kinds: array, details: array, limit: int = ..., memo: FilterMemo | None = ...) -> tuple[int, int]: ...

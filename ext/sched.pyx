@@ -19,7 +19,7 @@ from libc.math cimport fabs, log, sqrt, round as c_round
 include "sched.pxd"
 
 __all__ = [
-    "NodeTable", "NodeMatcher", "PodQuery", "ScorePlan", "FilterMemo",
+    "NodeTable", "NodeMatcher", "PodQuery", "ScorePlan", "FilterMemo", "MEMO_SHAPES",
     "run_filters", "reason_histogram", "node_mask",
     "score_resources", "score_balanced", "score_taints", "score_node_affinity",
     "score_images", "score_spread", "score_interpod",
@@ -682,46 +682,58 @@ cdef inline int _check(NodeTable t, PodQuery q, int kind, int i, int* detail) no
     return 0
 
 
-@cython.final
-cdef class _SlotStamps:
-    """When each slot's remembered result (a :class:`FilterMemo` verdict, a :class:`ScorePlan`
-    term) was computed: the slot's ``slot_version`` then, and the epoch. An epoch is one pod key
-    on one table; an entry holds while its epoch is the current one and its slot is unchanged."""
+#: How many pod shapes a memo remembers at once unless told (the least recently used is
+#: forgotten): pods of a few Deployments alternate in the queue, each shape keeps its results.
+MEMO_SHAPES = 8
+
+
+cdef int _check_shapes(int shapes) except -1:
+    if shapes < 1:
+        raise ValueError(f"shapes: at least 1 pod shape is remembered, not {shapes}")
+    return shapes
+
+
+cdef class _MemoWay:
+    """One pod shape's remembered results in a memo, and when each slot's was computed: the
+    slot's ``slot_version`` then, and the epoch. An epoch is one key (pod shape) on one table;
+    an entry holds while its epoch is the way's current one and its slot is unchanged."""
 
     cdef vector[int64_t] version
     cdef vector[int64_t] epoch_of
     cdef int64_t epoch
     cdef int64_t table
+    cdef int64_t used
 
     def __cinit__(self):
         self.epoch = 1
         self.table = 0
+        self.used = 0
 
-    cdef void begin(self, NodeTable t, bint same_key):
-        # a new epoch (every entry stale) unless the key and the table are the last run's
+    cdef void begin(self, NodeTable t, bint same_key, int64_t tick):
+        # a new epoch (every entry stale) unless the key and the table are this way's last run's
         if not same_key or self.table != t.serial:
             self.epoch += 1
             self.table = t.serial
         if self.version.size() < t.slot_version.size():
             self.version.resize(t.slot_version.size(), 0)
             self.epoch_of.resize(t.slot_version.size(), 0)
+        self.used = tick
+
+
+cdef Py_ssize_t _way_to_reuse(list ways):
+    # the least recently used way, to take a new key
+    cdef Py_ssize_t k, oldest = 0
+    for k in range(1, len(ways)):
+        if (<_MemoWay>ways[k]).used < (<_MemoWay>ways[oldest]).used:
+            oldest = k
+    return oldest
 
 
 @cython.final
-cdef class FilterMemo:
-    """The built-in filters' verdict per slot, remembered by :func:`run_filters` across equal pods.
-
-    A slot's verdict (failing filter kind and detail) is reused while the pod's query reads the
-    same (the filters in order, the pod's requests, node name, cordon toleration, hard
-    tolerations, host ports and compiled required node affinity), the table and its shared
-    values (label numbers, taint effects) are the same, and the slot has not changed since
-    (``slot_version``). With a filter that reads cluster-wide counts in the order (topology
-    spread, inter-pod affinity) nothing is remembered.
-    """
-
+cdef class _FilterWay(_MemoWay):
+    # One pod key's verdicts per slot (failing filter kind and detail).
     cdef vector[int32_t] kind
     cdef vector[int32_t] detail
-    cdef _SlotStamps stamps
     cdef int64_t shared
     cdef vector[int32_t] checks
     cdef int only_node
@@ -733,39 +745,84 @@ cdef class FilterMemo:
     cdef vector[int64_t] ports
 
     def __cinit__(self):
-        self.stamps = _SlotStamps()
         self.required = None
+        self.shared = -1
 
-    cdef bint _begin(self, NodeTable t, PodQuery q, vector[int32_t]& checks):
-        # Whether this run may use the memo; a new epoch (nothing remembered holds) when the
-        # pod's key or the table differs from the last run's.
-        cdef size_t k
-        cdef bint same
-        for k in range(checks.size()):
-            if checks[k] == 7 or checks[k] == 8:
-                return False
-        same = (self.shared == t.shared_generation and self.checks == checks
+    cdef bint holds(self, NodeTable t, PodQuery q, vector[int32_t]& checks):
+        return (self.shared == t.shared_generation and self.checks == checks
                 and self.only_node == q.only_node and self.tolerates_unschedulable == q.tolerates_unschedulable
                 and self.rq[0] == q.rq[0] and self.rq[1] == q.rq[1] and self.rq[2] == q.rq[2]
                 and self.required is q.required
                 and (q.required is None or self.required_edits == q.required.edits)
                 and self.tol_hard == q.tol_hard and self.ports == q.ports)
-        if not same:
-            self.shared = t.shared_generation
-            self.checks = checks
-            self.only_node = q.only_node
-            self.tolerates_unschedulable = q.tolerates_unschedulable
-            for k in range(3):
-                self.rq[k] = q.rq[k]
-            self.required = q.required
-            self.required_edits = q.required.edits if q.required is not None else 0
-            self.tol_hard = q.tol_hard
-            self.ports = q.ports
-        self.stamps.begin(t, same)
-        if self.kind.size() < t.slot_version.size():
-            self.kind.resize(t.slot_version.size(), 0)
-            self.detail.resize(t.slot_version.size(), 0)
-        return True
+
+    cdef void take(self, NodeTable t, PodQuery q, vector[int32_t]& checks):
+        cdef int k
+        self.shared = t.shared_generation
+        self.checks = checks
+        self.only_node = q.only_node
+        self.tolerates_unschedulable = q.tolerates_unschedulable
+        for k in range(3):
+            self.rq[k] = q.rq[k]
+        self.required = q.required
+        self.required_edits = q.required.edits if q.required is not None else 0
+        self.tol_hard = q.tol_hard
+        self.ports = q.ports
+
+
+@cython.final
+cdef class FilterMemo:
+    """The built-in filters' verdict per slot, remembered by :func:`run_filters` across pods with equal queries.
+
+    A slot's verdict (failing filter kind and detail) is reused while the pod's query reads the
+    same (the filters in order, the pod's requests, node name, cordon toleration, hard
+    tolerations, host ports and compiled required node affinity), the table and its shared
+    values (label numbers, taint effects) are the same, and the slot has not changed since
+    (``slot_version``). ``shapes`` such pod keys are remembered at once, the least recently
+    used forgotten first. With a filter that reads cluster-wide counts in the order (topology
+    spread, inter-pod affinity) nothing is remembered.
+    """
+
+    cdef list ways
+    cdef int64_t tick
+    #: How many pod keys are remembered at most.
+    cdef readonly int shapes
+
+    def __cinit__(self, int shapes=MEMO_SHAPES):
+        self.shapes = _check_shapes(shapes)
+        self.ways = []
+        self.tick = 0
+
+    @property
+    def remembered(self):
+        """How many pod keys are remembered now."""
+        return len(self.ways)
+
+    cdef _FilterWay _begin(self, NodeTable t, PodQuery q, vector[int32_t]& checks):
+        # The way this run reads and fills (None: nothing may be remembered); a way whose
+        # key is another pod's or whose table differs starts a new epoch.
+        cdef size_t k
+        cdef _FilterWay way
+        for k in range(checks.size()):
+            if checks[k] == 7 or checks[k] == 8:
+                return None
+        self.tick += 1
+        for way in self.ways:
+            if way.holds(t, q, checks):
+                way.begin(t, True, self.tick)
+                break
+        else:
+            if len(self.ways) < self.shapes:
+                way = _FilterWay()
+                self.ways.append(way)
+            else:
+                way = self.ways[_way_to_reuse(self.ways)]
+            way.take(t, q, checks)
+            way.begin(t, False, self.tick)
+        if way.kind.size() < t.slot_version.size():
+            way.kind.resize(t.slot_version.size(), 0)
+            way.detail.resize(t.slot_version.size(), 0)
+        return way
 
 
 cdef inline void _need_array(array a, str name, char typecode, int length) except *:
@@ -791,6 +848,7 @@ def run_filters(NodeTable t, PodQuery q, array order not None, int start, int wa
     cdef int n = t.size, found = 0, scanned = 0, step, i, o, kind, detail
     cdef int n_order = 0
     cdef bint memoized
+    cdef _FilterWay way
     cdef vector[int32_t] checks
     cdef const int32_t* order_of
     cdef int32_t* out
@@ -821,10 +879,11 @@ def run_filters(NodeTable t, PodQuery q, array order not None, int start, int wa
             continue
         checks.push_back(order_of[o])
     n_order = checks.size()
-    memoized = memo is not None and memo._begin(t, q, checks)
+    way = memo._begin(t, q, checks) if memo is not None else None
+    memoized = way is not None
     if memoized:
-        memo_kind, memo_detail = memo.kind.data(), memo.detail.data()
-        memo_version, memo_epoch_of, epoch = memo.stamps.version.data(), memo.stamps.epoch_of.data(), memo.stamps.epoch
+        memo_kind, memo_detail = way.kind.data(), way.detail.data()
+        memo_version, memo_epoch_of, epoch = way.version.data(), way.epoch_of.data(), way.epoch
     out, kind_of, detail_of = <int32_t*>feasible.data.as_ints, <int32_t*>kinds.data.as_ints, <int32_t*>details.data.as_ints
     live, version = t.live.data(), t.slot_version.data()
     with nogil:
@@ -1277,6 +1336,13 @@ S_IMAGES = 8
 
 
 @cython.final
+cdef class _ScoreWay(_MemoWay):
+    # One pod key's weighted resources + balance terms per slot.
+    cdef vector[int64_t] memo
+    cdef int64_t key[6]
+
+
+@cython.final
 cdef class ScorePlan:
     """Built-in score plugins fused into one pass over the candidates.
 
@@ -1299,21 +1365,20 @@ cdef class ScorePlan:
     cdef int32_t bal_res[3]
     cdef int n_bal
     cdef vector[int64_t] raw
-    # Per slot, the weighted resources + balance terms of the last pod they were computed for,
-    # valid while the pod (memo_key: its requests and the active terms) is the same and the
-    # stamps say the entry holds.
-    cdef vector[int64_t] memo
-    cdef _SlotStamps stamps
-    cdef int64_t memo_key[6]
+    # The weighted resources + balance terms per slot, remembered for up to ``shapes`` pod
+    # keys (a _ScoreWay each: the pod's requests and the active terms).
+    cdef list ways
+    cdef int64_t tick
+    #: How many pod keys the resources and balance terms are remembered for at most.
+    cdef readonly int shapes
 
-    def __cinit__(self):
-        cdef int j
+    def __cinit__(self, int shapes=MEMO_SHAPES):
+        self.shapes = _check_shapes(shapes)
         self.terms = 0
         self.w_res = self.w_bal = self.w_taint = self.w_img = 0
         self.n_bal = 0
-        self.stamps = _SlotStamps()
-        for j in range(6):
-            self.memo_key[j] = -1
+        self.ways = []
+        self.tick = 0
 
     cdef _claim(self, int term, int64_t weight):
         if self.terms & term:
@@ -1321,7 +1386,7 @@ cdef class ScorePlan:
         if weight < 1:
             raise ValueError(f"weight: must be at least 1, not {weight}")
         self.terms |= term
-        self.stamps.epoch += 1  # the plan changed: nothing remembered holds
+        self.ways = []  # the plan changed: nothing remembered holds
 
     def add_resources(self, int64_t weight, int strategy, weights, shape_util, shape_score):
         """NodeResourcesFit's score (as :func:`score_resources`) with ``weight``."""
@@ -1365,23 +1430,46 @@ cdef class ScorePlan:
         self._claim(S_IMAGES, weight)
         self.w_img = weight
 
+    cdef _ScoreWay _way(self, NodeTable t, int64_t* key):
+        # The way remembering this pod key's terms; the least recently used takes a new key.
+        cdef _ScoreWay way
+        cdef int j
+        self.tick += 1
+        for way in self.ways:
+            if way.key[0] == key[0] and way.key[1] == key[1] and way.key[2] == key[2] \
+                    and way.key[3] == key[3] and way.key[4] == key[4] and way.key[5] == key[5]:
+                way.begin(t, True, self.tick)
+                break
+        else:
+            if len(self.ways) < self.shapes:
+                way = _ScoreWay()
+                self.ways.append(way)
+            else:
+                way = self.ways[_way_to_reuse(self.ways)]
+            for j in range(6):
+                way.key[j] = key[j]
+            way.begin(t, False, self.tick)
+        if way.memo.size() < t.slot_version.size():
+            way.memo.resize(t.slot_version.size(), 0)
+        return way
+
     def run(self, NodeTable t, PodQuery q, array nodes not None, int total_nodes, int skip=0):
         """The weighted totals of the plan's terms per candidate (``array('q')`` aligned with
         ``nodes``); terms whose bit is in ``skip`` contribute nothing.
 
         A slot's resources and balance terms are remembered and reused while the pod's
-        requests, the table and the slot's resources stay the same (identical pods in a row).
+        requests, the table and the slot's resources stay the same (for the last ``shapes`` pod keys).
         ``nodes`` is an ``array('i')`` of slots.
         """
         cdef int m, k, i, j
         cdef const int32_t* slot_of
-        cdef int64_t* memo
-        cdef int64_t* memo_version
-        cdef int64_t* memo_epoch_of
+        cdef int64_t* memo = NULL
+        cdef int64_t* memo_version = NULL
+        cdef int64_t* memo_epoch_of = NULL
         cdef const int64_t* version
-        cdef int64_t epoch
+        cdef int64_t epoch = 0
         cdef int64_t key[6]
-        cdef bint same
+        cdef _ScoreWay way
         cdef array out
         cdef int64_t* o
         cdef int64_t hi = 0, s
@@ -1405,16 +1493,9 @@ cdef class ScorePlan:
         if resources or balanced:
             key[0], key[1], key[2], key[3], key[4] = q.rq[0], q.rq[1], q.rq[2], q.nz[0], q.nz[1]
             key[5] = <int64_t>resources | (<int64_t>balanced << 1)
-            same = True
-            for j in range(6):
-                if key[j] != self.memo_key[j]:
-                    same = False
-                    self.memo_key[j] = key[j]
-            self.stamps.begin(t, same)
-            if self.memo.size() < t.slot_version.size():
-                self.memo.resize(t.slot_version.size(), 0)
-        memo, memo_version, memo_epoch_of = self.memo.data(), self.stamps.version.data(), self.stamps.epoch_of.data()
-        version, epoch = t.slot_version.data(), self.stamps.epoch
+            way = self._way(t, key)
+            memo, memo_version, memo_epoch_of, epoch = way.memo.data(), way.version.data(), way.epoch_of.data(), way.epoch
+        version = t.slot_version.data()
         with nogil:
             if resources or balanced:
                 for k in range(m):

@@ -5,8 +5,8 @@ converts one pod wire dict to a PodInfo, schedules it and assumes it on the chos
 (the service's per-pod work minus the API round trip); ``extra_info["pods_per_s"]``
 records one over the median round. Workloads follow scheduler_perf: SchedulingBasic,
 SchedulingNodeAffinity, TopologySpreading (zone, DoNotSchedule), SchedulingPodAntiAffinity
-(required, hostname), the default scores fused in the kernel and per plugin, a Python batch
-score plugin on top of the default profile,
+(required, hostname), the default scores fused in the kernel and per plugin, one and four pod
+shapes alternating, a Python batch score plugin on top of the default profile,
 the reference implementation on the same cluster (the Cython/reference ratio) and
 SchedulingBasic at 500 / 5,000 / 15,000 nodes, and preemption with the kernel's and the
 general Python dry run. ``ORCHESTRA_BENCH_NODES`` changes the default 5,000.
@@ -121,6 +121,20 @@ def test_default_scores(benchmark, path):
         fw = Framework.from_profile({}, registry, rng=random.Random(0))
         assert fw.fused_scores == []
     run(benchmark, cluster(NODES), fw, basic, rounds=1000)
+
+
+@pytest.mark.parametrize("shapes", [1, 4])
+def test_pod_shapes(benchmark, shapes):
+    """SchedulingBasic with pods of ``shapes`` Deployments (different requests) alternating in the
+    queue: each shape's filter verdicts and resource scores are remembered apart (the ratio)."""
+    requests = [{"cpu": f"{100 * (k + 1)}m", "memory": f"{200 * (k + 1)}Mi"} for k in range(shapes)]
+
+    def make(i: int) -> dict[str, Any]:
+        pod = basic(i)
+        pod["spec"]["containers"][0]["resources"]["requests"] = dict(requests[i % shapes])
+        return pod
+
+    run(benchmark, cluster(NODES), framework(), make, rounds=1000)
 
 
 def test_python_batch_score_plugin(benchmark):

@@ -22,6 +22,9 @@ the scheduler's event writer; the time to drain the rest after the last binding 
 In-memory figures (``core`` column) time only the scheduling cycle (``schedule_one`` + assume):
 the Cython core against the plain-Python reference on SchedulingBasic, one Python batch score
 plugin added, and node counts 500 / 5,000 / 15,000.
+
+``MixedShapes`` is SchedulingBasic with four pod shapes interleaved in the queue, as when four
+Deployments scale up at once: in memory beside the one-shape run, and end to end.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ KUBE_THRESHOLDS = {"SchedulingBasic": 680, "SchedulingNodeAffinity": 220, "Topol
 TARGETS = {"SchedulingBasic": 10_000, "SchedulingNodeAffinity": 5_000, "TopologySpreading": 2_000,
            "SchedulingPodAntiAffinity": 1_000, "Preemption": 2_000}
 WORKLOADS = ("SchedulingBasic", "SchedulingNodeAffinity", "TopologySpreading", "SchedulingPodAntiAffinity",
-             "Preemption", "CythonVsReference", "PythonBatchPlugin", "Scaling")
+             "Preemption", "CythonVsReference", "PythonBatchPlugin", "MixedShapes", "Scaling")
+#: The requests (cpu, memory) of MixedShapes' four Deployments, whose pods alternate in the queue.
+MIXED_SHAPES = (("100m", "500Mi"), ("250m", "1Gi"), ("500m", "2Gi"), ("50m", "250Mi"))
 ZONE = "topology.kubernetes.io/zone"
 HOSTNAME = "kubernetes.io/hostname"
 
@@ -203,6 +208,11 @@ def _scenario(workload: str, cfg: SchedBenchConfig, nodes: int | None = None, po
         return _Scenario(node_list, init, [pod_manifest(f"high-{i}", cpu="3", priority=10)
                                            for i in range(cfg.preemption_pods)])
     node_list = [node_manifest(f"node-{i}") for i in range(n)]
+    if workload == "SchedulingMixedShapes":
+        shapes = MIXED_SHAPES
+        return _Scenario(node_list, _init(cfg.init_pods, n),
+                         [pod_manifest(f"pod-{i}", cpu=shapes[i % len(shapes)][0], memory=shapes[i % len(shapes)][1])
+                          for i in range(pods or cfg.pods)])
     return _Scenario(node_list, _init(cfg.init_pods, n), [pod_manifest(f"pod-{i}") for i in range(pods or cfg.pods)])
 
 
@@ -383,6 +393,13 @@ async def _run_workloads(cfg: SchedBenchConfig, progress: Callable[[str], None] 
             profile = {"plugins": {"score": {"enabled": [{"name": LowestCpuRequested.NAME, "weight": 1}]}}}
             out.append(_core_measurement("SchedulingBasic + Python batch score", scenario, profile, cfg.seed,
                                          {LowestCpuRequested.NAME: LowestCpuRequested}))
+        elif workload == "MixedShapes":
+            say("MixedShapes: SchedulingBasic with one pod shape and with four interleaved")
+            mixed = _scenario("SchedulingMixedShapes", cfg)
+            out.append(_core_measurement("SchedulingBasic, 1 pod shape", _scenario("SchedulingBasic", cfg), {}, cfg.seed))
+            out.append(_core_measurement("SchedulingBasic, 4 pod shapes", mixed, {}, cfg.seed))
+            out.append(await run_end_to_end("SchedulingMixedShapes", mixed, cfg, progress,
+                                            label="SchedulingBasic, 4 pod shapes"))
         elif workload == "Scaling":
             for n in cfg.scaling_nodes:
                 scenario = _scenario("SchedulingBasic", cfg, nodes=n, pods=cfg.scaling_pods)

@@ -25,6 +25,8 @@ async def test_every_workload_reports_figures():
     assert by[("Preemption", "end-to-end")].pods == 3
     assert by[("SchedulingBasic (all nodes scored)", "reference")].pods == 2
     assert ("SchedulingBasic + Python batch score", "core") in by
+    assert {("SchedulingBasic, 1 pod shape", "core"), ("SchedulingBasic, 4 pod shapes", "core")} <= set(by)
+    assert by[("SchedulingBasic, 4 pod shapes", "end-to-end")].pods == 20
     assert {("Scaling 5 nodes", "end-to-end"), ("Scaling 10 nodes", "core")} <= set(by)
     labels = [row[0] for row in scheduler_target_rows(results)]
     assert "SchedulingBasic pods/s" in labels and "Cython core ÷ reference, SchedulingBasic" in labels

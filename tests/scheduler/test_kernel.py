@@ -104,8 +104,10 @@ def _memo_pods() -> list[sched.PodQuery]:
 
 @given(st.data())
 def test_filter_verdicts_remembered_across_pods_and_changes_equal_fresh_ones(data):
-    """What a FilterMemo remembers of a slot never outlives a change of the slot, the pod or the table."""
-    tables, pods, memo = [_memo_table(), _memo_table()], _memo_pods(), sched.FilterMemo()
+    """What a FilterMemo remembers of a slot never outlives a change of the slot, the pod or the table,
+    however many pod shapes it remembers (one or two: shapes are forgotten and taken up again)."""
+    tables, pods = [_memo_table(), _memo_table()], _memo_pods()
+    memo = sched.FilterMemo(data.draw(st.sampled_from([1, 2, sched.MEMO_SHAPES])))
     order = array("i", [sched.K_NODE_NAME, sched.K_UNSCHEDULABLE, sched.K_TAINTS, sched.K_NODE_AFFINITY,
                         sched.K_PORTS, sched.K_RESOURCES])
     for _ in range(data.draw(st.integers(1, 10))):
@@ -137,6 +139,27 @@ def test_filter_verdicts_remembered_across_pods_and_changes_equal_fresh_ones(dat
             found, scanned = sched.run_filters(t, q, order, start, want, feasible, kinds, details, -1, m)
             answers.append((found, scanned, list(feasible[:found]), list(kinds), list(details)))
         assert answers[0] == answers[1]
+
+
+def test_a_filter_memo_remembers_the_last_pod_shapes_up_to_its_bound():
+    t, pods = _memo_table(), _memo_pods()
+    order = array("i", [sched.K_RESOURCES])
+    memo = sched.FilterMemo(2)
+
+    def run(q: sched.PodQuery) -> None:
+        sched.run_filters(t, q, order, 0, 8, array("i", [0] * 8), array("i", [0] * 8), array("i", [0] * 8), -1, memo)
+
+    run(pods[0])
+    run(pods[1])  # an equal query: the same shape
+    assert memo.remembered == 1
+    run(pods[2])
+    assert memo.remembered == 2
+    run(pods[3])  # the least recently used shape is forgotten
+    assert (memo.shapes, memo.remembered) == (2, 2)
+    assert sched.FilterMemo().shapes == sched.MEMO_SHAPES
+    for bad in (sched.FilterMemo, sched.ScorePlan):
+        with pytest.raises(ValueError, match="shapes: at least 1 pod shape is remembered, not 0"):
+            bad(0)
 
 
 def test_the_hot_kernel_calls_refuse_arrays_of_the_wrong_type_or_size():
@@ -296,13 +319,13 @@ def test_a_score_plan_reused_across_pods_and_changes_scores_as_a_fresh_one(nodes
     strategy, res_weights, util, score = data.draw(resource_strategy)
     balanced = data.draw(st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True))
 
-    def plan() -> sched.ScorePlan:
-        p = sched.ScorePlan()
+    def plan(shapes: int = sched.MEMO_SHAPES) -> sched.ScorePlan:
+        p = sched.ScorePlan(shapes)
         p.add_resources(2, strategy, array("q", res_weights), array("q", util), array("q", score))
         p.add_balanced(1, array("q", balanced))
         return p
 
-    reused = plan()
+    reused = plan(data.draw(st.sampled_from([1, 2, sched.MEMO_SHAPES])))
     pods = [(0, 0, 0), (500, 1 << 30, 0), (500, 1 << 30, 1 << 20)]
     for _ in range(data.draw(st.integers(1, 12))):
         t = data.draw(st.sampled_from(tables))
