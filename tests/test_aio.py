@@ -1,4 +1,4 @@
-"""cancel_and_wait: stops tasks, and never swallows the caller's own cancellation."""
+"""cancel_and_wait and wait_for: stop tasks and wait with a timeout, never swallowing the caller's cancellation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from orchestra.aio import cancel_and_wait
+from orchestra.aio import cancel_and_wait, wait_for
 
 
 async def test_it_cancels_every_task_and_waits_for_them_to_end():
@@ -67,3 +67,40 @@ async def test_a_task_that_fails_while_stopping_is_logged(caplog):
     with caplog.at_level(logging.ERROR, logger="orchestra.aio"):
         await cancel_and_wait([task])
     assert "task fragile failed while stopping" in caplog.text
+
+
+async def test_wait_for_returns_the_result_or_raises_timeout_error():
+    assert await wait_for(asyncio.sleep(0, "done"), 1.0) == "done"
+    assert await wait_for(asyncio.sleep(0, "no limit"), None) == "no limit"
+    cancelled = []
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    with pytest.raises(TimeoutError):
+        await wait_for(slow(), 0.01)
+    assert cancelled == [True]
+
+
+async def test_wait_for_never_swallows_a_cancellation_that_comes_as_the_wait_ends():
+    """Python 3.11's asyncio.wait_for returns the result here, and the cancelled task runs on."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    ran_on = []
+
+    async def waiter() -> None:
+        await wait_for(ready, 10.0)
+        ran_on.append(True)
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    ready.set_result(None)  # the awaited future ends in the same loop step as the cancel
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ran_on == []
+    await cancel_and_wait([task])  # and a stop through cancel_and_wait returns

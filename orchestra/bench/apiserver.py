@@ -43,6 +43,8 @@ from typing import Any, Callable
 import attrs
 import orjson
 
+from orchestra.aio import wait_for
+
 __all__ = [
     "ApiBenchConfig",
     "ApiMeasurement",
@@ -712,7 +714,7 @@ async def _http_fanout(host: str, port: int, ca_file: str | None, headers: tuple
                     raise RuntimeError(f"creating the fan-out pod failed: {response.status} {await response.text()}")
             assert fan.all_in is not None
             try:
-                await asyncio.wait_for(asyncio.shield(fan.all_in), timeout=10)
+                await wait_for(asyncio.shield(fan.all_in), timeout=10)
             except asyncio.TimeoutError:
                 missed += watchers - fan.count
             elapsed += time.perf_counter() - fan.started
@@ -860,7 +862,7 @@ async def inprocess_fanout(client: Any, cfg: ApiBenchConfig) -> ApiMeasurement:
         await client.create(bench_pod(f"fan-{r}"), namespace=FANOUT_NAMESPACE, raw=True)
         assert fan.all_in is not None
         try:
-            await asyncio.wait_for(asyncio.shield(fan.all_in), timeout=10)
+            await wait_for(asyncio.shield(fan.all_in), timeout=10)
         except asyncio.TimeoutError:
             missed += cfg.watchers - fan.count
         elapsed += time.perf_counter() - fan.started

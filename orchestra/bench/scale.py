@@ -37,6 +37,8 @@ from typing import Any, Callable
 
 import attrs
 
+from orchestra.aio import wait_for
+
 __all__ = ["ScaleConfig", "ScaleResult", "run_scale_bench", "percentile", "SLO_P99_S"]
 
 #: Kubernetes' pod startup latency SLO: p99 of creation → Running (image pulls excluded), seconds.
@@ -212,7 +214,7 @@ async def run_scale_bench(cfg: ScaleConfig, progress: Progress | None = None) ->
         creator = loop.create_task(_create_deployments(cluster.client, cfg, created))
         reporter = loop.create_task(_report(observer, cfg.pods, say))
         try:
-            await asyncio.wait_for(asyncio.gather(creator, observer.all_running.wait()), cfg.timeout)
+            await wait_for(asyncio.gather(creator, observer.all_running.wait()), cfg.timeout)
         except asyncio.TimeoutError:
             raise TimeoutError(f"only {len(observer.running):,} of {cfg.pods:,} pods were Running after "
                                f"{cfg.timeout:g} s ({len(observer.created):,} created)") from None

@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable, Iterable
 
 import attrs
 
+from orchestra.aio import wait_for
 from orchestra.store import Compare, PutOp, Store, open_store, prefix_range
 
 __all__ = [
@@ -256,7 +257,7 @@ async def _bench_watch(name: str, store: Store, cfg: BenchConfig, value: bytes) 
     writers = 16
     sent, _ = await _timed_async(put, count, cfg.seconds, concurrency=writers)
     try:
-        await asyncio.wait_for(done.wait(), timeout=max(10.0, cfg.seconds * 3)) if sent >= count else None
+        await wait_for(done.wait(), timeout=max(10.0, cfg.seconds * 3)) if sent >= count else None
     except asyncio.TimeoutError:
         pass
     elapsed = time.perf_counter() - start

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import click
 
+from orchestra.aio import wait_for
 from orchestra.cli.common import format_columns
 from orchestra.client import ApiStatusError, Client
 
@@ -64,7 +65,7 @@ async def http_get(host: str, port: int, path: str = "/", *, timeout: float = 2.
         status = head.split(b" ", 2)
         return int(status[1]) if len(status) > 1 and status[1].isdigit() else 0, body.decode(errors="replace")
 
-    return await asyncio.wait_for(fetch(), timeout)
+    return await wait_for(fetch(), timeout)
 
 
 def _complete(job: dict) -> str | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from orchestra.aio import wait_for
 from orchestra.api.codec import dumps_yaml
 from orchestra.cli.common import CommandError, Connection, connection_options, fail, parse_targets, run
 from orchestra.client import Client, ResourceExpired
@@ -109,7 +110,7 @@ async def _status(conn: Connection, args: tuple[str, ...], revision: int, watch:
             follow = _follow(client, conn.namespace, name, revision, watch)
             if timeout > 0:
                 try:
-                    await asyncio.wait_for(follow, timeout)
+                    await wait_for(follow, timeout)
                 except asyncio.TimeoutError:
                     raise CommandError("timed out waiting for the condition") from None
             else:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from orchestra.aio import wait_for
 from orchestra.client.kubeconfig import ClusterCredentials
 from orchestra.client.transport import HTTPTransport, Query, RawResponse, TransportError, _query_string
 
@@ -217,7 +218,7 @@ class ConnectionPool:
             if self._open < self._max_connections:
                 self._open += 1
                 try:
-                    return await asyncio.wait_for(self._connect(), max(0.0, deadline - loop.time())), False
+                    return await wait_for(self._connect(), max(0.0, deadline - loop.time())), False
                 except BaseException:
                     self._open -= 1
                     self._wake_one()

@@ -16,7 +16,7 @@ import logging
 import random
 from typing import Any, Awaitable, Callable
 
-from orchestra.aio import cancel_and_wait
+from orchestra.aio import cancel_and_wait, wait_for
 from orchestra.client.client import ApiStatusError, Client, KindRef, ResourceExpired, resolve_kind
 from orchestra.client.transport import TransportError
 
@@ -98,7 +98,7 @@ class Informer:
 
     async def wait_synced(self, timeout: float | None = None) -> None:
         """Wait until the first list has been delivered."""
-        await asyncio.wait_for(self._synced.wait(), timeout)
+        await wait_for(self._synced.wait(), timeout)
 
     def get(self, key: str) -> Any | None:
         """The cached object with ``key`` (``namespace/name`` or ``name``)."""

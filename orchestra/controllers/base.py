@@ -24,7 +24,7 @@ from typing import Awaitable, Callable, ClassVar
 
 import attrs
 
-from orchestra.aio import cancel_and_wait
+from orchestra.aio import cancel_and_wait, wait_for
 from orchestra.client import ApiStatusError, Client, Informer, ShutDown, WorkQueue, object_key, resolve_kind
 from orchestra.client.client import KindRef
 
@@ -226,7 +226,7 @@ class InformerFactory:
 
     async def wait_synced(self, timeout: float | None = None) -> None:
         """Wait until every informer has delivered its first list."""
-        await asyncio.wait_for(asyncio.gather(*(i.wait_synced() for i in self._informers.values())), timeout)
+        await wait_for(asyncio.gather(*(i.wait_synced() for i in self._informers.values())), timeout)
 
     async def stop(self) -> None:
         """Stop every informer."""

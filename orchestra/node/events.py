@@ -15,7 +15,7 @@ import logging
 import secrets
 from typing import Any
 
-from orchestra.aio import cancel_and_wait
+from orchestra.aio import cancel_and_wait, wait_for
 from orchestra.client import ApiStatusError, Client, TransportError
 
 __all__ = ["EventRecorder", "NORMAL", "WARNING", "COMPONENT", "pod_reference", "container_field_path", "rfc3339"]
@@ -76,7 +76,7 @@ class EventRecorder:
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(self._queue.join(), drain_timeout)
+            await wait_for(self._queue.join(), drain_timeout)
         except asyncio.TimeoutError:
             pass
         await cancel_and_wait([self._task])

@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable
 
 import attrs
 
+from orchestra.aio import wait_for
 from orchestra.client import ApiStatusError, Client, TransportError
 from orchestra.node.backoff import Backoff
 from orchestra.node.events import NORMAL, WARNING, EventRecorder, container_field_path, pod_reference, rfc3339
@@ -263,7 +264,7 @@ class PodWorker:
                 await self._flushed.wait_for(lambda: self._written_version >= wanted or self.deleted)
 
         try:
-            await asyncio.wait_for(written(), timeout)
+            await wait_for(written(), timeout)
         except asyncio.TimeoutError:
             pass
 
@@ -318,7 +319,7 @@ class PodWorker:
         if seconds <= 0:
             return not self.stopping
         try:
-            await asyncio.wait_for(self._stop_event.wait(), seconds)
+            await wait_for(self._stop_event.wait(), seconds)
         except asyncio.TimeoutError:
             pass
         return not self.stopping
@@ -395,7 +396,7 @@ class PodWorker:
         if self._lifecycle is not None:
             self._ending_step = "waiting for the pod's containers to end"
             try:
-                await asyncio.wait_for(asyncio.shield(self._lifecycle), 5.0)
+                await wait_for(asyncio.shield(self._lifecycle), 5.0)
             except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 self._lifecycle.cancel()
             if self.sandbox is not None:

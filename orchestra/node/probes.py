@@ -28,7 +28,7 @@ from typing import Awaitable, Callable
 
 import attrs
 
-from orchestra.aio import cancel_and_wait
+from orchestra.aio import cancel_and_wait, wait_for
 from orchestra.node.runtime import Runtime
 
 __all__ = [
@@ -135,7 +135,7 @@ async def _http_get(action: dict, target: ProbeTarget, timeout: float) -> ProbeR
         code = int(parts[1])
         body = b""
         try:
-            body = await asyncio.wait_for(reader.read(_MAX_BODY), 0.2)
+            body = await wait_for(reader.read(_MAX_BODY), 0.2)
         except (asyncio.TimeoutError, OSError):
             pass
         if 200 <= code < 400:
@@ -183,9 +183,9 @@ async def run_probe(probe: dict, target: ProbeTarget, timeout: float) -> ProbeRe
         if probe.get("exec"):
             return await _exec(probe["exec"], target, timeout)
         if probe.get("httpGet"):
-            return await asyncio.wait_for(_http_get(probe["httpGet"], target, timeout), timeout)
+            return await wait_for(_http_get(probe["httpGet"], target, timeout), timeout)
         if probe.get("tcpSocket"):
-            return await asyncio.wait_for(_tcp_socket(probe["tcpSocket"], target), timeout)
+            return await wait_for(_tcp_socket(probe["tcpSocket"], target), timeout)
         if probe.get("grpc"):
             return ProbeResult(False, "gRPC probes are not supported by this agent")
         return ProbeResult(False, "the probe has no handler (exec, httpGet or tcpSocket)")
@@ -248,8 +248,7 @@ class ProbeWorker:
             began = time.monotonic()
             outcome = await run_probe(self.probe, self.target, self.settings.timeout)
             if self._stopped:
-                # Stopped as the attempt completed: Python 3.11's asyncio.wait_for then returns the
-                # attempt's result instead of raising, so the cancellation never arrives here.
+                # stopped while the attempt ran: nothing is reported after stop()
                 return
             if not await self._record(outcome):
                 return

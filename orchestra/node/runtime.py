@@ -38,6 +38,8 @@ from typing import Any, AsyncIterator, ClassVar, Iterable, Mapping
 import attrs
 import pluggy
 
+from orchestra.aio import wait_for
+
 __all__ = [
     # reasons
     "REASON_ERR_IMAGE_PULL",
@@ -725,6 +727,6 @@ async def follow_container_log(
         if finished:
             return
         try:
-            await asyncio.wait_for(done.wait(), poll_interval)
+            await wait_for(done.wait(), poll_interval)
         except asyncio.TimeoutError:
             pass

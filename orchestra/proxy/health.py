@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
+from orchestra.aio import wait_for
+
 __all__ = ["HealthServer", "DEFAULT_HEALTHZ_PORT"]
 
 DEFAULT_HEALTHZ_PORT = 10256
@@ -36,7 +38,7 @@ class HealthServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            head = await wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             request_line = head.split(b"\r\n", 1)[0].split()
             path = request_line[1].split(b"?", 1)[0] if len(request_line) > 1 else b""
             if path not in (b"/healthz", b"/livez", b"/readyz"):

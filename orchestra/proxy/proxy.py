@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
-from orchestra.aio import cancel_and_wait
+from orchestra.aio import cancel_and_wait, wait_for
 from orchestra.client import Client, Informer, object_key
 from orchestra.plugin_manager import await_maybe, get_plugin_manager
 from orchestra.proxy.mode import Endpoint, ProxyMode, ProxyModeError, ProxyTable, ServiceEntry
@@ -199,4 +199,4 @@ class ServiceProxy:
                     await self._applied.wait()
                 return self.table
 
-        return await asyncio.wait_for(wait(), timeout)
+        return await wait_for(wait(), timeout)

@@ -34,6 +34,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 import attrs
 
 from orchestra._ext import sched
+from orchestra.aio import wait_for
 from orchestra.scheduler.podinfo import NodeInfo, PodInfo
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
@@ -539,7 +540,7 @@ class WaitingPod:
             return self.outcome
         self._future = asyncio.get_running_loop().create_future()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._future), self.timeout)
+            return await wait_for(asyncio.shield(self._future), self.timeout)
         except asyncio.TimeoutError:
             self._finish(Status.unschedulable(f"rejected due to timeout after waiting {self.timeout}s at plugin(s) {', '.join(sorted(self.pending))}"))
             return self.outcome  # type: ignore[return-value]

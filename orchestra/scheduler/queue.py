@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator
 
 import attrs
 
+from orchestra.aio import wait_for
 from orchestra.scheduler.podinfo import PodInfo
 
 __all__ = [
@@ -314,7 +315,7 @@ class SchedulingQueue:
             deadline = self.next_deadline()
             timeout = None if deadline is None else max(deadline - self.clock(), 0.0) + 0.001
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                await wait_for(self._wakeup.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import attrs
 
+from orchestra.aio import wait_for
 from orchestra.hookspecs import hookimpl
 from orchestra.plugins.proxies.balancing import DEFAULT_ALGORITHM, Balancer, normalize_algorithm
 from orchestra.proxy.mode import Endpoint, ProxyMode, ProxyModeError, ProxyTable, ServiceEntry
@@ -176,7 +177,7 @@ class _TCPConnection:
                 self._reset_client()
                 return
             try:
-                transport, _ = await asyncio.wait_for(
+                transport, _ = await wait_for(
                     loop.create_connection(lambda: _UpstreamSide(self), endpoint.ip, endpoint.port), timeout
                 )
             except (OSError, asyncio.TimeoutError):

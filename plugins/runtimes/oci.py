@@ -40,6 +40,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from orchestra.aio import wait_for
 from orchestra.hookspecs import hookimpl
 from orchestra.node.runtime import (
     DEFAULT_LOG_MAX_BYTES,
@@ -357,7 +358,7 @@ class OciRuntime(SupervisedRuntime):
             start_new_session=True,
         )
         try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+            stdout, stderr = await wait_for(process.communicate(), timeout)
         except asyncio.TimeoutError:
             process.kill()
             await process.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from orchestra.aio import wait_for
 from orchestra.node.runtime import ContainerLogWriter, LogStream
 
 __all__ = ["pump_output", "OutputPipes", "CHUNK"]
@@ -81,7 +82,7 @@ class OutputPipes:
         """Wait until both pipes reach end of file (at most ``timeout``), then stop copying."""
         self.close_write_ends()
         try:
-            await asyncio.wait_for(asyncio.gather(*self._pumps, return_exceptions=True), timeout)
+            await wait_for(asyncio.gather(*self._pumps, return_exceptions=True), timeout)
         except asyncio.TimeoutError:
             pass
         finally:

@@ -38,6 +38,7 @@ import signal as signals
 import tempfile
 from typing import Any
 
+from orchestra.aio import wait_for
 from orchestra.hookspecs import hookimpl
 from orchestra.node.runtime import (
     DEFAULT_LOG_MAX_BYTES,
@@ -233,7 +234,7 @@ class ProcessRuntime(SupervisedRuntime):
             start_new_session=True,
         )
         try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+            stdout, stderr = await wait_for(process.communicate(), timeout)
         except asyncio.TimeoutError:
             try:
                 os.killpg(process.pid, signals.SIGKILL)

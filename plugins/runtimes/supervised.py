@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from orchestra.aio import wait_for
 from orchestra.node.runtime import (
     DEFAULT_LOG_MAX_BYTES,
     DEFAULT_LOG_MAX_FILES,
@@ -314,7 +315,7 @@ class SupervisedRuntime(Runtime):
         if record.state is ContainerState.RUNNING:
             await self._signal(record, signal)
             try:
-                await asyncio.wait_for(record.exited.wait(), timeout)
+                await wait_for(record.exited.wait(), timeout)
             except asyncio.TimeoutError:
                 await self._signal(record, signals.SIGKILL)
         await record.exited.wait()
