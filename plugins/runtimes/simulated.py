@@ -3,7 +3,9 @@
 No process, file or socket per container: a container is a small record, and
 its end is a timer on the event loop (``loop.call_later``), so one process can
 hold thousands of simulated nodes. Pods get addresses from ``pod_cidr``
-(default ``10.244.0.0/16``), unique within one runtime instance.
+(default ``10.244.0.0/16``), unique among every simulated runtime of the process on that
+range (the simulated nodes of one cluster share it, as real pods share the cluster's
+network); agents in other processes need ranges of their own.
 
 Timings and behaviour come from the runtime's configuration, and each container
 may override them through its environment (the one per-container channel the
@@ -44,6 +46,7 @@ from typing import Any
 
 import attrs
 
+from orchestra.aio import wait_for
 from orchestra.hookspecs import hookimpl
 from orchestra.node.runtime import (
     ContainerLogWriter,
@@ -79,6 +82,42 @@ NAME = "simulated"
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 
 _ids = itertools.count(1)
+
+
+class _AddressPool:
+    """The pod IPs of one range, shared by every simulated runtime of the process that uses it."""
+
+    def __init__(self, cidr: str) -> None:
+        self.cidr = cidr
+        self._network = ipaddress.ip_network(cidr)
+        self._next_host = 1
+        self._free: list[str] = []
+
+    def allocate(self) -> str:
+        """A free address (released ones first); RunContainerError when the range is used up."""
+        if self._free:
+            return self._free.pop()
+        if self._next_host >= self._network.num_addresses - 1:
+            raise RunContainerError(f"no free pod IP left in {self.cidr}")
+        address = str(self._network.network_address + self._next_host)
+        self._next_host += 1
+        return address
+
+    def release(self, address: str) -> None:
+        """Give ``address`` back for the next sandbox."""
+        self._free.append(address)
+
+
+#: One pool per range (by its normalized form), for the life of the process.
+_pools: dict[str, _AddressPool] = {}
+
+
+def _pool(cidr: str) -> _AddressPool:
+    key = str(ipaddress.ip_network(cidr))
+    pool = _pools.get(key)
+    if pool is None:
+        pool = _pools[key] = _AddressPool(cidr)
+    return pool
 
 
 def _now() -> dt.datetime:
@@ -161,22 +200,11 @@ class SimulatedRuntime(Runtime):
 
     def __init__(self, config: SimulatedConfig) -> None:
         self.config = config
-        self._network = ipaddress.ip_network(config.pod_cidr)
-        self._next_host = 1
-        self._free_ips: list[str] = []
+        self._addresses = _pool(config.pod_cidr)
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, _Container] = {}
 
     # -- sandboxes
-
-    def _allocate_ip(self) -> str:
-        if self._free_ips:
-            return self._free_ips.pop()
-        if self._next_host >= self._network.num_addresses - 1:
-            raise RunContainerError(f"no free pod IP left in {self.config.pod_cidr}")
-        address = str(self._network.network_address + self._next_host)
-        self._next_host += 1
-        return address
 
     def _sandbox(self, sandbox_id: str) -> Sandbox:
         try:
@@ -193,7 +221,7 @@ class SimulatedRuntime(Runtime):
             namespace=spec.namespace,
             name=spec.name,
             uid=spec.uid,
-            pod_ip=self._allocate_ip(),
+            pod_ip=self._addresses.allocate(),
             volumes={v.name: f"simulated://{sandbox_id}/{v.name}" for v in spec.empty_dirs},
             log_directory=log_directory,
             empty_dirs=spec.empty_dirs,
@@ -208,7 +236,7 @@ class SimulatedRuntime(Runtime):
         running = [c for c in self._containers.values() if c.sandbox_id == sandbox_id]
         await asyncio.gather(*(self.stop_container(c.id, timeout) for c in running))
         if sandbox.ready:
-            self._free_ips.append(sandbox.pod_ip)
+            self._addresses.release(sandbox.pod_ip)
             self._sandboxes[sandbox_id] = attrs.evolve(sandbox, ready=False)
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
@@ -329,7 +357,7 @@ class SimulatedRuntime(Runtime):
         waiter = asyncio.get_running_loop().create_future()
         container.waiters = (container.waiters or []) + [waiter]
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            await wait_for(asyncio.shield(waiter), timeout)
             return True
         except asyncio.TimeoutError:
             return False

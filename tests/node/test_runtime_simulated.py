@@ -8,7 +8,7 @@ import signal
 import pytest
 from node.runtime_conformance import sandbox_spec
 
-from orchestra.node.runtime import ContainerSpec, ContainerState, ImagePullError
+from orchestra.node.runtime import ContainerSpec, ContainerState, ImagePullError, RunContainerError
 from orchestra.plugins.runtimes.simulated import SimulatedConfig, SimulatedRuntime
 
 #: Upper bound on waiting for a simulated container, so a broken timer fails instead of hanging.
@@ -90,6 +90,20 @@ async def test_released_pod_ips_are_reused_and_live_ones_are_unique() -> None:
     third = await rt.start_sandbox(sandbox_spec("c"))
     assert third.pod_ip == first.pod_ip
     await rt.close()
+
+
+async def test_the_simulated_nodes_of_a_process_never_share_a_pod_ip() -> None:
+    """Every simulated node of a cluster uses the default range: an address is live on one only."""
+    nodes = [runtime(pod_cidr="10.2.0.0/30"), runtime(pod_cidr="10.2.0.0/30")]
+    first = await nodes[0].start_sandbox(sandbox_spec("a"))
+    second = await nodes[1].start_sandbox(sandbox_spec("b"))
+    assert {first.pod_ip, second.pod_ip} == {"10.2.0.1", "10.2.0.2"}
+    with pytest.raises(RunContainerError, match=r"no free pod IP left in 10\.2\.0\.0/30"):
+        await nodes[0].start_sandbox(sandbox_spec("c"))
+    await nodes[1].close()  # its address goes back to the range
+    third = await nodes[0].start_sandbox(sandbox_spec("d"))
+    assert third.pod_ip == second.pod_ip
+    await nodes[0].close()
 
 
 async def test_thousands_of_nodes_create_no_tasks() -> None:
