@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
+from orchestra.apiserver.expiry import EVENT_TTL
 from orchestra.apiserver.request import ADMIN, NODE, UserInfo
 from orchestra.bus import ComponentEvent, EventBus
 from orchestra.client import ApiStatusError, Client
@@ -109,6 +110,7 @@ class Cluster:
         ``{"nodelifecycle": {"grace_period": 2.0}}``); an unknown controller or keyword raises
         :class:`~orchestra.controllers.settings.ControllerSettingsError` here.
     :param compaction_interval: seconds between store compactions by the API server (0: never).
+    :param event_ttl: seconds an Event is kept after its last change (0: until deleted).
     """
 
     def __init__(self, store: Any = None, *, nodes: int = 1, runtime: str = "process",
@@ -116,7 +118,8 @@ class Cluster:
                  host: str = "127.0.0.1", controllers: Iterable[str] | None = None, proxy: bool = True,
                  proxy_mode: str = "userspace", proxy_config: Mapping[str, Any] | None = None,
                  node_settings: Mapping[str, Any] | None = None,
-                 controller_settings: Any = None, compaction_interval: float = 300.0) -> None:
+                 controller_settings: Any = None, compaction_interval: float = 300.0,
+                 event_ttl: float = EVENT_TTL) -> None:
         if nodes < 0:
             raise ValueError(f"nodes must be 0 or more, got {nodes}")
         self.store_spec = store
@@ -134,6 +137,9 @@ class Cluster:
         if compaction_interval < 0:
             raise ValueError(f"compaction_interval must be 0 or more seconds, got {compaction_interval}")
         self.compaction_interval = compaction_interval
+        if event_ttl < 0:
+            raise ValueError(f"event_ttl must be 0 or more seconds, got {event_ttl}")
+        self.event_ttl = event_ttl
         self.plugin_manager = get_plugin_manager(tuple(plugins))
         self.bus = EventBus(self.plugin_manager)
         self.server: Any = None
@@ -207,7 +213,8 @@ class Cluster:
             self.bus.start_observers()  # plugins observing events get every object and component event
         self.server = await APIServer.create(self.store_url, data_dir=self._state_dir, addresses=(self.host,),
                                              plugin_manager=self.plugin_manager, bus=self.bus,
-                                             compaction_interval=self.compaction_interval)
+                                             compaction_interval=self.compaction_interval,
+                                             event_ttl=self.event_ttl)
         await self._announce("apiserver", "apiserver", started=True)
         if self.port is not None:
             self.http = await self.server.serve(self.host, self.port)

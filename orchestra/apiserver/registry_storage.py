@@ -10,11 +10,14 @@ that exist from the start (``default``, ``kube-system``, ``kube-public``,
 
 from __future__ import annotations
 
+import math
+
 import pluggy
 
 from orchestra.api.registry import ResourceType, resource_types
 from orchestra.apiserver.admission import DEFAULT_NAMESPACES, Admission
 from orchestra.apiserver.errors import AlreadyExists
+from orchestra.apiserver.expiry import EVENT_TTL, ExpiryLeases
 from orchestra.apiserver.request import UserInfo
 from orchestra.apiserver.storage import RequestContext, ResourceStorage
 from orchestra.apiserver.strategy import strategy_for
@@ -37,6 +40,8 @@ class StorageRegistry:
     :param bus: where watch caches publish object events (optional).
     :param bookmark_interval: seconds between watch bookmarks (tests use a short one).
     :param window_events: recent events each watch cache keeps for watches from older revisions.
+    :param event_ttl: seconds an Event lives after its last write (0: forever); see
+        :mod:`orchestra.apiserver.expiry`.
     """
 
     def __init__(
@@ -47,8 +52,12 @@ class StorageRegistry:
         bus: EventBus | None = None,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         window_events: int = DEFAULT_WINDOW_EVENTS,
+        event_ttl: float = EVENT_TTL,
     ) -> None:
+        if event_ttl < 0:
+            raise ValueError(f"event_ttl must be 0 (events never expire) or more seconds, got {event_ttl}")
         self.store = store
+        self.expiry = ExpiryLeases(store)
         self.bus = bus
         self.plugin_manager = plugin_manager if plugin_manager is not None else get_plugin_manager()
         self.admission = Admission(self.namespace_phase, self.plugin_manager,
@@ -64,7 +73,9 @@ class StorageRegistry:
                 window_events=window_events,
                 bookmark_interval=bookmark_interval,
             )
-            self._storages[rtype] = ResourceStorage(rtype, store, cache, self.admission, strategy)
+            ttl = math.ceil(event_ttl) if rtype.plural == "events" else 0
+            self._storages[rtype] = ResourceStorage(rtype, store, cache, self.admission, strategy,
+                                                    ttl=ttl, expiry=self.expiry)
         self._namespaces = next(s for r, s in self._storages.items() if r.plural == "namespaces" and not r.group)
         self._started = False
 

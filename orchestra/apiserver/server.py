@@ -22,6 +22,7 @@ from orchestra.apiserver.auth import Attributes, Authenticator, TokenFile, autho
 from orchestra.apiserver.certs import PKI, ensure_pki, kubeconfig, kubeconfig_yaml, write_secret
 from orchestra.apiserver.compaction import Compactor
 from orchestra.apiserver.errors import APIError, InternalError, NotFound
+from orchestra.apiserver.expiry import EVENT_TTL
 from orchestra.apiserver.handlers import AGGREGATED, JSON, Negotiator, ResourceHandler, encode_body, error_response
 from orchestra.apiserver.http import HTTPServer, server_ssl_context
 from orchestra.apiserver.podlog import PodLogProxy
@@ -92,6 +93,7 @@ class APIServer:
         service_cidr: str | None = None,
         node_port_range: str | None = None,
         compaction_interval: float = 300.0,
+        event_ttl: float = EVENT_TTL,
     ) -> "APIServer":
         """Open the store (a URL or a :class:`~orchestra.store.Store`), start storage and caches.
 
@@ -102,6 +104,8 @@ class APIServer:
         ``service_cidr`` and node ports from ``node_port_range`` (``"30000-32767"``); see
         :mod:`orchestra.apiserver.allocators` for the defaults. The store is compacted every
         ``compaction_interval`` seconds (0: never); see :mod:`orchestra.apiserver.compaction`.
+        Events are deleted ``event_ttl`` seconds after their last write (0: kept until deleted);
+        see :mod:`orchestra.apiserver.expiry`.
         """
         from orchestra.apiserver.allocators import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocation
         from orchestra.apiserver.registry_storage import StorageRegistry
@@ -109,12 +113,14 @@ class APIServer:
 
         if compaction_interval < 0:
             raise ValueError(f"compaction_interval must be >= 0 seconds, got {compaction_interval}")
+        if event_ttl < 0:
+            raise ValueError(f"event_ttl must be >= 0 seconds, got {event_ttl}")
         pki = ensure_pki(data_dir, addresses=addresses) if data_dir is not None else None
         tokens = TokenFile.load(pki.tokens) if pki is not None else TokenFile({})
         owns_store = isinstance(store, str)
         opened = await open_store(store, plugin_manager=plugin_manager) if owns_store else store
         try:
-            storage = StorageRegistry(opened, plugin_manager=plugin_manager, bus=bus)
+            storage = StorageRegistry(opened, plugin_manager=plugin_manager, bus=bus, event_ttl=event_ttl)
             await storage.start()
             try:
                 allocation = await ServiceAllocation.start(

@@ -61,6 +61,7 @@ from orchestra.apiserver.errors import (
     NotFound,
     status_object,
 )
+from orchestra.apiserver.expiry import ExpiryLeases
 from orchestra.apiserver.patch import apply_patch, status_only_document
 from orchestra.apiserver.request import UserInfo
 from orchestra.apiserver.strategy import (
@@ -71,7 +72,9 @@ from orchestra.apiserver.strategy import (
     generate_name,
 )
 from orchestra.apiserver.watchcache import TooLargeResourceVersion, WatchCache, WatchEvent, error_event
-from orchestra.store import CompactedError, Compare, DeleteOp, FutureRevisionError, PutOp, Store, prefix_end
+from orchestra.store import (
+    CompactedError, Compare, DeleteOp, FutureRevisionError, LeaseNotFoundError, PutOp, Store, TxnResult, prefix_end,
+)
 
 __all__ = ["RequestContext", "ListOptions", "WatchEvent", "ResourceStorage", "GENERATE_NAME_ATTEMPTS"]
 
@@ -159,6 +162,8 @@ class ResourceStorage:
 
     Dicts passed in are not changed. Dicts returned from the watch cache
     (``resourceVersion="0"`` reads, watch events) are shared: do not mutate them.
+    With ``ttl`` (seconds, Events' ``--event-ttl``), every write attaches the object to a
+    lease from ``expiry``, so the store deletes it ``ttl`` seconds after its last change.
     """
 
     def __init__(
@@ -168,12 +173,19 @@ class ResourceStorage:
         cache: WatchCache,
         admission: Admission,
         strategy: Strategy,
+        *,
+        ttl: int = 0,
+        expiry: ExpiryLeases | None = None,
     ) -> None:
+        if ttl and expiry is None:
+            raise ValueError(f"{rtype.plural}: a ttl needs the ExpiryLeases its leases come from")
         self.rtype = rtype
         self.store = store
         self.cache = cache
         self.admission = admission
         self.strategy = strategy
+        self.ttl = ttl
+        self._expiry = expiry
         self._prefix = f"/registry/{rtype.plural}/"
         self._resource_name = f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
         self._kind_name = f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
@@ -599,6 +611,18 @@ class ResourceStorage:
         await self.admission.validate(request)
         return result
 
+    async def _put_expiring(self, guard: Compare, key: bytes, value: bytes) -> TxnResult:
+        """The guarded put of an object with a time to live: attached to a lease that ends ``ttl``
+        seconds from now. A lease the store no longer has (revoked by hand) is replaced once."""
+        expiry = self._expiry
+        assert expiry is not None
+        try:
+            lease = expiry.reusable(self.ttl) or await expiry.grant(self.ttl)
+            return await self.store.txn([guard], [PutOp(key, value, lease=lease)])
+        except LeaseNotFoundError:
+            expiry.forget()
+        return await self.store.txn([guard], [PutOp(key, value, lease=await expiry.grant(self.ttl))])
+
     # -- create --------------------------------------------------------------------------
 
     async def create(self, namespace: str | None, body: dict, ctx: RequestContext, *, owned: bool = False) -> dict:
@@ -692,7 +716,9 @@ class ResourceStorage:
         value = _serialize(_without_rv(result))
         if share:
             self.cache.expect(key, value, result)
-        txn = await self.store.txn([Compare(key, "create", "=", 0)], [PutOp(key, value)])
+        guard = Compare(key, "create", "=", 0)
+        txn = await (self._put_expiring(guard, key, value) if self.ttl
+                     else self.store.txn([guard], [PutOp(key, value)]))
         if not txn.succeeded:
             if share:
                 self.cache.forget(key)
@@ -851,7 +877,9 @@ class ResourceStorage:
             value = _serialize(_without_rv(result))
             # ``result`` is this method's own (its shared parts are the cache's, never changed)
             self.cache.expect(key, value, result)
-            txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, value)])
+            guard = Compare.mod_revision(key, "=", kv.mod_revision)
+            txn = await (self._put_expiring(guard, key, value) if self.ttl
+                     else self.store.txn([guard], [PutOp(key, value)]))
             if txn.succeeded:
                 result["metadata"]["resourceVersion"] = str(txn.revision)
                 return result
@@ -919,7 +947,9 @@ class ResourceStorage:
                 txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [DeleteOp(key)])
             else:
                 value = _serialize(_without_rv(result))
-                txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, value)])
+                guard = Compare.mod_revision(key, "=", kv.mod_revision)
+                txn = await (self._put_expiring(guard, key, value) if self.ttl
+                             else self.store.txn([guard], [PutOp(key, value)]))
             if txn.succeeded:
                 result["metadata"]["resourceVersion"] = str(txn.revision)
                 return result
@@ -1023,7 +1053,9 @@ class ResourceStorage:
             if marked == current or dry_run:
                 return marked, code
             marked_value = _serialize(_without_rv(marked))
-            txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [PutOp(key, marked_value)])
+            guard = Compare.mod_revision(key, "=", kv.mod_revision)
+            txn = await (self._put_expiring(guard, key, marked_value) if self.ttl
+                         else self.store.txn([guard], [PutOp(key, marked_value)]))
             if not txn.succeeded:
                 continue
             marked["metadata"]["resourceVersion"] = str(txn.revision)

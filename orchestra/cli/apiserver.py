@@ -23,7 +23,7 @@ from orchestra.apiserver.auth import TokenFileError
 from orchestra.apiserver.certs import PKIError
 from orchestra.store import StoreError
 
-__all__ = ["apiserver_command", "default_data_dir", "tune_gc_for_serving", "CompactionInterval", "DATA_DIR_ENV",
+__all__ = ["apiserver_command", "default_data_dir", "tune_gc_for_serving", "Duration", "DATA_DIR_ENV",
            "GC_THRESHOLDS"]
 
 #: Environment variable naming the default data directory.
@@ -54,8 +54,9 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-class CompactionInterval(click.ParamType):
-    """A click type for ``--etcd-compaction-interval``: a Go duration or seconds, 0 disables."""
+class Duration(click.ParamType):
+    """A click type for duration flags (``--etcd-compaction-interval``, ``--event-ttl``): a Go
+    duration or seconds, 0 turns the feature off."""
 
     name = "duration"
 
@@ -79,13 +80,14 @@ def _is_wildcard(host: str) -> bool:
 
 
 async def _run(store: str, host: str, port: int, data_dir: str, addresses: tuple[str, ...], tls: bool,
-               anonymous_admin: bool, service_cidr: str, node_port_range: str, compaction_interval: float) -> None:
+               anonymous_admin: bool, service_cidr: str, node_port_range: str, compaction_interval: float,
+               event_ttl: float) -> None:
     from orchestra.apiserver.server import APIServer
 
     sans = addresses if _is_wildcard(host) else (host, *addresses)
     server = await APIServer.create(store, data_dir=data_dir, addresses=sans, anonymous_admin=anonymous_admin,
                                     service_cidr=service_cidr, node_port_range=node_port_range,
-                                    compaction_interval=compaction_interval)
+                                    compaction_interval=compaction_interval, event_ttl=event_ttl)
     try:
         http = await server.serve(host, port, tls=tls)
         tune_gc_for_serving()
@@ -118,11 +120,13 @@ async def _run(store: str, host: str, port: int, data_dir: str, addresses: tuple
 @click.option("--service-node-port-range", "node_port_range", default="30000-32767", show_default=True,
               help="Port range NodePort Services get node ports from.")
 @click.option("--etcd-compaction-interval", "compaction_interval", default="5m", show_default=True,
-              type=CompactionInterval(),
+              type=Duration(),
               help="How often the store is compacted to the revision of one interval earlier (0: never).")
+@click.option("--event-ttl", "event_ttl", default="1h", show_default=True, type=Duration(),
+              help="How long an Event is kept after its last change (0: until deleted).")
 def apiserver_command(store: str, port: int, host: str, data_dir: str, addresses: tuple[str, ...],
                       insecure_http: bool, anonymous_admin: bool, service_cidr: str, node_port_range: str,
-                      compaction_interval: float) -> None:
+                      compaction_interval: float, event_ttl: float) -> None:
     """Run the API server (TLS on 6443 by default) until SIGINT or SIGTERM."""
     if anonymous_admin and not insecure_http:
         raise click.UsageError("--anonymous-admin is only allowed together with --insecure-http")
@@ -136,6 +140,6 @@ def apiserver_command(store: str, port: int, host: str, data_dir: str, addresses
         raise click.BadParameter(str(exc)) from None
     try:
         uvloop.run(_run(store, host, port, data_dir, addresses, not insecure_http, anonymous_admin,
-                        service_cidr, node_port_range, compaction_interval))
+                        service_cidr, node_port_range, compaction_interval, event_ttl))
     except (StoreError, ServeError, PKIError, TokenFileError) as exc:
         raise click.ClickException(str(exc)) from None

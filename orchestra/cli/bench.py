@@ -10,7 +10,7 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from orchestra.cli.apiserver import CompactionInterval
+from orchestra.cli.apiserver import Duration
 from orchestra.cli.console import table_console
 
 from orchestra.bench.apiserver import ApiBenchConfig, run_apiserver_bench, target_rows
@@ -204,7 +204,7 @@ def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: 
               help="Create pods at this rate (one Deployment every replicas/rate seconds), as clusterloader2 "
                    "does; default: every Deployment at once.")
 @click.option("--etcd-compaction-interval", "compaction_interval", default="5m", show_default=True,
-              type=CompactionInterval(), help="How often the API server compacts the store (0: never).")
+              type=Duration(), help="How often the API server compacts the store (0: never).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
 def bench_e2e(full: bool, nodes: int | None, pods: int | None, deployments: int | None, timeout: float,
               rate: float | None, compaction_interval: float, json_path: str | None) -> None:

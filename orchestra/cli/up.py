@@ -33,7 +33,7 @@ from pathlib import Path
 import click
 import uvloop
 
-from orchestra.cli.apiserver import DATA_DIR_ENV, CompactionInterval, default_data_dir
+from orchestra.cli.apiserver import DATA_DIR_ENV, Duration, default_data_dir
 from orchestra.cli.common import (
     EXPECTED_ERRORS,
     CommandError,
@@ -142,8 +142,10 @@ async def _run(cluster, documents, demo: bool, demo_timeout: float) -> int:
 @click.option("--node-lease-period", "lease_period", type=float, default=10.0, show_default=True,
               help="Seconds between the nodes' heartbeats (Lease renewals); keep it well under the grace period.")
 @click.option("--etcd-compaction-interval", "compaction_interval", default="5m", show_default=True,
-              type=CompactionInterval(),
+              type=Duration(),
               help="How often the API server compacts the store to the revision of one interval earlier (0: never).")
+@click.option("--event-ttl", "event_ttl", default="1h", show_default=True, type=Duration(),
+              help="How long an Event is kept after its last change (0: until deleted).")
 @click.option("-f", "--filename", "filenames", multiple=True, metavar="FILE|DIR",
               help="Manifests to apply once the cluster is ready (repeatable).")
 @click.option("-R", "--recursive", is_flag=True, help="Descend into subdirectories of a -f DIR.")
@@ -154,7 +156,7 @@ async def _run(cluster, documents, demo: bool, demo_timeout: float) -> int:
               help="Seconds --demo waits for each check.")
 def up_command(port: int | None, host: str, data_dir: str | None, store: str | None, nodes: int, runtime: str,
                proxy_mode: str, grace_period: float, lease_period: float, filenames: tuple[str, ...], recursive: bool,
-               demo: bool, demo_timeout: float, compaction_interval: float) -> None:
+               demo: bool, demo_timeout: float, compaction_interval: float, event_ttl: float) -> None:
     """Run a whole cluster in this process (API server, scheduler, controllers, proxy, nodes)."""
     from orchestra.cli.controller_manager import controller_settings
     from orchestra.apiserver.auth import TokenFileError
@@ -192,7 +194,7 @@ def up_command(port: int | None, host: str, data_dir: str | None, store: str | N
         port = 0 if demo else DEFAULT_PORT
     cluster = Cluster(store, nodes=nodes, runtime=runtime, data_dir=data_dir, port=port, host=host,
                       proxy_mode=proxy_mode, controller_settings=settings, node_settings={"lease_period": lease_period},
-                      compaction_interval=compaction_interval)
+                      compaction_interval=compaction_interval, event_ttl=event_ttl)
     try:
         code = uvloop.run(_run(cluster, documents, demo, demo_timeout))
     except (StoreError, ServeError, PKIError, TokenFileError, AgentConfigError, UnknownRuntimeError,

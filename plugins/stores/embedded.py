@@ -843,7 +843,7 @@ class EmbeddedStore(Store):
         self._check_usable()
         if len(compare) == 1 and len(success) == 1 and not failure:
             guard, put = compare[0], success[0]
-            if guard.range_end is None and type(put) is PutOp and not put.lease and not put.prev_kv:
+            if guard.range_end is None and type(put) is PutOp and not put.prev_kv:
                 return await self._guarded_put(guard, put)
         check_txn(compare, success, failure)
         core = self._core
@@ -895,7 +895,7 @@ class EmbeddedStore(Store):
         return TxnResult(succeeded, revision, responses)
 
     async def _guarded_put(self, guard: Compare, put: PutOp) -> TxnResult:
-        """:meth:`txn` of one single-key compare and one plain put, the API server's every write."""
+        """:meth:`txn` of one single-key compare and one put (without ``prev_kv``), the API server's every write."""
         check_key(guard.key)
         check_key(put.key)
         size = len(guard.key) + (len(guard.operand) if isinstance(guard.operand, bytes) else 8)
@@ -905,8 +905,10 @@ class EmbeddedStore(Store):
         core = self._core
         if not _compare_holds(core.get_kv(guard.key), guard):
             return TxnResult(False, core.revision, [])
+        if put.lease:
+            self._require_lease(put.lease)
         before = core.revision
-        revision = core.put(put.key, put.value, 0)
+        revision = core.put(put.key, put.value, put.lease)
         await self._finish_write(before)
         return TxnResult(True, revision, [PutResult(revision, None)])
 

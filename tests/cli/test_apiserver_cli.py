@@ -140,3 +140,22 @@ def test_a_bad_etcd_compaction_interval_is_one_line(tmp_path, capsys):
         code = main(["apiserver", "--data-dir", str(tmp_path), "--etcd-compaction-interval", value])
         err = capsys.readouterr().err
         assert code == 2 and "--etcd-compaction-interval" in err and "Traceback" not in err
+
+
+def test_event_ttl_takes_a_duration_and_a_bad_one_is_one_line(tmp_path, monkeypatch, capsys):
+    from orchestra.apiserver.server import APIServer
+    from orchestra.store import StoreUnavailableError
+
+    seen: list[float] = []
+
+    async def create(cls, *args, event_ttl=3600.0, **kwargs):
+        seen.append(event_ttl)
+        raise StoreUnavailableError("store not opened in this test")
+
+    monkeypatch.setattr(APIServer, "create", classmethod(create))
+    for args, seconds in ((["--event-ttl", "10m"], 600.0), (["--event-ttl", "0"], 0.0), ([], 3600.0)):
+        assert main(["apiserver", "--data-dir", str(tmp_path), "--port", "0", *args]) == 1
+        assert "store not opened in this test" in capsys.readouterr().err and seen.pop() == seconds
+    assert main(["apiserver", "--data-dir", str(tmp_path), "--event-ttl", "a while"]) == 2
+    err = capsys.readouterr().err
+    assert "--event-ttl" in err and "Traceback" not in err

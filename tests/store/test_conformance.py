@@ -535,6 +535,19 @@ async def test_guarded_put_checks_like_any_txn(store: Store, k: Key) -> None:
     assert (await store.get(k("a"))).value == b"1"
 
 
+async def test_guarded_put_with_a_lease_attaches_the_key_or_writes_nothing(store: Store, k: Key) -> None:
+    """An expiring object's write (Events): one compare and one put on a lease."""
+    with pytest.raises(LeaseNotFoundError):
+        await store.txn([Compare.create_revision(k("a"), "=", 0)], [PutOp(k("a"), b"1", lease=0x7E57DEAD)])
+    assert await store.get(k("a")) is None
+    lease = await store.lease_grant(60)
+    stored = await store.txn([Compare.create_revision(k("a"), "=", 0)], [PutOp(k("a"), b"1", lease=lease.id)])
+    assert stored.succeeded and (await store.get(k("a"))).lease == lease.id
+    assert (await store.lease_time_to_live(lease.id, keys=True)).keys == [k("a")]
+    await store.lease_revoke(lease.id)
+    assert await store.get(k("a")) is None
+
+
 # --------------------------------------------------------------------------- compaction
 
 
