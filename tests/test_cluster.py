@@ -59,6 +59,19 @@ async def test_starts_every_component_with_its_nodes_ready():
     assert cluster.components == []
 
 
+async def test_the_pods_of_simulated_nodes_get_addresses_no_other_pod_has():
+    async with Cluster(nodes=3, runtime="simulated") as cluster:
+        for i in range(6):
+            await cluster.client.create({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "default"},
+                "spec": {"nodeName": f"node-{i % 3 + 1}", "containers": [{"name": "c", "image": "pause"}]}})
+        pods = [await cluster.wait_for("pods", f"p{i}", namespace="default",
+                                       condition=lambda p: bool((p.get("status") or {}).get("podIP")))
+                for i in range(6)]
+        addresses = [p["status"]["podIP"] for p in pods]
+        assert len(set(addresses)) == 6, addresses
+
+
 async def test_component_hooks_and_bus_events_fire_for_each_component():
     recorder = Recorder()
     cluster = Cluster(nodes=1, runtime="simulated", plugins=[recorder])
