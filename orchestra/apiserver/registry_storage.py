@@ -57,7 +57,7 @@ class StorageRegistry:
         if event_ttl < 0:
             raise ValueError(f"event_ttl must be 0 (events never expire) or more seconds, got {event_ttl}")
         self.store = store
-        self.expiry = ExpiryLeases(store)
+        expiry = ExpiryLeases(store)
         self.bus = bus
         self.plugin_manager = plugin_manager if plugin_manager is not None else get_plugin_manager()
         self.admission = Admission(self.namespace_phase, self.plugin_manager,
@@ -75,7 +75,7 @@ class StorageRegistry:
             )
             ttl = math.ceil(event_ttl) if rtype.plural == "events" else 0
             self._storages[rtype] = ResourceStorage(rtype, store, cache, self.admission, strategy,
-                                                    ttl=ttl, expiry=self.expiry)
+                                                    ttl=ttl, expiry=expiry)
         self._namespaces = next(s for r, s in self._storages.items() if r.plural == "namespaces" and not r.group)
         self._started = False
 

@@ -611,6 +611,12 @@ class ResourceStorage:
         await self.admission.validate(request)
         return result
 
+    def _put(self, guard: Compare, key: bytes, value: bytes) -> Awaitable[TxnResult]:
+        """The store write of one object under ``guard``; a kind with a TTL puts it on an expiring lease."""
+        if self.ttl:
+            return self._put_expiring(guard, key, value)
+        return self.store.txn([guard], [PutOp(key, value)])
+
     async def _put_expiring(self, guard: Compare, key: bytes, value: bytes) -> TxnResult:
         """The guarded put of an object with a time to live: attached to a lease that ends ``ttl``
         seconds from now. A lease the store no longer has (revoked by hand) is replaced once."""
@@ -716,9 +722,7 @@ class ResourceStorage:
         value = _serialize(_without_rv(result))
         if share:
             self.cache.expect(key, value, result)
-        guard = Compare(key, "create", "=", 0)
-        txn = await (self._put_expiring(guard, key, value) if self.ttl
-                     else self.store.txn([guard], [PutOp(key, value)]))
+        txn = await self._put(Compare(key, "create", "=", 0), key, value)
         if not txn.succeeded:
             if share:
                 self.cache.forget(key)
@@ -877,9 +881,7 @@ class ResourceStorage:
             value = _serialize(_without_rv(result))
             # ``result`` is this method's own (its shared parts are the cache's, never changed)
             self.cache.expect(key, value, result)
-            guard = Compare.mod_revision(key, "=", kv.mod_revision)
-            txn = await (self._put_expiring(guard, key, value) if self.ttl
-                     else self.store.txn([guard], [PutOp(key, value)]))
+            txn = await self._put(Compare.mod_revision(key, "=", kv.mod_revision), key, value)
             if txn.succeeded:
                 result["metadata"]["resourceVersion"] = str(txn.revision)
                 return result
@@ -947,9 +949,7 @@ class ResourceStorage:
                 txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [DeleteOp(key)])
             else:
                 value = _serialize(_without_rv(result))
-                guard = Compare.mod_revision(key, "=", kv.mod_revision)
-                txn = await (self._put_expiring(guard, key, value) if self.ttl
-                             else self.store.txn([guard], [PutOp(key, value)]))
+                txn = await self._put(Compare.mod_revision(key, "=", kv.mod_revision), key, value)
             if txn.succeeded:
                 result["metadata"]["resourceVersion"] = str(txn.revision)
                 return result
@@ -1053,9 +1053,7 @@ class ResourceStorage:
             if marked == current or dry_run:
                 return marked, code
             marked_value = _serialize(_without_rv(marked))
-            guard = Compare.mod_revision(key, "=", kv.mod_revision)
-            txn = await (self._put_expiring(guard, key, marked_value) if self.ttl
-                         else self.store.txn([guard], [PutOp(key, marked_value)]))
+            txn = await self._put(Compare.mod_revision(key, "=", kv.mod_revision), key, marked_value)
             if not txn.succeeded:
                 continue
             marked["metadata"]["resourceVersion"] = str(txn.revision)
@@ -1364,7 +1362,7 @@ class ResourceStorage:
             value = _serialize(new)
             # ``new`` is this method's own (its unchanged parts are the cache's, never mutated).
             self.cache.expect(key, value, new)
-            txn = await self.store.txn([Compare(key, "mod", "=", revision)], [PutOp(key, value)])
+            txn = await self._put(Compare(key, "mod", "=", revision), key, value)
             if txn.succeeded:
                 return
             self.cache.forget(key)
