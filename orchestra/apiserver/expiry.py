@@ -40,29 +40,27 @@ class ExpiryLeases:
         self._reuse_seconds = reuse_seconds
         self._reuse_fraction = reuse_fraction
         self._lease = 0
-        self._expires = 0.0
+        self._ttl = 0
+        self._until = 0.0  # the end of the current lease's window
         self._attached = 0
 
     def reusable(self, ttl: int) -> int:
-        """The current lease's ID when it may serve one more object of ``ttl`` seconds (it lives at
-        least ``ttl`` more, and not more than the window longer), else 0: then :meth:`grant`."""
-        now = self._clock()
+        """The current lease's ID when it may serve one more object of ``ttl`` seconds, else 0 (then
+        :meth:`grant`): within its window, a lease granted for ``ttl`` plus the window lives at least
+        ``ttl`` more seconds, and at most the window longer."""
         self._attached += 1
-        if (self._lease and now + ttl < self._expires <= now + ttl + self._window(ttl)
-                and self._attached <= self._max_objects):
+        if ttl == self._ttl and self._attached <= self._max_objects and self._clock() < self._until:
             return self._lease
         return 0
 
     async def grant(self, ttl: int) -> int:
         """A new lease for ``ttl`` seconds plus the window, handed out by :meth:`reusable` from now on."""
-        window = self._window(ttl)
+        window = min(int(self._reuse_fraction * ttl), self._reuse_seconds)
+        start = self._clock()  # the store's lease starts no earlier: its objects live at least ttl
         granted = await self.store.lease_grant(ttl + window)
-        self._lease, self._expires, self._attached = granted.id, self._clock() + ttl + window, 1
+        self._lease, self._ttl, self._until, self._attached = granted.id, ttl, start + window, 1
         return granted.id
-
-    def _window(self, ttl: int) -> int:
-        return min(int(self._reuse_fraction * ttl), self._reuse_seconds)
 
     def forget(self) -> None:
         """Stop handing out the current lease (the store no longer has it): the next write gets a new one."""
-        self._lease = 0
+        self._lease, self._ttl = 0, 0

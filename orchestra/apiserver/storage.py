@@ -624,10 +624,10 @@ class ResourceStorage:
         assert expiry is not None
         try:
             lease = expiry.reusable(self.ttl) or await expiry.grant(self.ttl)
-            return await self.store.txn([guard], [PutOp(key, value, lease=lease)])
+            return await self.store.txn([guard], [PutOp(key, value, lease)])
         except LeaseNotFoundError:
             expiry.forget()
-        return await self.store.txn([guard], [PutOp(key, value, lease=await expiry.grant(self.ttl))])
+        return await self.store.txn([guard], [PutOp(key, value, await expiry.grant(self.ttl))])
 
     # -- create --------------------------------------------------------------------------
 
