@@ -720,13 +720,19 @@ cdef class _MemoWay:
         self.used = tick
 
 
-cdef Py_ssize_t _way_to_reuse(list ways):
-    # the least recently used way, to take a new key
+cdef _MemoWay _spare_way(list ways, int shapes, type kind):
+    # the way to take a new key: a new one of ``kind`` while fewer than ``shapes``, else the
+    # least recently used
     cdef Py_ssize_t k, oldest = 0
+    cdef _MemoWay way
+    if len(ways) < shapes:
+        way = kind()
+        ways.append(way)
+        return way
     for k in range(1, len(ways)):
         if (<_MemoWay>ways[k]).used < (<_MemoWay>ways[oldest]).used:
             oldest = k
-    return oldest
+    return ways[oldest]
 
 
 @cython.final
@@ -812,11 +818,7 @@ cdef class FilterMemo:
                 way.begin(t, True, self.tick)
                 break
         else:
-            if len(self.ways) < self.shapes:
-                way = _FilterWay()
-                self.ways.append(way)
-            else:
-                way = self.ways[_way_to_reuse(self.ways)]
+            way = <_FilterWay>_spare_way(self.ways, self.shapes, _FilterWay)
             way.take(t, q, checks)
             way.begin(t, False, self.tick)
         if way.kind.size() < t.slot_version.size():
@@ -1441,11 +1443,7 @@ cdef class ScorePlan:
                 way.begin(t, True, self.tick)
                 break
         else:
-            if len(self.ways) < self.shapes:
-                way = _ScoreWay()
-                self.ways.append(way)
-            else:
-                way = self.ways[_way_to_reuse(self.ways)]
+            way = <_ScoreWay>_spare_way(self.ways, self.shapes, _ScoreWay)
             for j in range(6):
                 way.key[j] = key[j]
             way.begin(t, False, self.tick)
