@@ -16,23 +16,10 @@ from orchestra.apiserver.server import APIServer
 from orchestra.apiserver.storage import ListOptions, RequestContext
 from orchestra.plugin_manager import get_plugin_manager
 from orchestra.store import CompactedError, open_store
-from orchestra.testing.etcd import ETCD_MISSING_REASON, EtcdServer, etcd_binary
 
 CTX = RequestContext(UserInfo("admin"))
 #: A safety net so a stuck compactor fails the test instead of hanging it (not a timing assertion).
 PATIENCE = 20.0
-
-
-@pytest.fixture(scope="module")
-def etcd_url():
-    """A real etcd for this module, or a skip when none is installed."""
-    if etcd_binary() is None:
-        pytest.skip(ETCD_MISSING_REASON)
-    server = EtcdServer().start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["memory", "file", "sqlite", "etcd"])

@@ -14,7 +14,6 @@ from orchestra.apiserver.server import APIServer
 from orchestra.apiserver.storage import RequestContext
 from orchestra.plugin_manager import get_plugin_manager
 from orchestra.store import Lease, open_store
-from orchestra.testing.etcd import ETCD_MISSING_REASON, EtcdServer, etcd_binary
 
 CTX = RequestContext(UserInfo("admin"))
 #: A safety net so an event that never expires fails the test instead of hanging it.
@@ -73,19 +72,9 @@ async def test_a_forgotten_lease_is_not_handed_out_again():
     assert await lease(leases, 3600) != first
 
 
-@pytest.fixture(scope="module")
-def etcd_url():
-    if etcd_binary() is None:
-        pytest.skip(ETCD_MISSING_REASON)
-    server = EtcdServer().start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
 @pytest.fixture(params=["memory", "file", "etcd"])
-async def store_url(request, tmp_path):
+def store_url(request, tmp_path) -> str:
+    """A store of each backend that expires leases on its own (etcd shared by the module)."""
     if request.param == "memory":
         return "memory://"
     if request.param == "file":

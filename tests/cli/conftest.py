@@ -25,6 +25,22 @@ class Outcome:
     err: str
 
 
+@pytest.fixture
+def api_server_options(monkeypatch) -> list[dict]:
+    """Make ``APIServer.create`` record its keyword arguments (one dict a call) and fail with a store error."""
+    from orchestra.apiserver.server import APIServer
+    from orchestra.store import StoreUnavailableError
+
+    seen: list[dict] = []
+
+    async def create(cls, *args, **kwargs):
+        seen.append(kwargs)
+        raise StoreUnavailableError("store not opened in this test")
+
+    monkeypatch.setattr(APIServer, "create", classmethod(create))
+    return seen
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> ThreadedServer:
     """An API server with TLS on a loopback port; its admin kubeconfig is ``cluster.kubeconfig``."""

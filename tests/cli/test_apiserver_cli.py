@@ -110,29 +110,14 @@ def test_tune_gc_for_serving_freezes_start_up_objects_and_raises_thresholds():
         gc.set_threshold(*thresholds)
 
 
-def record_compaction_interval(monkeypatch) -> list[float]:
-    """Make ``APIServer.create`` record its ``compaction_interval`` and fail with a store error."""
-    from orchestra.apiserver.server import APIServer
-    from orchestra.store import StoreUnavailableError
-
-    seen: list[float] = []
-
-    async def create(cls, *args, compaction_interval=300.0, **kwargs):
-        seen.append(compaction_interval)
-        raise StoreUnavailableError("store not opened in this test")
-
-    monkeypatch.setattr(APIServer, "create", classmethod(create))
-    return seen
-
-
-def test_etcd_compaction_interval_takes_a_duration(tmp_path, monkeypatch, capsys):
-    seen = record_compaction_interval(monkeypatch)
+def test_etcd_compaction_interval_takes_a_duration(tmp_path, api_server_options, capsys):
+    seen = api_server_options
     for value, seconds in (("30s", 30.0), ("1m30s", 90.0), ("0", 0.0), ("45", 45.0)):
         code = main(["apiserver", "--data-dir", str(tmp_path), "--port", "0", "--etcd-compaction-interval", value])
         assert code == 1 and "store not opened in this test" in capsys.readouterr().err
-        assert seen.pop() == seconds
+        assert seen.pop()["compaction_interval"] == seconds
     assert main(["apiserver", "--data-dir", str(tmp_path), "--port", "0"]) == 1
-    assert seen.pop() == 300.0  # Kubernetes' default, 5m
+    assert seen.pop()["compaction_interval"] == 300.0  # Kubernetes' default, 5m
 
 
 def test_a_bad_etcd_compaction_interval_is_one_line(tmp_path, capsys):
@@ -142,20 +127,11 @@ def test_a_bad_etcd_compaction_interval_is_one_line(tmp_path, capsys):
         assert code == 2 and "--etcd-compaction-interval" in err and "Traceback" not in err
 
 
-def test_event_ttl_takes_a_duration_and_a_bad_one_is_one_line(tmp_path, monkeypatch, capsys):
-    from orchestra.apiserver.server import APIServer
-    from orchestra.store import StoreUnavailableError
-
-    seen: list[float] = []
-
-    async def create(cls, *args, event_ttl=3600.0, **kwargs):
-        seen.append(event_ttl)
-        raise StoreUnavailableError("store not opened in this test")
-
-    monkeypatch.setattr(APIServer, "create", classmethod(create))
+def test_event_ttl_takes_a_duration_and_a_bad_one_is_one_line(tmp_path, api_server_options, capsys):
+    seen = api_server_options
     for args, seconds in ((["--event-ttl", "10m"], 600.0), (["--event-ttl", "0"], 0.0), ([], 3600.0)):
         assert main(["apiserver", "--data-dir", str(tmp_path), "--port", "0", *args]) == 1
-        assert "store not opened in this test" in capsys.readouterr().err and seen.pop() == seconds
+        assert "store not opened in this test" in capsys.readouterr().err and seen.pop()["event_ttl"] == seconds
     assert main(["apiserver", "--data-dir", str(tmp_path), "--event-ttl", "a while"]) == 2
     err = capsys.readouterr().err
     assert "--event-ttl" in err and "Traceback" not in err

@@ -120,37 +120,17 @@ def test_bad_grace_and_lease_periods_are_one_line(up, tmp_path):
     assert out.code == 2 and "--node-lease-period" in out.err
 
 
-def test_etcd_compaction_interval_reaches_the_api_server(up, tmp_path, monkeypatch):
-    from orchestra.apiserver.server import APIServer
-    from orchestra.store import StoreUnavailableError
-
-    seen = []
-
-    async def create(cls, *args, compaction_interval=300.0, **kwargs):
-        seen.append(compaction_interval)
-        raise StoreUnavailableError("store not opened in this test")
-
-    monkeypatch.setattr(APIServer, "create", classmethod(create))
+def test_etcd_compaction_interval_reaches_the_api_server(up, tmp_path, api_server_options):
     out = up("--nodes", "0", "--port", "0", "--data-dir", str(tmp_path), "--etcd-compaction-interval", "30s")
     assert out.code == 1 and "store not opened in this test" in out.err
-    assert seen == [30.0]
+    assert [options["compaction_interval"] for options in api_server_options] == [30.0]
     out = up("--etcd-compaction-interval", "never", "--data-dir", str(tmp_path))
     assert out.code == 2 and "--etcd-compaction-interval" in out.err and "Traceback" not in out.err
 
 
-def test_event_ttl_reaches_the_api_server(up, tmp_path, monkeypatch):
-    from orchestra.apiserver.server import APIServer
-    from orchestra.store import StoreUnavailableError
-
-    seen = []
-
-    async def create(cls, *args, event_ttl=3600.0, **kwargs):
-        seen.append(event_ttl)
-        raise StoreUnavailableError("store not opened in this test")
-
-    monkeypatch.setattr(APIServer, "create", classmethod(create))
+def test_event_ttl_reaches_the_api_server(up, tmp_path, api_server_options):
     out = up("--nodes", "0", "--port", "0", "--data-dir", str(tmp_path), "--event-ttl", "2h")
     assert out.code == 1 and "store not opened in this test" in out.err
-    assert seen == [7200.0]
+    assert [options["event_ttl"] for options in api_server_options] == [7200.0]
     out = up("--event-ttl", "-5m", "--data-dir", str(tmp_path))
     assert out.code == 2 and "--event-ttl" in out.err and "Traceback" not in out.err
