@@ -73,7 +73,7 @@ from orchestra.apiserver.strategy import (
 )
 from orchestra.apiserver.watchcache import TooLargeResourceVersion, WatchCache, WatchEvent, error_event
 from orchestra.store import (
-    CompactedError, Compare, DeleteOp, FutureRevisionError, LeaseNotFoundError, PutOp, Store, TxnResult, prefix_end,
+    CompactedError, FutureRevisionError, LeaseNotFoundError, Store, prefix_end,
 )
 
 __all__ = ["RequestContext", "ListOptions", "WatchEvent", "ResourceStorage", "GENERATE_NAME_ATTEMPTS"]
@@ -611,23 +611,24 @@ class ResourceStorage:
         await self.admission.validate(request)
         return result
 
-    def _put(self, guard: Compare, key: bytes, value: bytes) -> Awaitable[TxnResult]:
-        """The store write of one object under ``guard``; a kind with a TTL puts it on an expiring lease."""
+    def _put(self, key: bytes, value: bytes, mod_revision: int) -> Awaitable[int]:
+        """The store write of one object if its key is at ``mod_revision`` (0: absent); the write's
+        revision, or 0 when the key had moved on. A kind with a TTL puts it on an expiring lease."""
         if self.ttl:
-            return self._put_expiring(guard, key, value)
-        return self.store.txn([guard], [PutOp(key, value)])
+            return self._put_expiring(key, value, mod_revision)
+        return self.store.put_if_revision(key, value, mod_revision)
 
-    async def _put_expiring(self, guard: Compare, key: bytes, value: bytes) -> TxnResult:
-        """The guarded put of an object with a time to live: attached to a lease that ends ``ttl``
+    async def _put_expiring(self, key: bytes, value: bytes, mod_revision: int) -> int:
+        """:meth:`_put` of an object with a time to live: attached to a lease that ends ``ttl``
         seconds from now. A lease the store no longer has (revoked by hand) is replaced once."""
         expiry = self._expiry
         assert expiry is not None
         try:
             lease = expiry.reusable(self.ttl) or await expiry.grant(self.ttl)
-            return await self.store.txn([guard], [PutOp(key, value, lease)])
+            return await self.store.put_if_revision(key, value, mod_revision, lease=lease)
         except LeaseNotFoundError:
             expiry.forget()
-        return await self.store.txn([guard], [PutOp(key, value, await expiry.grant(self.ttl))])
+        return await self.store.put_if_revision(key, value, mod_revision, lease=await expiry.grant(self.ttl))
 
     # -- create --------------------------------------------------------------------------
 
@@ -722,12 +723,12 @@ class ResourceStorage:
         value = _serialize(_without_rv(result))
         if share:
             self.cache.expect(key, value, result)
-        txn = await self._put(Compare(key, "create", "=", 0), key, value)
-        if not txn.succeeded:
+        revision = await self._put(key, value, 0)
+        if not revision:
             if share:
                 self.cache.forget(key)
             return None
-        result["metadata"]["resourceVersion"] = str(txn.revision)
+        result["metadata"]["resourceVersion"] = str(revision)
         return result
 
     def _prepare_decoded(self, obj: dict, model: Any) -> Any:
@@ -881,9 +882,9 @@ class ResourceStorage:
             value = _serialize(_without_rv(result))
             # ``result`` is this method's own (its shared parts are the cache's, never changed)
             self.cache.expect(key, value, result)
-            txn = await self._put(Compare.mod_revision(key, "=", kv.mod_revision), key, value)
-            if txn.succeeded:
-                result["metadata"]["resourceVersion"] = str(txn.revision)
+            revision = await self._put(key, value, kv.mod_revision)
+            if revision:
+                result["metadata"]["resourceVersion"] = str(revision)
                 return result
             self.cache.forget(key)
 
@@ -946,12 +947,11 @@ class ResourceStorage:
             if ctx.dry_run:
                 return result
             if self._should_delete_during_update(result, current):
-                txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [DeleteOp(key)])
+                revision = await self.store.delete_if_revision(key, kv.mod_revision)
             else:
-                value = _serialize(_without_rv(result))
-                txn = await self._put(Compare.mod_revision(key, "=", kv.mod_revision), key, value)
-            if txn.succeeded:
-                result["metadata"]["resourceVersion"] = str(txn.revision)
+                revision = await self._put(key, _serialize(_without_rv(result)), kv.mod_revision)
+            if revision:
+                result["metadata"]["resourceVersion"] = str(revision)
                 return result
             if not retry:
                 raise self._conflict(name)
@@ -1045,18 +1045,17 @@ class ResourceStorage:
             if marked is None:
                 if dry_run:
                     return self._deleted_body(current), 200
-                txn = await self.store.txn([Compare.mod_revision(key, "=", kv.mod_revision)], [DeleteOp(key)])
-                if not txn.succeeded:
+                if not await self.store.delete_if_revision(key, kv.mod_revision):
                     continue
                 return self._deleted_body(current), 200
             code = 202 if orphan is False else 200
             if marked == current or dry_run:
                 return marked, code
             marked_value = _serialize(_without_rv(marked))
-            txn = await self._put(Compare.mod_revision(key, "=", kv.mod_revision), key, marked_value)
-            if not txn.succeeded:
+            revision = await self._put(key, marked_value, kv.mod_revision)
+            if not revision:
                 continue
-            marked["metadata"]["resourceVersion"] = str(txn.revision)
+            marked["metadata"]["resourceVersion"] = str(revision)
             return marked, code
 
     def _mark_for_deletion(
@@ -1362,8 +1361,7 @@ class ResourceStorage:
             value = _serialize(new)
             # ``new`` is this method's own (its unchanged parts are the cache's, never mutated).
             self.cache.expect(key, value, new)
-            txn = await self._put(Compare(key, "mod", "=", revision), key, value)
-            if txn.succeeded:
+            if await self._put(key, value, revision):
                 return
             self.cache.forget(key)
 

@@ -382,7 +382,7 @@ class WatchCache:
             start, end, start_revision=result.revision + 1, progress_notify=True
         )
         # applied as each write is published, where the store can: no queue, no task switch
-        self._store_watcher.deliver_to(self._apply)
+        self._store_watcher.deliver_to(self._take)
         self._ready.set()
         self._wake_progress()
 
@@ -409,33 +409,43 @@ class WatchCache:
                         await asyncio.sleep(1.0)
 
     def _apply(self, response: Any) -> None:
+        """Apply a batch the store watch yielded (events read back from history, or progress)."""
         for store_event in response.events:
             kv = store_event.kv
-            revision = kv.mod_revision
-            prev = self.objects.get(kv.key)
-            if store_event.type == "PUT":
-                # an earlier write's event must not use up what a later write expects: only a match is taken
-                expected = self._expected.get(kv.key) if self._expected else None
-                if expected is not None and expected[0] == kv.value:
-                    obj = expected[1]
-                    del self._expected[kv.key]
-                else:
-                    obj = orjson.loads(kv.value)
-                obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
-                self.objects[kv.key] = obj
-                event = CacheEvent("ADDED" if prev is None else "MODIFIED", kv.key, revision, obj, prev)
-            else:
-                if prev is None:
-                    continue
-                del self.objects[kv.key]
-                event = CacheEvent("DELETED", kv.key, revision, _with_resource_version(prev, revision), prev)
-            self._record(event)
-            if revision > self.revision:
-                self.revision = revision
+            self._change(store_event.type, kv.key, kv.value, kv.mod_revision)
         if response.revision > self.revision and (response.progress or not response.events):
             self.revision = response.revision
         if self._progress_waiters:
             self._wake_progress()
+
+    def _take(self, revision: int, changes: Any) -> None:
+        """Apply the live changes of one revision, as the store publishes them (its watch's sink)."""
+        for type, key, value in changes:
+            self._change(type, key, value, revision)
+        if self._progress_waiters:
+            self._wake_progress()
+
+    def _change(self, type: str, key: bytes, value: bytes, revision: int) -> None:
+        prev = self.objects.get(key)
+        if type == "PUT":
+            # an earlier write's event must not use up what a later write expects: only a match is taken
+            expected = self._expected.get(key) if self._expected else None
+            if expected is not None and expected[0] == value:
+                obj = expected[1]
+                del self._expected[key]
+            else:
+                obj = orjson.loads(value)
+            obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+            self.objects[key] = obj
+            event = CacheEvent("ADDED" if prev is None else "MODIFIED", key, revision, obj, prev)
+        else:
+            if prev is None:
+                return
+            del self.objects[key]
+            event = CacheEvent("DELETED", key, revision, _with_resource_version(prev, revision), prev)
+        self._record(event)
+        if revision > self.revision:
+            self.revision = revision
 
     def _record(self, event: CacheEvent) -> None:
         window = self._window

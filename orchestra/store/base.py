@@ -12,12 +12,15 @@ import abc
 from typing import AsyncIterator, Callable, Sequence
 
 from orchestra.store.types import (
+    Change,
     Compare,
+    DeleteOp,
     DeleteResult,
     KeyValue,
     Lease,
     LeaseStatus,
     Op,
+    PutOp,
     PutResult,
     RangeResult,
     TxnResult,
@@ -50,17 +53,19 @@ class Watcher(abc.ABC):
     async def request_progress(self) -> None:
         """Ask for a progress notification carrying the current revision (etcd's RequestProgress)."""
 
-    def deliver_to(self, sink: Callable[[WatchResponse], None]) -> bool:
-        """Hand live events to ``sink`` as their write is published, instead of queueing them.
+    def deliver_to(self, sink: Callable[[int, Sequence[Change]], None]) -> bool:
+        """Hand live changes to ``sink`` as their write is published, instead of queueing them.
 
         Returns whether this watcher does; a store in another process (etcd) cannot, and
-        this default says no. When it does, each later batch of live events is passed to
-        ``sink`` synchronously, in revision order, inside the call that published the write;
-        iteration still yields the rest (events read back from history before the watch
-        caught up, progress notifications) and raises the watch's errors, so it must go on.
-        A batch iteration returns is always older than the next one ``sink`` receives.
-        An exception from ``sink`` ends the watch with a :class:`StoreError`, as a lost
-        connection would.
+        this default says no. When it does, each later revision's changes in the watched
+        range are passed to ``sink(revision, changes)`` synchronously, in revision order,
+        inside the call that published the write; ``changes`` (one :data:`Change` per key
+        the revision wrote, read-only: other sinks may get the same list) carry no previous
+        values, whatever the watch asked for. Iteration still yields the rest (events read
+        back from history before the watch caught up, progress notifications) and raises
+        the watch's errors, so it must go on. A batch iteration returns is always older
+        than the next revision ``sink`` receives. An exception from ``sink`` ends the watch
+        with a :class:`StoreError`, as a lost connection would.
         """
         return False
 
@@ -115,6 +120,28 @@ class Store(abc.ABC):
         self, key: bytes, range_end: bytes | None = None, *, prev_kv: bool = False
     ) -> DeleteResult:
         """Delete the keys in ``[key, range_end)``."""
+
+    async def put_if_revision(self, key: bytes, value: bytes, mod_revision: int, *, lease: int = 0) -> int:
+        """Put ``value`` under ``key`` (on ``lease`` if not 0) if the key's mod revision is
+        ``mod_revision``, 0 meaning the key does not exist: the API server's every object write,
+        as Kubernetes' etcd3 storage guards it.
+
+        Returns the revision of the write, or 0 when the key's revision differed and nothing
+        was written. The default is the :meth:`txn` of that compare and put; a store may do
+        the same without building the transaction's objects.
+        """
+        result = await self.txn([Compare(key, "mod", "=", mod_revision)], [PutOp(key, value, lease)])
+        return result.revision if result.succeeded else 0
+
+    async def delete_if_revision(self, key: bytes, mod_revision: int) -> int:
+        """Delete ``key`` if its mod revision is ``mod_revision``: the API server's delete of an object.
+
+        Returns the revision of the delete, or 0 when the key had another revision (or
+        none) and nothing was deleted. The default is the :meth:`txn` of that compare and
+        delete; a store may do the same without building the transaction's objects.
+        """
+        result = await self.txn([Compare(key, "mod", "=", mod_revision)], [DeleteOp(key)])
+        return result.revision if result.succeeded and result.responses[0].deleted else 0
 
     @abc.abstractmethod
     async def txn(

@@ -32,6 +32,7 @@ __all__ = [
     "Op",
     "Event",
     "WatchResponse",
+    "Change",
     "Lease",
     "LeaseStatus",
 ]
@@ -211,6 +212,12 @@ class WatchResponse:
     revision: int
     events: list[Event] = attrs.field(factory=list)
     progress: bool = False
+
+
+#: One key's change as a watch sink receives it (:meth:`Watcher.deliver_to`): ``(type, key, value)``,
+#: ``type`` ``"PUT"`` or ``"DELETE"`` (whose ``value`` is ``b""``). Plain tuples, not :class:`Event`\ s:
+#: a sink is fed inside every write, and building the attrs objects cost more than the sink's own work.
+Change = tuple[str, bytes, bytes]
 
 
 @attrs.frozen(slots=True)

@@ -82,6 +82,7 @@ from orchestra.store.errors import (
 from orchestra.store.types import (
     ALL_KEYS_END,
     MAX_REQUEST_BYTES,
+    Change,
     Compare,
     DeleteOp,
     DeleteResult,
@@ -334,7 +335,7 @@ class EmbeddedWatcher(Watcher):
         self._progress_wanted = False
         self._last_activity = time.monotonic()
         self._min_revision = 0
-        self._sink: Callable[[WatchResponse], None] | None = None
+        self._sink: Callable[[int, Sequence[Change]], None] | None = None
         published = store._published
         if start_revision <= 0:
             self._synced, self._cursor = True, 0
@@ -352,16 +353,16 @@ class EmbeddedWatcher(Watcher):
     def _matches(self, key: bytes) -> bool:
         return _in_range(key, self._key, self._end)
 
+    def _hand(self, revision: int, changes: Sequence[Change]) -> None:
+        """Pass the live changes of one revision to the sink (:meth:`deliver_to`)."""
+        try:
+            self._sink(revision, changes)  # type: ignore[misc]
+        except Exception as exc:
+            log.exception("the sink of the watcher on %r failed at revision %d", self._key, revision)
+            self._fail(StoreError(f"the watch's sink failed at revision {revision}: {exc!r}"))
+
     def _deliver(self, revision: int, events: list[Event]) -> None:
-        """Hand the live events of one revision to the sink, or queue them (falling back to
-        the log when too far behind)."""
-        if self._sink is not None:
-            try:
-                self._sink(WatchResponse(revision, events))
-            except Exception as exc:
-                log.exception("the sink of the watcher on %r failed at revision %d", self._key, revision)
-                self._fail(StoreError(f"the watch's sink failed at revision {revision}: {exc!r}"))
-            return
+        """Queue the live events of one revision (falling back to the log when too far behind)."""
         if self._queued_events + len(events) > MAX_PENDING_EVENTS:
             self._synced = False
             self._cursor = revision
@@ -470,8 +471,8 @@ class EmbeddedWatcher(Watcher):
         """Queue a progress notification carrying the published revision."""
         self._progress()
 
-    def deliver_to(self, sink: Callable[[WatchResponse], None]) -> bool:
-        """Hand later live events to ``sink`` as they are published (see :meth:`Watcher.deliver_to`).
+    def deliver_to(self, sink: Callable[[int, Sequence[Change]], None]) -> bool:
+        """Hand later live changes to ``sink`` as they are published (see :meth:`Watcher.deliver_to`).
 
         Live events reach a watcher only once it has caught up with the log, and the call
         that catches it up returns the last logged batch at once, so no logged batch is
@@ -686,11 +687,16 @@ class EmbeddedStore(Store):
             return
         if len(raw) == 1:  # most revisions are one write: only the watchers of its key are visited
             kind, kv, prev = raw[0]
+            changes: list[Change] | None = None
             plain_event = full_event = None
             for watcher in self._watchers.concerned(kv[0]):
                 if not watcher._synced or revision < watcher._min_revision:
                     continue
-                if watcher._prev_kv:
+                if watcher._sink is not None:
+                    if changes is None:
+                        changes = [("PUT", kv[0], kv[1]) if kind == PUT else ("DELETE", kv[0], b"")]
+                    watcher._hand(revision, changes)
+                elif watcher._prev_kv:
                     if full_event is None:
                         full_event = _to_event(raw[0], True)
                     watcher._deliver(revision, [full_event])
@@ -699,10 +705,18 @@ class EmbeddedStore(Store):
                         plain_event = _to_event(raw[0], False)
                     watcher._deliver(revision, [plain_event])
             return
+        all_changes: list[Change] | None = None
         plain: list[Event] | None = None
         full: list[Event] | None = None
         for watcher in list(self._watchers):
             if not watcher._synced or revision < watcher._min_revision:
+                continue
+            if watcher._sink is not None:
+                if all_changes is None:
+                    all_changes = [("PUT", kv[0], kv[1]) if kind == PUT else ("DELETE", kv[0], b"") for kind, kv, _ in raw]
+                changes = [c for c in all_changes if watcher._matches(c[1])]
+                if changes:
+                    watcher._hand(revision, changes)
                 continue
             if watcher._prev_kv:
                 if full is None:
@@ -895,22 +909,56 @@ class EmbeddedStore(Store):
         return TxnResult(succeeded, revision, responses)
 
     async def _guarded_put(self, guard: Compare, put: PutOp) -> TxnResult:
-        """:meth:`txn` of one single-key compare and one put (without ``prev_kv``), the API server's every write."""
+        """:meth:`txn` of one single-key compare and one put (without ``prev_kv``)."""
         check_key(guard.key)
-        check_key(put.key)
-        size = len(guard.key) + (len(guard.operand) if isinstance(guard.operand, bytes) else 8)
-        size += len(put.key) + len(put.value)
-        if size > MAX_REQUEST_BYTES:  # as check_txn counts it
-            raise RequestTooLargeError(size, MAX_REQUEST_BYTES)
+        self._check_put_size(len(guard.key) + (len(guard.operand) if isinstance(guard.operand, bytes) else 8), put.key,
+                             put.value)
         core = self._core
         if not _compare_holds(core.get_kv(guard.key), guard):
             return TxnResult(False, core.revision, [])
-        if put.lease:
-            self._require_lease(put.lease)
-        before = core.revision
-        revision = core.put(put.key, put.value, put.lease)
+        before, revision = self._put_guarded(put.key, put.value, put.lease)
         await self._finish_write(before)
         return TxnResult(True, revision, [PutResult(revision, None)])
+
+    async def put_if_revision(self, key: bytes, value: bytes, mod_revision: int, *, lease: int = 0) -> int:
+        """Put if the key's mod revision is ``mod_revision`` (see :meth:`Store.put_if_revision`)."""
+        self._check_usable()
+        self._check_put_size(len(key) + 8, key, value)
+        kv = self._core.get_kv(key)
+        if (kv[3] if kv is not None else 0) != mod_revision:
+            return 0
+        before, revision = self._put_guarded(key, value, lease)
+        await self._finish_write(before)
+        return revision
+
+    async def delete_if_revision(self, key: bytes, mod_revision: int) -> int:
+        """Delete if the key's mod revision is ``mod_revision`` (see :meth:`Store.delete_if_revision`)."""
+        self._check_usable()
+        check_key(key)
+        core = self._core
+        kv = core.get_kv(key)
+        if kv is None or kv[3] != mod_revision:
+            return 0
+        before = core.revision
+        revision, _ = core.delete_range(key, b"")
+        await self._finish_write(before)
+        return revision
+
+    @staticmethod
+    def _check_put_size(guard_size: int, key: bytes, value: bytes) -> None:
+        """The limits :func:`check_txn` puts on a one-compare, one-put transaction."""
+        check_key(key)
+        size = guard_size + len(key) + len(value)
+        if size > MAX_REQUEST_BYTES:
+            raise RequestTooLargeError(size, MAX_REQUEST_BYTES)
+
+    def _put_guarded(self, key: bytes, value: bytes, lease: int) -> tuple[int, int]:
+        """The kernel's put once its guard held: ``(revision before, revision after)``, to publish."""
+        if lease:
+            self._require_lease(lease)
+        core = self._core
+        before = core.revision
+        return before, core.put(key, value, lease)
 
     def _compare(self, c: Compare) -> bool:
         check_key(c.key)

@@ -548,6 +548,53 @@ async def test_guarded_put_with_a_lease_attaches_the_key_or_writes_nothing(store
     assert await store.get(k("a")) is None
 
 
+async def test_put_if_revision_writes_only_over_the_revision_it_names(store: Store, k: Key) -> None:
+    """The API server's every object write: 0 creates an absent key, a mod revision replaces that version."""
+    created = await store.put_if_revision(k("a"), b"1", 0)
+    assert created and created == await store.current_revision()
+    assert await store.put_if_revision(k("a"), b"again", 0) == 0  # the name is taken
+    assert await store.put_if_revision(k("a"), b"stale", created - 1) == 0
+    kv = await store.get(k("a"))
+    assert (kv.value, kv.mod_revision, kv.version) == (b"1", created, 1)
+    replaced = await store.put_if_revision(k("a"), b"2", created)
+    assert replaced > created
+    kv = await store.get(k("a"))
+    assert (kv.value, kv.create_revision, kv.mod_revision, kv.version) == (b"2", created, replaced, 2)
+    assert await store.current_revision() == replaced
+
+
+async def test_delete_if_revision_deletes_only_the_version_it_names(store: Store, k: Key) -> None:
+    """The API server's delete of an object: guarded by the mod revision it read."""
+    lease = await store.lease_grant(60)
+    first = await store.put(k("a"), b"1", lease=lease.id)
+    second = await store.put(k("a"), b"2", lease=lease.id)
+    assert await store.delete_if_revision(k("a"), first.revision) == 0
+    assert await store.delete_if_revision(k("missing"), 0) == 0
+    assert (await store.get(k("a"))).value == b"2"
+    deleted = await store.delete_if_revision(k("a"), second.revision)
+    assert deleted > second.revision and deleted == await store.current_revision()
+    assert await store.get(k("a")) is None
+    assert (await store.lease_time_to_live(lease.id, keys=True)).keys == []
+    assert await store.delete_if_revision(k("a"), second.revision) == 0
+
+
+async def test_put_if_revision_on_a_lease_attaches_the_key_or_writes_nothing(store: Store, k: Key) -> None:
+    with pytest.raises(LeaseNotFoundError):
+        await store.put_if_revision(k("a"), b"1", 0, lease=0x7E57DEAD)
+    assert await store.get(k("a")) is None
+    lease = await store.lease_grant(60)
+    assert await store.put_if_revision(k("a"), b"1", 0, lease=lease.id)
+    assert (await store.lease_time_to_live(lease.id, keys=True)).keys == [k("a")]
+    await store.lease_revoke(lease.id)
+    assert await store.get(k("a")) is None
+
+
+async def test_put_if_revision_refuses_a_value_over_the_request_limit(store: Store, k: Key) -> None:
+    with pytest.raises(RequestTooLargeError):
+        await store.put_if_revision(k("a"), b"x" * (MAX_REQUEST_BYTES + 1), 0)
+    assert await store.get(k("a")) is None
+
+
 # --------------------------------------------------------------------------- compaction
 
 
@@ -702,30 +749,44 @@ async def test_watch_events_arrive_in_revision_order(store: Store, k: Key) -> No
     assert [e.kv.value for e in events] == [str(i).encode() for i in range(10)]
 
 
-async def test_watch_sink_gets_live_events_once_after_the_logged_ones(store: Store, k: Key) -> None:
+async def test_watch_sink_gets_live_changes_once_after_the_logged_events(store: Store, k: Key) -> None:
     first = await store.put(k("a"), b"0")
-    sunk: list[WatchResponse] = []
-    async with store.watch(*prefix_range(k("")), start_revision=first.revision) as watcher:
-        takes = watcher.deliver_to(sunk.append)
+    sunk: list[tuple[int, list]] = []
+    async with store.watch(*prefix_range(k("")), start_revision=first.revision, prev_kv=True) as watcher:
+        takes = watcher.deliver_to(lambda revision, changes: sunk.append((revision, list(changes))))
         for i in range(1, 3):
             await store.put(k("a"), str(i).encode())
         logged = (await next_response(watcher)).events  # from history: never the sink's
         for i in range(3, 5):
             await store.put(k("a"), str(i).encode())
+        await store.put(k("z-other"), b"x")
+        await store.delete_range(k("a"))
         if takes:
-            live = [e for response in sunk for e in response.events]
+            live = [(revision, *change) for revision, changes in sunk for change in changes]
         else:
-            live = await collect_events(watcher, 5 - len(logged)) if len(logged) < 5 else []
-    events = logged + live
-    assert [e.kv.value for e in events] == [str(i).encode() for i in range(5)]
-    revisions = [e.kv.mod_revision for e in events]
-    assert revisions == sorted(revisions) and len(set(revisions)) == 5
+            live = [(e.kv.mod_revision, e.type, e.kv.key, e.kv.value)
+                    for e in await collect_events(watcher, 7 - len(logged))]
+    seen = [(e.kv.mod_revision, e.type, e.kv.key, e.kv.value) for e in logged] + live
+    assert [(t, key, value) for _, t, key, value in seen] == [
+        *(("PUT", k("a"), str(i).encode()) for i in range(5)), ("PUT", k("z-other"), b"x"), ("DELETE", k("a"), b"")]
+    revisions = [revision for revision, *_ in seen]
+    assert revisions == sorted(revisions) and len(set(revisions)) == 7
     if takes:
-        assert [e.kv.value for e in live] == [b"3", b"4"] and not [e for e in logged if e in live]
+        assert [value for *_, value in live[:2]] == [b"3", b"4"] and len(logged) == 3
+
+
+async def test_watch_sink_gets_a_transactions_changes_in_its_range_as_one_revision(store: Store, k: Key) -> None:
+    sunk: list[tuple[int, list]] = []
+    async with store.watch(k("a"), k("c")) as watcher:
+        if not watcher.deliver_to(lambda revision, changes: sunk.append((revision, list(changes)))):
+            pytest.skip(f"{store.url.split(':')[0]} watchers are only iterated")
+        await store.put(k("b"), b"old")
+        result = await store.txn([], [PutOp(k("a"), b"1"), PutOp(k("x"), b"outside"), DeleteOp(k("b"))])
+    assert sunk[-1] == (result.revision, [("PUT", k("a"), b"1"), ("DELETE", k("b"), b"")])
 
 
 async def test_watch_sink_that_raises_ends_the_watch_with_a_store_error(store: Store, k: Key) -> None:
-    def broken(response: WatchResponse) -> None:
+    def broken(revision: int, changes: list) -> None:
         raise RuntimeError("sink broke")
 
     async with store.watch(*prefix_range(k(""))) as watcher:
