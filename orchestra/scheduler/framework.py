@@ -101,7 +101,14 @@ class Status:
 
     def with_plugin(self, name: str) -> "Status":
         """This status attributed to plugin ``name`` (unless already attributed)."""
-        return self if self.plugin else Status(self.code, self.reasons, name)
+        if self.plugin:
+            return self
+        if self is SUCCESS:  # every bind and pre-bind answers it: one per plugin, not one per pod
+            found = _SUCCESS_OF.get(name)
+            if found is None:
+                found = _SUCCESS_OF[name] = Status(plugin=name)
+            return found
+        return Status(self.code, self.reasons, name)
 
     @classmethod
     def unschedulable(cls, *reasons: str, resolvable: bool = True, plugin: str = "") -> "Status":
@@ -122,6 +129,8 @@ class Status:
 
 SUCCESS = Status()
 _SKIP = Status(Code.SKIP)
+#: SUCCESS attributed to each plugin name (:meth:`Status.with_plugin`).
+_SUCCESS_OF: dict[str, Status] = {}
 
 
 class ProfileError(ValueError):
@@ -582,7 +591,7 @@ def _call(plugin: Plugin, method: str, *args: Any) -> Any:
 async def _await_status(plugin: Plugin, method: str, *args: Any) -> Status:
     try:
         result = getattr(plugin, method)(*args)
-        if inspect.isawaitable(result):
+        if type(result) is not Status and inspect.isawaitable(result):
             result = await result
     except Exception as exc:
         return Status.error(f"plugin {plugin.NAME} failed at {method}: {exc!r}", plugin=plugin.NAME)

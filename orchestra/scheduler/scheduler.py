@@ -48,7 +48,7 @@ from orchestra.client.transport import TransportError
 from orchestra.scheduler.cache import SchedulerCache, is_terminal, raw_pod_key
 from orchestra.scheduler.config import SchedulerConfig, build_frameworks
 from orchestra.scheduler.events import NORMAL, WARNING, EventRecorder
-from orchestra.scheduler.framework import Code, Framework, ScheduleResult, Status
+from orchestra.scheduler.framework import SUCCESS, Code, Framework, ScheduleResult, Status
 from orchestra.scheduler.podinfo import PodInfo, PodInfoError
 from orchestra.scheduler.queue import QueueClosed, QueuedPodInfo, SchedulingQueue
 
@@ -420,7 +420,7 @@ class Scheduler:
                                              body=body, hand_over=True)
         except (ApiStatusError, TransportError, OSError) as exc:
             return Status.error(f"binding rejected: {exc}")
-        return Status()
+        return SUCCESS
 
     # ------------------------------------------------------------------ failures
 

@@ -6,7 +6,7 @@ import inspect
 from typing import Any
 
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, Plugin, Status
+from orchestra.scheduler.framework import SUCCESS, CycleState, Plugin, Status
 from orchestra.scheduler.podinfo import PodInfo
 
 __all__ = ["DefaultBinder", "orchestra_scheduler_plugins"]
@@ -25,7 +25,7 @@ class DefaultBinder(Plugin):
         result: Any = binder(pod, node_name)
         if inspect.isawaitable(result):
             result = await result
-        return result if isinstance(result, Status) else Status()
+        return result if isinstance(result, Status) else SUCCESS
 
 
 @hookimpl
