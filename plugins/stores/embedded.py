@@ -855,10 +855,6 @@ class EmbeddedStore(Store):
     ) -> TxnResult:
         """Evaluate ``compare`` and run one branch atomically at one revision (see :meth:`Store.txn`)."""
         self._check_usable()
-        if len(compare) == 1 and len(success) == 1 and not failure:
-            guard, put = compare[0], success[0]
-            if guard.range_end is None and type(put) is PutOp and not put.prev_kv:
-                return await self._guarded_put(guard, put)
         check_txn(compare, success, failure)
         core = self._core
         succeeded = all(self._compare(c) for c in compare)
@@ -908,26 +904,21 @@ class EmbeddedStore(Store):
         await self._finish_write(before)
         return TxnResult(succeeded, revision, responses)
 
-    async def _guarded_put(self, guard: Compare, put: PutOp) -> TxnResult:
-        """:meth:`txn` of one single-key compare and one put (without ``prev_kv``)."""
-        check_key(guard.key)
-        self._check_put_size(len(guard.key) + (len(guard.operand) if isinstance(guard.operand, bytes) else 8), put.key,
-                             put.value)
-        core = self._core
-        if not _compare_holds(core.get_kv(guard.key), guard):
-            return TxnResult(False, core.revision, [])
-        before, revision = self._put_guarded(put.key, put.value, put.lease)
-        await self._finish_write(before)
-        return TxnResult(True, revision, [PutResult(revision, None)])
-
     async def put_if_revision(self, key: bytes, value: bytes, mod_revision: int, *, lease: int = 0) -> int:
         """Put if the key's mod revision is ``mod_revision`` (see :meth:`Store.put_if_revision`)."""
         self._check_usable()
-        self._check_put_size(len(key) + 8, key, value)
-        kv = self._core.get_kv(key)
+        check_key(key)
+        size = len(key) + 8 + len(key) + len(value)  # as check_txn counts the compare and the put
+        if size > MAX_REQUEST_BYTES:
+            raise RequestTooLargeError(size, MAX_REQUEST_BYTES)
+        core = self._core
+        kv = core.get_kv(key)
         if (kv[3] if kv is not None else 0) != mod_revision:
             return 0
-        before, revision = self._put_guarded(key, value, lease)
+        if lease:
+            self._require_lease(lease)
+        before = core.revision
+        revision = core.put(key, value, lease)
         await self._finish_write(before)
         return revision
 
@@ -943,22 +934,6 @@ class EmbeddedStore(Store):
         revision, _ = core.delete_range(key, b"")
         await self._finish_write(before)
         return revision
-
-    @staticmethod
-    def _check_put_size(guard_size: int, key: bytes, value: bytes) -> None:
-        """The limits :func:`check_txn` puts on a one-compare, one-put transaction."""
-        check_key(key)
-        size = guard_size + len(key) + len(value)
-        if size > MAX_REQUEST_BYTES:
-            raise RequestTooLargeError(size, MAX_REQUEST_BYTES)
-
-    def _put_guarded(self, key: bytes, value: bytes, lease: int) -> tuple[int, int]:
-        """The kernel's put once its guard held: ``(revision before, revision after)``, to publish."""
-        if lease:
-            self._require_lease(lease)
-        core = self._core
-        before = core.revision
-        return before, core.put(key, value, lease)
 
     def _compare(self, c: Compare) -> bool:
         check_key(c.key)
