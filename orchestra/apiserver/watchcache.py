@@ -30,7 +30,7 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Sequence
 
 import attrs
 import orjson
@@ -39,7 +39,7 @@ from orchestra.api.selectors import EQUALS, FieldSelector, LabelSelector
 from orchestra.apiserver.errors import APIError, Gone
 from orchestra.apiserver.watchindex import WatchIndex, indexed_fields
 from orchestra.bus import EventBus, ObjectEvent
-from orchestra.store import CompactedError, Store, StoreError, prefix_range
+from orchestra.store import Change, CompactedError, Store, StoreError, prefix_range
 
 __all__ = [
     "WatchEvent",
@@ -418,7 +418,7 @@ class WatchCache:
         if self._progress_waiters:
             self._wake_progress()
 
-    def _take(self, revision: int, changes: Any) -> None:
+    def _take(self, revision: int, changes: Sequence[Change]) -> None:
         """Apply the live changes of one revision, as the store publishes them (its watch's sink)."""
         for type, key, value in changes:
             self._change(type, key, value, revision)
