@@ -9,7 +9,7 @@ import pytest
 
 from scheduler.sched_builders import make_framework, make_node, make_pod, make_snapshot, only
 from orchestra.scheduler import Code, CycleState, FitError, PodInfo, ProfileError, Status
-from orchestra.scheduler.framework import Plugin, num_feasible_nodes_to_find
+from orchestra.scheduler.framework import SUCCESS, Plugin, num_feasible_nodes_to_find
 
 
 class OddNodes(Plugin):
@@ -297,3 +297,12 @@ def test_the_scores_without_taint_toleration_pre_filter_still_count_tolerations(
         result = fw.schedule_one(info, snap)
         totals, error = fw.run_scores(result.state, info, snap, array("i", [0, 1]))
         assert error is None and totals[0] == totals[1], profile
+
+
+def test_a_status_attributed_to_a_plugin_keeps_its_code_and_reasons_and_success_is_shared_per_plugin():
+    assert SUCCESS.with_plugin("DefaultBinder") is SUCCESS.with_plugin("DefaultBinder")
+    assert SUCCESS.with_plugin("DefaultBinder").plugin == "DefaultBinder" and SUCCESS.with_plugin("DefaultBinder").is_success
+    assert SUCCESS.with_plugin("Other").plugin == "Other" and SUCCESS.plugin == ""
+    rejected = Status.unschedulable("no room").with_plugin("NodePorts")
+    assert (rejected.code, rejected.reasons, rejected.plugin) == (Code.UNSCHEDULABLE, ("no room",), "NodePorts")
+    assert rejected.with_plugin("Else") is rejected
