@@ -6,16 +6,11 @@ from typing import Iterator
 
 import pytest
 
-from orchestra.testing.etcd import ETCD_MISSING_REASON, EtcdServer, etcd_binary
+from support.etcd import running_etcd
 
 
 @pytest.fixture(scope="module")
 def etcd_url() -> Iterator[str]:
     """A real etcd for the test module that asks for it, or a skip when none is installed."""
-    if etcd_binary() is None:
-        pytest.skip(ETCD_MISSING_REASON)
-    server = EtcdServer().start()
-    try:
+    for server in running_etcd():
         yield server.url
-    finally:
-        server.stop()

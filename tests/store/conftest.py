@@ -21,7 +21,8 @@ import pytest
 
 from orchestra.plugin_manager import DEFAULT_PLUGINS, get_plugin_manager
 from orchestra.store import Store, open_store, store_schemes
-from orchestra.testing.etcd import ETCD_MISSING_REASON, EtcdServer, etcd_binary
+from orchestra.testing.etcd import EtcdServer
+from support.etcd import running_etcd
 
 __all__ = ["BACKENDS", "Backend"]
 
@@ -63,13 +64,7 @@ def store_plugin_manager() -> tuple[pluggy.PluginManager, dict[str, str]]:
 @pytest.fixture(scope="session")
 def etcd_server() -> Iterator[EtcdServer]:
     """One real etcd for the whole session, or a skip when none is installed."""
-    if etcd_binary() is None:
-        pytest.skip(ETCD_MISSING_REASON)
-    server = EtcdServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_etcd()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
