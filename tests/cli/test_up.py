@@ -120,17 +120,13 @@ def test_bad_grace_and_lease_periods_are_one_line(up, tmp_path):
     assert out.code == 2 and "--node-lease-period" in out.err
 
 
-def test_etcd_compaction_interval_reaches_the_api_server(up, tmp_path, api_server_options):
-    out = up("--nodes", "0", "--port", "0", "--data-dir", str(tmp_path), "--etcd-compaction-interval", "30s")
+@pytest.mark.parametrize("flag, value, option, seconds, bad", [
+    ("--etcd-compaction-interval", "30s", "compaction_interval", 30.0, "never"),
+    ("--event-ttl", "2h", "event_ttl", 7200.0, "-5m"),
+])
+def test_duration_flags_reach_the_api_server(up, tmp_path, api_server_options, flag, value, option, seconds, bad):
+    out = up("--nodes", "0", "--port", "0", "--data-dir", str(tmp_path), flag, value)
     assert out.code == 1 and "store not opened in this test" in out.err
-    assert [options["compaction_interval"] for options in api_server_options] == [30.0]
-    out = up("--etcd-compaction-interval", "never", "--data-dir", str(tmp_path))
-    assert out.code == 2 and "--etcd-compaction-interval" in out.err and "Traceback" not in out.err
-
-
-def test_event_ttl_reaches_the_api_server(up, tmp_path, api_server_options):
-    out = up("--nodes", "0", "--port", "0", "--data-dir", str(tmp_path), "--event-ttl", "2h")
-    assert out.code == 1 and "store not opened in this test" in out.err
-    assert [options["event_ttl"] for options in api_server_options] == [7200.0]
-    out = up("--event-ttl", "-5m", "--data-dir", str(tmp_path))
-    assert out.code == 2 and "--event-ttl" in out.err and "Traceback" not in out.err
+    assert [options[option] for options in api_server_options] == [seconds]
+    out = up(flag, bad, "--data-dir", str(tmp_path))
+    assert out.code == 2 and flag in out.err and "Traceback" not in out.err
