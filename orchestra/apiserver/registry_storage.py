@@ -54,8 +54,6 @@ class StorageRegistry:
         window_events: int = DEFAULT_WINDOW_EVENTS,
         event_ttl: float = EVENT_TTL,
     ) -> None:
-        if event_ttl < 0:
-            raise ValueError(f"event_ttl must be 0 (events never expire) or more seconds, got {event_ttl}")
         self.store = store
         expiry = ExpiryLeases(store)
         self.bus = bus

@@ -72,9 +72,7 @@ from orchestra.apiserver.strategy import (
     generate_name,
 )
 from orchestra.apiserver.watchcache import TooLargeResourceVersion, WatchCache, WatchEvent, error_event
-from orchestra.store import (
-    CompactedError, FutureRevisionError, LeaseNotFoundError, Store, prefix_end,
-)
+from orchestra.store import CompactedError, FutureRevisionError, LeaseNotFoundError, Store, prefix_end
 
 __all__ = ["RequestContext", "ListOptions", "WatchEvent", "ResourceStorage", "GENERATE_NAME_ATTEMPTS"]
 
