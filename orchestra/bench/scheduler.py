@@ -208,12 +208,11 @@ def _scenario(workload: str, cfg: SchedBenchConfig, nodes: int | None = None, po
         return _Scenario(node_list, init, [pod_manifest(f"high-{i}", cpu="3", priority=10)
                                            for i in range(cfg.preemption_pods)])
     node_list = [node_manifest(f"node-{i}") for i in range(n)]
-    if workload == "SchedulingMixedShapes":
-        shapes = MIXED_SHAPES
-        return _Scenario(node_list, _init(cfg.init_pods, n),
-                         [pod_manifest(f"pod-{i}", cpu=shapes[i % len(shapes)][0], memory=shapes[i % len(shapes)][1])
-                          for i in range(pods or cfg.pods)])
-    return _Scenario(node_list, _init(cfg.init_pods, n), [pod_manifest(f"pod-{i}") for i in range(pods or cfg.pods)])
+    # SchedulingBasic's pods all have the first shape (pod_manifest's default requests)
+    shapes = MIXED_SHAPES if workload == "SchedulingMixedShapes" else MIXED_SHAPES[:1]
+    return _Scenario(node_list, _init(cfg.init_pods, n),
+                     [pod_manifest(f"pod-{i}", cpu=shapes[i % len(shapes)][0], memory=shapes[i % len(shapes)][1])
+                      for i in range(pods or cfg.pods)])
 
 
 def _init(count: int, nodes: int) -> list[dict[str, Any]]:
