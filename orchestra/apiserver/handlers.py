@@ -326,7 +326,8 @@ def request_context(request: Request) -> RequestContext:
 
 
 def _delete_options(request: Request) -> dict:
-    options: dict[str, Any] = decode_body(request) if not _blank(request.body) else {}
+    has_body = request.body_object is not None or not _blank(request.body)
+    options: dict[str, Any] = decode_body(request) if has_body else {}
     grace = _int_param(request, "gracePeriodSeconds")
     if grace is not None:
         options["gracePeriodSeconds"] = grace
@@ -392,14 +393,15 @@ class ResourceHandler:
         elif verb == "patch":
             patch_type = patch_type_of(request.headers.get("content-type", ""))
             ctx = request_context(request)
-            if _blank(request.body):
-                raise BadRequest("the patch body is empty")
+            patch = request.body_object
+            if patch is None:
+                if _blank(request.body):
+                    raise BadRequest("the patch body is empty")
+                patch = request.body
             if route.subresource == "scale":
-                result = await storage.patch_scale(route.namespace, route.name, patch_type, request.body, ctx)
+                result = await storage.patch_scale(route.namespace, route.name, patch_type, patch, ctx)
             else:
-                result = await storage.patch(
-                    route.namespace, route.name, patch_type, request.body, ctx, route.subresource
-                )
+                result = await storage.patch(route.namespace, route.name, patch_type, patch, ctx, route.subresource)
         elif verb == "delete":
             ctx = request_context(request)
             result, status = await storage.delete(route.namespace, route.name, _delete_options(request), ctx)

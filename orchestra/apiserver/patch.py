@@ -27,7 +27,7 @@ import orjson
 
 from orchestra.api import autoscaling, registry
 from orchestra.apiserver import mergekeys
-from orchestra.apiserver.errors import APIError, BadRequest, Invalid, RequestEntityTooLarge, UnsupportedMediaType
+from orchestra.apiserver.errors import BadRequest, Invalid, RequestEntityTooLarge, UnsupportedMediaType
 
 __all__ = [
     "PATCH_TYPES",
@@ -36,7 +36,8 @@ __all__ = [
     "MAX_JSON_PATCH_COPY_BYTES",
     "patch_type_of",
     "apply_patch",
-    "status_only_document",
+    "parse_patch",
+    "touches_status_only",
     "json_merge_patch",
     "json_patch",
     "strategic_merge_patch",
@@ -95,42 +96,38 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def _parse(patch: bytes | str | Any) -> Any:
-    """The patch document: parsed from bytes/str, else a private deep copy of the value."""
+def parse_patch(patch: bytes | str | Any) -> Any:
+    """The patch document: parsed from bytes/str (400 when malformed), else ``patch`` itself.
+
+    A document is not copied: applying a patch (:func:`apply_patch`) never changes its
+    document and never keeps its lists or objects, so one document may be applied again.
+    """
     if isinstance(patch, (bytes, bytearray, memoryview, str)):
         try:
             return orjson.loads(patch)
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"error decoding patch: {exc}") from None
-    return _deep_copy(patch)
+    return patch
 
 
-def status_only_document(patch_type: str, patch: bytes | Any) -> Any:
-    """The parsed patch when it can only change the top-level ``status``, else None.
+def touches_status_only(patch_type: str, document: Any) -> bool:
+    """Whether the parsed patch ``document`` can only change the top-level ``status``.
 
     A merge or strategic merge patch whose one key is ``status``, or a JSON patch whose
-    every path (and ``from``) is ``/status`` or under it. None too when the body does
-    not parse: the caller then takes its general path, which reports the error.
+    every path (and ``from``) is ``/status`` or under it.
     """
-    try:
-        short = patch_type_of(patch_type)
-        document = _parse(patch)
-    except APIError:
-        return None
-    if short == "json":
+    if patch_type_of(patch_type) == "json":
         if type(document) is not list or not document:
-            return None
+            return False
         for op in document:
             if type(op) is not dict:
-                return None
+                return False
             for field in ("path", "from"):
                 where = op.get(field, "/status") if field == "from" else op.get(field)
                 if type(where) is not str or not (where == "/status" or where.startswith("/status/")):
-                    return None
-        return document
-    if type(document) is dict and len(document) == 1 and "status" in document:
-        return document
-    return None
+                    return False
+        return True
+    return type(document) is dict and len(document) == 1 and "status" in document
 
 
 def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: str, api_version: str,
@@ -139,13 +136,13 @@ def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: st
 
     ``patch_type`` is a PATCH content type (``application/merge-patch+json``…) or a short
     name (``json``, ``merge``, ``strategic``); ``patch`` is the request body (bytes) or an
-    already decoded document. ``kind`` and ``api_version`` pick the schema of a strategic
-    merge patch. ``in_place``: the caller owns ``original`` (a private copy), so it is
+    already decoded document (see :func:`parse_patch`), which is left as it is. ``kind``
+    and ``api_version`` pick the schema of a strategic merge patch. ``in_place``: the caller owns ``original`` (a private copy), so it is
     patched and returned without being copied first; it may be left half patched when
     the patch fails.
     """
     short = patch_type_of(patch_type)
-    document = _parse(patch)
+    document = parse_patch(patch)
     if short == "merge":
         return json_merge_patch(original, document, in_place=in_place)
     if short == "json":

@@ -34,8 +34,9 @@ class Request:
 
     ``query`` maps each parameter to its values (``?a=1&a=2`` → ``{"a": ["1", "2"]}``);
     ``headers`` keys are lower-case; ``user`` is ``None`` until authentication ran.
-    ``body_object``: a create's or update's body handed over in process as the JSON-typed
-    object itself instead of encoded in ``body``; the server owns it from then on.
+    ``body_object``: the body handed over in process as the JSON-typed value itself instead
+    of encoded in ``body`` (a create's or update's object, a patch's document, a delete's
+    options); the server owns it from then on.
     """
 
     method: str

@@ -42,6 +42,10 @@ PATCH_CONTENT_TYPES = {
     "json": "application/json-patch+json",
     "strategic": "application/strategic-merge-patch+json",
 }
+#: ``(method, content type)`` of the requests whose body ``request_status`` may hand over in process.
+_HANDED_OVER = frozenset(
+    [("POST", JSON), ("PUT", JSON), ("DELETE", JSON)] + [("PATCH", t) for t in PATCH_CONTENT_TYPES.values()]
+)
 
 
 class UnknownKindError(LookupError):
@@ -204,13 +208,13 @@ class Client:
 
         Errors still raise :class:`ApiStatusError`. Over the in-process transport the server
         does not even encode a successful answer. ``hand_over``: the caller gives up ``body``
-        (a dict of JSON values, as :mod:`orjson` would encode them) and never touches it again,
-        so over the in-process transport a JSON POST or PUT passes the dict itself, unencoded;
-        the server may change it.
+        (JSON values, as :mod:`orjson` would encode them) and never touches it again, so over
+        the in-process transport a JSON POST, PUT or DELETE (its options) or a JSON, merge or
+        strategic merge PATCH passes it itself, unencoded; the server may change it.
         """
-        if (hand_over and type(body) is dict and method in ("POST", "PUT") and content_type == JSON
+        if (hand_over and type(body) in (dict, list) and (method, content_type) in _HANDED_OVER
                 and isinstance(self.transport, InProcessTransport)):
-            response = await self.transport.hand_over(method, path, body, query=query)
+            response = await self.transport.hand_over(method, path, body, query=query, content_type=content_type)
             if response.status >= 400:
                 raise_for_status(response)
             return response.status

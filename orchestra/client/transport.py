@@ -230,8 +230,6 @@ class _InProcessStream(StreamResponse):
                 await source.aclose()
 
 
-#: The headers of a request handed over by :meth:`InProcessTransport.hand_over` (lower-case keys).
-_HAND_OVER_HEADERS = {"accept": "application/json", "content-type": "application/json"}
 #: ``(status, content type)`` → the answer :meth:`InProcessTransport.hand_over` gives for a success
 #: without a body or headers of its own (frozen, with read-only headers: shared by every caller).
 _BODYLESS_ANSWERS: dict[tuple[int, str], RawResponse] = {}
@@ -293,11 +291,13 @@ class InProcessTransport(Transport):
         response = await self._handle(method, path, query, headers, body or b"", body_object)
         return await _raw_response(response, keep_body=False)
 
-    async def hand_over(self, method: str, path: str, body_object: Any, *, query: Query = None) -> RawResponse:
-        """:meth:`request_without_body` for a JSON request whose body is ``body_object`` itself (a dict
-        of JSON values the server owns from then on), asking for a JSON answer."""
+    async def hand_over(self, method: str, path: str, body_object: Any, *, query: Query = None,
+                        content_type: str = "application/json") -> RawResponse:
+        """:meth:`request_without_body` for a request whose body is ``body_object`` itself (JSON values
+        the server owns from then on, of ``content_type``), asking for a JSON answer."""
+        headers = {"accept": "application/json", "content-type": content_type}
         response = await self.server.handle_in_process(
-            method=method, path=path, query=_query_lists(query) if query else {}, headers=dict(_HAND_OVER_HEADERS),
+            method=method, path=path, query=_query_lists(query) if query else {}, headers=headers,
             body=b"", user=self.user, body_object=body_object,
         )
         status = response.status

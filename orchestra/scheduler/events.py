@@ -105,7 +105,7 @@ class EventRecorder:
                 await self.client.request_status(
                     "PATCH", f"/api/v1/namespaces/{ns}/events/{name}",
                     body={"count": count + 1, "lastTimestamp": e["time"]},
-                    content_type="application/merge-patch+json")
+                    content_type="application/merge-patch+json", hand_over=True)
                 self._seen[key] = (name, count + 1)
                 self._seen.move_to_end(key)
                 self.written += 1

@@ -479,7 +479,7 @@ class Scheduler:
         try:
             await self.client.request_status(
                 "PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status", body=patch,
-                content_type="application/strategic-merge-patch+json")
+                content_type="application/strategic-merge-patch+json", hand_over=True)
         except (ApiStatusError, TransportError, OSError) as exc:
             log.warning("cannot update the PodScheduled condition of %s: %s", pod.key, exc)
 
@@ -533,7 +533,8 @@ class Scheduler:
                      "lastTransitionTime": now_rfc3339()}
         await self.client.request_status(
             "PATCH", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}/status",
-            body={"status": {"conditions": [condition]}}, content_type="application/strategic-merge-patch+json")
+            body={"status": {"conditions": [condition]}}, content_type="application/strategic-merge-patch+json",
+            hand_over=True)
 
     async def _preempt(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...]) -> None:
         """Delete the victims through the API and clear lower-priority nominations on ``node``."""
@@ -543,7 +544,8 @@ class Scheduler:
                 try:
                     await self.client.request_status(
                         "PATCH", f"/api/v1/namespaces/{other.namespace}/pods/{other.name}/status",
-                        body={"status": {"nominatedNodeName": None}}, content_type="application/merge-patch+json")
+                        body={"status": {"nominatedNodeName": None}}, content_type="application/merge-patch+json",
+                        hand_over=True)
                 except (ApiStatusError, TransportError, OSError) as exc:
                     log.warning("cannot clear the nominated node of %s: %s", other.key, exc)
         grace = self.config.preemption_grace_seconds
@@ -560,7 +562,7 @@ class Scheduler:
                 if victim.uid:
                     options["preconditions"] = {"uid": victim.uid}
                 await self.client.request_status(
-                    "DELETE", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}", body=options)
+                    "DELETE", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}", body=options, hand_over=True)
             except ApiStatusError as exc:
                 if exc.code == 404:
                     self._victim_gone(victim.key)

@@ -17,8 +17,10 @@ from orchestra.apiserver.patch import (
     apply_patch,
     json_merge_patch,
     json_patch,
+    parse_patch,
     patch_type_of,
     strategic_merge_patch,
+    touches_status_only,
 )
 
 SMP = "application/strategic-merge-patch+json"
@@ -510,11 +512,56 @@ def test_strategic_patch_of_an_unknown_kind_is_415():
         strategic_merge_patch({}, {}, kind="Widget", api_version="example.com/v1")
 
 
-def test_patch_given_as_a_decoded_document_is_not_aliased():
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "new", "env": [{"name": "X"}]}]}}}}
-    result = apply_patch(deployment(), "strategic", patch, kind="Deployment", api_version="apps/v1")
-    result["spec"]["template"]["spec"]["containers"][1]["env"].append({"name": "Y"})
-    assert patch["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "X"}]
+def _containers(value, found=None):
+    """The ids of every dict and list in ``value``."""
+    found = set() if found is None else found
+    if type(value) in (dict, list):
+        found.add(id(value))
+        for child in value.values() if type(value) is dict else value:
+            _containers(child, found)
+    return found
+
+
+_DOCUMENTS = [
+    ("strategic", {"spec": {"template": {"spec": {"containers": [{"name": "new", "env": [{"name": "X"}]}]}}}}),
+    ("strategic", {"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"a": "b"}}}}}),
+    ("strategic", {"metadata": {"$setElementOrder/finalizers": ["b", "a"], "finalizers": ["b"]}}),
+    ("merge", {"spec": {"selector": {"matchLabels": {"x": "y"}}, "template": {"spec": {"volumes": [{"name": "v"}]}}}}),
+    ("json", [{"op": "add", "path": "/spec/extra", "value": {"list": [1, {"a": []}]}},
+              {"op": "replace", "path": "/spec/replicas", "value": 3}]),
+]
+
+
+@pytest.mark.parametrize("patch_type, document", _DOCUMENTS)
+def test_a_decoded_document_is_applied_as_it_is_and_never_changed_or_kept(patch_type, document):
+    before = copy.deepcopy(document)
+    assert parse_patch(document) is document  # taken as it is: no copy
+    first = apply_patch(deployment(), patch_type, document, kind="Deployment", api_version="apps/v1")
+    second = apply_patch(deployment(), patch_type, document, kind="Deployment", api_version="apps/v1")
+    assert document == before and first == second  # so one document may be applied again (a retry)
+    assert not _containers(first) & _containers(document)
+
+
+def test_parse_patch_reads_bytes_and_strings_and_reports_bad_json():
+    assert parse_patch(b'{"a":1}') == {"a": 1} == parse_patch('{"a":1}')
+    with pytest.raises(BadRequest, match="error decoding patch"):
+        parse_patch(b"{nope")
+
+
+@pytest.mark.parametrize("patch_type, document, expected", [
+    (SMP, {"status": {"phase": "Running"}}, True),
+    (MERGE, {"status": None}, True),
+    (SMP, {"status": {}, "spec": {}}, False),
+    (MERGE, {"metadata": {}}, False),
+    (MERGE, [], False),
+    (JSON_PATCH, [{"op": "replace", "path": "/status/phase", "value": "x"}, {"op": "add", "path": "/status"}], True),
+    (JSON_PATCH, [{"op": "copy", "from": "/spec", "path": "/status/x"}], False),
+    (JSON_PATCH, [{"op": "add", "path": "/statusx"}], False),
+    (JSON_PATCH, [], False),
+    (JSON_PATCH, ["add"], False),
+])
+def test_touches_status_only(patch_type, document, expected):
+    assert touches_status_only(patch_type, document) is expected
 
 
 @given(objects)

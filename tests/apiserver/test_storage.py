@@ -356,6 +356,29 @@ async def test_patch_of_a_missing_object_is_not_found(configmaps):
         await configmaps.patch("default", "cm", "merge", b"{}", CTX)
 
 
+async def test_a_malformed_patch_is_400_after_a_missing_objects_404(configmaps):
+    with pytest.raises(NotFound):
+        await configmaps.patch("default", "cm", "merge", b"{not json", CTX)
+    await configmaps.create("default", configmap(), CTX)
+    with pytest.raises(BadRequest, match="error decoding patch"):
+        await configmaps.patch("default", "cm", "merge", b"{not json", CTX)
+
+
+@pytest.mark.parametrize("patch_type, patch", [
+    ("merge", {"metadata": {"labels": {"a": "b"}}, "data": {"x": "y"}}),
+    ("json", [{"op": "test", "path": "/data/a", "value": "1"}, {"op": "add", "path": "/data/x", "value": "y"}]),
+    ("strategic", {"data": {"x": "y"}}),
+])
+async def test_a_patch_handed_over_as_its_document_has_its_bodys_outcome(configmaps, patch_type, patch):
+    outcomes = []
+    for name, given in (("as-body", orjson.dumps(patch)), ("as-document", patch)):
+        await configmaps.create("default", configmap(name), CTX)
+        patched = await configmaps.patch("default", name, patch_type, given, CTX)
+        outcomes.append({k: v for k, v in patched.items() if k != "metadata"} | {"labels": patched["metadata"].get("labels")})
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1]["data"]["x"] == "y"
+
+
 async def test_patch_status_subresource(deployments):
     await deployments.create("default", deployment(), CTX)
     patched = await deployments.patch(
@@ -414,7 +437,7 @@ async def test_a_pod_status_patch_takes_the_light_path_to_the_general_outcome(po
     for name, general in (("light", False), ("general", True)):
         await pods.create("default", pod(name), CTX)
         await pods.patch("default", name, "merge", orjson.dumps({"status": status}), CTX, subresource="status")
-        body = orjson.dumps(patch)
+        body = orjson.dumps(patch) if name != "light" else patch  # the light path taking the handed-over document
         if general:
             patched = await pods._patch_generally("default", name, patch_type, body, CTX, "status")
         else:

@@ -67,13 +67,29 @@ async def test_a_handed_over_body_is_taken_as_it_is_and_checked_as_any_other(ser
         await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("handed"),
                                     hand_over=True)
     assert taken.value.code == 409
-    # A patch's body is bytes to the server whatever the caller says: it is encoded as usual.
+    # A patch's document and a delete's options are handed over too, and checked as any other.
     patch = {"data": {"k": "w"}}
     assert await client.request_status("PATCH", "/api/v1/namespaces/default/configmaps/handed", body=patch,
                                        content_type="application/merge-patch+json", hand_over=True) == 200
-    assert patch == {"data": {"k": "w"}}
+    operations = [{"op": "add", "path": "/data/j", "value": "x"}]
+    assert await client.request_status("PATCH", "/api/v1/namespaces/default/configmaps/handed", body=operations,
+                                       content_type="application/json-patch+json", hand_over=True) == 200
     stored = await client.get("configmaps", "handed", namespace="default", raw=True)
-    assert stored["data"] == {"k": "w"}
+    assert stored["data"] == {"k": "w", "j": "x"}
+    with pytest.raises(ApiStatusError) as bad_patch:
+        await client.request_status("PATCH", "/api/v1/namespaces/default/configmaps/handed", body={"data": 5},
+                                    content_type="application/merge-patch+json", hand_over=True)
+    assert bad_patch.value.code == 400
+    with pytest.raises(ApiStatusError) as stale:
+        await client.request_status("DELETE", "/api/v1/namespaces/default/configmaps/handed",
+                                    body={"preconditions": {"uid": "not-its-uid"}}, hand_over=True)
+    assert stale.value.code == 409
+    assert await client.request_status("DELETE", "/api/v1/namespaces/default/configmaps/handed",
+                                       body={"preconditions": {"uid": cached["metadata"]["uid"]}},
+                                       hand_over=True) == 200
+    with pytest.raises(ApiStatusError) as gone:
+        await client.get("configmaps", "handed", namespace="default", raw=True)
+    assert gone.value.code == 404
 
 
 async def test_in_process_answers_are_encoded_only_when_read(server):
