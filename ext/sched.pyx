@@ -928,15 +928,24 @@ def reason_histogram(NodeTable t, const int32_t[:] kinds, const int32_t[:] detai
     cdef int n = t.size, step, i
     cdef unordered_map[int64_t, int64_t] counts
     cdef pair[int64_t, int64_t] item
+    cdef int64_t key, last = 0
+    cdef int64_t* last_count = NULL
     if n == 0:
         return out
     with nogil:
+        i = start % n
         for step in range(scanned):
-            i = (start + step) % n
             if t.live[i] and kinds[i]:
-                counts[(<int64_t>kinds[i] << 32) | <uint32_t>details[i]] += 1
+                key = (<int64_t>kinds[i] << 32) | <uint32_t>details[i]
+                if last_count == NULL or key != last:  # neighbours mostly share a reason: one lookup a run
+                    last = key
+                    last_count = &counts[key]  # stays valid: the map's elements never move
+                last_count[0] += 1
+            i += 1
+            if i == n:
+                i = 0
     for item in counts:
-        out[(<int32_t>(item.first >> 32), <int32_t>(item.first & 0xFFFFFFFF))] = item.second
+        out[(<int32_t>(item.first >> 32), <int32_t><uint32_t>item.first)] = item.second
     return out
 
 
@@ -944,6 +953,8 @@ def slots_rejected_by(NodeTable t, const int32_t[:] kinds, const int32_t[:] deta
                       const int32_t[:] pair_kinds, const int32_t[:] pair_details):
     """The live slots, in order, whose ``(kinds[slot], details[slot])`` is one of the given pairs."""
     cdef int n = min(t.size, <int>kinds.shape[0]), i, p, np = pair_kinds.shape[0]
+    cdef int32_t last_kind = 0, last_detail = 0
+    cdef bint last_wanted = False
     cdef vector[int32_t] found
     cdef array out
     cdef size_t k
@@ -951,10 +962,14 @@ def slots_rejected_by(NodeTable t, const int32_t[:] kinds, const int32_t[:] deta
         for i in range(n):
             if not t.live[i] or not kinds[i]:
                 continue
-            for p in range(np):
-                if kinds[i] == pair_kinds[p] and details[i] == pair_details[p]:
-                    found.push_back(i)
-                    break
+            if kinds[i] != last_kind or details[i] != last_detail:  # a new reason: look it up
+                last_kind, last_detail, last_wanted = kinds[i], details[i], False
+                for p in range(np):
+                    if last_kind == pair_kinds[p] and last_detail == pair_details[p]:
+                        last_wanted = True
+                        break
+            if last_wanted:
+                found.push_back(i)
     out = clone(_I32, <Py_ssize_t>found.size(), False)
     for k in range(found.size()):
         out.data.as_ints[k] = found[k]

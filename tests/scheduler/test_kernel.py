@@ -57,6 +57,31 @@ def test_run_filters_wraps_stops_and_respects_the_limit():
     assert sched.reason_histogram(t, kinds, details, 1, 2) == {(sched.K_UNSCHEDULABLE, 0): 1}
 
 
+reasons = st.lists(st.tuples(st.integers(0, 3), st.integers(-2, 2), st.booleans()), min_size=1, max_size=30)
+
+
+@given(reasons, st.integers(0, 60), st.integers(0, 60), st.lists(st.tuples(st.integers(1, 3), st.integers(-2, 2)),
+                                                                   max_size=4))
+def test_reason_histogram_and_slots_rejected_by_count_live_rejected_slots(per_slot, start, scanned, wanted):
+    """Against plain Python: runs of one reason, reasons that come back, dead slots, a wrapping scan."""
+    n = len(per_slot)
+    t = _table([(1, 1)] * n, [(0, 0)] * n)
+    for i, (_, _, live) in enumerate(per_slot):
+        t.set_live(i, live)
+    kinds = array("i", [k for k, _, _ in per_slot])
+    details = array("i", [d for _, d, _ in per_slot])
+    scanned = min(scanned, n)
+    expected: dict[tuple[int, int], int] = {}
+    for step in range(scanned):
+        i = (start + step) % n
+        if per_slot[i][2] and kinds[i]:
+            expected[(kinds[i], details[i])] = expected.get((kinds[i], details[i]), 0) + 1
+    assert sched.reason_histogram(t, kinds, details, start, scanned) == expected
+    rejected = sched.slots_rejected_by(t, kinds, details, array("i", [k for k, _ in wanted]),
+                                       array("i", [d for _, d in wanted]))
+    assert list(rejected) == [i for i, (k, d, live) in enumerate(per_slot) if live and k and (k, d) in wanted]
+
+
 node_change = st.one_of(
     st.tuples(st.just("requests"), st.integers(0, 7), st.integers(-1500, 1500)),
     st.tuples(st.just("allocatable"), st.integers(0, 7), st.integers(0, 3000)),
