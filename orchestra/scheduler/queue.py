@@ -303,6 +303,11 @@ class SchedulingQueue:
         self._in_flight[qpi.key] = qpi
         return qpi
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (then :meth:`pop` raises :class:`QueueClosed`)."""
+        return self._closed
+
     async def pop(self) -> QueuedPodInfo:
         """Wait for a pod in activeQ and hand it out (raise :class:`QueueClosed` once closed)."""
         while True:

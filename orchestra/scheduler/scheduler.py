@@ -15,8 +15,11 @@ instance that loses the lease stops scheduling for good (:attr:`Scheduler.lost_l
 One pod at a time: pop the queue's head, run its profile's framework (chosen by
 ``spec.schedulerName``; pods for other schedulers are ignored) against the cache's snapshot,
 assume the pod on the chosen node, reserve and permit — then bind *off* the scheduling cycle
-in a task (at most ``bind_concurrency`` at once) through the API's ``pods/binding``
-subresource, so the next pod is scheduled while the binding travels. A failed binding
+through the API's ``pods/binding`` subresource, so the next pod is scheduled while the binding
+travels. Binding cycles wait in a queue for binder tasks, at most ``bind_concurrency`` of them:
+one binder runs cycles back to back while they finish at once (in process they do), and another
+starts whenever a binder takes a cycle while more wait, so a cycle that suspends (an HTTP
+request, a Permit wait) holds up none of the others. A failed binding
 unreserves, forgets the assumed pod and retries it after its backoff. While pods are queued,
 cycles run back to back for up to :data:`CYCLE_SLICE_SECONDS` before the loop lets bindings,
 informers and event writes run: each of those then handles a batch, not one pod's worth.
@@ -33,6 +36,7 @@ only that pod's attempt (reported in its events, retried after backoff).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import time
@@ -120,8 +124,12 @@ class Scheduler:
         self._victim_of: dict[str, str] = {}
         self.bound = 0
         self.attempts = 0
-        self._bind_slots = asyncio.Semaphore(config.bind_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Binding cycles waiting for a binder task, and the binders alive and not yet started.
+        self._bindings: collections.deque[tuple[Framework, ScheduleResult, QueuedPodInfo, str, bool]] = (
+            collections.deque())
+        self._binders = 0
+        self._binders_starting = 0
         #: Preemptors holding their nominated node: pod key → node (assumed there until retried).
         self._placeholders: dict[str, str] = {}
         self._loop: asyncio.Task[None] | None = None
@@ -336,11 +344,14 @@ class Scheduler:
         """Schedule pods until the queue is closed (:meth:`start` runs this in a task)."""
         clock = time.perf_counter
         slice_start = clock()
+        queue = self.queue
         while True:
-            try:
-                qpi = await self.queue.pop()  # suspends only when nothing is due
-            except QueueClosed:
-                return
+            qpi = queue.pop_nowait() if not queue.closed else None
+            if qpi is None:
+                try:
+                    qpi = await queue.pop()  # waits for a pod that is due
+                except QueueClosed:
+                    return
             try:
                 self.schedule_pod(qpi)
             except Exception as exc:  # a bug here must not stop the scheduler
@@ -376,29 +387,58 @@ class Scheduler:
             self.cache.forget(pod.key)
             self._failure(qpi, fw, status)
             return
-        self._spawn(self._binding_cycle(fw, result, qpi, node, status.code == Code.WAIT))
+        self._bindings.append((fw, result, qpi, node, status.code == Code.WAIT))
+        self._start_binder()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _binding_cycle(self, fw: Framework, result: ScheduleResult, qpi: QueuedPodInfo, node: str,
-                             waiting: bool) -> None:
+    def _start_binder(self) -> None:
+        """Start a binder task for the queued binding cycles, unless one is about to run or
+        ``bind_concurrency`` are alive."""
+        if self._bindings and not self._binders_starting and self._binders < self.config.bind_concurrency:
+            self._binders += 1
+            self._binders_starting += 1
+            self._spawn(self._binder())
+
+    async def _binder(self) -> None:
+        """Run queued binding cycles until none is left (see the module's docstring)."""
+        self._binders_starting -= 1
+        try:
+            while self._bindings:
+                fw, result, qpi, node, waiting = self._bindings.popleft()
+                self._start_binder()  # the cycles left must not wait for this one if it suspends
+                try:
+                    status = await self._bind(fw, result, qpi, node, waiting)
+                except Exception as exc:  # a bug here must not strand the cycles queued behind it
+                    log.exception("binding %s failed", qpi.key)
+                    status = Status.error(f"binding failed: {exc!r}")
+                if not status.is_success:
+                    self._binding_failed(fw, result, qpi, node, status)
+                    continue
+                try:
+                    await self._bound(fw, result, qpi, node)
+                except Exception:
+                    log.exception("after binding %s", qpi.key)
+        finally:
+            self._binders -= 1
+
+    async def _bind(self, fw: Framework, result: ScheduleResult, qpi: QueuedPodInfo, node: str,
+                    waiting: bool) -> Status:
+        """The binding cycle up to the binding: wait at permit, pre-bind, bind."""
         pod, state = qpi.pod, result.state
-        async with self._bind_slots:
-            status = await fw.wait_on_permit(pod) if waiting else Status()
-            if status.is_success:
-                status = await fw.run_pre_bind(state, pod, node)
-            if status.is_success:
-                status = await fw.run_bind(state, pod, node)
-        if not status.is_success:
-            fw.run_unreserve(state, pod, node)
-            self.cache.forget(pod.key)
-            # pods rejected because of this one may fit now
-            self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)
-            self._failure(qpi, fw, status, binding=True)
-            return
+        status = await fw.wait_on_permit(pod) if waiting else SUCCESS
+        if status.is_success:
+            status = await fw.run_pre_bind(state, pod, node)
+        if status.is_success:
+            status = await fw.run_bind(state, pod, node)
+        return status
+
+    async def _bound(self, fw: Framework, result: ScheduleResult, qpi: QueuedPodInfo, node: str) -> None:
+        """The binding cycle after a successful binding: confirm the assumption, report, post-bind."""
+        pod = qpi.pod
         self.cache.finish_binding(pod.key)
         self.queue.done(pod.key)
         self.queue.delete_nomination(pod.key)
@@ -408,7 +448,16 @@ class Scheduler:
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
         if self.on_bound is not None:
             self.on_bound(qpi, node)
-        await fw.run_post_bind(state, pod, node)
+        await fw.run_post_bind(result.state, pod, node)
+
+    def _binding_failed(self, fw: Framework, result: ScheduleResult, qpi: QueuedPodInfo, node: str,
+                        status: Status) -> None:
+        """Undo the assumption of a pod whose binding cycle failed and retry it after its backoff."""
+        fw.run_unreserve(result.state, qpi.pod, node)
+        self.cache.forget(qpi.pod.key)
+        # pods rejected because of this one may fit now
+        self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)
+        self._failure(qpi, fw, status, binding=True)
 
     async def bind_through_api(self, pod: PodInfo, node_name: str) -> Status:
         """DefaultBinder's binder: POST the pod's ``binding`` subresource."""

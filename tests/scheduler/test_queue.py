@@ -182,7 +182,9 @@ async def test_pop_waits_for_a_pod_and_close_ends_it():
     assert (await asyncio.wait_for(waiter, 5)).pod.name == "p"
     closing = asyncio.ensure_future(q.pop())
     await asyncio.sleep(0)
+    assert not q.closed
     q.close()
+    assert q.closed
     with pytest.raises(QueueClosed):
         await asyncio.wait_for(closing, 5)
 

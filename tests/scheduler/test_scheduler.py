@@ -290,6 +290,76 @@ async def test_failed_binding_is_retried_with_backoff(client):
         assert not sched.cache.is_assumed("default/p")
 
 
+class GatedPreBind(Plugin):
+    """PreBind: suspends every binding cycle until the test opens the gate, counting those in flight."""
+
+    NAME = "GatedPreBind"
+
+    def __init__(self, args, handle):
+        super().__init__(args, handle)
+        self.gate = asyncio.Event()
+        self.in_flight = self.most = self.passed = 0
+
+    async def pre_bind(self, state, pod, node_name):
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await self.gate.wait()
+        finally:
+            self.in_flight -= 1
+        self.passed += 1
+        return Status()
+
+
+async def test_bindings_that_suspend_run_at_most_bind_concurrency_at_once(client):
+    await client.create(node("n0", cpu="100"))
+    profile = {"schedulerName": "default-scheduler", "plugins": {"preBind": {"enabled": [{"name": "GatedPreBind"}]}}}
+    async with make_scheduler(client, (profile,), {"GatedPreBind": GatedPreBind}, bind_concurrency=4) as sched:
+        gated = sched.frameworks["default-scheduler"].plugins("preBind")[0]
+        for i in range(10):
+            await client.create(pod(f"p{i}"))
+
+        async def all_binders_busy():
+            return gated.in_flight == 4
+
+        await eventually(all_binders_busy)
+        await asyncio.sleep(0.05)  # the 6 cycles left wait for a binder instead of starting
+        assert gated.in_flight == 4 and gated.passed == 0
+        gated.gate.set()
+
+        async def all_bound():
+            pods = (await client.list("pods", namespace="default", raw=True)).items
+            return all(p["spec"].get("nodeName") == "n0" for p in pods) and len(pods) == 10
+
+        await eventually(all_bound)
+        await sched.wait_idle()
+        assert gated.most == 4 and gated.passed == 10 and sched.bound == 10
+
+
+async def test_a_binding_cycle_that_raises_is_retried_and_does_not_hold_up_the_others(client):
+    await client.create(node("n0"))
+    sched = make_scheduler(client)
+    real = sched._bind
+    raised = []
+
+    async def buggy(fw, result, qpi, node_name, waiting):
+        if qpi.pod.name == "p0" and not raised:
+            raised.append(qpi.pod.name)
+            raise RuntimeError("a bug")
+        return await real(fw, result, qpi, node_name, waiting)
+
+    sched._bind = buggy  # type: ignore[method-assign]
+    async with sched:
+        for i in range(3):
+            await client.create(pod(f"p{i}"))
+        for i in range(3):
+            assert await eventually(lambda: node_of(client, f"p{i}")) == "n0"
+        await sched.wait_idle()
+        assert raised == ["p0"]
+        failed = await events_of(client, "p0", "FailedScheduling")
+        assert failed[0]["message"] == "binding failed: RuntimeError('a bug')"
+
+
 async def test_repeated_failures_update_one_event(client):
     await client.create(node("n0", cpu="1"))
     async with make_scheduler(client) as sched:
