@@ -443,7 +443,7 @@ class ResourceHandler:
             include = self._include_object(request)
             stream = _table_events(events, route, include)
             return Response(200, b"", TABLE_CONTENT_TYPE, stream=stream)
-        return Response(200, b"", "application/json", stream=_json_events(events), events=_shared_events(events))
+        return Response(200, b"", "application/json", stream=_json_events(events), events=events)
 
 
 def _error_line(error: APIError) -> bytes:
@@ -456,20 +456,6 @@ async def _json_events(events: AsyncIterator[WatchEvent]) -> AsyncIterator[bytes
             yield event.json_line()
     except APIError as exc:
         yield _error_line(exc)
-    finally:
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
-
-
-async def _shared_events(events: AsyncIterator[WatchEvent]) -> AsyncIterator[tuple[str, dict]]:
-    """The watch's events as ``(type, object)`` pairs, not encoded (the objects are the watch
-    cache's own); an error ends them with an ``ERROR`` pair carrying its Status."""
-    try:
-        async for event in events:
-            yield event.type, event.object
-    except APIError as exc:
-        yield "ERROR", exc.status()
     finally:
         close = getattr(events, "aclose", None)
         if close is not None:

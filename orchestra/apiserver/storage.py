@@ -466,33 +466,30 @@ class ResourceStorage:
         self._validate_list_options(opts, watch=True)
         if opts.resource_version not in (None, "", "0"):
             _parse_rv(opts.resource_version)
-        return self._watch(namespace or None, opts)
+        return _WatchStream(lambda: self._open_watch(namespace or None, opts))
 
-    async def _watch(self, namespace: str | None, opts: ListOptions) -> AsyncIterator[WatchEvent]:
+    async def _open_watch(self, namespace: str | None, opts: ListOptions) -> AsyncIterator[WatchEvent]:
+        """Open the cache watcher ``opts`` ask for; its stream of events (APIError when it cannot start)."""
         cache = self.cache
         rv, initial_events = opts.resource_version, opts.send_initial_events
         revision = None if rv in (None, "", "0") else int(rv)  # type: ignore[arg-type]
         labels, fields = opts.label_selector, opts.field_selector
-        try:
-            if initial_events is True:
-                if revision is not None:
-                    await cache.wait_not_older_than(revision)
-                elif rv != "0":
-                    await cache.wait_fresh()
-                watcher = cache.open_watcher(namespace, labels, fields, initial=True, since=None)
-            elif revision is not None:
+        if initial_events is True:
+            if revision is not None:
                 await cache.wait_not_older_than(revision)
-                watcher = cache.open_watcher(namespace, labels, fields, initial=False, since=revision)
-            elif initial_events is False:
-                watcher = cache.open_watcher(namespace, labels, fields, initial=False, since=None)
-            else:
-                if rv != "0":
-                    await cache.wait_fresh()
-                watcher = cache.open_watcher(namespace, labels, fields, initial=True, since=None)
-        except APIError as exc:
-            yield error_event(exc)
-            return
-        stream = cache.stream(
+            elif rv != "0":
+                await cache.wait_fresh()
+            watcher = cache.open_watcher(namespace, labels, fields, initial=True, since=None)
+        elif revision is not None:
+            await cache.wait_not_older_than(revision)
+            watcher = cache.open_watcher(namespace, labels, fields, initial=False, since=revision)
+        elif initial_events is False:
+            watcher = cache.open_watcher(namespace, labels, fields, initial=False, since=None)
+        else:
+            if rv != "0":
+                await cache.wait_fresh()
+            watcher = cache.open_watcher(namespace, labels, fields, initial=True, since=None)
+        return cache.stream(
             watcher,
             api_version=self.rtype.api_version,
             kind=self.rtype.kind,
@@ -500,11 +497,6 @@ class ResourceStorage:
             initial_events_end=initial_events is True,
             timeout_seconds=opts.timeout_seconds,
         )
-        try:
-            async for event in stream:
-                yield event
-        finally:
-            await stream.aclose()
 
     # -- the write pipeline --------------------------------------------------------------
 
@@ -1389,6 +1381,43 @@ class ResourceStorage:
             return current
 
         await self._guaranteed_update(namespace, name, transform, ctx, None, retry=True, internal=True)
+
+
+class _WatchStream:
+    """What :meth:`ResourceStorage.watch` returns: opens the cache's watcher on the first step, then
+    hands every step to the cache's stream itself (no generator frame of its own per event).
+
+    A watch that cannot start (an expired or future resourceVersion) yields one ``ERROR`` event.
+    """
+
+    def __init__(self, open_stream: Callable[[], Awaitable[AsyncIterator[WatchEvent]]]) -> None:
+        self._open = open_stream
+        self._stream: Any = None
+        self._ended = False
+
+    def __aiter__(self) -> "_WatchStream":
+        return self
+
+    def __anext__(self) -> Awaitable[WatchEvent]:
+        if self._stream is not None:
+            return self._stream.__anext__()
+        return self._first()
+
+    async def _first(self) -> WatchEvent:
+        if self._ended:
+            raise StopAsyncIteration
+        try:
+            self._stream = await self._open()
+        except APIError as exc:
+            self._ended = True
+            return error_event(exc)
+        return await self._stream.__anext__()
+
+    async def aclose(self) -> None:
+        """End the watch (its cache watcher closes)."""
+        self._ended = True
+        if self._stream is not None:
+            await self._stream.aclose()
 
 
 _BINDING_KEYS = frozenset({"apiVersion", "kind", "metadata", "target"})

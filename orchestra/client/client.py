@@ -308,10 +308,10 @@ class Client:
                 raise_for_status(RawResponse(response.status, response.headers, await response.read()))
             source = response.shared_events() if shared and raw and hasattr(response, "shared_events") else None
             if source is not None:
-                async for event_type, obj in source:
-                    if event_type == "ERROR":
-                        _raise_watch_error(obj)
-                    yield WatchEvent(event_type, obj)
+                async for event in source:
+                    if event.type == "ERROR":
+                        _raise_watch_error(event.object)
+                    yield WatchEvent(event.type, event.object)
                 return
             async for line in response.lines():
                 if not line or line.isspace():

@@ -118,8 +118,30 @@ class Informer:
         await cancel_and_wait([self._task])
         self._task = None
 
-    async def _emit(self, index: int, *args: Any) -> None:
-        for handlers in list(self._handlers):
+    def _emit(self, index: int, *args: Any) -> Awaitable[None] | None:
+        """Call handler ``index`` (add, update, delete) of every registration, in order; a handler
+        that raises is logged. Returns what is left to await once a handler returned an awaitable
+        (the handlers after it run when it is done), None when every handler is done."""
+        registrations = list(self._handlers)
+        for position, handlers in enumerate(registrations):
+            handler = handlers[index]
+            if handler is None:
+                continue
+            try:
+                result = handler(*args)
+            except Exception:
+                log.exception("%s informer handler failed", self.resource.plural)
+                continue
+            if result is not None and inspect.isawaitable(result):
+                return self._emit_after(result, registrations[position + 1:], index, args)
+        return None
+
+    async def _emit_after(self, pending: Awaitable[Any], registrations: list, index: int, args: tuple) -> None:
+        try:
+            await pending
+        except Exception:
+            log.exception("%s informer handler failed", self.resource.plural)
+        for handlers in registrations:
             handler = handlers[index]
             if handler is None:
                 continue
@@ -148,12 +170,18 @@ class Informer:
         for key, obj in fresh.items():
             previous = old.get(key)
             if previous is None:
-                await self._emit(0, obj)
+                pending = self._emit(0, obj)
             elif _resource_version(previous) != _resource_version(obj):
-                await self._emit(1, previous, obj)
+                pending = self._emit(1, previous, obj)
+            else:
+                continue
+            if pending is not None:
+                await pending
         for key, obj in old.items():
             if key not in fresh:
-                await self._emit(2, obj)
+                pending = self._emit(2, obj)
+                if pending is not None:
+                    await pending
         self._synced.set()
 
     async def _watch(self) -> None:
@@ -169,14 +197,13 @@ class Informer:
             self.resource_version = _resource_version(obj) or self.resource_version
             if event.type == "DELETED":
                 previous = self.cache.pop(key, None)
-                await self._emit(2, previous if previous is not None else obj)
+                pending = self._emit(2, previous if previous is not None else obj)
             else:
                 previous = self.cache.get(key)
                 self.cache[key] = obj
-                if previous is None:
-                    await self._emit(0, obj)
-                else:
-                    await self._emit(1, previous, obj)
+                pending = self._emit(0, obj) if previous is None else self._emit(1, previous, obj)
+            if pending is not None:
+                await pending
 
     async def _run(self) -> None:
         need_list = True

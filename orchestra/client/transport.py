@@ -215,10 +215,10 @@ class _InProcessStream(StreamResponse):
         if buffer:
             yield buffer
 
-    def shared_events(self) -> AsyncIterator[tuple[str, Any]] | None:
-        """A watch's events as the server holds them, ``(type, object)`` with an ``ERROR``
-        type for a failure, instead of its encoded :meth:`lines`; None when there are none.
-        The objects are the server's own: read them, never change them."""
+    def shared_events(self) -> AsyncIterator[Any] | None:
+        """A watch's events as the server holds them (each with a ``type`` and an ``object``; an
+        ``ERROR`` one carries a failure's Status) instead of its encoded :meth:`lines`; None when
+        there are none. The objects are the server's own: read them, never change them."""
         return self._response.events
 
     async def read(self) -> bytes:
