@@ -105,7 +105,8 @@ def _with_resource_version(obj: dict, revision: int) -> dict:
 class CacheEvent:
     """One change of one object, as the cache saw it from the store."""
 
-    __slots__ = ("type", "key", "revision", "object", "prev", "namespace", "_events", "_fields", "_prev_fields")
+    __slots__ = ("type", "key", "revision", "object", "prev", "namespace", "_as_is", "_events", "_fields",
+                 "_prev_fields")
 
     def __init__(self, type: str, key: bytes, revision: int, obj: dict, prev: dict | None) -> None:
         self.type = type
@@ -116,15 +117,16 @@ class CacheEvent:
         #: The object before the change (None for ADDED).
         self.prev = prev
         self.namespace = (obj.get("metadata") or {}).get("namespace") or ""
-        self._events: dict[str, WatchEvent] = {}
+        self._as_is: WatchEvent | None = None
+        self._events: dict[str, WatchEvent] | None = None
         self._fields: dict[str, str] | None = None
         self._prev_fields: dict[str, str] | None = None
 
     def as_is(self) -> WatchEvent:
-        """The event as it happened."""
-        event = self._events.get(self.type)  # the common case of every fan-out: no closure built
+        """The event as it happened (one object shared by every watcher)."""
+        event = self._as_is
         if event is None:
-            event = self._events[self.type] = WatchEvent(self.type, self.object)
+            event = self._as_is = WatchEvent(self.type, self.object)
         return event
 
     def as_added(self) -> WatchEvent:
@@ -137,6 +139,8 @@ class CacheEvent:
         return self._event("DELETED", lambda: _with_resource_version(self.prev, self.revision))
 
     def _event(self, type: str, build: Callable[[], dict]) -> WatchEvent:
+        if self._events is None:
+            self._events = {}
         event = self._events.get(type)
         if event is None:
             event = self._events[type] = WatchEvent(type, build())
@@ -225,9 +229,12 @@ class CacheWatcher:
         """Queue what this watcher sees of ``event``; end the watcher if it fell too far behind."""
         if self.closed:
             return
-        watch_event = self.convert(event)
-        if watch_event is None:
-            return
+        if not self._filters and (self.namespace is None or event.namespace == self.namespace):
+            watch_event = event.as_is()  # what convert gives, without its call
+        else:
+            watch_event = self.convert(event)
+            if watch_event is None:
+                return
         if len(self.buffer) >= self.maxsize:
             log.info("watcher of %s fell %d events behind; ending it", self.cache.resource, self.maxsize)
             self.close()

@@ -41,6 +41,15 @@ def object_key(obj: Any) -> str:
     return f"{namespace}/{name}" if namespace else name
 
 
+def _key_and_version(obj: Any) -> tuple[str, str]:
+    """:func:`object_key` and :func:`_resource_version` of ``obj`` at once (a watch reads both of every object)."""
+    if type(obj) is dict:
+        meta = obj.get("metadata") or {}
+        namespace, name = meta.get("namespace"), meta.get("name")
+        return f"{namespace}/{name}" if namespace else name, meta.get("resourceVersion", "")
+    return object_key(obj), _resource_version(obj)
+
+
 def _resource_version(obj: Any) -> str:
     if isinstance(obj, dict):
         return (obj.get("metadata") or {}).get("resourceVersion", "")
@@ -193,8 +202,9 @@ class Informer:
             if event.type == "BOOKMARK":
                 self.resource_version = _resource_version(obj) or self.resource_version
                 continue
-            key = object_key(obj)
-            self.resource_version = _resource_version(obj) or self.resource_version
+            key, version = _key_and_version(obj)
+            if version:
+                self.resource_version = version
             if event.type == "DELETED":
                 previous = self.cache.pop(key, None)
                 pending = self._emit(2, previous if previous is not None else obj)
