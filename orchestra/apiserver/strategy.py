@@ -29,6 +29,7 @@ from typing import Any, Callable
 import attrs
 import orjson
 
+from orchestra._ext.uids import uuid4_texts
 from orchestra.api import core
 from orchestra.api.errors import FieldError
 from orchestra.api.timestamps import now_rfc3339
@@ -70,8 +71,6 @@ _POD_UPDATE_FORBIDDEN = (
 #: UIDs made ahead from one read of random bytes (one system call per 256 UIDs), handed out from the end.
 _uid_pool: list[str] = []
 _UIDS_PER_READ = 256
-#: The RFC 4122 variant character for each hex digit in its place (the digit's top bits become ``10``).
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def _forget_uid_pool() -> None:
@@ -83,18 +82,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_uid_pool)
 
 
-def _fill_uid_pool() -> None:
-    h = os.urandom(16 * _UIDS_PER_READ).hex()
-    _uid_pool[:] = [
-        f"{h[o:o + 8]}-{h[o + 8:o + 12]}-4{h[o + 13:o + 16]}-{_VARIANT[h[o + 16]]}{h[o + 17:o + 20]}-{h[o + 20:o + 32]}"
-        for o in range(0, 32 * _UIDS_PER_READ, 32)
-    ]
-
-
 def new_uid() -> str:
     """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` gives, without building a UUID object."""
     if not _uid_pool:
-        _fill_uid_pool()
+        _uid_pool[:] = uuid4_texts(os.urandom(16 * _UIDS_PER_READ))
     return _uid_pool.pop()
 
 

@@ -6,7 +6,7 @@ import re
 import uuid
 
 import orjson
-
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,6 +73,20 @@ def test_uids_are_random_version_4_uuids():
     for uid in uids:
         parsed = uuid.UUID(uid)
         assert str(parsed) == uid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+@given(st.lists(st.binary(min_size=16, max_size=16), max_size=8))
+def test_the_uid_kernel_writes_what_the_uuid_module_writes(chunks):
+    from orchestra._ext.uids import uuid4_texts
+
+    assert uuid4_texts(b"".join(chunks)) == [str(uuid.UUID(bytes=c, version=4)) for c in chunks]
+
+
+def test_the_uid_kernel_refuses_a_partial_uuid():
+    from orchestra._ext.uids import uuid4_texts
+
+    with pytest.raises(ValueError, match="17 bytes, not a multiple of 16"):
+        uuid4_texts(bytes(17))
 
 
 def test_a_forked_child_never_repeats_its_parents_uids():
