@@ -409,21 +409,22 @@ class Diagnosis:
             st = self._kernel_statuses[key] = self.framework.kernel_plugin(key[0]).kernel_status(key[1], self.snapshot)
         return st
 
-    def slots_with(self, code: Code) -> list[int]:
-        """The slots of the nodes whose status has ``code`` (e.g. the nodes preemption may help), in order."""
+    def slots_with(self, code: Code) -> array:
+        """The slots of the nodes whose status has ``code`` (e.g. the nodes preemption may help), in
+        order, as an ``array("i")`` (what the kernel's scans take)."""
         if self.pre_filter is not None:
-            return list(self.snapshot.slots()) if self.pre_filter.code == code else []
+            return array("i", self.snapshot.slots() if self.pre_filter.code == code else ())
         table = self.snapshot.table
         pairs = [key for key in self.kernel_counts() if self.status(0, key).code == code]
         found = sched.slots_rejected_by(table, self.kinds, self.details, array("i", [k for k, _ in pairs]),
                                         array("i", [d for _, d in pairs])) if pairs else array("i")
         python = self.python
         if not python:
-            return found.tolist()
+            return found
         out = [s for s in found if s not in python]
         out.extend(s for s, st in python.items() if st.code == code)
         out.sort()
-        return out
+        return array("i", out)
 
     def plugins(self) -> frozenset[str]:
         """Names of the plugins that rejected at least one node (Kubernetes' UnschedulablePlugins).

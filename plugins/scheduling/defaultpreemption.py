@@ -96,7 +96,7 @@ class DefaultPreemption(Plugin):
         slot, victims = chosen
         return PostFilterResult(snapshot.node(slot).name, tuple(v.info for v in victims)), Status()
 
-    def _select(self, framework: Any, pod: PodInfo, snapshot: ClusterSnapshot, potential: list[int], offset: int,
+    def _select(self, framework: Any, pod: PodInfo, snapshot: ClusterSnapshot, potential: array, offset: int,
                 want: int, statuses: dict[int, Status]) -> tuple[int, list[PlacedPod]] | None:
         """The general dry run (every filter re-run per node), then :meth:`_pick`; None without a candidate."""
         candidates: list[tuple[int, list[PlacedPod]]] = []
@@ -111,11 +111,10 @@ class DefaultPreemption(Plugin):
                 break
         return self._pick(candidates) if candidates else None
 
-    def _select_in_kernel(self, framework: Any, pod: PodInfo, snapshot: ClusterSnapshot, potential: list[int],
+    def _select_in_kernel(self, framework: Any, pod: PodInfo, snapshot: ClusterSnapshot, slots: array,
                           offset: int, want: int, statuses: dict[int, Status]) -> tuple[int, list[PlacedPod]] | None:
         """The same dry run and choice as :meth:`_select`, on the kernel's resource columns
         (:func:`orchestra._ext.sched.select_victims`); valid when :meth:`_resources_only`."""
-        slots = array("i", potential)
         outcome = array("i", bytes(4 * len(slots)))
         cpu, memory, ephemeral = pod.requests
         _, slot, ids = sched.select_victims(snapshot.table, slots, offset, want, pod.priority, cpu, memory, ephemeral, outcome)
