@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from orchestra.aio import wait_for
 from orchestra.node.runtime import ContainerLogWriter, LogStream
@@ -36,6 +37,17 @@ async def pump_output(reader: asyncio.StreamReader, writer: ContainerLogWriter, 
         writer.write(stream, pending)
 
 
+def _pipe_file(loop: asyncio.AbstractEventLoop, fd: int) -> Any:
+    """The file object ``loop.connect_read_pipe`` gets for pipe ``fd``; the fd is closed once, by the
+    transport.
+
+    asyncio's transport closes the file object. uvloop's closes the fd itself (libuv) and then
+    the file object as well (MagicStack/uvloop#763): a second close of the same number, which by
+    then may be another thread's new file. So under uvloop the file object does not own the fd.
+    """
+    return os.fdopen(fd, "rb", 0, closefd=type(loop).__module__.partition(".")[0] != "uvloop")
+
+
 class OutputPipes:
     """Two pipes for a container's stdout and stderr, copied into its log as they are written.
 
@@ -64,7 +76,7 @@ class OutputPipes:
                 self.stderr_fd = write_fd
             reader = asyncio.StreamReader(limit=CHUNK * 2, loop=loop)
             transport, _ = await loop.connect_read_pipe(
-                lambda r=reader: asyncio.StreamReaderProtocol(r), os.fdopen(read_fd, "rb", 0)
+                lambda r=reader: asyncio.StreamReaderProtocol(r), _pipe_file(loop, read_fd)
             )
             self._transports.append(transport)
             self._pumps.append(asyncio.ensure_future(pump_output(reader, self.writer, stream)))
