@@ -33,27 +33,22 @@ EventHandler = Callable[..., Any | Awaitable[Any]]
 
 def object_key(obj: Any) -> str:
     """``namespace/name`` (or ``name`` for cluster-scoped objects), for model objects and dicts."""
-    if isinstance(obj, dict):
-        meta = obj.get("metadata") or {}
-        namespace, name = meta.get("namespace"), meta.get("name")
-    else:
-        namespace, name = obj.metadata.namespace, obj.metadata.name
-    return f"{namespace}/{name}" if namespace else name
-
-
-def _key_and_version(obj: Any) -> tuple[str, str]:
-    """:func:`object_key` and :func:`_resource_version` of ``obj`` at once (a watch reads both of every object)."""
-    if type(obj) is dict:
-        meta = obj.get("metadata") or {}
-        namespace, name = meta.get("namespace"), meta.get("name")
-        return f"{namespace}/{name}" if namespace else name, meta.get("resourceVersion", "")
-    return object_key(obj), _resource_version(obj)
+    return _key_and_version(obj)[0]
 
 
 def _resource_version(obj: Any) -> str:
+    return _key_and_version(obj)[1]
+
+
+def _key_and_version(obj: Any) -> tuple[str, str]:
+    """:func:`object_key` and the resourceVersion of ``obj`` (a watch reads both of every object)."""
     if isinstance(obj, dict):
-        return (obj.get("metadata") or {}).get("resourceVersion", "")
-    return obj.metadata.resource_version or ""
+        meta = obj.get("metadata") or {}
+        namespace, name, version = meta.get("namespace"), meta.get("name"), meta.get("resourceVersion", "")
+    else:
+        meta = obj.metadata
+        namespace, name, version = meta.namespace, meta.name, meta.resource_version or ""
+    return f"{namespace}/{name}" if namespace else name, version
 
 
 class Informer:
@@ -131,7 +126,9 @@ class Informer:
         """Call handler ``index`` (add, update, delete) of every registration, in order; a handler
         that raises is logged. Returns what is left to await once a handler returned an awaitable
         (the handlers after it run when it is done), None when every handler is done."""
-        registrations = list(self._handlers)
+        return self._call_handlers(list(self._handlers), index, args)
+
+    def _call_handlers(self, registrations: list, index: int, args: tuple) -> Awaitable[None] | None:
         for position, handlers in enumerate(registrations):
             handler = handlers[index]
             if handler is None:
@@ -142,24 +139,17 @@ class Informer:
                 log.exception("%s informer handler failed", self.resource.plural)
                 continue
             if result is not None and inspect.isawaitable(result):
-                return self._emit_after(result, registrations[position + 1:], index, args)
+                return self._call_after(result, registrations[position + 1:], index, args)
         return None
 
-    async def _emit_after(self, pending: Awaitable[Any], registrations: list, index: int, args: tuple) -> None:
+    async def _call_after(self, pending: Awaitable[Any], registrations: list, index: int, args: tuple) -> None:
         try:
             await pending
         except Exception:
             log.exception("%s informer handler failed", self.resource.plural)
-        for handlers in registrations:
-            handler = handlers[index]
-            if handler is None:
-                continue
-            try:
-                result = handler(*args)
-                if result is not None and inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("%s informer handler failed", self.resource.plural)
+        rest = self._call_handlers(registrations, index, args)
+        if rest is not None:
+            await rest
 
     async def _list_and_replace(self) -> None:
         items: list[Any] = []
