@@ -229,12 +229,9 @@ class CacheWatcher:
         """Queue what this watcher sees of ``event``; end the watcher if it fell too far behind."""
         if self.closed:
             return
-        if not self._filters and (self.namespace is None or event.namespace == self.namespace):
-            watch_event = event.as_is()  # what convert gives, without its call
-        else:
-            watch_event = self.convert(event)
-            if watch_event is None:
-                return
+        watch_event = self.convert(event)
+        if watch_event is None:
+            return
         if len(self.buffer) >= self.maxsize:
             log.info("watcher of %s fell %d events behind; ending it", self.cache.resource, self.maxsize)
             self.close()
