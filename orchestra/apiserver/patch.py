@@ -71,6 +71,9 @@ def patch_type_of(content_type: str) -> str:
 
     Parameters such as ``; charset=utf-8`` are ignored. Raises ``UnsupportedMediaType``.
     """
+    short = PATCH_TYPES.get(content_type)
+    if short is not None:  # the usual, exact content type
+        return short
     media = content_type.split(";", 1)[0].strip().lower()
     if media in _SHORT_NAMES:
         return media
@@ -155,6 +158,8 @@ def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: st
 
 def _json_equal(a: Any, b: Any) -> bool:
     """JSON value equality: ``1 == 1.0`` but ``true != 1``."""
+    if type(a) is str:  # merge keys are mostly strings
+        return type(b) is str and a == b
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
@@ -425,10 +430,6 @@ def strategic_merge_patch(original: dict, patch: Any, *, kind: str, api_version:
     return _merge_map(original if in_place else _deep_copy(original), patch, cls, "")
 
 
-def _child_path(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
 def _field_meta(cls: type | None, key: str) -> tuple[type | None, mergekeys.PatchMeta | None]:
     """The class of ``cls.key``'s values (objects or list/map items) and its patch metadata."""
     if cls is None:
@@ -448,6 +449,38 @@ _FIELD_META_LIMIT = 10_000
 
 def _merge_map(original: dict, patch: dict, cls: type | None, path: str) -> dict:
     """Merge ``patch`` into ``original`` (modified in place and returned)."""
+    for key in patch:
+        if key[:1] == "$":  # every directive starts with "$": most patches have none
+            return _merge_directed_map(original, patch, cls, path)
+    return _merge_fields(original, patch, cls, path)
+
+
+def _merge_fields(original: dict, patch: dict, cls: type | None, path: str) -> dict:
+    """Merge the fields of ``patch``, which holds no directive, into ``original`` (in place)."""
+    for key, value in patch.items():
+        kind = type(value)
+        if kind is not dict and kind is not list:
+            if value is None:
+                original.pop(key, None)
+            else:
+                original[key] = value  # a scalar replaces whatever was there
+            continue
+        child = f"{path}.{key}" if path else key
+        item_cls, meta = _field_meta(cls, key)
+        current = original.get(key)
+        if type(current) is not kind:
+            original[key] = _fresh(value, item_cls, meta, child)
+        elif kind is dict:
+            original[key] = _merge_map(current, value, item_cls, child)
+        elif meta is not None and meta.merges_lists:
+            original[key] = _merge_list(current, value, item_cls, meta.merge_key, child)
+        else:
+            original[key] = _fresh(value, item_cls, meta, child)
+    return original
+
+
+def _merge_directed_map(original: dict, patch: dict, cls: type | None, path: str) -> dict:
+    """:func:`_merge_map` of a patch with directives (``$patch``, ``$retainKeys``, …)."""
     if _DIRECTIVE in patch:
         directive = patch[_DIRECTIVE]
         if directive == "replace":
@@ -465,10 +498,11 @@ def _merge_map(original: dict, patch: dict, cls: type | None, path: str) -> dict
             del original[key]
 
     orders: dict[str, tuple[list, list]] = {}
+    fields = {}
     for key, value in patch.items():
-        if key[:1] != "$":  # every directive starts with "$": most patches have none
-            continue
-        if key.startswith(_DELETE_PRIMITIVES):
+        if key[:1] != "$":
+            fields[key] = value
+        elif key.startswith(_DELETE_PRIMITIVES):
             field = key[len(_DELETE_PRIMITIVES):]
             if type(value) is not list:
                 raise BadRequest(f"invalid patch: {key} at {path or '<root>'} must be a list")
@@ -482,26 +516,7 @@ def _merge_map(original: dict, patch: dict, cls: type | None, path: str) -> dict
             current = original.get(field)
             orders[field] = (value, list(current) if type(current) is list else [])
 
-    for key, value in patch.items():
-        if key[:1] == "$":
-            continue
-        if value is None:
-            original.pop(key, None)
-            continue
-        if type(value) is not dict and type(value) is not list:
-            original[key] = value  # a scalar replaces whatever was there
-            continue
-        child = _child_path(path, key)
-        item_cls, meta = _field_meta(cls, key)
-        current = original.get(key)
-        if current is None or type(current) is not type(value) or type(value) not in (dict, list):
-            original[key] = _fresh(value, item_cls, meta, child)
-        elif type(value) is dict:
-            original[key] = _merge_map(current, value, item_cls, child)
-        elif meta is not None and meta.merges_lists:
-            original[key] = _merge_list(current, value, item_cls, meta.merge_key, child)
-        else:
-            original[key] = _fresh(value, item_cls, meta, child)
+    _merge_fields(original, fields, cls, path)
 
     for field, (order, server) in orders.items():
         current = original.get(field)
@@ -534,8 +549,11 @@ def _missing_merge_key(element: dict, merge_key: str | None, path: str) -> BadRe
 def _merge_list(original: list, patch: list, cls: type | None, merge_key: str | None, path: str) -> list:
     """Merge a patch list into a list with the ``merge`` strategy (in place where possible)."""
     plain: list = []
+    all_maps = True
     for element in patch:
-        if type(element) is dict and _DIRECTIVE in element:
+        if type(element) is not dict:
+            all_maps = False
+        elif _DIRECTIVE in element:
             directive = element[_DIRECTIVE]
             if directive == "replace":
                 return [
@@ -556,7 +574,7 @@ def _merge_list(original: list, patch: list, cls: type | None, merge_key: str | 
             raise BadRequest(f"unknown patch type: {directive!r} in list at {path}")
         plain.append(element)
 
-    if merge_key is None or not all(type(e) is dict for e in plain):
+    if merge_key is None or not all_maps:
         merged = list(original)
         for element in plain:
             if not any(_json_equal(element, e) for e in merged):
