@@ -416,6 +416,8 @@ class SchedulingQueue:
             whose rejecting plugins are unknown always moves).
         """
         self.move_request_cycle = self.scheduling_cycle
+        if not self._unschedulable:  # the usual case while pods fit: nothing waits for an event
+            return 0
         now = self.clock()
         held = self._held
         moved = [qpi for qpi in self._unschedulable.values()
