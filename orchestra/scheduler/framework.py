@@ -178,7 +178,11 @@ class CycleState:
 
 @attrs.define
 class Handle:
-    """What plugins may use of the scheduler: the framework, the binder, a random source."""
+    """What plugins may use of the scheduler: the framework, the binder, a random source.
+
+    ``binder(pod, node_name)`` binds a pod: it returns a :class:`Status`, None (bound) or an
+    awaitable of one.
+    """
 
     framework: "Framework | None" = None
     binder: Callable[[PodInfo, str], Any] | None = None
@@ -693,6 +697,10 @@ class Framework:
     def plugins(self, point: str) -> list[Plugin]:
         """The enabled plugins of an extension point, in order."""
         return list(self.profile.points[point])
+
+    def has_plugins(self, point: str) -> bool:
+        """Whether any plugin is enabled at an extension point (else running it does nothing)."""
+        return bool(self.profile.points[point])
 
     # ------------------------------------------------------------------ queue sort
 

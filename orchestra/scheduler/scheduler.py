@@ -430,7 +430,7 @@ class Scheduler:
         """The binding cycle up to the binding: wait at permit, pre-bind, bind."""
         pod, state = qpi.pod, result.state
         status = await fw.wait_on_permit(pod) if waiting else SUCCESS
-        if status.is_success:
+        if status.is_success and fw.has_plugins("preBind"):
             status = await fw.run_pre_bind(state, pod, node)
         if status.is_success:
             status = await fw.run_bind(state, pod, node)
@@ -448,7 +448,8 @@ class Scheduler:
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
         if self.on_bound is not None:
             self.on_bound(qpi, node)
-        await fw.run_post_bind(result.state, pod, node)
+        if fw.has_plugins("postBind"):
+            await fw.run_post_bind(result.state, pod, node)
 
     def _binding_failed(self, fw: Framework, result: ScheduleResult, qpi: QueuedPodInfo, node: str,
                         status: Status) -> None:

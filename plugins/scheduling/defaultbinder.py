@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
+from typing import Awaitable
 
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import SUCCESS, CycleState, Plugin, Status
+from orchestra.scheduler.framework import CycleState, Plugin, Status
 from orchestra.scheduler.podinfo import PodInfo
 
 __all__ = ["DefaultBinder", "orchestra_scheduler_plugins"]
@@ -17,15 +16,13 @@ class DefaultBinder(Plugin):
 
     NAME = "DefaultBinder"
 
-    async def bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
-        """Bind, awaiting the binder if it is asynchronous; its Status (if any) is returned."""
+    def bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status | Awaitable[Status | None] | None:
+        """Bind: what the binder returns (a Status, None for success, or an awaitable of one),
+        which the framework awaits; no coroutine of its own around the binder's."""
         binder = self.handle.binder
         if binder is None:
             return Status.error("DefaultBinder: the scheduler has no binder configured", plugin=self.NAME)
-        result: Any = binder(pod, node_name)
-        if inspect.isawaitable(result):
-            result = await result
-        return result if isinstance(result, Status) else SUCCESS
+        return binder(pod, node_name)
 
 
 @hookimpl

@@ -28,3 +28,12 @@ async def test_binder_errors_and_missing_binder_become_error_statuses():
     assert status.code == Code.ERROR and "DefaultBinder" in status.message() and "api down" in status.message()
     status = await make_framework().run_bind(CycleState(), pod, "n1")
     assert status.code == Code.ERROR and "no binder" in status.message()
+
+
+async def test_a_binder_answer_that_is_not_a_status_is_an_error_status():
+    async def confused(pod, node):
+        return "bound"
+
+    pod = PodInfo.from_dict(make_pod("p"))
+    status = await make_framework(binder=confused).run_bind(CycleState(), pod, "n1")
+    assert status.code == Code.ERROR and status.plugin == "DefaultBinder" and "returned str" in status.message()
