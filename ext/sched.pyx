@@ -10,6 +10,7 @@ ephemeral-storage, pods.
 
 cimport cython
 from cpython.array cimport array, clone
+from cpython.long cimport PyLong_AsLongLong
 from cpython.object cimport Py_SIZE
 from libc.stdint cimport uint32_t
 from libcpp.unordered_map cimport unordered_map
@@ -1688,6 +1689,32 @@ def accumulate(int64_t[:] totals, const int64_t[:] scores, int64_t weight):
     cdef int k
     for k in range(totals.shape[0]):
         totals[k] += weight * scores[k]
+
+
+@cython.boundscheck(True)  # an item's __index__ may shrink the list under the loop
+def as_int64_array(object values):
+    """``values`` as an ``array('q')``: the array itself if it is one, else a new one.
+
+    A list of ints (what a Python batch plugin returns) is converted in one typed loop, at a
+    fraction of what ``array('q', values)`` costs per item; anything else goes through
+    ``array('q', values)``. Either way a non-integer raises TypeError and an integer beyond
+    64 bits OverflowError, as ``array`` does.
+    """
+    cdef array out
+    cdef list items
+    cdef Py_ssize_t k, n
+    cdef int64_t *data
+    if type(values) is array and (<array>values).ob_descr.typecode == b"q":
+        return values
+    if type(values) is not list:
+        return array("q", values)
+    items = <list>values
+    n = len(items)
+    out = clone(_I64, n, False)
+    data = <int64_t *>out.data.as_voidptr
+    for k in range(n):
+        data[k] = PyLong_AsLongLong(items[k])  # __index__ as array's conversion: a float is a TypeError
+    return out
 
 
 def in_range(const int64_t[:] scores, int64_t lo, int64_t hi):

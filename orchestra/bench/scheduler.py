@@ -34,7 +34,6 @@ import gc
 import os
 import random
 import time
-from array import array
 from typing import Any, Callable
 
 import attrs
@@ -295,11 +294,11 @@ class LowestCpuRequested(Plugin):
 
     NAME = "LowestCpuRequested"
 
-    def score_batch(self, state: Any, pod: Any, batch: Any) -> array:
+    def score_batch(self, state: Any, pod: Any, batch: Any) -> list[int]:
         """100 × (1 − requested ÷ allocatable) per candidate, from the batch's columns."""
         alloc = batch.allocatable("cpu")
         req = batch.requested("cpu")
-        return array("q", [100 - (100 * r // a if a else 100) for r, a in zip(req, alloc)])
+        return [100 - (100 * r // a if a else 100) for r, a in zip(req, alloc)]
 
 
 def _core_run(scenario: _Scenario, profile: dict[str, Any], seed: int,

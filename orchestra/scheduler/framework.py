@@ -906,9 +906,9 @@ class Framework:
                     scores.append(v)
             if isinstance(scores, Status):
                 return totals, scores.with_plugin(p.NAME)
-            if not isinstance(scores, array) or scores.typecode != "q":
+            if type(scores) is not array or scores.typecode != "q":
                 try:
-                    scores = array("q", scores)
+                    scores = sched.as_int64_array(scores)
                 except (TypeError, OverflowError) as exc:
                     return totals, Status.error(f"plugin {p.NAME}: scores are not integers: {exc}", plugin=p.NAME)
             if len(scores) != len(cand):

@@ -30,7 +30,7 @@ class BigLabelFirst(Plugin):
         return [v is not None for v in batch.label("size")]
 
     def score_batch(self, state, pod, batch):
-        return array("q", [int(v) for v in batch.label("size")])
+        return [int(v) for v in batch.label("size")]  # a list: the framework converts it
 
 
 class PerNodeScore(Plugin):
@@ -60,6 +60,8 @@ class Exploding(Plugin):
     def score_batch(self, state, pod, batch):
         if self.args["at"] == "score":
             raise RuntimeError("boom")
+        if self.args["at"] == "float":
+            return [0.5] * len(batch)
         return array("q", [200] * len(batch)) if self.args["at"] == "range" else array("q", [0] * len(batch))
 
 
@@ -150,6 +152,13 @@ def test_scores_out_of_range_are_errors():
     snap = make_snapshot([make_node("n1"), make_node("n2")])
     result = fw_with("Exploding", args={"Exploding": {"at": "range"}}).schedule_one(make_pod("p"), snap)
     assert result.status.code == Code.ERROR and "outside [0, 100]" in result.status.message()
+
+
+def test_scores_that_are_not_integers_are_errors_naming_the_plugin():
+    snap = make_snapshot([make_node("n1"), make_node("n2")])
+    result = fw_with("Exploding", args={"Exploding": {"at": "float"}}).schedule_one(make_pod("p"), snap)
+    assert result.status.code == Code.ERROR and result.status.plugin == "Exploding"
+    assert "scores are not integers" in result.status.message() and "float" in result.status.message()
 
 
 @pytest.mark.parametrize("profile, fragment", [

@@ -479,3 +479,38 @@ def test_label_generation_moves_only_when_a_label_or_liveness_changes():
     assert t.label_generation == before
     t.set_label(0, 0, 2)
     assert t.label_generation == before + 1
+
+
+@given(st.lists(st.integers(-2**63, 2**63 - 1), max_size=50))
+def test_as_int64_array_converts_a_list_as_array_does(values):
+    assert sched.as_int64_array(values) == array("q", values)
+    assert sched.as_int64_array(tuple(values)) == array("q", values)
+
+
+def test_as_int64_array_passes_an_int64_array_through_and_refuses_what_array_refuses():
+    scores = array("q", [1, 2])
+    assert sched.as_int64_array(scores) is scores
+    assert sched.as_int64_array(array("i", [3])) == array("q", [3])
+
+    class Index:
+        def __index__(self):
+            return 7
+
+    assert sched.as_int64_array([True, Index()]) == array("q", [1, 7])
+    for bad in ([1.5], ["x"], [None], [2**63], [-2**63 - 1]):
+        with pytest.raises((TypeError, OverflowError)) as converted:
+            sched.as_int64_array(bad)
+        with pytest.raises((TypeError, OverflowError)) as by_array:
+            array("q", bad)
+        assert converted.type is by_array.type
+
+
+def test_as_int64_array_survives_a_list_that_shrinks_under_it():
+    class Shrinking:
+        def __index__(self):
+            values.clear()
+            return 1
+
+    values = [1, Shrinking(), 3]
+    with pytest.raises(IndexError):
+        sched.as_int64_array(values)
