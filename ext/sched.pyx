@@ -9,7 +9,7 @@ ephemeral-storage, pods.
 """
 
 cimport cython
-from cpython.array cimport array, clone
+from cpython.array cimport array, clone, resize
 from cpython.long cimport PyLong_AsLongLong
 from cpython.object cimport Py_SIZE
 from libc.stdint cimport uint32_t
@@ -1689,6 +1689,32 @@ def accumulate(int64_t[:] totals, const int64_t[:] scores, int64_t weight):
     cdef int k
     for k in range(totals.shape[0]):
         totals[k] += weight * scores[k]
+
+
+def split_verdicts(array slots not None, list verdicts not None):
+    """A batch filter's verdicts on ``slots`` (one each, in order) when every one is True or
+    None (the node passes) or False (rejected): ``(passing slots, rejected slots)``, both
+    ``array('i')`` in order. None when any verdict is something else (a Status, 0, 1, …):
+    the caller reads those the general way.
+    """
+    cdef Py_ssize_t k, n = len(verdicts), n_pass = 0, n_rejected = 0
+    cdef object v
+    _need_array(slots, "slots", b"i", n)
+    cdef array passing = clone(_I32, n, False)
+    cdef array rejected = clone(_I32, n, False)
+    for k in range(n):  # identity tests only: no Python code runs, so the list stays as it is
+        v = verdicts[k]
+        if v is True or v is None:
+            passing.data.as_ints[n_pass] = slots.data.as_ints[k]
+            n_pass += 1
+        elif v is False:
+            rejected.data.as_ints[n_rejected] = slots.data.as_ints[k]
+            n_rejected += 1
+        else:
+            return None
+    resize(passing, n_pass)
+    resize(rejected, n_rejected)
+    return passing, rejected
 
 
 @cython.boundscheck(True)  # an item's __index__ may shrink the list under the loop

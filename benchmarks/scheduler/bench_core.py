@@ -6,7 +6,7 @@ converts one pod wire dict to a PodInfo, schedules it and assumes it on the chos
 records one over the median round. Workloads follow scheduler_perf: SchedulingBasic,
 SchedulingNodeAffinity, TopologySpreading (zone, DoNotSchedule), SchedulingPodAntiAffinity
 (required, hostname), the default scores fused in the kernel and per plugin, one and four pod
-shapes alternating, a Python batch score plugin on top of the default profile,
+shapes alternating, a Python batch score plugin and a Python batch filter plugin on top of the default profile,
 the reference implementation on the same cluster (the Cython/reference ratio) and
 SchedulingBasic at 500 / 5,000 / 15,000 nodes, and preemption with the kernel's and the
 general Python dry run. ``ORCHESTRA_BENCH_NODES`` changes the default 5,000.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-from array import array
 from typing import Any, Callable
 
 import pytest
@@ -66,7 +65,16 @@ class PreferEvenNodes(Plugin):
     NAME = "PreferEvenNodes"
 
     def score_batch(self, state, pod, batch):
-        return array("q", [100 if s % 2 == 0 else 0 for s in batch.slots])
+        return [100 if s % 2 == 0 else 0 for s in batch.slots]
+
+
+class SkipEveryTenthNode(Plugin):
+    """A Python batch filter plugin (benchmarks the cost of one)."""
+
+    NAME = "SkipEveryTenthNode"
+
+    def filter_batch(self, state, pod, batch):
+        return [s % 10 != 0 for s in batch.slots]
 
 
 def cluster(n: int) -> ClusterSnapshot:
@@ -79,6 +87,7 @@ def cluster(n: int) -> ClusterSnapshot:
 def framework(profile: dict | None = None) -> Framework:
     registry = plugin_registry(get_plugin_manager(load_entrypoints=False))
     registry[PreferEvenNodes.NAME] = PreferEvenNodes
+    registry[SkipEveryTenthNode.NAME] = SkipEveryTenthNode
     return Framework.from_profile(profile or {}, registry, rng=random.Random(0))
 
 
@@ -139,6 +148,11 @@ def test_pod_shapes(benchmark, shapes):
 
 def test_python_batch_score_plugin(benchmark):
     fw = framework({"plugins": {"score": {"enabled": [{"name": "PreferEvenNodes", "weight": 1}]}}})
+    run(benchmark, cluster(NODES), fw, basic, rounds=1000)
+
+
+def test_python_batch_filter_plugin(benchmark):
+    fw = framework({"plugins": {"filter": {"enabled": [{"name": "SkipEveryTenthNode"}]}}})
     run(benchmark, cluster(NODES), fw, basic, rounds=1000)
 
 

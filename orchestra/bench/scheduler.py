@@ -21,7 +21,7 @@ the scheduler's event writer; the time to drain the rest after the last binding 
 
 In-memory figures (``core`` column) time only the scheduling cycle (``schedule_one`` + assume):
 the Cython core against the plain-Python reference on SchedulingBasic, one Python batch score
-plugin added, and node counts 500 / 5,000 / 15,000.
+plugin added, one Python batch filter plugin added, and node counts 500 / 5,000 / 15,000.
 
 ``MixedShapes`` is SchedulingBasic with four pod shapes interleaved in the queue, as when four
 Deployments scale up at once: in memory beside the one-shape run, and end to end.
@@ -301,6 +301,17 @@ class LowestCpuRequested(Plugin):
         return [100 - (100 * r // a if a else 100) for r, a in zip(req, alloc)]
 
 
+class CpuHeadroom(Plugin):
+    """A plain-Python batch filter plugin (for the benchmark): keep 10% of a node's CPU free."""
+
+    NAME = "CpuHeadroom"
+
+    def filter_batch(self, state: Any, pod: Any, batch: Any) -> list[bool]:
+        """Whether the node's requested CPU plus the pod's stays within 90% of allocatable."""
+        cpu = pod.requests[0]
+        return [10 * (r + cpu) <= 9 * a for r, a in zip(batch.requested("cpu"), batch.allocatable("cpu"))]
+
+
 def _core_run(scenario: _Scenario, profile: dict[str, Any], seed: int,
               plugins: dict[str, type] | None = None) -> tuple[int, float, float, list[float]]:
     from orchestra.plugin_manager import get_plugin_manager
@@ -385,12 +396,15 @@ async def _run_workloads(cfg: SchedBenchConfig, progress: Callable[[str], None] 
             n, seconds, cpu = _reference_run(scenario, cfg.reference_pods)
             out.append(SchedMeasurement("SchedulingBasic (all nodes scored)", "reference", n, seconds, cpu_seconds=cpu))
         elif workload == "PythonBatchPlugin":
-            say("PythonBatchPlugin: the default profile with and without one Python batch score plugin")
+            say("PythonBatchPlugin: the default profile without and with one Python batch score or filter plugin")
             scenario = _scenario("SchedulingBasic", cfg)
             out.append(_core_measurement("SchedulingBasic", scenario, {}, cfg.seed))
             profile = {"plugins": {"score": {"enabled": [{"name": LowestCpuRequested.NAME, "weight": 1}]}}}
             out.append(_core_measurement("SchedulingBasic + Python batch score", scenario, profile, cfg.seed,
                                          {LowestCpuRequested.NAME: LowestCpuRequested}))
+            profile = {"plugins": {"filter": {"enabled": [{"name": CpuHeadroom.NAME}]}}}
+            out.append(_core_measurement("SchedulingBasic + Python batch filter", scenario, profile, cfg.seed,
+                                         {CpuHeadroom.NAME: CpuHeadroom}))
         elif workload == "MixedShapes":
             say("MixedShapes: SchedulingBasic with one pod shape and with four interleaved")
             mixed = _scenario("SchedulingMixedShapes", cfg)

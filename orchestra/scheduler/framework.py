@@ -836,6 +836,12 @@ class Framework:
                     return batch, mask
                 if mask is None:
                     continue
+                split = sched.split_verdicts(batch, mask) if type(mask) is list and len(mask) == len(batch) else None
+                if split is not None:  # plain booleans (and None): sorted in the kernel
+                    batch, rejected = split
+                    if rejected:
+                        failures.update(dict.fromkeys(rejected, _as_status(False, p.NAME).with_plugin(p.NAME)))
+                    continue
                 try:
                     statuses = [_as_status(ok, p.NAME) for ok in mask]
                 except TypeError:

@@ -514,3 +514,21 @@ def test_as_int64_array_survives_a_list_that_shrinks_under_it():
     values = [1, Shrinking(), 3]
     with pytest.raises(IndexError):
         sched.as_int64_array(values)
+
+
+@given(st.lists(st.sampled_from([True, False, None]), max_size=60))
+def test_split_verdicts_sorts_plain_verdicts_in_order(verdicts):
+    slots = array("i", [3 * k + 1 for k in range(len(verdicts))])
+    passing, rejected = sched.split_verdicts(slots, verdicts)
+    assert list(passing) == [s for s, v in zip(slots, verdicts) if v is not False]
+    assert list(rejected) == [s for s, v in zip(slots, verdicts) if v is False]
+
+
+def test_split_verdicts_leaves_other_verdicts_to_the_caller_and_checks_lengths():
+    slots = array("i", [0, 1, 2])
+    for other in (1, 0, "no", object()):
+        assert sched.split_verdicts(slots, [True, other, False]) is None
+    with pytest.raises(ValueError, match="3 items are needed"):
+        sched.split_verdicts(array("i", [0, 1]), [True, True, True])
+    with pytest.raises(TypeError, match="array\\('i'\\)"):
+        sched.split_verdicts(array("q", [0, 1, 2]), [True, True, True])
