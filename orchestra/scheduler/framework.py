@@ -296,6 +296,9 @@ class Plugin:
     KERNEL_FILTER: ClassVar[int] = 0
     #: Built-ins whose scores are known to be in range skip the per-cycle check.
     TRUSTED_SCORES: ClassVar[bool] = False
+    #: Why a node is rejected when ``filter``/``filter_batch`` answers False for it
+    #: (empty: ``node(s) didn't satisfy plugin <NAME>``).
+    FILTER_REASON: ClassVar[str] = ""
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         self.args = args
@@ -560,13 +563,18 @@ class WaitingPod:
             return self.outcome  # type: ignore[return-value]
 
 
-def _as_status(verdict: Any, plugin: str) -> Status:
-    """A filter's verdict on one node: a Status, None/True (passes) or False/0 (rejected)."""
+def _as_status(verdict: Any, reason: str) -> Status:
+    """A filter's verdict on one node: a Status, None/True (passes) or False/0 (rejected for ``reason``)."""
     if isinstance(verdict, Status):
         return verdict
     if verdict is None or verdict is True or verdict == 1:
         return SUCCESS
-    return Status.unschedulable(f"node(s) didn't satisfy plugin {plugin}")
+    return Status.unschedulable(reason)
+
+
+def _filter_reason(plugin: Plugin) -> str:
+    """Why ``plugin``'s filter rejects a node it answers False for."""
+    return plugin.FILTER_REASON or f"node(s) didn't satisfy plugin {plugin.NAME}"
 
 
 def _defined_in(cls: type, name: str) -> type | None:
@@ -840,14 +848,16 @@ class Framework:
                 if split is not None:  # plain booleans (and None): sorted in the kernel
                     batch, rejected = split
                     if rejected:
-                        failures.update(dict.fromkeys(rejected, _as_status(False, p.NAME).with_plugin(p.NAME)))
+                        failures.update(dict.fromkeys(rejected, Status.unschedulable(_filter_reason(p), plugin=p.NAME)))
                     continue
+                reason = _filter_reason(p)
                 try:
-                    statuses = [_as_status(ok, p.NAME) for ok in mask]
+                    statuses = [_as_status(ok, reason) for ok in mask]
                 except TypeError:
                     return batch, Status.error(f"plugin {p.NAME}: filter_batch returned {type(mask).__name__}, not a sequence", plugin=p.NAME)
             else:
-                statuses = [_as_status(_call(p, "filter", state, info, NodeView(snapshot, s)), p.NAME) for s in batch]
+                reason = _filter_reason(p)
+                statuses = [_as_status(_call(p, "filter", state, info, NodeView(snapshot, s)), reason) for s in batch]
             if len(statuses) != len(batch):
                 return batch, Status.error(f"plugin {p.NAME}: filter returned {len(statuses)} results for {len(batch)} nodes", plugin=p.NAME)
             keep = array("i")

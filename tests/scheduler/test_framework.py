@@ -132,6 +132,28 @@ def test_per_node_and_batch_python_plugins():
         "node(s) were even": 2, "node(s) didn't satisfy plugin BigLabelFirst": 1}
 
 
+def test_a_filter_answering_false_rejects_for_the_plugins_filter_reason():
+    class NoEvenNodes(OddNodes):
+        NAME = "NoEvenNodes"
+        FILTER_REASON = "node(s) were even"
+
+        def filter(self, state, pod, node):
+            return int(node.name[-1]) % 2 == 1
+
+    class NoEvenNodesBatch(NoEvenNodes):
+        NAME = "NoEvenNodesBatch"
+
+        def filter_batch(self, state, pod, batch):
+            return [int(name[-1]) % 2 == 1 for name in batch.names()]
+
+    snap = make_snapshot([make_node(f"n{i}") for i in (2, 4)])
+    for plugin in (NoEvenNodes, NoEvenNodesBatch):
+        fw = make_framework(only(plugin.NAME), registry={plugin.NAME: plugin})
+        result = fw.schedule_one(make_pod("p"), snap)
+        assert result.fit_error.reasons == {"node(s) were even": 2}, plugin.NAME
+        assert result.fit_error.plugins == {plugin.NAME}, plugin.NAME
+
+
 def test_per_node_scores_with_weights():
     snap = make_snapshot([make_node("n1", cpu="2"), make_node("n2", cpu="8")])
     fw = fw_with("PerNodeScore", "NodeResourcesFit", weights={"PerNodeScore": 5})
