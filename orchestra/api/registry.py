@@ -12,9 +12,13 @@ from orchestra.api import apps, autoscaling, batch, coordination, core
 __all__ = ["ResourceType", "resource_types", "by_kind", "by_resource"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(eq=False)
 class ResourceType:
-    """One served resource: ``pods`` in ``v1``, ``deployments`` in ``apps/v1``…"""
+    """One served resource: ``pods`` in ``v1``, ``deployments`` in ``apps/v1``…
+
+    The registry holds the only instance of each, so equality and hashing are by identity
+    (no Python-level ``__hash__`` on every lookup keyed by a resource type).
+    """
 
     group: str
     version: str
