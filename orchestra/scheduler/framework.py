@@ -838,6 +838,7 @@ class Framework:
         for p in plugins:
             if not len(batch):
                 break
+            reason = _filter_reason(p)
             if callable(getattr(p, "filter_batch", None)):
                 mask = _call(p, "filter_batch", state, info, NodeBatch(snapshot, batch))
                 if isinstance(mask, Status):
@@ -848,15 +849,13 @@ class Framework:
                 if split is not None:  # plain booleans (and None): sorted in the kernel
                     batch, rejected = split
                     if rejected:
-                        failures.update(dict.fromkeys(rejected, Status.unschedulable(_filter_reason(p), plugin=p.NAME)))
+                        failures.update(dict.fromkeys(rejected, Status.unschedulable(reason, plugin=p.NAME)))
                     continue
-                reason = _filter_reason(p)
                 try:
                     statuses = [_as_status(ok, reason) for ok in mask]
                 except TypeError:
                     return batch, Status.error(f"plugin {p.NAME}: filter_batch returned {type(mask).__name__}, not a sequence", plugin=p.NAME)
             else:
-                reason = _filter_reason(p)
                 statuses = [_as_status(_call(p, "filter", state, info, NodeView(snapshot, s)), reason) for s in batch]
             if len(statuses) != len(batch):
                 return batch, Status.error(f"plugin {p.NAME}: filter returned {len(statuses)} results for {len(batch)} nodes", plugin=p.NAME)
@@ -922,11 +921,10 @@ class Framework:
                     scores.append(v)
             if isinstance(scores, Status):
                 return totals, scores.with_plugin(p.NAME)
-            if type(scores) is not array or scores.typecode != "q":
-                try:
-                    scores = sched.as_int64_array(scores)
-                except (TypeError, OverflowError) as exc:
-                    return totals, Status.error(f"plugin {p.NAME}: scores are not integers: {exc}", plugin=p.NAME)
+            try:
+                scores = sched.as_int64_array(scores)  # an array('q') passes through as it is
+            except (TypeError, OverflowError) as exc:
+                return totals, Status.error(f"plugin {p.NAME}: scores are not integers: {exc}", plugin=p.NAME)
             if len(scores) != len(cand):
                 return totals, Status.error(f"plugin {p.NAME}: {len(scores)} scores for {len(cand)} nodes", plugin=p.NAME)
             if p.TRUSTED_SCORES:
