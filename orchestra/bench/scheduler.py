@@ -23,6 +23,10 @@ In-memory figures (``core`` column) time only the scheduling cycle (``schedule_o
 the Cython core against the plain-Python reference on SchedulingBasic, one Python batch score
 plugin added, one Python batch filter plugin added, and node counts 500 / 5,000 / 15,000.
 
+With ``instructions`` set, each end-to-end workload runs once more in a child process under
+valgrind's callgrind, which counts the instructions of the same timed window
+(:mod:`orchestra.bench.callgrind`): per pod, the figure to compare two commits by.
+
 ``MixedShapes`` is SchedulingBasic with four pod shapes interleaved in the queue, as when four
 Deployments scale up at once: in memory beside the one-shape run, and end to end.
 """
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import random
 import time
@@ -38,6 +43,7 @@ from typing import Any, Callable
 
 import attrs
 
+from orchestra.bench import callgrind
 from orchestra.scheduler.framework import Plugin
 
 __all__ = [
@@ -47,6 +53,7 @@ __all__ = [
     "TARGETS",
     "WORKLOADS",
     "LowestCpuRequested",
+    "count_end_to_end",
     "run_scheduler_bench",
     "scheduler_target_rows",
 ]
@@ -87,6 +94,8 @@ class SchedBenchConfig:
     cpu: int | None = 0
     #: Runs of each end-to-end workload; the median (by pods per CPU second) is reported.
     repeat: int = 1
+    #: Also count each end-to-end workload's instructions per pod under valgrind's callgrind.
+    instructions: bool = False
 
     @classmethod
     def full(cls, **overrides: Any) -> "SchedBenchConfig":
@@ -111,6 +120,13 @@ class SchedMeasurement:
     note: str = ""
     #: CPU seconds the process used meanwhile (≈ ``seconds`` on an idle core; less when contended).
     cpu_seconds: float = 0.0
+    #: Instructions executed meanwhile, counted by callgrind (mode ``instructions``; 0: not counted).
+    instructions: int = 0
+
+    @property
+    def instructions_per_pod(self) -> float:
+        """Instructions per measured pod (0 when not counted)."""
+        return self.instructions / self.pods if self.pods else 0.0
 
     @property
     def rate(self) -> float:
@@ -123,7 +139,10 @@ class SchedMeasurement:
         return self.pods / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
     def cell(self) -> str:
-        """The table cell: rate (and per CPU second when measured), latency percentiles when measured."""
+        """The table cell: rate (and per CPU second when measured), latency percentiles when measured;
+        instructions per pod when counted (timings under callgrind mean nothing)."""
+        if self.instructions:
+            return f"{self.instructions_per_pod:,.0f} instructions/pod"
         text = f"{_rate(self.rate)} pods/s"
         if self.cpu_seconds:
             text += f"\n{_rate(self.cpu_rate)} pods/CPU-s"
@@ -135,7 +154,8 @@ class SchedMeasurement:
         """A JSON-ready dict."""
         return {"workload": self.workload, "mode": self.mode, "pods": self.pods, "seconds": self.seconds,
                 "rate": self.rate, "cpu_seconds": self.cpu_seconds, "cpu_rate": self.cpu_rate,
-                "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "note": self.note}
+                "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "note": self.note,
+                "instructions": self.instructions, "instructions_per_pod": self.instructions_per_pod}
 
 
 def _rate(value: float) -> str:
@@ -222,8 +242,13 @@ def _init(count: int, nodes: int) -> list[dict[str, Any]]:
 
 
 async def run_end_to_end(workload: str, scenario: _Scenario, cfg: SchedBenchConfig,
-                         progress: Callable[[str], None] | None = None, label: str | None = None) -> SchedMeasurement:
-    """Create the scenario through an in-process API server, then time the scheduler binding it."""
+                         progress: Callable[[str], None] | None = None, label: str | None = None,
+                         window: Callable[[bool], None] | None = None) -> SchedMeasurement:
+    """Create the scenario through an in-process API server, then time the scheduler binding it.
+
+    ``window``, when given, is called with True as the timed window opens (the scheduler
+    started) and with False as it closes (the last measured pod bound).
+    """
     from orchestra.apiserver import APIServer
     from orchestra.apiserver.request import ADMIN, UserInfo
     from orchestra.client import Client
@@ -258,9 +283,13 @@ async def run_end_to_end(workload: str, scenario: _Scenario, cfg: SchedBenchConf
         gc.disable()
         try:
             await scheduler.start(sync_timeout=None)
+            if window:
+                window(True)
             t0, c0 = clock(), time.process_time()
             await done.wait()
             elapsed, cpu = clock() - t0, time.process_time() - c0
+            if window:
+                window(False)
             await scheduler.recorder.flush()
             drain = clock() - t0 - elapsed
         finally:
@@ -389,6 +418,9 @@ async def _run_workloads(cfg: SchedBenchConfig, progress: Callable[[str], None] 
     for workload in cfg.workloads:
         if workload in KUBE_THRESHOLDS:
             out.append(await _median_end_to_end(workload, cfg, progress))
+            if cfg.instructions:
+                say(f"{workload}: counting instructions under callgrind (some minutes at full size)")
+                out.append(await count_end_to_end(workload, cfg))
         elif workload == "CythonVsReference":
             say("CythonVsReference: the core and the plain-Python reference, every node scored")
             scenario = _scenario("SchedulingBasic", cfg)
@@ -433,6 +465,28 @@ async def _median_end_to_end(workload: str, cfg: SchedBenchConfig,
     median = runs[len(runs) // 2]
     spread = f"median of {len(runs)} runs ({runs[0].cpu_rate:,.0f}–{runs[-1].cpu_rate:,.0f} pods/CPU-s)"
     return attrs.evolve(median, note=f"{spread}; {median.note}")
+
+
+async def count_end_to_end(workload: str, cfg: SchedBenchConfig) -> SchedMeasurement:
+    """One run of an end-to-end workload in a child process under callgrind, counting the
+    instructions of the timed window (from the scheduler's start to the last binding)."""
+    child_cfg = attrs.evolve(cfg, workloads=(workload,), cpu=None, repeat=1, instructions=False)
+    code = "import sys; from orchestra.bench.scheduler import _counted_child; _counted_child(sys.argv[1:])"
+    total, out = await callgrind.count(["-c", code, workload, json.dumps(attrs.asdict(child_cfg))])
+    pods = int(out.strip().splitlines()[-1])
+    return SchedMeasurement(workload, "instructions", pods, 0.0, instructions=total)
+
+
+def _counted_child(argv: list[str]) -> None:
+    """The child of :func:`count_end_to_end`: run the workload with instrumentation switched
+    on for its timed window, and print the pods it measured."""
+    import uvloop
+
+    workload, config = argv
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(config).items()}
+    cfg = SchedBenchConfig(**fields)
+    m = uvloop.run(run_end_to_end(workload, _scenario(workload, cfg), cfg, window=callgrind.instrument))
+    print(m.pods)
 
 
 def scheduler_target_rows(results: list[SchedMeasurement]) -> list[tuple[str, float, float, float, bool]]:

@@ -13,6 +13,7 @@ from rich.table import Table
 from orchestra.cli.apiserver import Duration
 from orchestra.cli.console import table_console
 
+from orchestra.bench import callgrind
 from orchestra.bench.apiserver import ApiBenchConfig, run_apiserver_bench, target_rows
 from orchestra.bench.scheduler import WORKLOADS as SCHED_WORKLOADS
 from orchestra.bench.scheduler import SchedBenchConfig, run_scheduler_bench, scheduler_target_rows
@@ -159,16 +160,22 @@ def bench_apiserver(seconds: float, warmup: float, connections: int, concurrency
 @click.option("--cpu", default=0, show_default=True, help="The one core the run is pinned to (-1: not pinned).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs of each end-to-end workload; the median is reported (a shared machine is noisy).")
+@click.option("--instructions", is_flag=True,
+              help="Also count each end-to-end workload's instructions per pod under valgrind's callgrind: "
+                   "figures that repeat to within 1% where timings move by a third (minutes per workload at "
+                   "full size; needs valgrind).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
 def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: str, initial_backoff: float,
-                    cpu: int, repeat: int, json_path: str | None) -> None:
+                    cpu: int, repeat: int, instructions: bool, json_path: str | None) -> None:
     """scheduler_perf-like workloads end to end through the in-process API, beside kube-scheduler's thresholds."""
     chosen = _split(workloads)
     unknown = set(chosen) - set(SCHED_WORKLOADS)
     if unknown:
         raise click.BadParameter(f"unknown workloads {sorted(unknown)}", param_hint="--workloads")
+    if instructions and (reason := callgrind.missing()):
+        raise click.BadParameter(f"instructions cannot be counted: {reason}", param_hint="--instructions")
     overrides: dict[str, Any] = {"workloads": chosen, "initial_backoff": initial_backoff,
-                                 "cpu": None if cpu < 0 else cpu, "repeat": repeat}
+                                 "cpu": None if cpu < 0 else cpu, "repeat": repeat, "instructions": instructions}
     if nodes is not None:
         overrides["nodes"] = nodes
     if pods is not None:

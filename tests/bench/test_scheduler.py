@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
+from orchestra.bench import callgrind
 from orchestra.bench.scheduler import (
-    KUBE_THRESHOLDS, WORKLOADS, SchedBenchConfig, SchedMeasurement, run_scheduler_bench, scheduler_target_rows,
+    KUBE_THRESHOLDS, WORKLOADS, SchedBenchConfig, SchedMeasurement, count_end_to_end, run_scheduler_bench,
+    scheduler_target_rows,
 )
 from orchestra.cli.main import main
 
@@ -38,6 +42,27 @@ async def test_repeat_reports_the_median_run():
     assert m.pods == 20 and m.note.startswith("median of 3 runs (")
     low, high = (float(v.replace(",", "")) for v in m.note.split("(")[1].split(" pods")[0].split("–"))
     assert low <= m.cpu_rate <= high
+
+
+@pytest.mark.skipif(callgrind.missing() is not None, reason=f"{callgrind.missing()}")
+async def test_instructions_are_counted_for_the_timed_window():
+    cfg = SchedBenchConfig(**{**TINY, "workloads": ("SchedulingBasic",), "instructions": True})
+    timed, counted = await run_scheduler_bench(cfg)
+    assert (timed.mode, counted.mode) == ("end-to-end", "instructions")
+    assert counted.workload == "SchedulingBasic" and counted.pods == 20
+    # binding a pod through the API takes tens of thousands of instructions at the least
+    assert counted.instructions_per_pod > 20_000
+    assert counted.cell() == f"{counted.instructions_per_pod:,.0f} instructions/pod"
+    assert counted.to_dict()["instructions"] == counted.instructions
+    again = await count_end_to_end("SchedulingBasic", cfg)
+    assert abs(again.instructions - counted.instructions) <= counted.instructions / 100
+
+
+def test_cli_refuses_to_count_instructions_without_valgrind(monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    assert main(["bench", "scheduler", "--workloads", "SchedulingBasic", "--instructions"]) == 2
+    err = capsys.readouterr().err
+    assert "--instructions" in err and "valgrind and callgrind_control not found on PATH" in err
 
 
 def test_target_rows_compare_with_targets_and_kube_thresholds():
