@@ -54,6 +54,7 @@ __all__ = [
     "WORKLOADS",
     "LowestCpuRequested",
     "count_end_to_end",
+    "instruction_budgets",
     "run_scheduler_bench",
     "scheduler_target_rows",
 ]
@@ -508,3 +509,20 @@ def scheduler_target_rows(results: list[SchedMeasurement]) -> list[tuple[str, fl
         rows.append(("Cython core ÷ reference, SchedulingBasic", ratio, 20.0, 0.0, ratio >= 20))
     return rows
 
+
+def instruction_budgets(results: list[SchedMeasurement]) -> list[tuple[str, float, float, float]]:
+    """``(workload, instructions per pod, instructions per CPU second, instructions per pod the
+    target allows)`` for each workload both timed end to end and counted.
+
+    The timed run's pods per CPU second times the counted instructions per pod is the rate
+    this machine executed the workload at; the target divides that rate into the budget a pod
+    may spend, a figure that holds from run to run where the timings do not.
+    """
+    timed = {m.workload: m for m in results if m.mode == "end-to-end" and m.cpu_seconds}
+    rows = []
+    for m in results:
+        run = timed.get(m.workload)
+        if m.mode == "instructions" and run is not None and m.workload in TARGETS:
+            rate = m.instructions_per_pod * run.cpu_rate
+            rows.append((m.workload, m.instructions_per_pod, rate, rate / TARGETS[m.workload]))
+    return rows

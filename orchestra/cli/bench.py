@@ -16,7 +16,7 @@ from orchestra.cli.console import table_console
 from orchestra.bench import callgrind
 from orchestra.bench.apiserver import ApiBenchConfig, run_apiserver_bench, target_rows
 from orchestra.bench.scheduler import WORKLOADS as SCHED_WORKLOADS
-from orchestra.bench.scheduler import SchedBenchConfig, run_scheduler_bench, scheduler_target_rows
+from orchestra.bench.scheduler import SchedBenchConfig, instruction_budgets, run_scheduler_bench, scheduler_target_rows
 from orchestra.bench.store import BenchConfig, Measurement, cpu_count_note, ratio_rows, run_store_bench
 
 __all__ = ["bench_command"]
@@ -191,6 +191,9 @@ def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: 
         for label, value, target, kube, met in scheduler_target_rows(results)
     ]
     notes += [f"{m.workload}: {m.note}" for m in results if m.note]
+    notes += [f"{workload}: {per_pod:,.0f} instructions/pod at {rate / 1e9:.2f} G instructions per CPU-second "
+              f"(this run's rate); the target allows {budget:,.0f}/pod at that rate"
+              for workload, per_pod, rate, budget in instruction_budgets(results)]
     where = "not pinned" if cfg.cpu is None else f"pinned to CPU {cfg.cpu}"
     print_table(f"scheduler: {cfg.nodes:,} nodes, {cfg.pods:,} pods (bindings through the in-process API)",
                 columns, rows, notes, caption=f"one process, {where}; initial backoff {cfg.initial_backoff:g} s")

@@ -8,10 +8,12 @@ import pytest
 
 from orchestra.bench import callgrind
 from orchestra.bench.scheduler import (
-    KUBE_THRESHOLDS, WORKLOADS, SchedBenchConfig, SchedMeasurement, count_end_to_end, run_scheduler_bench,
-    scheduler_target_rows,
+    KUBE_THRESHOLDS, WORKLOADS, SchedBenchConfig, SchedMeasurement, instruction_budgets,
+    run_scheduler_bench, scheduler_target_rows,
 )
 from orchestra.cli.main import main
+
+needs_valgrind = pytest.mark.skipif(callgrind.missing() is not None, reason=f"{callgrind.missing()}")
 
 TINY = dict(nodes=12, init_pods=6, pods=20, antiaffinity_pods=4, spread_pods=9, preemption_nodes=3,
             preemption_init_pods=12, preemption_pods=3, reference_pods=2, scaling_nodes=(5, 10), scaling_pods=8,
@@ -44,7 +46,7 @@ async def test_repeat_reports_the_median_run():
     assert low <= m.cpu_rate <= high
 
 
-@pytest.mark.skipif(callgrind.missing() is not None, reason=f"{callgrind.missing()}")
+@needs_valgrind
 async def test_instructions_are_counted_for_the_timed_window():
     cfg = SchedBenchConfig(**{**TINY, "workloads": ("SchedulingBasic",), "instructions": True})
     timed, counted = await run_scheduler_bench(cfg)
@@ -54,8 +56,23 @@ async def test_instructions_are_counted_for_the_timed_window():
     assert counted.instructions_per_pod > 20_000
     assert counted.cell() == f"{counted.instructions_per_pod:,.0f} instructions/pod"
     assert counted.to_dict()["instructions"] == counted.instructions
-    again = await count_end_to_end("SchedulingBasic", cfg)
-    assert abs(again.instructions - counted.instructions) <= counted.instructions / 100
+
+
+@needs_valgrind
+def test_cli_prints_instructions_per_pod_and_the_budget(capsys):
+    args = ["bench", "scheduler", "--workloads", "SchedulingBasic", "--nodes", "12", "--pods", "20", "--cpu", "-1",
+            "--instructions"]
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the table may wrap
+    assert "instructions/pod" in out and "the target allows" in out
+
+
+def test_instruction_budget_divides_the_timed_rate_by_the_target():
+    timed = SchedMeasurement("SchedulingBasic", "end-to-end", 5_000, 1.0, cpu_seconds=1.0)
+    counted = SchedMeasurement("SchedulingBasic", "instructions", 100, 0.0, instructions=60_000_000)
+    untimed = SchedMeasurement("Preemption", "instructions", 10, 0.0, instructions=30_000_000)
+    # 600,000 instructions/pod at 5,000 pods per CPU second: 3 G per CPU second, 300,000 per pod at 10,000 pods/s
+    assert instruction_budgets([timed, counted, untimed]) == [("SchedulingBasic", 600_000.0, 3e9, 300_000.0)]
 
 
 def test_cli_refuses_to_count_instructions_without_valgrind(monkeypatch, capsys):
