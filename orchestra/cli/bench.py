@@ -162,7 +162,7 @@ def bench_apiserver(seconds: float, warmup: float, connections: int, concurrency
               help="Runs of each end-to-end workload; the median is reported (a shared machine is noisy).")
 @click.option("--instructions", is_flag=True,
               help="Also count each end-to-end workload's instructions per pod under valgrind's callgrind: "
-                   "figures that repeat to within 1% where timings move by a third (minutes per workload at "
+                   "figures that repeat to within 0.3% where timings move by a third (minutes per workload at "
                    "full size; needs valgrind).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
 def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: str, initial_backoff: float,
