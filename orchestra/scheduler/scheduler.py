@@ -21,7 +21,8 @@ one binder runs cycles back to back while they finish at once (in process they d
 starts whenever a binder takes a cycle while more wait, so a cycle that suspends (an HTTP
 request, a Permit wait) holds up none of the others. A failed binding
 unreserves, forgets the assumed pod and retries it after its backoff. While pods are queued,
-cycles run back to back for up to :data:`CYCLE_SLICE_SECONDS` before the loop lets bindings,
+cycles run back to back for up to ``cycle_slice_seconds`` (a :class:`SchedulerConfig` field,
+1 ms by default) before the loop lets bindings,
 informers and event writes run: each of those then handles a batch, not one pod's worth.
 
 A pod no node fits gets a ``FailedScheduling`` event and the condition ``PodScheduled=False``
@@ -62,11 +63,6 @@ log = logging.getLogger(__name__)
 
 #: The identity the scheduler uses over an in-process client.
 SCHEDULER_USER = "system:kube-scheduler"
-
-#: How long the scheduling loop runs cycles back to back, while pods are queued, before it
-#: yields to the event loop. Yielding after every pod costs SchedulingBasic a third of its
-#: throughput in task switches; a millisecond adds about that much to a pod's binding latency.
-CYCLE_SLICE_SECONDS = 0.001
 
 #: Plugins whose rejections a cluster event may resolve (Kubernetes' EventsToRegister, simplified).
 _NODE_EVENT_PLUGINS = None  # any node change may help any plugin
@@ -344,6 +340,7 @@ class Scheduler:
         """Schedule pods until the queue is closed (:meth:`start` runs this in a task)."""
         clock = time.perf_counter
         slice_start = clock()
+        slice_seconds = self.config.cycle_slice_seconds
         queue = self.queue
         while True:
             qpi = queue.pop_nowait() if not queue.closed else None
@@ -357,7 +354,7 @@ class Scheduler:
             except Exception as exc:  # a bug here must not stop the scheduler
                 log.exception("scheduling %s failed", qpi.key)
                 self._failure(qpi, None, Status.error(f"scheduling failed: {exc!r}"))
-            if clock() - slice_start >= CYCLE_SLICE_SECONDS:
+            if clock() - slice_start >= slice_seconds:
                 # let bindings, informers and event writes progress
                 await asyncio.sleep(0)
                 slice_start = clock()
