@@ -530,7 +530,9 @@ def instruction_budgets(results: list[SchedMeasurement]) -> list[tuple[str, floa
 
     The timed run's pods per CPU second times the counted instructions per pod is the rate
     this machine executed the workload at; the target divides that rate into the budget a pod
-    may spend, a figure that holds from run to run where the timings do not.
+    may spend. The budget moves with the machine's rate as the timings do (this machine ran
+    the same SchedulingNodeAffinity at 2.8 and at 4.0 G instructions per second within an
+    hour); the count beside it is what holds from run to run.
     """
     timed = {m.workload: m for m in results if m.mode == "end-to-end" and m.cpu_seconds}
     rows = []
