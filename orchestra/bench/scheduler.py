@@ -472,11 +472,11 @@ async def _median_end_to_end(workload: str, cfg: SchedBenchConfig,
     return attrs.evolve(median, note=f"{spread}; {median.note}")
 
 
-#: How many times slower the end-to-end workloads run under callgrind (measured: 50 to 90).
-#: The counted run stretches the scheduler's cycle slice by it: with the native 1 ms, a slice
-#: would hold a fiftieth of its native work and every pod would pay task switches a native
-#: run shares among twenty. SchedulingBasic counts the same with slices of 20 to 200 ms, so
-#: the factor need not be exact.
+#: About how many times slower the end-to-end workloads run under callgrind (SchedulingBasic:
+#: 35 to 40). The counted run stretches the scheduler's cycle slice by it: with the native
+#: 1 ms, a slice would hold a fortieth of its native work and every pod would pay task
+#: switches a native run shares among twenty. SchedulingBasic counts the same with slices of
+#: 20 to 200 ms, so the factor need not be exact.
 CALLGRIND_TIME_SCALE = 50.0
 
 
