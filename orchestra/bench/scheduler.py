@@ -25,7 +25,9 @@ plugin added, one Python batch filter plugin added, and node counts 500 / 5,000 
 
 With ``instructions`` set, each end-to-end workload runs once more in a child process under
 valgrind's callgrind, which counts the instructions of the same timed window
-(:mod:`orchestra.bench.callgrind`): per pod, the figure to compare two commits by.
+(:mod:`orchestra.bench.callgrind`): per pod, the figure to compare two commits by. The API
+writes the scheduler makes (its Event, binding, a victim's status patch and deletion) are
+then counted alone, per write (:func:`count_writes`), to show what of a pod's count they are.
 
 ``MixedShapes`` is SchedulingBasic with four pod shapes interleaved in the queue, as when four
 Deployments scale up at once: in memory beside the one-shape run, and end to end.
@@ -48,12 +50,14 @@ from orchestra.scheduler.framework import Plugin
 
 __all__ = [
     "KUBE_THRESHOLDS",
+    "SCHEDULER_WRITES",
     "SchedBenchConfig",
     "SchedMeasurement",
     "TARGETS",
     "WORKLOADS",
     "LowestCpuRequested",
     "count_end_to_end",
+    "count_writes",
     "instruction_budgets",
     "run_scheduler_bench",
     "scheduler_target_rows",
@@ -123,6 +127,8 @@ class SchedMeasurement:
     cpu_seconds: float = 0.0
     #: Instructions executed meanwhile, counted by callgrind (mode ``instructions``; 0: not counted).
     instructions: int = 0
+    #: What ``pods`` counts: ``pod``, or ``write`` for :func:`count_writes`' rows.
+    unit: str = "pod"
 
     @property
     def instructions_per_pod(self) -> float:
@@ -143,7 +149,7 @@ class SchedMeasurement:
         """The table cell: rate (and per CPU second when measured), latency percentiles when measured;
         instructions per pod when counted (timings under callgrind mean nothing)."""
         if self.instructions:
-            return f"{self.instructions_per_pod:,.0f} instructions/pod"
+            return f"{self.instructions_per_pod:,.0f} instructions/{self.unit}"
         text = f"{_rate(self.rate)} pods/s"
         if self.cpu_seconds:
             text += f"\n{_rate(self.cpu_rate)} pods/CPU-s"
@@ -156,7 +162,8 @@ class SchedMeasurement:
         return {"workload": self.workload, "mode": self.mode, "pods": self.pods, "seconds": self.seconds,
                 "rate": self.rate, "cpu_seconds": self.cpu_seconds, "cpu_rate": self.cpu_rate,
                 "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "note": self.note,
-                "instructions": self.instructions, "instructions_per_pod": self.instructions_per_pod}
+                "instructions": self.instructions, "instructions_per_pod": self.instructions_per_pod,
+                "unit": self.unit}
 
 
 def _rate(value: float) -> str:
@@ -457,6 +464,9 @@ async def _run_workloads(cfg: SchedBenchConfig, progress: Callable[[str], None] 
                 out.append(await run_end_to_end("SchedulingBasic", scenario, cfg, progress, label=f"Scaling {n:,} nodes"))
         else:
             raise ValueError(f"unknown scheduler workload {workload!r}; known: {', '.join(WORKLOADS)}")
+    if cfg.instructions and any(w in KUBE_THRESHOLDS for w in cfg.workloads):
+        say(f"counting the scheduler's API writes alone under callgrind ({', '.join(SCHEDULER_WRITES)})")
+        out += await count_writes(min(cfg.pods, 1000))
     return out
 
 
@@ -502,6 +512,82 @@ def _counted_child(argv: list[str]) -> None:
     m = uvloop.run(run_end_to_end(workload, _scenario(workload, cfg), cfg, window=callgrind.instrument,
                                   time_scale=CALLGRIND_TIME_SCALE))
     print(m.pods)
+
+
+#: The kinds of API write the scheduler makes, as :func:`count_writes` names them.
+SCHEDULER_WRITES = ("Event", "binding", "status patch", "delete")
+
+
+async def count_writes(count: int = 1000) -> list[SchedMeasurement]:
+    """Instructions per API write of each kind the scheduler makes, each kind counted alone.
+
+    A child process under callgrind makes ``count`` writes of one kind through the
+    in-process API with the scheduler's own code, on pods nobody watches: the ``Scheduled``
+    Event through the event recorder, the binding, the ``DisruptionTarget`` status patch a
+    preemption victim gets, the victim's deletion. A child that writes nothing is counted
+    too and taken off, so what remains is the writes' own. End to end, a pod also pays for
+    its scheduling cycle and for the watch events of its writes reaching the scheduler.
+    """
+    code = "import sys; from orchestra.bench.scheduler import _writes_child; _writes_child(sys.argv[1:])"
+    totals = {}
+    for kind in ("", *SCHEDULER_WRITES):
+        totals[kind], _ = await callgrind.count(["-c", code, kind, str(count)])
+    return [SchedMeasurement(f"API write: {kind}", "instructions", count, 0.0,
+                             instructions=max(0, totals[kind] - totals[""]), unit="write")
+            for kind in SCHEDULER_WRITES]
+
+
+def _writes_child(argv: list[str]) -> None:
+    """The child of :func:`count_writes`: ``argv`` is the kind of write ("": none) and how many."""
+    import uvloop
+
+    uvloop.run(_counted_writes(argv[0], int(argv[1])))
+
+
+async def _counted_writes(kind: str, count: int) -> None:
+    from orchestra.apiserver import APIServer
+    from orchestra.apiserver.request import ADMIN, UserInfo
+    from orchestra.client import Client
+    from orchestra.scheduler.config import SchedulerConfig
+    from orchestra.scheduler.events import NORMAL
+    from orchestra.scheduler.podinfo import PodInfo
+    from orchestra.scheduler.scheduler import SCHEDULER_USER, Scheduler
+
+    if kind and kind not in SCHEDULER_WRITES:
+        raise ValueError(f"unknown write {kind!r}; known: {', '.join(SCHEDULER_WRITES)}")
+    server = await APIServer.create("memory://")
+    client = Client.in_process(server, UserInfo(SCHEDULER_USER, ADMIN, ("system:masters",)))
+    try:
+        scheduler = Scheduler.create(client, SchedulerConfig(preemption_grace_seconds=0))
+        await client.request_json("POST", "/api/v1/nodes", body=node_manifest("node-0"))
+        pods = [PodInfo.from_dict(await client.request_json("POST", "/api/v1/namespaces/default/pods",
+                                                            body=pod_manifest(f"pod-{i}")))
+                for i in range(count)]
+        await asyncio.sleep(0)  # the watch caches take the pods before the window opens
+        gc.collect()
+        gc.disable()
+        callgrind.instrument(True)
+        try:
+            for pod in pods if kind else ():
+                if kind == "Event":
+                    scheduler.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to node-0")
+                elif kind == "binding":
+                    status = await scheduler.bind_through_api(pod, "node-0")
+                    if not status.is_success:
+                        raise RuntimeError(status.message())
+                elif kind == "status patch":
+                    await scheduler._mark_disruption_target(pod, pods[0])
+                else:
+                    await scheduler._delete_victim(pod)
+            await scheduler.recorder.flush()
+        finally:
+            callgrind.instrument(False)
+            gc.enable()
+        if scheduler.recorder.written != (count if kind == "Event" else 0):
+            raise RuntimeError(f"the recorder wrote {scheduler.recorder.written} of {count} Events")
+    finally:
+        await client.close()
+        await server.close()
 
 
 def scheduler_target_rows(results: list[SchedMeasurement]) -> list[tuple[str, float, float, float, bool]]:

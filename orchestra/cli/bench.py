@@ -163,7 +163,7 @@ def bench_apiserver(seconds: float, warmup: float, connections: int, concurrency
 @click.option("--instructions", is_flag=True,
               help="Also count each end-to-end workload's instructions per pod under valgrind's callgrind: "
                    "figures that repeat to within 0.3% where timings move by a third (minutes per workload at "
-                   "full size; needs valgrind).")
+                   "full size; needs valgrind). Each kind of API write the scheduler makes is counted alone too.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures to this file.")
 def bench_scheduler(full: bool, nodes: int | None, pods: int | None, workloads: str, initial_backoff: float,
                     cpu: int, repeat: int, instructions: bool, json_path: str | None) -> None:

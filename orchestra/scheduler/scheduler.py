@@ -583,6 +583,18 @@ class Scheduler:
             body={"status": {"conditions": [condition]}}, content_type="application/strategic-merge-patch+json",
             hand_over=True)
 
+    async def _delete_victim(self, victim: PodInfo) -> None:
+        """Delete a preemption victim with the configured grace period, on the condition that it
+        is still the pod that was chosen (its uid)."""
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        grace = self.config.preemption_grace_seconds
+        if grace is not None:
+            options["gracePeriodSeconds"] = grace
+        if victim.uid:
+            options["preconditions"] = {"uid": victim.uid}
+        await self.client.request_status(
+            "DELETE", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}", body=options, hand_over=True)
+
     async def _preempt(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...]) -> None:
         """Delete the victims through the API and clear lower-priority nominations on ``node``."""
         for other in self.queue.nominated_pods(node):
@@ -595,7 +607,6 @@ class Scheduler:
                         hand_over=True)
                 except (ApiStatusError, TransportError, OSError) as exc:
                     log.warning("cannot clear the nominated node of %s: %s", other.key, exc)
-        grace = self.config.preemption_grace_seconds
         for victim in victims:
             self.recorder.record(victim, NORMAL, "Preempted", "Preempting",
                                  f"Preempted by pod {pod.uid or pod.key} on node {node}")
@@ -603,13 +614,7 @@ class Scheduler:
                 continue
             try:
                 await self._mark_disruption_target(victim, pod)
-                options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
-                if grace is not None:
-                    options["gracePeriodSeconds"] = grace
-                if victim.uid:
-                    options["preconditions"] = {"uid": victim.uid}
-                await self.client.request_status(
-                    "DELETE", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}", body=options, hand_over=True)
+                await self._delete_victim(victim)
             except ApiStatusError as exc:
                 if exc.code == 404:
                     self._victim_gone(victim.key)

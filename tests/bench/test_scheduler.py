@@ -8,7 +8,7 @@ import pytest
 
 from orchestra.bench import callgrind
 from orchestra.bench.scheduler import (
-    KUBE_THRESHOLDS, WORKLOADS, SchedBenchConfig, SchedMeasurement, instruction_budgets,
+    KUBE_THRESHOLDS, SCHEDULER_WRITES, WORKLOADS, SchedBenchConfig, SchedMeasurement, instruction_budgets,
     run_scheduler_bench, scheduler_target_rows,
 )
 from orchestra.cli.main import main
@@ -49,13 +49,19 @@ async def test_repeat_reports_the_median_run():
 @needs_valgrind
 async def test_instructions_are_counted_for_the_timed_window():
     cfg = SchedBenchConfig(**{**TINY, "workloads": ("SchedulingBasic",), "instructions": True})
-    timed, counted = await run_scheduler_bench(cfg)
+    timed, counted, *writes = await run_scheduler_bench(cfg)
     assert (timed.mode, counted.mode) == ("end-to-end", "instructions")
     assert counted.workload == "SchedulingBasic" and counted.pods == 20
     # binding a pod through the API takes tens of thousands of instructions at the least
     assert counted.instructions_per_pod > 20_000
     assert counted.cell() == f"{counted.instructions_per_pod:,.0f} instructions/pod"
     assert counted.to_dict()["instructions"] == counted.instructions
+    # then each kind of write the scheduler makes, alone: as many as the workload's pods
+    assert [w.workload for w in writes] == [f"API write: {kind}" for kind in SCHEDULER_WRITES]
+    for w in writes:
+        assert (w.mode, w.pods, w.unit) == ("instructions", 20, "write")
+        assert 20_000 < w.instructions_per_pod < counted.instructions_per_pod * 2
+        assert w.cell() == f"{w.instructions_per_pod:,.0f} instructions/write"
 
 
 @needs_valgrind
