@@ -27,7 +27,7 @@ from orchestra.api import codec
 from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError, escape_field_value
 from orchestra.apiserver.errors import APIError, BadRequest, NotAcceptable, UnsupportedMediaType
 from orchestra.apiserver.patch import patch_type_of
-from orchestra.apiserver.request import Request, Response
+from orchestra.apiserver.request import Request, Response, UserInfo
 from orchestra.apiserver.routing import ResourceRoute, parse_bool
 from orchestra.apiserver.storage import ListOptions, RequestContext, WatchEvent
 
@@ -158,15 +158,20 @@ def _blank(body: bytes) -> bool:
     return not body or body.isspace()
 
 
+def object_body(body: Any) -> dict:
+    """A body handed over in process as the value itself, when it is an object (else 400)."""
+    if not isinstance(body, dict):
+        raise BadRequest(f"the request body must be an object, not {_describe(body)}")
+    return body
+
+
 def decode_body(request: Request) -> dict:
     """The request body as a dict, from JSON or YAML; 400 for malformed bodies, 415 for other types.
 
     A body handed over in process (:attr:`Request.body_object`) is taken as it is.
     """
     if request.body_object is not None:
-        if not isinstance(request.body_object, dict):
-            raise BadRequest(f"the request body must be an object, not {_describe(request.body_object)}")
-        return request.body_object
+        return object_body(request.body_object)
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if _blank(request.body):
         raise BadRequest("the request body is empty; expected an object")
@@ -301,15 +306,20 @@ def list_options(request: Request, name: str | None = None) -> ListOptions:
 _plain_context: list[RequestContext | None] = [None]
 
 
+def plain_context(user: UserInfo) -> RequestContext:
+    """The context of a request by ``user`` without query parameters (no dry run, no field manager)."""
+    ctx = _plain_context[0]
+    if ctx is None or ctx.user is not user:
+        ctx = _plain_context[0] = RequestContext(user=user)
+    return ctx
+
+
 def request_context(request: Request) -> RequestContext:
     """Who is asking and how: dryRun, fieldManager, fieldValidation."""
     user = request.user
     assert user is not None
     if not request.query:
-        ctx = _plain_context[0]
-        if ctx is None or ctx.user is not user:
-            ctx = _plain_context[0] = RequestContext(user=user)
-        return ctx
+        return plain_context(user)
     dry_run = request.query.get("dryRun") or []
     for value in dry_run:
         if value != "All":
@@ -374,22 +384,6 @@ class ResourceHandler:
                 result = await storage.get(route.namespace, route.name, resource_version=request.param("resourceVersion"))
         elif verb == "list":
             result = await storage.list(route.namespace, list_options(request))
-        elif verb == "create":
-            ctx = request_context(request)
-            body = decode_body(request)
-            if route.subresource == "binding":
-                result = await storage.bind(route.namespace, route.name, body, ctx)
-            else:
-                result = await storage.create(route.namespace, body, ctx, owned=True)
-            status = 201
-        elif verb == "update":
-            ctx = request_context(request)
-            body = decode_body(request)
-            if route.subresource == "scale":
-                result = await storage.update_scale(route.namespace, route.name, body, ctx)
-            else:
-                result, created = await storage.update(route.namespace, route.name, body, ctx, route.subresource)
-                status = 201 if created else 200
         elif verb == "patch":
             patch_type = patch_type_of(request.headers.get("content-type", ""))
             ctx = request_context(request)
@@ -398,17 +392,43 @@ class ResourceHandler:
                 if _blank(request.body):
                     raise BadRequest("the patch body is empty")
                 patch = request.body
-            if route.subresource == "scale":
-                result = await storage.patch_scale(route.namespace, route.name, patch_type, patch, ctx)
-            else:
-                result = await storage.patch(route.namespace, route.name, patch_type, patch, ctx, route.subresource)
-        elif verb == "delete":
+            result, status = await self.write(route, ctx, patch, patch_type)
+        elif verb in ("create", "update", "delete"):
             ctx = request_context(request)
-            result, status = await storage.delete(route.namespace, route.name, _delete_options(request), ctx)
+            body = _delete_options(request) if verb == "delete" else decode_body(request)
+            result, status = await self.write(route, ctx, body)
         else:  # deletecollection
             ctx = request_context(request)
             result = await storage.delete_collection(route.namespace, list_options(request), _delete_options(request), ctx)
         return self._encode(request, route, result, status, representation)
+
+    async def write(self, route: ResourceRoute, ctx: RequestContext, body: Any,
+                    patch_type: str | None = None) -> tuple[dict, int]:
+        """Run ``route``'s create, update, patch or delete; the object (or Status) and the HTTP status.
+
+        ``body``: the request's object (create, update), its patch document or body (patch,
+        of ``patch_type``) or its delete options, decoded.
+        """
+        storage = self._storage.storage(route.rtype)
+        namespace, name, subresource = route.namespace, route.name, route.subresource
+        verb = route.verb
+        if verb == "create":
+            if subresource == "binding":
+                return await storage.bind(namespace, name, body, ctx), 201
+            return await storage.create(namespace, body, ctx, owned=True), 201
+        if verb == "update":
+            if subresource == "scale":
+                return await storage.update_scale(namespace, name, body, ctx), 200
+            result, created = await storage.update(namespace, name, body, ctx, subresource)
+            return result, 201 if created else 200
+        if verb == "patch":
+            assert patch_type is not None
+            if subresource == "scale":
+                return await storage.patch_scale(namespace, name, patch_type, body, ctx), 200
+            return await storage.patch(namespace, name, patch_type, body, ctx, subresource), 200
+        if verb == "delete":
+            return await storage.delete(namespace, name, body, ctx)
+        raise ValueError(f"{verb} is not a write")
 
     def _encode(self, request: Request, route: ResourceRoute, result: dict, status: int, representation: str) -> Response:
         pretty = parse_bool("pretty", request.param("pretty")) if request.query else False

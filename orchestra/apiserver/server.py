@@ -23,8 +23,11 @@ from orchestra.apiserver.certs import PKI, ensure_pki, kubeconfig, kubeconfig_ya
 from orchestra.apiserver.compaction import Compactor
 from orchestra.apiserver.errors import APIError, InternalError, NotFound
 from orchestra.apiserver.expiry import EVENT_TTL
-from orchestra.apiserver.handlers import AGGREGATED, JSON, Negotiator, ResourceHandler, encode_body, error_response
+from orchestra.apiserver.handlers import (
+    AGGREGATED, JSON, Negotiator, ResourceHandler, encode_body, error_response, object_body, plain_context,
+)
 from orchestra.apiserver.http import HTTPServer, server_ssl_context
+from orchestra.apiserver.patch import patch_type_of
 from orchestra.apiserver.podlog import PodLogProxy
 from orchestra.apiserver.request import ADMIN, Request, Response, UserInfo
 from orchestra.apiserver.routing import NOT_FOUND_MESSAGE, PathRoute, ResourceRoute, Router, parse_bool
@@ -34,12 +37,23 @@ __all__ = ["APIServer", "ServeError"]
 log = logging.getLogger(__name__)
 
 _ROUTE_CACHE_SIZE = 4096
+#: The verbs :meth:`APIServer.write_in_process` serves itself.
+_WRITES = frozenset({"create", "update", "patch", "delete"})
+_NO_QUERY: dict[str, list[str]] = {}
+#: The shared answers of :meth:`APIServer.write_in_process`' successes, by status.
+_WRITTEN: dict[int, Response] = {}
 _HEALTH_CHECKS = frozenset({"", "ping", "etcd", "log"})
 _CONTENT_TYPES = {JSON: "application/json", "yaml": "application/yaml", AGGREGATED: discovery.AGGREGATED_CONTENT_TYPE}
 
 
 class ServeError(Exception):
     """The server cannot listen (port busy, address not available, no PKI for TLS)."""
+
+
+def _unexpected_error(method: str, path: str) -> Response:
+    """The 500 of a request that failed with an exception other than an APIError (logged here)."""
+    log.exception("unexpected error serving %s %s", method, path)
+    return error_response(InternalError(f"an internal error occurred serving {method} {path}"))
 
 
 def _client_ssl_context(pki: PKI) -> ssl.SSLContext:
@@ -160,7 +174,7 @@ class APIServer:
             user = request.user
             if user is None:
                 user = request.user = self._authenticator.authenticate(request.headers, request.path)
-            route, attributes = self._route(request)
+            route, attributes = self._route(request.method, request.path, request.query)
             if user.role != ADMIN:  # an admin may do anything: no attributes to build
                 authorize(user, attributes if attributes is not None else route.attributes())
             if type(route) is ResourceRoute:
@@ -172,8 +186,39 @@ class APIServer:
         except APIError as exc:
             return error_response(exc)
         except Exception:
-            log.exception("unexpected error serving %s %s", request.method, request.path)
-            return error_response(InternalError(f"an internal error occurred serving {request.method} {request.path}"))
+            return _unexpected_error(request.method, request.path)
+
+    async def write_in_process(self, *, method: str, path: str, body_object: Any, content_type: str,
+                               user: UserInfo) -> Response:
+        """:meth:`handle_in_process` for a write handed over (``body_object``) without query
+        parameters, by a caller that does not read a successful answer.
+
+        A resource's create, update, patch or delete runs without a request or a response
+        object of its own: a success answers one shared, bodyless :class:`Response` per
+        status (read it, never change it), a failure its Status response. Any other request
+        takes :meth:`handle_in_process`.
+        """
+        try:
+            route, attributes = self._route(method, path, _NO_QUERY)
+            if type(route) is not ResourceRoute or route.verb not in _WRITES:
+                return await self.handle_in_process(method=method, path=path, query={},
+                                                    headers={"accept": "application/json", "content-type": content_type},
+                                                    body=b"", user=user, body_object=body_object)
+            if user.role != ADMIN:
+                authorize(user, attributes if attributes is not None else route.attributes())
+            if route.verb == "patch":
+                _, status = await self._resources.write(route, plain_context(user), body_object,
+                                                        patch_type_of(content_type))
+            else:
+                _, status = await self._resources.write(route, plain_context(user), object_body(body_object))
+        except APIError as exc:
+            return error_response(exc)
+        except Exception:
+            return _unexpected_error(method, path)
+        answer = _WRITTEN.get(status)
+        if answer is None:
+            answer = _WRITTEN[status] = Response(status)
+        return answer
 
     def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
                           headers: dict[str, str], body: bytes, user: UserInfo,
@@ -186,7 +231,8 @@ class APIServer:
         """
         return self.handle(Request(method, path, query, headers, body, user, body_object=body_object), defer_body=True)
 
-    def _route(self, request: Request) -> tuple[ResourceRoute | PathRoute, Attributes | None]:
+    def _route(self, method: str, path: str,
+               query: dict[str, list[str]]) -> tuple[ResourceRoute | PathRoute, Attributes | None]:
         """The route and its authorization attributes, from a bounded cache of recent paths.
 
         A path naming one object (``…/pods/web``, ``…/pods/web/binding``) is also matched by
@@ -195,8 +241,7 @@ class APIServer:
         route comes without attributes (None: ``route.attributes()``, built only when
         authorization needs them).
         """
-        method, path = request.method, request.path
-        watch = request.query.get("watch")
+        watch = query.get("watch")
         watch_value = watch[0] if watch else None
         key = (method, path, watch_value)
         cached = self._routes.get(key)
@@ -210,7 +255,7 @@ class APIServer:
             shape = self._route_shapes.get((method, before, last, watch_value))
         if shape is not None and name:
             return ResourceRoute(shape.rtype, shape.verb, shape.namespace, name, shape.subresource), None
-        route = self._router.match(method, path, request.query)
+        route = self._router.match(method, path, query)
         cached = (route, route.attributes())
         if len(self._routes) >= _ROUTE_CACHE_SIZE:
             self._routes.clear()

@@ -186,6 +186,11 @@ class InProcessServer(Protocol):
         ``headers``, ``content_type``, ``body`` and ``stream`` (an async iterator of chunks, or None).
         ``body_object``, when given, is the request's body handed over unencoded."""
 
+    async def write_in_process(self, *, method: str, path: str, body_object: Any, content_type: str,
+                               user: Any) -> Any:
+        """Serve a write whose body is handed over, without query parameters, for a caller that
+        does not read a successful answer; returns what :meth:`handle_in_process` does."""
+
 
 class _InProcessStream(StreamResponse):
     def __init__(self, response: Any) -> None:
@@ -295,11 +300,15 @@ class InProcessTransport(Transport):
                         content_type: str = "application/json") -> RawResponse:
         """:meth:`request_without_body` for a request whose body is ``body_object`` itself (JSON values
         the server owns from then on, of ``content_type``), asking for a JSON answer."""
-        headers = {"accept": "application/json", "content-type": content_type}
-        response = await self.server.handle_in_process(
-            method=method, path=path, query=_query_lists(query) if query else {}, headers=headers,
-            body=b"", user=self.user, body_object=body_object,
-        )
+        if query:
+            response = await self.server.handle_in_process(
+                method=method, path=path, query=_query_lists(query),
+                headers={"accept": "application/json", "content-type": content_type},
+                body=b"", user=self.user, body_object=body_object,
+            )
+        else:
+            response = await self.server.write_in_process(method=method, path=path, body_object=body_object,
+                                                           content_type=content_type, user=self.user)
         status = response.status
         if status < 400 and response.stream is None and not response.headers:
             # The common answer: one shared, read-only RawResponse per status and content type.
