@@ -163,33 +163,21 @@ class Admission:
         self.namespace_phase = namespace_phase
         self.cached_namespace_phase = cached_namespace_phase
         self.plugin_manager = plugin_manager
-        #: hook name → (plugin manager, its hook caller): a caller, once made, stays the same object.
-        self._callers: dict[str, tuple[Any, Any]] = {}
 
     @property
     def has_plugins(self) -> bool:
         """Whether any plugin implements an admission hook (else old objects need not be decoded)."""
-        if self.plugin_manager is None:
-            return False
-        return bool(self._caller("orchestra_admission_mutate").get_hookimpls()
-                    or self._caller("orchestra_admission_validate").get_hookimpls())
-
-    def _caller(self, hook_name: str) -> Any:
         manager = self.plugin_manager
-        cached = self._callers.get(hook_name)
-        if cached is not None and cached[0] is manager:
-            return cached[1]
-        caller = getattr(manager.hook, hook_name)
-        self._callers[hook_name] = (manager, caller)
-        return caller
+        if manager is None:
+            return False
+        hook = manager.hook
+        return bool(hook.orchestra_admission_mutate.get_hookimpls() or hook.orchestra_admission_validate.get_hookimpls())
 
     def _impls(self, hook_name: str) -> list[Any]:
         manager = self.plugin_manager
         if manager is None:
             return []
-        cached = self._callers.get(hook_name)
-        caller = cached[1] if cached is not None and cached[0] is manager else self._caller(hook_name)
-        impls = caller.get_hookimpls()  # a fresh list
+        impls = getattr(manager.hook, hook_name).get_hookimpls()  # a fresh list
         if impls:
             impls.reverse()
         return impls

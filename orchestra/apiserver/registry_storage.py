@@ -75,6 +75,8 @@ class StorageRegistry:
             self._storages[rtype] = ResourceStorage(rtype, store, cache, self.admission, strategy,
                                                     ttl=ttl, expiry=expiry)
         self._namespaces = next(s for r, s in self._storages.items() if r.plural == "namespaces" and not r.group)
+        #: The store key of a namespace, less its name (:meth:`cached_namespace_phase` reads the cache by it).
+        self._namespace_prefix = self._namespaces.key(None, "")
         self._started = False
 
     async def start(self) -> None:
@@ -111,7 +113,7 @@ class StorageRegistry:
     def cached_namespace_phase(self, name: str) -> str | None:
         """The phase of a namespace the watch cache holds and that is not being deleted; None otherwise
         (then only :meth:`namespace_phase` can tell)."""
-        cached = self._namespaces.cache.get(self._namespaces.key(None, name))
+        cached = self._namespaces.cache.objects.get(self._namespace_prefix + name.encode())
         if cached is not None and not cached["metadata"].get("deletionTimestamp"):
             return (cached.get("status") or {}).get("phase") or "Active"
         return None
