@@ -74,6 +74,8 @@ def patch_type_of(content_type: str) -> str:
     short = PATCH_TYPES.get(content_type)
     if short is not None:  # the usual, exact content type
         return short
+    if content_type in _SHORT_NAMES:  # already short (the server passes it on)
+        return content_type
     media = content_type.split(";", 1)[0].strip().lower()
     if media in _SHORT_NAMES:
         return media
