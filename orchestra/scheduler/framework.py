@@ -486,8 +486,8 @@ class FitError(Exception):
             parts = sorted(f"{n} {reason}" for reason, n in self.reasons.items())
             if parts:
                 msg += f" {', '.join(parts)}."
-        if self.post_filter_msg:
-            msg += f" {self.post_filter_msg}."
+        if self.post_filter_msg:  # a post-filter's message is a sentence of its own, as in Kubernetes
+            msg += f" {self.post_filter_msg}"
         return msg
 
     def __str__(self) -> str:

@@ -100,7 +100,7 @@ def test_fit_error_message_sorts_reason_strings_like_kubernetes():
     err = FitError(pod, 5000, {"Insufficient cpu": 3, "node(s) didn't match Pod's node affinity/selector": 4997})
     assert err.message() == "0/5000 nodes are available: 3 Insufficient cpu, 4997 node(s) didn't match Pod's node affinity/selector."
     err = FitError(pod, 13, {"b": 3, "a": 10}, post_filter_msg="preemption: x.")
-    assert err.message() == "0/13 nodes are available: 10 a, 3 b. preemption: x.."
+    assert err.message() == "0/13 nodes are available: 10 a, 3 b. preemption: x."
     assert str(FitError(pod, 2, {}, pre_filter_msg="no")) == "0/2 nodes are available: no."
 
 

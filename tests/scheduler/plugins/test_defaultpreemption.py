@@ -48,18 +48,18 @@ def test_messages_when_preemption_cannot_help():
     assert result.fit_error.message() == (
         "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector. "
         "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, "
-        "1 Preemption is not helpful for scheduling..")
+        "1 Preemption is not helpful for scheduling.")
     result = make_framework(PROFILE).schedule_one(make_pod("p", cpu="8", priority=100), snap)
     assert result.fit_error.message() == (
         "0/2 nodes are available: 2 Insufficient cpu. "
-        "preemption: 0/2 nodes are available: 1 Insufficient cpu, 1 No preemption victims found for incoming pod..")
+        "preemption: 0/2 nodes are available: 1 Insufficient cpu, 1 No preemption victims found for incoming pod.")
 
 
 def test_preemption_policy_never():
     snap = make_snapshot([make_node("n1", cpu="1")], [make_pod("a", cpu="1", node="n1")])
     result = make_framework(PROFILE).schedule_one(make_pod("p", cpu="1", priority=10, preemptionPolicy="Never"), snap)
     assert result.nominated_node == ""
-    assert result.fit_error.message().endswith("preemption: not eligible due to preemptionPolicy=Never..")
+    assert result.fit_error.message().endswith("preemption: not eligible due to preemptionPolicy=Never.")
 
 
 
