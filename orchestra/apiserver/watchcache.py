@@ -416,62 +416,66 @@ class WatchCache:
         """Apply a batch the store watch yielded (events read back from history, or progress)."""
         for store_event in response.events:
             kv = store_event.kv
-            self._change(store_event.type, kv.key, kv.value, kv.mod_revision)
+            self._take(kv.mod_revision, ((store_event.type, kv.key, kv.value),))
         if response.revision > self.revision and (response.progress or not response.events):
             self.revision = response.revision
         if self._progress_waiters:
             self._wake_progress()
 
     def _take(self, revision: int, changes: Sequence[Change]) -> None:
-        """Apply the live changes of one revision, as the store publishes them (its watch's sink)."""
+        """Apply the changes of one revision: the store watch's sink for live writes, and
+        :meth:`_apply` for events read back from history.
+
+        Each change updates :attr:`objects`, joins the window, goes to the watchers it may
+        concern and to the bus. The body is one loop, with no call per change of its own:
+        every write through this server passes here.
+        """
+        objects = self.objects
+        window = self._window
         for type, key, value in changes:
-            self._change(type, key, value, revision)
+            prev = objects.get(key)
+            if type == "PUT":
+                # an earlier write's event must not use up what a later write expects: only a match is taken
+                expected = self._expected.get(key) if self._expected else None
+                if expected is not None and expected[0] == value:
+                    obj = expected[1]
+                    del self._expected[key]
+                else:
+                    obj = orjson.loads(value)
+                obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+                objects[key] = obj
+                event = CacheEvent("ADDED" if prev is None else "MODIFIED", key, revision, obj, prev)
+            elif prev is None:
+                continue
+            else:
+                del objects[key]
+                event = CacheEvent("DELETED", key, revision, _with_resource_version(prev, revision), prev)
+            window.append(event)
+            if len(window) > self.window_events:
+                self.oldest = max(self.oldest, window.popleft().revision)
+            if self._watchers.count:
+                for watcher in self._watchers.candidates(event):
+                    watcher.offer(event)
+            if self.bus is not None:
+                self._publish(event)
+        if revision > self.revision:
+            self.revision = revision
         if self._progress_waiters:
             self._wake_progress()
 
-    def _change(self, type: str, key: bytes, value: bytes, revision: int) -> None:
-        prev = self.objects.get(key)
-        if type == "PUT":
-            # an earlier write's event must not use up what a later write expects: only a match is taken
-            expected = self._expected.get(key) if self._expected else None
-            if expected is not None and expected[0] == value:
-                obj = expected[1]
-                del self._expected[key]
-            else:
-                obj = orjson.loads(value)
-            obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
-            self.objects[key] = obj
-            event = CacheEvent("ADDED" if prev is None else "MODIFIED", key, revision, obj, prev)
-        else:
-            if prev is None:
-                return
-            del self.objects[key]
-            event = CacheEvent("DELETED", key, revision, _with_resource_version(prev, revision), prev)
-        self._record(event)
-        if revision > self.revision:
-            self.revision = revision
-
-    def _record(self, event: CacheEvent) -> None:
-        window = self._window
-        window.append(event)
-        if len(window) > self.window_events:
-            evicted = window.popleft()
-            self.oldest = max(self.oldest, evicted.revision)
-        if self._watchers:
-            for watcher in self._watchers.candidates(event):
-                watcher.offer(event)
-        if self.bus is not None:
-            meta = event.object.get("metadata") or {}
-            self.bus.publish(
-                ObjectEvent(
-                    event.type,  # type: ignore[arg-type]
-                    self.resource,
-                    meta.get("namespace") or "",
-                    meta.get("name") or "",
-                    event.revision,
-                    event.object,
-                )
+    def _publish(self, event: CacheEvent) -> None:
+        """Publish ``event`` on the bus as an :class:`ObjectEvent`."""
+        meta = event.object.get("metadata") or {}
+        self.bus.publish(  # type: ignore[union-attr]
+            ObjectEvent(
+                event.type,  # type: ignore[arg-type]
+                self.resource,
+                meta.get("namespace") or "",
+                meta.get("name") or "",
+                event.revision,
+                event.object,
             )
+        )
 
     def _wake_progress(self) -> None:
         if not self._progress_waiters:

@@ -42,7 +42,7 @@ class WatchIndex:
         field selector requires an exact value of (``spec.nodeName=node-1``).
     """
 
-    __slots__ = ("field_set", "fields", "_unindexed", "_by_value", "_where", "_count")
+    __slots__ = ("field_set", "fields", "_unindexed", "_by_value", "_where", "count")
 
     def __init__(self, field_set: Callable[[dict], dict[str, str]], fields: tuple[str, ...] = ()) -> None:
         self.field_set = field_set
@@ -52,7 +52,8 @@ class WatchIndex:
         self._by_value: dict[str, dict[str, dict[CacheWatcher, None]]] = {f: {} for f in self.fields}
         #: watcher -> (field, value) it is filed under.
         self._where: dict[CacheWatcher, tuple[str, str]] = {}
-        self._count = 0
+        #: How many watchers are registered (an attribute: every write reads it).
+        self.count = 0
 
     def _pin(self, watcher: "CacheWatcher") -> tuple[str, str] | None:
         selector = watcher.field_selector
@@ -74,13 +75,13 @@ class WatchIndex:
         else:
             self._where[watcher] = pin
             self._by_value[pin[0]].setdefault(pin[1], {})[watcher] = None
-        self._count += 1
+        self.count += 1
 
     def discard(self, watcher: "CacheWatcher") -> None:
         """Unregister ``watcher`` if it is registered."""
         if watcher in self._unindexed:
             self._unindexed.discard(watcher)
-            self._count -= 1
+            self.count -= 1
             return
         pin = self._where.pop(watcher, None)
         if pin is None:
@@ -90,10 +91,10 @@ class WatchIndex:
         del group[watcher]
         if not group:
             del by_value[pin[1]]
-        self._count -= 1
+        self.count -= 1
 
     def __len__(self) -> int:
-        return self._count
+        return self.count
 
     def __contains__(self, watcher: object) -> bool:
         return watcher in self._unindexed or watcher in self._where

@@ -273,29 +273,30 @@ class _Watchers(set):
         self._index = None
 
     def concerned(self, key: bytes) -> list[EmbeddedWatcher]:
-        """The watchers whose range holds ``key`` (a new list)."""
+        """The watchers whose range holds ``key``: a list to read, never to change (it may be
+        the one the index keeps for the key's directory, which is never changed either)."""
         index = self._index
         if index is None:
             index = self._index = self._build()
         by_prefix, others = index
-        found = [w for w in others if w._matches(key)] if others else []
-        if by_prefix:
-            # every "/"-ended prefix of the key is one of its directory's: looked up once per directory
-            directory = key[: key.rfind(b"/") + 1]
-            by_directory = self._by_directory
-            watchers = by_directory.get(directory)
-            if watchers is None:
-                watchers = []
-                find = directory.find
-                start = find(b"/")
-                while start >= 0:
-                    watchers += by_prefix.get(directory[: start + 1], ())
-                    start = find(b"/", start + 1)
-                if len(by_directory) >= _DIRECTORY_LIMIT:
-                    by_directory.clear()
-                by_directory[directory] = watchers
-            found += watchers
-        return found
+        found = [w for w in others if w._matches(key)] if others else None
+        if not by_prefix:
+            return found or []
+        # every "/"-ended prefix of the key is one of its directory's: looked up once per directory
+        directory = key[: key.rfind(b"/") + 1]
+        by_directory = self._by_directory
+        watchers = by_directory.get(directory)
+        if watchers is None:
+            watchers = []
+            find = directory.find
+            start = find(b"/")
+            while start >= 0:
+                watchers += by_prefix.get(directory[: start + 1], ())
+                start = find(b"/", start + 1)
+            if len(by_directory) >= _DIRECTORY_LIMIT:
+                by_directory.clear()
+            by_directory[directory] = watchers
+        return watchers if found is None else found + watchers
 
     def _build(self) -> tuple[dict[bytes, list[EmbeddedWatcher]], list[EmbeddedWatcher]]:
         self._by_directory = {}
@@ -358,8 +359,12 @@ class EmbeddedWatcher(Watcher):
         try:
             self._sink(revision, changes)  # type: ignore[misc]
         except Exception as exc:
-            log.exception("the sink of the watcher on %r failed at revision %d", self._key, revision)
-            self._fail(StoreError(f"the watch's sink failed at revision {revision}: {exc!r}"))
+            self._sink_failed(revision, exc)
+
+    def _sink_failed(self, revision: int, exc: Exception) -> None:
+        """The sink raised ``exc`` at ``revision``: log it and end the watch with a StoreError."""
+        log.exception("the sink of the watcher on %r failed at revision %d", self._key, revision)
+        self._fail(StoreError(f"the watch's sink failed at revision {revision}: {exc!r}"))
 
     def _deliver(self, revision: int, events: list[Event]) -> None:
         """Queue the live events of one revision (falling back to the log when too far behind)."""
@@ -692,10 +697,14 @@ class EmbeddedStore(Store):
             for watcher in self._watchers.concerned(kv[0]):
                 if not watcher._synced or revision < watcher._min_revision:
                     continue
-                if watcher._sink is not None:
+                sink = watcher._sink
+                if sink is not None:
                     if changes is None:
                         changes = [("PUT", kv[0], kv[1]) if kind == PUT else ("DELETE", kv[0], b"")]
-                    watcher._hand(revision, changes)
+                    try:  # watcher._hand inlined: most writes pass here
+                        sink(revision, changes)
+                    except Exception as exc:
+                        watcher._sink_failed(revision, exc)
                 elif watcher._prev_kv:
                     if full_event is None:
                         full_event = _to_event(raw[0], True)
