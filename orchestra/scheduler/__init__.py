@@ -7,7 +7,7 @@ binding, leader election), is built around
 """
 
 from orchestra.scheduler.framework import (
-    Code, CycleState, FitError, Framework, NodeBatch, NodeView, Plugin, PostFilterResult,
+    SKIP, SUCCESS, Code, CycleState, FitError, Framework, NodeBatch, NodeView, Plugin, PostFilterResult,
     PreFilterResult, ProfileError, ScheduleResult, Status,
 )
 from orchestra.scheduler.podinfo import NodeInfo, PodInfo, PodInfoError
@@ -16,7 +16,7 @@ from orchestra.scheduler.scheduler import Scheduler
 from orchestra.scheduler.snapshot import ClusterSnapshot, SnapshotError
 
 __all__ = [
-    "ClusterSnapshot", "Code", "CycleState", "FitError", "Framework", "NodeBatch", "NodeInfo",
+    "SKIP", "SUCCESS", "ClusterSnapshot", "Code", "CycleState", "FitError", "Framework", "NodeBatch", "NodeInfo",
     "NodeView", "Plugin", "PodInfo", "PodInfoError", "PostFilterResult", "PreFilterResult",
     "ProfileError", "ScheduleResult", "Scheduler", "SnapshotError", "Status", "default_profile",
 ]

@@ -53,6 +53,8 @@ __all__ = [
     "PostFilterResult",
     "PreFilterResult",
     "ProfileError",
+    "SKIP",
+    "SUCCESS",
     "ScheduleResult",
     "Status",
     "WaitingPod",
@@ -124,11 +126,14 @@ class Status:
     @classmethod
     def skip(cls) -> "Status":
         """Skip this plugin's later extension point for this pod."""
-        return _SKIP
+        return SKIP
 
 
+#: The success every plugin may answer (one shared object).
 SUCCESS = Status()
-_SKIP = Status(Code.SKIP)
+#: "Nothing to do for this pod at this extension point" (what :meth:`Status.skip` answers):
+#: returning it saves a call per pod in a hot pre-filter or pre-score.
+SKIP = Status(Code.SKIP)
 #: SUCCESS attributed to each plugin name (:meth:`Status.with_plugin`).
 _SUCCESS_OF: dict[str, Status] = {}
 
@@ -807,7 +812,7 @@ class Framework:
                 return Status.error(f"plugin {p.NAME} failed at pre_filter: {exc!r}", plugin=p.NAME)
             if result is None:
                 continue
-            if result is _SKIP:
+            if result is SKIP:
                 skip.add(p.NAME)
                 continue
             if isinstance(result, PreFilterResult):
@@ -880,7 +885,7 @@ class Framework:
                 return array("q"), Status.error(f"plugin {p.NAME} failed at pre_score: {exc!r}", plugin=p.NAME)
             if st is None:
                 continue
-            if st is _SKIP:
+            if st is SKIP:
                 state.skip_score.add(p.NAME)
             elif isinstance(st, Status):
                 if st.code == Code.SKIP:

@@ -6,7 +6,7 @@ from array import array
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, PluginProfile, Status
+from orchestra.scheduler.framework import SKIP, CycleState, NodeBatch, Plugin, PluginProfile, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.query import image_ids
 
@@ -24,7 +24,7 @@ class ImageLocality(Plugin):
         """Compile the pod's images the cluster knows; skip (every node scores 0) when there are none."""
         known = image_ids(batch.snapshot, pod)
         if not known or not pod.num_containers:
-            return Status.skip()
+            return SKIP
         state.query.set_images(known, pod.num_containers)
         return None
 

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, ProfileError, Status
+from orchestra.scheduler.framework import SKIP, CycleState, NodeBatch, Plugin, ProfileError, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.query import topology_domains
 from orchestra.scheduler.snapshot import ClusterSnapshot
@@ -53,7 +53,7 @@ class InterPodAffinity(Plugin):
         """Per-domain totals for each required term and for existing pods' anti-affinity; skip when
         the pod has no required term and no placed pod carries a required anti-affinity term."""
         if not pod.affinity_required and not pod.anti_required and not snapshot.any_owner("anti_required"):
-            return Status.skip()
+            return SKIP
         q = state.query
         n_values = len(snapshot.values)
         lookup = snapshot.namespace_labels
@@ -77,7 +77,7 @@ class InterPodAffinity(Plugin):
             kid = snapshot.intern_key(term.topology_key)
             q.add_anti_affinity(kid, sched.domain_sums(*topology_domains(snapshot, kid), snapshot.pod_counts((term,)), n_values)[0])
             used = True
-        return None if used else Status.skip()
+        return None if used else SKIP
 
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """The failed rule; an unmet affinity cannot be fixed by preemption."""

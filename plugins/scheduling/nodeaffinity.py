@@ -6,7 +6,7 @@ from array import array
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, Status
+from orchestra.scheduler.framework import SKIP, CycleState, NodeBatch, Plugin, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.query import preferred_matchers, required_matcher
 from orchestra.scheduler.snapshot import ClusterSnapshot
@@ -28,7 +28,7 @@ class NodeAffinity(Plugin):
         """Compile the pod's selector and required terms; skip when it has neither."""
         matcher = required_matcher(snapshot, pod)
         if matcher is None:
-            return Status.skip()
+            return SKIP
         matcher.prepare(snapshot.table)
         state.query.required = matcher
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, Plugin, Status
+from orchestra.scheduler.framework import SKIP, CycleState, Plugin, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
@@ -23,7 +23,7 @@ class NodeName(Plugin):
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
         """Compile the wanted node; skip the filter when the pod names none."""
         if not pod.node_name:
-            return Status.skip()
+            return SKIP
         slot = snapshot.slot_of(pod.node_name)
         state.query.only_node = slot if slot >= 0 else _NO_NODE
         return None

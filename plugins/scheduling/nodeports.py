@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, Plugin, Status
+from orchestra.scheduler.framework import SKIP, CycleState, Plugin, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
@@ -22,7 +22,7 @@ class NodePorts(Plugin):
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
         """Compile the pod's host ports; skip when it has none."""
         if not pod.host_ports:
-            return Status.skip()
+            return SKIP
         state.query.set_ports([snapshot.port_code(p.protocol, p.host_ip, p.port) for p in pod.host_ports])
         return None
 

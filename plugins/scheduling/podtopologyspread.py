@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
-from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, ProfileError, Status
+from orchestra.scheduler.framework import SKIP, CycleState, NodeBatch, Plugin, ProfileError, Status
 from orchestra.scheduler.podinfo import AffinityTerm, PodInfo, SpreadConstraint
 from orchestra.scheduler.query import spread_domains
 from orchestra.scheduler.snapshot import ClusterSnapshot
@@ -52,10 +52,10 @@ class PodTopologySpread(Plugin):
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:
         """Per hard constraint: per-domain totals and the global minimum; skip when none."""
         if not pod.spread:
-            return Status.skip()
+            return SKIP
         hard = [c for c in pod.spread if c.hard]
         if not hard:
-            return Status.skip()
+            return SKIP
         key_ids = [snapshot.intern_key(c.topology_key) for c in hard]
         n_values = len(snapshot.values)
         for c, kid in zip(hard, key_ids):

@@ -8,7 +8,7 @@ from array import array
 import pytest
 
 from scheduler.sched_builders import make_framework, make_node, make_pod, make_snapshot, only
-from orchestra.scheduler import Code, CycleState, FitError, PodInfo, ProfileError, Status
+from orchestra.scheduler import SKIP, Code, CycleState, FitError, PodInfo, ProfileError, Status
 from orchestra.scheduler.framework import SUCCESS, Plugin, num_feasible_nodes_to_find
 
 
@@ -152,6 +152,31 @@ def test_a_filter_answering_false_rejects_for_the_plugins_filter_reason():
         result = fw.schedule_one(make_pod("p"), snap)
         assert result.fit_error.reasons == {"node(s) were even": 2}, plugin.NAME
         assert result.fit_error.plugins == {plugin.NAME}, plugin.NAME
+
+
+def test_a_plugin_answering_skip_has_its_filter_and_score_skipped_for_the_pod():
+    class SkipsBigPods(OddNodes):
+        """Rejects even nodes and scores by name, except for pods named "big": it skips them."""
+
+        NAME = "SkipsBigPods"
+
+        def pre_filter(self, state, pod, snapshot):
+            return SKIP if pod.name == "big" else None
+
+        def pre_score(self, state, pod, batch):
+            return SKIP if pod.name == "big" else None
+
+        def score(self, state, pod, node):
+            return int(node.name[-1]) * 10
+
+    assert Status.skip() is SKIP
+    snap = make_snapshot([make_node(f"n{i}") for i in (1, 2, 4)])
+    fw = make_framework(only("SkipsBigPods"), registry={"SkipsBigPods": SkipsBigPods})
+    small = fw.schedule_one(make_pod("small"), snap)
+    assert (small.node_name, small.feasible_nodes) == ("n1", 1)
+    big = fw.schedule_one(make_pod("big"), snap)
+    assert big.feasible_nodes == 3  # the filter did not run
+    assert big.state.skip_filter == {"SkipsBigPods"} and big.state.skip_score == {"SkipsBigPods"}
 
 
 def test_per_node_scores_with_weights():
