@@ -86,11 +86,10 @@ class Status:
     code: Code = Code.SUCCESS
     reasons: tuple[str, ...] = ()
     plugin: str = ""
-
-    @property
-    def is_success(self) -> bool:
-        """Whether the code is SUCCESS."""
-        return self.code == Code.SUCCESS
+    #: Whether the code is SUCCESS (kept, not computed per read: the scheduling cycle asks it
+    #: of every plugin's answer).
+    is_success: bool = attrs.field(init=False, eq=False, repr=False,
+                                   default=attrs.Factory(lambda status: status.code == Code.SUCCESS, takes_self=True))
 
     @property
     def is_rejected(self) -> bool:
