@@ -73,11 +73,9 @@ class QueuedPodInfo:
     unschedulable_plugins: frozenset[str] = frozenset()
     #: Backing off after an error rather than a rejection (then never popped before its backoff ends).
     error_backoff: bool = False
-
-    @property
-    def key(self) -> str:
-        """The pod's ``namespace/name``."""
-        return self.pod.key
+    #: The pod's ``namespace/name``: kept, as the queue reads it at every step (a pod is only
+    #: ever replaced by an update of itself, so it never changes).
+    key: str = attrs.field(init=False, default=attrs.Factory(lambda qpi: qpi.pod.key, takes_self=True))
 
 
 def backoff_duration(attempts: int, initial: float, maximum: float) -> float:
