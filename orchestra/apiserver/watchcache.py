@@ -75,12 +75,14 @@ class TooLargeResourceVersion(APIError):
     code, reason = 504, "Timeout"
 
 
-@attrs.frozen
+@attrs.define
 class WatchEvent:
     """One event of a watch stream: ``ADDED``, ``MODIFIED``, ``DELETED``, ``BOOKMARK`` or ``ERROR``.
 
     ``object`` is the wire object (an ``ERROR`` carries a ``Status`` dict). The
-    JSON line is encoded on first use and shared by every watcher.
+    JSON line is encoded on first use and shared by every watcher. Not frozen (every change
+    makes one, and a frozen attrs object costs several times more to build), but shared
+    by the watchers: never change one.
     """
 
     type: str

@@ -72,9 +72,13 @@ class ResourceExpired(ApiStatusError):
     """410 Gone: the requested resourceVersion has been compacted; re-list."""
 
 
-@attrs.frozen
+@attrs.define
 class WatchEvent:
-    """One watch event: ``type`` (ADDED, MODIFIED, DELETED, BOOKMARK) and its object."""
+    """One watch event: ``type`` (ADDED, MODIFIED, DELETED, BOOKMARK) and its object.
+
+    A plain record, not a frozen one: a watch makes one per event, and building a frozen
+    attrs object costs several times more.
+    """
 
     type: str
     object: Any
