@@ -11,7 +11,7 @@ __all__ = [
     "decode_str", "decode_int", "decode_bool", "decode_float", "decode_any",
     "union_decoder", "list_decoder", "map_decoder", "as_decoder",
     "copy_list", "copy_dict", "copy_json_encoder", "list_encoder", "map_encoder", "as_encoder",
-    "copy_json",
+    "copy_json", "SlotRecord",
 ]
 
 def configure(
@@ -87,3 +87,13 @@ def map_encoder(item: Callable[[Any], Any], /) -> Encoder:
 
 def copy_json(value: Any, /) -> Any:
     """A copy of a JSON-like value (new dicts and lists all the way down, other values shared)."""
+
+class SlotRecord:
+    """Makes (``record(*values)``, one value per field, in order) and copies objects of one
+    slotted class by storing each field straight into its slot (``orchestra.records`` decides
+    which classes qualify)."""
+
+    def __init__(self, cls: type, names: tuple[str, ...], descriptors: tuple[Any, ...], /) -> None: ...
+    def __call__(self, *values: Any) -> Any: ...
+    def replace(self, obj: Any, name: str, value: Any, /) -> Any:
+        """A copy of ``obj`` (of exactly this class) with field ``name`` set to ``value``."""

@@ -19,6 +19,10 @@ Two speed-ups over the reference besides compiled loops:
   its member descriptor names, as the descriptor itself would) instead of calling
   ``cls(**kwargs)``, and encoding reads the slots the same way.
 
+:class:`SlotRecord` uses the same slot stores for records outside the codec: it makes
+and copies objects of a frozen slotted attrs class without ``object.__setattr__`` per
+field (``orchestra.records`` checks that a class qualifies).
+
 Errors: a value of the wrong type raises the exception class given to
 :func:`configure` (``codec._Mismatch``), made by the given factory, and each
 enclosing list, map or object appends its path segment to ``segments``, as the
@@ -36,7 +40,7 @@ __all__ = [
     "decode_str", "decode_int", "decode_bool", "decode_float", "decode_any",
     "union_decoder", "list_decoder", "map_decoder", "as_decoder",
     "copy_list", "copy_dict", "copy_json_encoder", "list_encoder", "map_encoder", "as_encoder",
-    "copy_json",
+    "copy_json", "SlotRecord",
 ]
 
 cdef extern from "Python.h":
@@ -648,3 +652,58 @@ cdef list _copy_list(list value):
         out.append(copy_json(value[i]))
         i += 1
     return out
+
+
+# --------------------------------------------------------------------------- records
+
+
+cdef class SlotRecord:
+    """Makes (``record(*values)``, one value per field, in order) and copies
+    (:meth:`replace`) objects of one slotted class, storing each field straight into the
+    slot its member descriptor names, as the class's plain attrs ``__init__`` would but
+    without a call per field (a frozen class's costs ``object.__setattr__`` per field).
+    ``orchestra.records`` decides which classes qualify."""
+
+    cdef object cls
+    cdef tuple names
+    cdef vector[Py_ssize_t] offsets
+
+    def __cinit__(self, cls, tuple names, tuple descriptors):
+        if len(names) != len(descriptors):
+            raise ValueError("one member descriptor per field name is needed")
+        self.cls = cls
+        self.names = names
+        for descr in descriptors:
+            self.offsets.push_back(_slot_offset(descr))
+
+    def __call__(self, *values):
+        cdef Py_ssize_t n = self.offsets.size(), i
+        if len(values) != n:
+            raise TypeError(f"{self.cls.__name__} takes {n} field values, not {len(values)}")
+        cdef object obj = (<PyTypeObject*>self.cls).tp_new(<_type_t>self.cls, <PyObject*>_NO_ARGS, NULL)
+        for i in range(n):
+            _store(obj, self.offsets[i], values[i])
+        return obj
+
+    def replace(self, obj, str name, value):
+        """A copy of ``obj`` (of exactly this class) with field ``name`` set to ``value``."""
+        if type(obj) is not self.cls:
+            raise TypeError(f"expected a {self.cls.__name__}, not {type(obj).__name__}")
+        cdef Py_ssize_t n = self.offsets.size(), i, target = -1
+        for i in range(n):
+            if self.names[i] == name:
+                target = i
+                break
+        if target < 0:
+            raise AttributeError(f"{self.cls.__name__} has no field {name!r}")
+        cdef object copy = (<PyTypeObject*>self.cls).tp_new(<_type_t>self.cls, <PyObject*>_NO_ARGS, NULL)
+        cdef PyObject* field
+        for i in range(n):
+            if i == target:
+                _store(copy, self.offsets[i], value)
+                continue
+            field = (<PyObject**>((<char*><PyObject*>obj) + self.offsets[i]))[0]
+            if field == NULL:
+                raise AttributeError(f"{self.cls.__name__}.{self.names[i]} is not set")
+            _store(copy, self.offsets[i], <object>field)
+        return copy

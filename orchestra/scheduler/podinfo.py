@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 import attrs
 
 from orchestra.api.quantity import Quantity, QuantityError
+from orchestra.records import replacer
 
 __all__ = [
     "AffinityTerm",
@@ -481,6 +482,11 @@ class PodInfo:
             return True
         return any(t.matches(labels, node_name) for t in self.required_node_terms)
 
+    def with_raw(self, raw: Mapping[str, Any]) -> "PodInfo":
+        """This pod with ``raw`` as its wire dict: for a newer version of the pod that
+        changed nothing this object reads (a status update, say)."""
+        return _with_field(self, "raw", raw)
+
     @classmethod
     def from_dict(cls, pod: Mapping[str, Any]) -> "PodInfo":
         """Convert a Pod wire dict; raise :class:`PodInfoError` naming the bad field."""
@@ -551,6 +557,10 @@ class PodInfo:
             raw=pod,
             terminating=bool(meta.get("deletionTimestamp")),
         )
+
+
+#: Copies a PodInfo with one field changed (slot by slot: every status update of a pod makes one).
+_with_field = replacer(PodInfo)
 
 
 def _priority(value: Any, where: str) -> int:

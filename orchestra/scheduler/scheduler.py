@@ -43,8 +43,6 @@ import random
 import time
 from typing import Any, Awaitable, Callable, Mapping
 
-import attrs
-
 from orchestra.aio import cancel_and_wait
 from orchestra.api.timestamps import now_rfc3339
 from orchestra.client import ApiStatusError, Client, Informer
@@ -318,7 +316,7 @@ class Scheduler:
             return
         current = self.queue.get(key)
         if current is not None and not _pending_changed(old, new):
-            current.pod = attrs.evolve(current.pod, raw=new)  # a status-only change
+            current.pod = current.pod.with_raw(new)  # a status-only change
             return
         info = self._pending_info(new)
         if info is not None:

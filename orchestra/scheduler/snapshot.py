@@ -360,7 +360,7 @@ class ClusterSnapshot:
         placed = self._pods.get(key)
         if placed is None or placed.assumed or not _places_alike(placed.info.raw, pod):
             return False
-        info = attrs.evolve(placed.info, raw=pod)
+        info = placed.info.with_raw(pod)
         placed.info = info
         self._node_pods[placed.slot][key] = info
         return True

@@ -67,6 +67,7 @@ from typing import Any, Awaitable, Callable, Iterable, Literal, Mapping, Protoco
 import attrs
 
 from orchestra._ext.kvstore import PUT, MVCCStore
+from orchestra.records import maker
 from orchestra.store.base import Store, Watcher
 from orchestra.store.checks import check_key, check_put, check_txn
 from orchestra.store.errors import (
@@ -99,6 +100,9 @@ from orchestra.store.types import (
     WatchResponse,
     prefix_end,
 )
+
+#: Makes a KeyValue from the kernel's tuple of its six fields (slot by slot: every read makes some).
+_key_value = maker(KeyValue)
 
 __all__ = [
     "CATCH_UP_BATCH",
@@ -197,8 +201,8 @@ def _to_event(raw: tuple, with_prev: bool) -> Event:
     kind, kv, prev = raw
     return Event(
         "PUT" if kind == PUT else "DELETE",
-        KeyValue(*kv),
-        KeyValue(*prev) if with_prev and prev is not None else None,
+        _key_value(*kv),
+        _key_value(*prev) if with_prev and prev is not None else None,
     )
 
 
@@ -780,7 +784,7 @@ class EmbeddedStore(Store):
         self._check_usable()
         check_key(key)
         kv = self._core.get_kv(key)
-        return KeyValue(*kv) if kv is not None else None
+        return _key_value(*kv) if kv is not None else None
 
     def _range(
         self, key: bytes, range_end: bytes | None, limit: int, revision: int, keys_only: bool, count_only: bool
@@ -788,7 +792,7 @@ class EmbeddedStore(Store):
         kvs, count, more = self._core.range(
             key, _end(range_end), max(revision, 0), max(limit, 0), keys_only, count_only
         )
-        return RangeResult([KeyValue(*kv) for kv in kvs], count, more, self._core.revision)
+        return RangeResult([_key_value(*kv) for kv in kvs], count, more, self._core.revision)
 
     async def put(self, key: bytes, value: bytes, *, lease: int = 0, prev_kv: bool = False) -> PutResult:
         """Write ``value`` under ``key`` (see :meth:`Store.put`)."""
@@ -820,7 +824,7 @@ class EmbeddedStore(Store):
             pending = self._committed(revision)
             if pending is not None:
                 await asyncio.shield(pending)
-            return PutResult(revision, KeyValue(*prev) if prev is not None else None)
+            return PutResult(revision, _key_value(*prev) if prev is not None else None)
         leases = self._leases
         prev = core.get_kv(key) if prev_kv or leases else None
         revision = core.put(key, value, lease)
@@ -832,7 +836,7 @@ class EmbeddedStore(Store):
             self._break(StoreUnavailableError(f"journal write of revision {revision} failed: {exc!r}"))
             raise self._failure from exc
         await durable
-        return PutResult(revision, KeyValue(*prev) if prev_kv and prev is not None else None)
+        return PutResult(revision, _key_value(*prev) if prev_kv and prev is not None else None)
 
     def _track_put(self, key: bytes, lease: int, prev: tuple | None) -> None:
         """Move ``key`` from its previous lease's key set to ``lease``'s."""
@@ -854,7 +858,7 @@ class EmbeddedStore(Store):
         before = self._core.revision
         revision, deleted = self._core.delete_range(key, _end(range_end))
         await self._finish_write(before)
-        return DeleteResult(revision, len(deleted), [KeyValue(*kv) for kv in deleted] if prev_kv else [])
+        return DeleteResult(revision, len(deleted), [_key_value(*kv) for kv in deleted] if prev_kv else [])
 
     async def txn(
         self,
@@ -904,11 +908,11 @@ class EmbeddedStore(Store):
                 responses.append(RangeResult(result.kvs, result.count, result.more, at))
             elif isinstance(op, PutOp):
                 at = revision
-                responses.append(PutResult(at, KeyValue(*result) if result is not None else None))
+                responses.append(PutResult(at, _key_value(*result) if result is not None else None))
             else:
                 if result:
                     at = revision
-                prev_kvs = [KeyValue(*kv) for kv in result] if op.prev_kv else []
+                prev_kvs = [_key_value(*kv) for kv in result] if op.prev_kv else []
                 responses.append(DeleteResult(at, len(result), prev_kvs))
         await self._finish_write(before)
         return TxnResult(succeeded, revision, responses)

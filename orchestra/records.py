@@ -1,0 +1,77 @@
+"""Frozen attrs records made and copied without a call per field.
+
+A frozen attrs class's ``__init__`` stores each field through ``object.__setattr__``
+(the class's own ``__setattr__`` refuses every change), so making a six-field
+:class:`~orchestra.store.KeyValue` costs several times what a plain class's does,
+and ``attrs.evolve`` of a 28-field :class:`~orchestra.scheduler.PodInfo` far more.
+The hot paths that make such records by the thousand (the embedded store's reads,
+the scheduler's pod updates) use :func:`maker` and :func:`replacer` instead: for a
+slotted class whose ``__init__`` only stores its arguments, they store each value
+straight into its slot (``orchestra._ext.codec.SlotRecord``); for any other class, or
+without the compiled extension, they fall back to the class itself and
+``attrs.evolve``. The objects are the same either way (equal, hashing alike, frozen).
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, TypeVar
+
+import attrs
+
+try:
+    from orchestra._ext.codec import SlotRecord
+except ImportError:  # the extension is not built: the plain constructors serve
+    SlotRecord = None
+
+__all__ = ["maker", "replacer"]
+
+T = TypeVar("T")
+
+
+def _slot_record(cls: type) -> Any:
+    """The :class:`SlotRecord` of ``cls`` when building it slot by slot is exactly what its
+    ``__init__`` does with every field given; else None."""
+    if SlotRecord is None or not attrs.has(cls):
+        return None
+    if cls.__new__ is not object.__new__:
+        return None
+    if getattr(cls, "__attrs_pre_init__", None) is not None or getattr(cls, "__attrs_post_init__", None) is not None:
+        return None
+    code = getattr(cls.__init__, "__code__", None)
+    if code is None or not code.co_filename.startswith("<attrs generated"):
+        return None
+    slots: set[str] = set()
+    for base in cls.__mro__:
+        declared = vars(base).get("__slots__", ())
+        slots.update((declared,) if isinstance(declared, str) else declared)
+    if not slots <= {field.name for field in attrs.fields(cls)} | {"__weakref__"}:
+        return None  # __init__ also fills a slot of its own (attrs' cached hash, say)
+    names, descriptors = [], []
+    for field in attrs.fields(cls):
+        if not field.init or field.kw_only or field.alias != field.name:
+            return None
+        if field.validator is not None or field.converter is not None:
+            return None
+        descriptor = next((vars(base)[field.name] for base in cls.__mro__ if field.name in vars(base)), None)
+        if type(descriptor) is not types.MemberDescriptorType:
+            return None
+        names.append(field.name)
+        descriptors.append(descriptor)
+    return SlotRecord(cls, tuple(names), tuple(descriptors))
+
+
+def maker(cls: type[T]) -> Callable[..., T]:
+    """A function making ``cls`` objects from every field's value, in field order: what
+    ``cls(*values)`` makes, slot by slot when ``cls`` allows it (else ``cls`` itself)."""
+    record = _slot_record(cls)
+    return cls if record is None else record
+
+
+def replacer(cls: type[T]) -> Callable[[T, str, Any], T]:
+    """A function ``(obj, name, value)`` copying ``obj`` (a ``cls``) with field ``name`` set to
+    ``value``: what ``attrs.evolve(obj, name=value)`` makes, slot by slot when ``cls`` allows it."""
+    record = _slot_record(cls)
+    if record is None:
+        return lambda obj, name, value: attrs.evolve(obj, **{name: value})
+    return record.replace
