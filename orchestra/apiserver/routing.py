@@ -58,13 +58,9 @@ def parse_bool(name: str, value: str | None) -> bool:
     raise BadRequest(f"invalid value for {name}: {value!r} is not a boolean")
 
 
-@attrs.define
+@attrs.frozen
 class ResourceRoute:
-    """A request on a resource: ``verb`` is a Kubernetes verb (get, list, watch, create, …).
-
-    Not frozen (a write to a new object's path makes one, and a frozen attrs object costs
-    several times more to build), but the router caches and shares routes: never change one.
-    """
+    """A request on a resource: ``verb`` is a Kubernetes verb (get, list, watch, create, …)."""
 
     rtype: ResourceType
     verb: str

@@ -31,6 +31,7 @@ from orchestra.apiserver.patch import patch_type_of
 from orchestra.apiserver.podlog import PodLogProxy
 from orchestra.apiserver.request import ADMIN, Request, Response, UserInfo
 from orchestra.apiserver.routing import NOT_FOUND_MESSAGE, PathRoute, ResourceRoute, Router, parse_bool
+from orchestra.records import maker
 
 __all__ = ["APIServer", "ServeError"]
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 _ROUTE_CACHE_SIZE = 4096
 #: The verbs :meth:`APIServer.write_in_process` serves itself.
 _WRITES = frozenset({"create", "update", "patch", "delete"})
+#: Makes a ResourceRoute slot by slot (a write to a new object's path makes one).
+_resource_route = maker(ResourceRoute)
 _NO_QUERY: dict[str, list[str]] = {}
 #: The shared answers of :meth:`APIServer.write_in_process`' successes, by status.
 _WRITTEN: dict[int, Response] = {}
@@ -254,7 +257,7 @@ class APIServer:
             before, _, name = head.rpartition("/")
             shape = self._route_shapes.get((method, before, last, watch_value))
         if shape is not None and name:
-            return ResourceRoute(shape.rtype, shape.verb, shape.namespace, name, shape.subresource), None
+            return _resource_route(shape.rtype, shape.verb, shape.namespace, name, shape.subresource), None
         route = self._router.match(method, path, query)
         cached = (route, route.attributes())
         if len(self._routes) >= _ROUTE_CACHE_SIZE:
