@@ -72,6 +72,7 @@ from orchestra.apiserver.strategy import (
     generate_name,
 )
 from orchestra.apiserver.watchcache import TooLargeResourceVersion, WatchCache, WatchEvent, error_event
+from orchestra.records import maker
 from orchestra.store import CompactedError, FutureRevisionError, LeaseNotFoundError, Store, prefix_end
 
 __all__ = ["RequestContext", "ListOptions", "WatchEvent", "ResourceStorage", "GENERATE_NAME_ATTEMPTS"]
@@ -88,6 +89,8 @@ _CONFLICT_MESSAGE = "the object has been modified; please apply your changes to 
 _CONTINUE_VERSION = "meta.k8s.io/v1"
 _PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _RV_MATCHES = ("Exact", "NotOlderThan")
+#: Makes an AdmissionRequest from its nine fields, slot by slot (every admitted write makes one).
+_admission_request = maker(AdmissionRequest)
 
 
 @attrs.frozen
@@ -574,7 +577,7 @@ class ResourceStorage:
         old_model = None
         if old is not None and self.admission.has_plugins:
             old_model = decode(old)
-        request = AdmissionRequest(
+        request = _admission_request(
             operation,
             self.rtype,
             namespace,
@@ -1035,7 +1038,7 @@ class ResourceStorage:
             current = self._shared_load(key, kv)  # only read: the marked object copies what changes
             self._check_preconditions(name, current, preconditions)
             await self.admission.validate(
-                AdmissionRequest(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run)
+                _admission_request(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run, None)
             )
             marked = self._mark_for_deletion(name, current, grace_requested, policy, orphan)
             if marked is None:
