@@ -89,11 +89,12 @@ def copy_json(value: Any, /) -> Any:
     """A copy of a JSON-like value (new dicts and lists all the way down, other values shared)."""
 
 class SlotRecord:
-    """Makes (``record(*values)``, one value per field, in order) and copies objects of one
-    slotted class by storing each field straight into its slot (``orchestra.records`` decides
-    which classes qualify)."""
+    """Makes (``record(*values)``, one value per field, in order; the fields after the first
+    ``required`` may be left out and are None) and copies objects of one slotted class by
+    storing each field straight into its slot (``orchestra.records`` decides which classes
+    qualify)."""
 
-    def __init__(self, cls: type, names: tuple[str, ...], descriptors: tuple[Any, ...], /) -> None: ...
+    def __init__(self, cls: type, names: tuple[str, ...], descriptors: tuple[Any, ...], required: int = -1, /) -> None: ...
     def __call__(self, *values: Any) -> Any: ...
     def replace(self, obj: Any, name: str, value: Any, /) -> Any:
         """A copy of ``obj`` (of exactly this class) with field ``name`` set to ``value``."""

@@ -662,27 +662,31 @@ cdef class SlotRecord:
     (:meth:`replace`) objects of one slotted class, storing each field straight into the
     slot its member descriptor names, as the class's plain attrs ``__init__`` would but
     without a call per field (a frozen class's costs ``object.__setattr__`` per field).
+    The fields after the first ``required`` ones may be left out: they are set to None.
     ``orchestra.records`` decides which classes qualify."""
 
     cdef object cls
     cdef tuple names
     cdef vector[Py_ssize_t] offsets
+    cdef Py_ssize_t required
 
-    def __cinit__(self, cls, tuple names, tuple descriptors):
+    def __cinit__(self, cls, tuple names, tuple descriptors, Py_ssize_t required=-1):
         if len(names) != len(descriptors):
             raise ValueError("one member descriptor per field name is needed")
         self.cls = cls
         self.names = names
         for descr in descriptors:
             self.offsets.push_back(_slot_offset(descr))
+        self.required = len(names) if required < 0 else min(required, len(names))
 
     def __call__(self, *values):
-        cdef Py_ssize_t n = self.offsets.size(), i
-        if len(values) != n:
-            raise TypeError(f"{self.cls.__name__} takes {n} field values, not {len(values)}")
+        cdef Py_ssize_t n = self.offsets.size(), given = len(values), i
+        if given > n or given < self.required:
+            expected = str(n) if self.required == n else f"{self.required} to {n}"
+            raise TypeError(f"{self.cls.__name__} takes {expected} field values, not {given}")
         cdef object obj = (<PyTypeObject*>self.cls).tp_new(<_type_t>self.cls, <PyObject*>_NO_ARGS, NULL)
         for i in range(n):
-            _store(obj, self.offsets[i], values[i])
+            _store(obj, self.offsets[i], values[i] if i < given else None)
         return obj
 
     def replace(self, obj, str name, value):

@@ -31,7 +31,8 @@ T = TypeVar("T")
 
 def _slot_record(cls: type) -> Any:
     """The :class:`SlotRecord` of ``cls`` when building it slot by slot is exactly what its
-    ``__init__`` does with every field given; else None."""
+    ``__init__`` does with the same positional values; else None. The trailing fields whose
+    default is None may be left out (the record sets them to None, as ``__init__`` would)."""
     if SlotRecord is None or not attrs.has(cls):
         return None
     if cls.__new__ is not object.__new__:
@@ -48,8 +49,9 @@ def _slot_record(cls: type) -> Any:
     if not slots <= {field.name for field in attrs.fields(cls)} | {"__weakref__"}:
         return None  # __init__ also fills a slot of its own (attrs' cached hash, say)
     names, descriptors = [], []
+    required = 0
     for field in attrs.fields(cls):
-        if not field.init or field.kw_only or field.alias != field.name:
+        if not field.init or field.kw_only:
             return None
         if field.validator is not None or field.converter is not None:
             return None
@@ -58,12 +60,15 @@ def _slot_record(cls: type) -> Any:
             return None
         names.append(field.name)
         descriptors.append(descriptor)
-    return SlotRecord(cls, tuple(names), tuple(descriptors))
+        if field.default is not None:  # so far, every field up to this one must be given
+            required = len(names)
+    return SlotRecord(cls, tuple(names), tuple(descriptors), required)
 
 
 def maker(cls: type[T]) -> Callable[..., T]:
-    """A function making ``cls`` objects from every field's value, in field order: what
-    ``cls(*values)`` makes, slot by slot when ``cls`` allows it (else ``cls`` itself)."""
+    """A function making ``cls`` objects from field values in field order: what
+    ``cls(*values)`` makes, slot by slot when ``cls`` allows it (else ``cls`` itself).
+    Trailing fields whose default is None may be left out."""
     record = _slot_record(cls)
     return cls if record is None else record
 
@@ -73,5 +78,6 @@ def replacer(cls: type[T]) -> Callable[[T, str, Any], T]:
     ``value``: what ``attrs.evolve(obj, name=value)`` makes, slot by slot when ``cls`` allows it."""
     record = _slot_record(cls)
     if record is None:
-        return lambda obj, name, value: attrs.evolve(obj, **{name: value})
+        aliases = {field.name: field.alias for field in attrs.fields(cls)}
+        return lambda obj, name, value: attrs.evolve(obj, **{aliases.get(name, name): value})
     return record.replace

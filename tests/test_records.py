@@ -20,6 +20,14 @@ class Point:
 
 
 @attrs.frozen
+class Noted:
+    """A private field (its __init__ argument is ``note``) with a None default."""
+
+    x: int
+    _note: str | None = None
+
+
+@attrs.frozen
 class Checked:
     x: int = attrs.field(validator=attrs.validators.instance_of(int))
 
@@ -90,6 +98,18 @@ def test_a_pod_info_with_a_newer_wire_dict_keeps_everything_else():
     assert attrs.asdict(updated, recurse=False) == {**attrs.asdict(pod, recurse=False), "raw": newer}
 
 
+@compiled
+def test_trailing_fields_defaulting_to_none_may_be_left_out_and_private_fields_are_replaced_by_name():
+    make, replace = records.maker(Noted), records.replacer(Noted)
+    assert make is not Noted
+    assert make(1) == Noted(1) and make(1, "n") == Noted(1, "n")
+    assert replace(make(1), "_note", "m") == Noted(1, "m")
+    with pytest.raises(TypeError, match="takes 1 to 2 field values, not 3"):
+        make(1, "n", "extra")
+    with pytest.raises(TypeError, match="takes 3 field values, not 2"):
+        records.maker(Point)(1, 2)  # its last default is "", not None: every field is needed
+
+
 @pytest.mark.parametrize("cls", [Checked, Converted, Hooked, CachedHash, KeywordOnly, WithDict])
 def test_classes_whose_init_does_more_than_store_keep_their_own_constructor(cls):
     assert records.maker(cls) is cls
@@ -101,3 +121,4 @@ def test_without_the_extension_the_attrs_constructors_serve(monkeypatch):
     monkeypatch.setattr(records, "SlotRecord", None)
     assert records.maker(Point) is Point
     assert records.replacer(Point)(Point(1, 2), "label", "b") == Point(1, 2, "b")
+    assert records.replacer(Noted)(Noted(1), "_note", "m") == Noted(1, "m")  # evolve takes the argument name

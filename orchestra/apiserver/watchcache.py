@@ -39,6 +39,7 @@ from orchestra.api.selectors import EQUALS, FieldSelector, LabelSelector
 from orchestra.apiserver.errors import APIError, Gone
 from orchestra.apiserver.watchindex import WatchIndex, indexed_fields
 from orchestra.bus import EventBus, ObjectEvent
+from orchestra.records import maker
 from orchestra.store import Change, CompactedError, Store, StoreError, prefix_range
 
 __all__ = [
@@ -104,25 +105,28 @@ def _with_resource_version(obj: dict, revision: int) -> dict:
     return copied
 
 
+@attrs.define(eq=False)
 class CacheEvent:
-    """One change of one object, as the cache saw it from the store."""
+    """One change of one object, as the cache saw it from the store.
 
-    __slots__ = ("type", "key", "revision", "object", "prev", "namespace", "_as_is", "_events", "_fields",
-                 "_prev_fields")
+    The watch events and field labels at the end are worked out on first use, once per
+    event (left out, they are None). Every change makes one: the cache makes it with
+    :data:`_cache_event`, slot by slot.
+    """
 
-    def __init__(self, type: str, key: bytes, revision: int, obj: dict, prev: dict | None) -> None:
-        self.type = type
-        self.key = key
-        self.revision = revision
-        #: The object after the change (for DELETED: its last state, at the delete's resourceVersion).
-        self.object = obj
-        #: The object before the change (None for ADDED).
-        self.prev = prev
-        self.namespace = (obj.get("metadata") or {}).get("namespace") or ""
-        self._as_is: WatchEvent | None = None
-        self._events: dict[str, WatchEvent] | None = None
-        self._fields: dict[str, str] | None = None
-        self._prev_fields: dict[str, str] | None = None
+    type: str
+    key: bytes
+    revision: int
+    #: The object after the change (for DELETED: its last state, at the delete's resourceVersion).
+    object: dict
+    #: The object before the change (None for ADDED).
+    prev: dict | None
+    #: The object's namespace ("" for a cluster-scoped one).
+    namespace: str
+    _as_is: WatchEvent | None = None
+    _events: dict[str, WatchEvent] | None = None
+    _fields: dict[str, str] | None = None
+    _prev_fields: dict[str, str] | None = None
 
     def as_is(self) -> WatchEvent:
         """The event as it happened (one object shared by every watcher)."""
@@ -159,6 +163,10 @@ class CacheEvent:
         if self._prev_fields is None:
             self._prev_fields = field_set(self.prev or {})
         return self._prev_fields
+
+
+#: Makes a CacheEvent from its first six fields, slot by slot.
+_cache_event = maker(CacheEvent)
 
 
 def field_selector_matches(selector: FieldSelector, fields: dict[str, str]) -> bool:
@@ -444,14 +452,17 @@ class WatchCache:
                     del self._expected[key]
                 else:
                     obj = orjson.loads(value)
-                obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+                meta = obj.setdefault("metadata", {})
+                meta["resourceVersion"] = str(revision)
                 objects[key] = obj
-                event = CacheEvent("ADDED" if prev is None else "MODIFIED", key, revision, obj, prev)
+                event = _cache_event("ADDED" if prev is None else "MODIFIED", key, revision, obj, prev,
+                                     meta.get("namespace") or "")
             elif prev is None:
                 continue
             else:
                 del objects[key]
-                event = CacheEvent("DELETED", key, revision, _with_resource_version(prev, revision), prev)
+                last = _with_resource_version(prev, revision)
+                event = _cache_event("DELETED", key, revision, last, prev, last["metadata"].get("namespace") or "")
             window.append(event)
             if len(window) > self.window_events:
                 self.oldest = max(self.oldest, window.popleft().revision)

@@ -80,9 +80,9 @@ async def test_watchers_are_filed_by_the_node_they_pin_and_the_rest_are_unindexe
     index = cache._watchers
     assert isinstance(index, WatchIndex) and len(index) == cache.watcher_count == 5
     assert set(index) == {on_n1, on_n1_labelled, not_n1, by_name, everything}
-    event = CacheEvent("ADDED", key("a"), 10, pod("a", "n2"), None)
+    event = CacheEvent("ADDED", key("a"), 10, pod("a", "n2"), None, "default")
     assert set(index.candidates(event)) == {not_n1, by_name, everything}
-    event = CacheEvent("ADDED", key("a"), 10, pod("a", "n1"), None)
+    event = CacheEvent("ADDED", key("a"), 10, pod("a", "n1"), None, "default")
     assert set(index.candidates(event)) == {on_n1, on_n1_labelled, not_n1, by_name, everything}
     on_n1.close()
     on_n1_labelled.close()
