@@ -1,15 +1,17 @@
-"""Frozen attrs records made and copied without a call per field.
+"""attrs records made and copied without a call per field.
 
 A frozen attrs class's ``__init__`` stores each field through ``object.__setattr__``
 (the class's own ``__setattr__`` refuses every change), so making a six-field
 :class:`~orchestra.store.KeyValue` costs several times what a plain class's does,
 and ``attrs.evolve`` of a 28-field :class:`~orchestra.scheduler.PodInfo` far more.
-The hot paths that make such records by the thousand (the embedded store's reads,
-the scheduler's pod updates) use :func:`maker` and :func:`replacer` instead: for a
+A plain slotted one is cheaper, but its generated ``__init__`` is still a Python call.
+The hot paths that make records by the thousand (the embedded store's reads, the watch
+cache's events, the scheduler's pod updates) use :func:`maker` and :func:`replacer`: for a
 slotted class whose ``__init__`` only stores its arguments, they store each value
 straight into its slot (``orchestra._ext.codec.SlotRecord``); for any other class, or
 without the compiled extension, they fall back to the class itself and
-``attrs.evolve``. The objects are the same either way (equal, hashing alike, frozen).
+``attrs.evolve``. The objects are the same either way (equal, hashing alike, frozen if the
+class is).
 """
 
 from __future__ import annotations
