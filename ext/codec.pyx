@@ -20,8 +20,9 @@ Two speed-ups over the reference besides compiled loops:
   ``cls(**kwargs)``, and encoding reads the slots the same way.
 
 :class:`SlotRecord` uses the same slot stores for records outside the codec: it makes
-and copies objects of a frozen slotted attrs class without ``object.__setattr__`` per
-field (``orchestra.records`` checks that a class qualifies).
+and copies objects of a slotted attrs class without a call per field (a frozen class's
+``__init__`` calls ``object.__setattr__`` for each; ``orchestra.records`` checks that a
+class qualifies).
 
 Errors: a value of the wrong type raises the exception class given to
 :func:`configure` (``codec._Mismatch``), made by the given factory, and each

@@ -26,45 +26,58 @@ try:
 except ImportError:  # the extension is not built: the plain constructors serve
     SlotRecord = None
 
-__all__ = ["maker", "replacer"]
+__all__ = ["maker", "replacer", "slot_fields"]
 
 T = TypeVar("T")
 
 
-def _slot_record(cls: type) -> Any:
-    """The :class:`SlotRecord` of ``cls`` when building it slot by slot is exactly what its
-    ``__init__`` does with the same positional values; else None. The trailing fields whose
-    default is None may be left out (the record sets them to None, as ``__init__`` would)."""
-    if SlotRecord is None or not attrs.has(cls):
-        return None
-    if cls.__new__ is not object.__new__:
+def slot_fields(cls: type) -> list[tuple[Any, Any]] | None:
+    """Each attrs field of ``cls`` with the member descriptor of its slot, when allocating an
+    object and storing a value into each of those slots is all that ``cls.__init__`` does
+    with its arguments; else None.
+
+    That is a slotted attrs class with an attrs-generated ``__init__``, every field an
+    argument, and no validators, converters, init hooks, custom ``__new__`` or slot of its
+    own (attrs' cached hash, say). Callers add their own conditions (this module: positional
+    arguments; the codec: keyword arguments, None defaults, a plain ``__setattr__``).
+    """
+    if not attrs.has(cls) or cls.__new__ is not object.__new__:
         return None
     if getattr(cls, "__attrs_pre_init__", None) is not None or getattr(cls, "__attrs_post_init__", None) is not None:
         return None
     code = getattr(cls.__init__, "__code__", None)
     if code is None or not code.co_filename.startswith("<attrs generated"):
         return None
+    fields = attrs.fields(cls)
     slots: set[str] = set()
     for base in cls.__mro__:
         declared = vars(base).get("__slots__", ())
         slots.update((declared,) if isinstance(declared, str) else declared)
-    if not slots <= {field.name for field in attrs.fields(cls)} | {"__weakref__"}:
-        return None  # __init__ also fills a slot of its own (attrs' cached hash, say)
-    names, descriptors = [], []
-    required = 0
-    for field in attrs.fields(cls):
-        if not field.init or field.kw_only:
-            return None
-        if field.validator is not None or field.converter is not None:
+    if not slots <= {field.name for field in fields} | {"__weakref__"}:
+        return None
+    found = []
+    for field in fields:
+        if not field.init or field.validator is not None or field.converter is not None:
             return None
         descriptor = next((vars(base)[field.name] for base in cls.__mro__ if field.name in vars(base)), None)
         if type(descriptor) is not types.MemberDescriptorType:
             return None
-        names.append(field.name)
-        descriptors.append(descriptor)
-        if field.default is not None:  # so far, every field up to this one must be given
-            required = len(names)
-    return SlotRecord(cls, tuple(names), tuple(descriptors), required)
+        found.append((field, descriptor))
+    return found
+
+
+def _slot_record(cls: type) -> Any:
+    """The :class:`SlotRecord` of ``cls`` when building it slot by slot is exactly what its
+    ``__init__`` does with the same positional values; else None. The trailing fields whose
+    default is None may be left out (the record sets them to None, as ``__init__`` would)."""
+    fields = slot_fields(cls) if SlotRecord is not None else None
+    if fields is None or any(field.kw_only for field, _ in fields):
+        return None
+    required = 0
+    for i, (field, _) in enumerate(fields):
+        if field.default is not None:  # every field up to this one must be given
+            required = i + 1
+    return SlotRecord(cls, tuple(field.name for field, _ in fields), tuple(d for _, d in fields), required)
 
 
 def maker(cls: type[T]) -> Callable[..., T]:

@@ -32,6 +32,7 @@ from orchestra.api import registry
 from orchestra.api._model import wire_name
 from orchestra.api.errors import DecodeError
 from orchestra.api.meta import Status
+from orchestra.records import slot_fields
 
 try:
     from orchestra._ext import codec as _compiled
@@ -405,36 +406,24 @@ def _slot_descriptors(cls: type) -> dict[str, Any] | None:
     allocating an object and storing each field through them is exactly what
     ``cls(**kwargs)`` does, and reading through them exactly what ``getattr`` does; else None.
 
-    That holds for the plain model classes of :func:`orchestra.api._model.model`: an
-    attrs-generated ``__init__`` that only stores its arguments (defaults None, an
-    ``extra`` dict factory, no validators, converters, aliases or init hooks), and no
-    custom ``__new__``, ``__setattr__`` or ``__getattribute__``.
+    That holds for the plain model classes of :func:`orchestra.api._model.model`: what
+    :func:`orchestra.records.slot_fields` accepts, with defaults None, an ``extra`` dict
+    factory, no aliases, and no custom ``__setattr__`` or ``__getattribute__``.
     """
-    if (
-        cls.__new__ is not object.__new__
-        or cls.__setattr__ is not object.__setattr__
-        or cls.__getattribute__ is not object.__getattribute__
-        or getattr(cls, "__attrs_pre_init__", None) is not None
-        or getattr(cls, "__attrs_post_init__", None) is not None
-    ):
+    if cls.__setattr__ is not object.__setattr__ or cls.__getattribute__ is not object.__getattribute__:
         return None
-    code = getattr(cls.__init__, "__code__", None)
-    if code is None or not code.co_filename.startswith("<attrs generated"):
+    fields = slot_fields(cls)
+    if fields is None:
         return None
     descriptors: dict[str, Any] = {}
-    for attribute in attrs.fields(cls):
-        if not attribute.init or attribute.alias != attribute.name:
-            return None
-        if attribute.validator is not None or attribute.converter is not None:
+    for attribute, descriptor in fields:
+        if attribute.alias != attribute.name:
             return None
         if attribute.name == "extra":
             default = attribute.default
             if not isinstance(default, attrs.Factory) or default.factory is not dict or default.takes_self:
                 return None
         elif attribute.default is not None:
-            return None
-        descriptor = next((vars(base)[attribute.name] for base in cls.__mro__ if attribute.name in vars(base)), None)
-        if type(descriptor) is not types.MemberDescriptorType:
             return None
         descriptors[attribute.name] = descriptor
     return descriptors if "extra" in descriptors else None

@@ -1038,7 +1038,7 @@ class ResourceStorage:
             current = self._shared_load(key, kv)  # only read: the marked object copies what changes
             self._check_preconditions(name, current, preconditions)
             await self.admission.validate(
-                _admission_request(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run, None)
+                _admission_request(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run)
             )
             marked = self._mark_for_deletion(name, current, grace_requested, policy, orphan)
             if marked is None:
