@@ -118,16 +118,27 @@ class ListOptions:
     timeout_seconds: int | None = None
 
 
-def _serialize(obj: dict) -> bytes:
-    """``obj`` as the JSON bytes the store keeps; 400 for what JSON cannot hold (e.g. nesting too deep)."""
+def _json(obj: dict) -> bytes:
+    """``obj`` as JSON; 400 for what JSON cannot hold (e.g. nesting too deep)."""
     try:
         return orjson.dumps(obj)
     except TypeError as exc:
         raise BadRequest(f"the object cannot be encoded as JSON: {exc}") from None
 
 
+def _serialize(obj: dict) -> bytes:
+    """``obj`` as the JSON bytes the store keeps, in a bytes object of their own size.
+
+    orjson answers in the buffer it grew while writing, several times the JSON's size (8 KiB
+    for a 600-byte Event, 16 KiB for a 1.5 KiB pod, orjson 3.10 to 3.13). The store and the
+    watch cache keep these bytes for the object's life: kept as they come, they would take
+    several times the memory, and each write would touch fresh pages.
+    """
+    return bytes(memoryview(_json(obj)))
+
+
 def _copy(obj: dict) -> dict:
-    return orjson.loads(_serialize(obj))
+    return orjson.loads(_json(obj))
 
 
 def _without_rv(obj: dict) -> dict:

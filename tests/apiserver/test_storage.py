@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import tracemalloc
 
 import orjson
 import pytest
@@ -114,6 +115,22 @@ async def test_create_sets_server_fields_and_get_returns_the_object(pods):
     stored = await pods.store.get(b"/registry/pods/default/web")
     assert "resourceVersion" not in orjson.loads(stored.value)["metadata"]
     assert str(stored.mod_revision) == meta["resourceVersion"]
+
+
+async def test_stored_bytes_take_about_their_own_size(pods):
+    # orjson answers in the buffer it grew (KiBs for a small object); the store keeps a right-sized copy
+    await pods.create("default", pod(), CTX)
+    tracemalloc.start()
+    try:
+        await pods.create("default", pod("web-2"), CTX)
+        stored = await pods.store.get(b"/registry/pods/default/web-2")
+        traced = tracemalloc.get_object_traceback(stored.value)
+        allocated = sum(stat.size for stat in tracemalloc.take_snapshot().statistics("traceback")
+                        if stat.traceback == traced)
+    finally:
+        tracemalloc.stop()
+    assert traced is not None
+    assert allocated < 2 * len(stored.value) + 256
 
 
 async def test_create_twice_is_already_exists(pods):
