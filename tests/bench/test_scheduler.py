@@ -28,6 +28,8 @@ async def test_every_workload_reports_figures():
         m = by[(workload, "end-to-end")]
         assert m.seconds > 0 and m.p99_ms >= m.p50_ms > 0
     assert by[("SchedulingBasic", "end-to-end")].pods == 20
+    faults = by[("SchedulingBasic", "end-to-end")].note.split("; ")[-1]
+    assert faults.endswith(" page faults per pod") and float(faults.split()[0]) >= 0
     assert by[("SchedulingPodAntiAffinity", "end-to-end")].pods == 4
     assert by[("Preemption", "end-to-end")].pods == 3
     assert by[("SchedulingBasic (all nodes scored)", "reference")].pods == 2
