@@ -8,7 +8,9 @@ started and timed until every measured pod's binding has been committed through
 scheduling attempt to the last committed binding), and p50/p99 of the per-pod latency from
 its first attempt to its committed binding. ``Scheduled`` events are written concurrently by
 the scheduler's event writer; the time to drain the rest after the last binding is noted,
-and the page faults per pod in the timed window (fresh memory touched: what the run retains).
+and the page faults per pod in the timed window: fresh memory touched, what the run retains
+(a process that ran a workload before reuses the memory that run freed, so its first run
+tells most).
 
 - ``SchedulingBasic`` — default pods on default nodes (1,000 initial + 10,000 measured on 5,000 nodes).
 - ``SchedulingNodeAffinity`` — required node affinity to zones half the nodes have.
