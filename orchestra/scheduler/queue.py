@@ -258,7 +258,7 @@ class SchedulingQueue:
         active, entries = self._active, self._active_entries
         while active:
             entry = heapq.heappop(active)
-            qpi = entry.qpi if type(entry) is _Entry else entry[3]
+            qpi = self._qpi(entry)
             key = qpi.key
             if entries.get(key) is entry:
                 del entries[key]
