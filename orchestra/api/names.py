@@ -5,6 +5,11 @@ returns a list of problems (empty when the value is valid), worded exactly as
 Kubernetes words them so that messages match what ``kubectl`` users know.
 :func:`validate_labels` and :func:`validate_annotations` turn those into
 :class:`~orchestra.api.errors.FieldError` lists for object metadata.
+
+Object names are checked on every create, and most are new: the RFC 1123 label and
+subdomain checks accept a valid one with a compiled loop (``orchestra._ext.names``), and
+only a rejected one goes through the regex that words the error. Other checks remember
+the strings they found valid (label keys and values repeat across objects).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import ipaddress
 import re
 from typing import Any, Callable
 
+from orchestra._ext import names as _compiled
 from orchestra.api.errors import FieldError
 
 __all__ = [
@@ -132,7 +138,7 @@ def _full(pattern: re.Pattern[str], value: str) -> bool:
     return pattern.fullmatch(value) is not None
 
 
-#: Valid strings each check remembers (names, label keys and values repeat across objects).
+#: How many valid strings each remembering check keeps.
 _REMEMBERED_VALID = 65536
 
 
@@ -140,8 +146,7 @@ def _remember_valid(check: Callable[[str], list[str]]) -> Callable[[str], list[s
     """``check``, answering ``[]`` at once for a string it already found valid (a pure function).
 
     The remembered strings start afresh once there are :data:`_REMEMBERED_VALID` of them, so a
-    long-running server keeps remembering its recent names (a pod's, checked at its create,
-    is checked again at its binding) instead of only its first ones.
+    long-running server keeps remembering its recent strings instead of only its first ones.
     """
     valid: set[str] = set()
 
@@ -201,10 +206,9 @@ def is_valid_label_value(value: str) -> list[str]:
     return errs
 
 
-@_remember_valid
 def is_dns1123_label(value: str) -> list[str]:
     """An RFC 1123 label (most object names of the ``metadata.name`` kind, namespaces)."""
-    if len(value) <= DNS1123_LABEL_MAX_LENGTH and _DNS1123_LABEL_RE.fullmatch(value) is not None:
+    if _compiled.dns1123_label(value):
         return []
     errs: list[str] = []
     if len(value) > DNS1123_LABEL_MAX_LENGTH:
@@ -214,10 +218,9 @@ def is_dns1123_label(value: str) -> list[str]:
     return errs
 
 
-@_remember_valid
 def is_dns1123_subdomain(value: str) -> list[str]:
     """An RFC 1123 subdomain (the default rule for object names)."""
-    if len(value) <= DNS1123_SUBDOMAIN_MAX_LENGTH and _DNS1123_SUBDOMAIN_RE.fullmatch(value) is not None:
+    if _compiled.dns1123_subdomain(value):
         return []
     errs: list[str] = []
     if len(value) > DNS1123_SUBDOMAIN_MAX_LENGTH:

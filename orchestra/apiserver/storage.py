@@ -1275,7 +1275,7 @@ class ResourceStorage:
         target = binding.get("target")
         if _plain_binding(binding, meta, target):
             # The shape every scheduler sends: checked on the dict, with the model's rules (the
-            # URL's name and namespace are strings; the checks remember valid names).
+            # URL's name and namespace are strings).
             errors = name_errors(is_dns1123_subdomain, name, "metadata.name") if is_dns1123_subdomain(name) else []
             if namespace and is_dns1123_label(namespace):
                 errors += name_errors(is_dns1123_label, namespace, "metadata.namespace")

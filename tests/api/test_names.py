@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orchestra._ext import names as compiled_names
 from orchestra.api import names
 from orchestra.api.errors import INVALID, TOO_LONG, TYPE_INVALID
 
@@ -297,3 +298,25 @@ def test_the_matchers_accept_what_the_quoted_formats_accept(value: str) -> None:
     for fmt in (names.QUALIFIED_NAME_FMT, names.LABEL_VALUE_FMT, names.DNS1123_LABEL_FMT,
                 names.DNS1123_SUBDOMAIN_FMT, names.DNS1035_LABEL_FMT):
         assert (names._matcher(fmt).fullmatch(value) is None) == (re.fullmatch(fmt, value) is None), fmt
+
+
+_NAME_ALPHABET = "az09-.A_é/ "
+
+
+@given(st.text(alphabet=_NAME_ALPHABET, max_size=70) | st.sampled_from(["a" * 63, "a" * 64, "a." * 126 + "a",
+                                                                           "a." * 127, "a" * 253, "a" * 254]))
+def test_compiled_dns1123_checks_accept_what_the_regexes_accept(value: str) -> None:
+    """The compiled label and subdomain checks agree with Kubernetes' regexes and length limits."""
+    label = len(value) <= names.DNS1123_LABEL_MAX_LENGTH and re.fullmatch(names.DNS1123_LABEL_FMT, value) is not None
+    subdomain = (len(value) <= names.DNS1123_SUBDOMAIN_MAX_LENGTH
+                 and re.fullmatch(names.DNS1123_SUBDOMAIN_FMT, value) is not None)
+    assert compiled_names.dns1123_label(value) is label
+    assert compiled_names.dns1123_subdomain(value) is subdomain
+    assert (names.is_dns1123_label(value) == []) is label
+    assert (names.is_dns1123_subdomain(value) == []) is subdomain
+
+
+def test_compiled_dns1123_checks_refuse_what_is_not_a_string() -> None:
+    for value in (None, 5, b"abc", ["abc"]):
+        assert compiled_names.dns1123_label(value) is False
+        assert compiled_names.dns1123_subdomain(value) is False
