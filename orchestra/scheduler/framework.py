@@ -467,7 +467,8 @@ class Diagnosis:
 
 
 class FitError(Exception):
-    """No node fits the pod; :meth:`message` is kube-scheduler's wording."""
+    """No node fits the pod; :meth:`message` is kube-scheduler's wording (worded once, at construction:
+    the pod's status, its event and the exception all carry it)."""
 
     def __init__(self, pod: PodInfo, num_all_nodes: int, reasons: Mapping[str, int],
                  pre_filter_msg: str = "", post_filter_msg: str = "",
@@ -479,10 +480,14 @@ class FitError(Exception):
         self.plugins = plugins
         self.pre_filter_msg = pre_filter_msg
         self.post_filter_msg = post_filter_msg
-        super().__init__(self.message())
+        self._message = self._wording()
+        super().__init__(self._message)
 
     def message(self) -> str:
         """``0/N nodes are available: <count reason, ...>. <post-filter message>.``"""
+        return self._message
+
+    def _wording(self) -> str:
         msg = f"0/{self.num_all_nodes} nodes are available:"
         if self.pre_filter_msg:
             msg += f" {self.pre_filter_msg}."
