@@ -29,6 +29,10 @@ NORMAL = "Normal"
 WARNING = "Warning"
 _SEEN_LIMIT = 4096
 
+#: A queued event: (namespace, pod name, pod uid, type, reason, action, message, timestamp). A
+#: tuple, not a dict: every scheduled pod queues one.
+_Pending = tuple[str, str, str, str, str, str, str, str]
+
 
 class EventRecorder:
     """Queues events and writes them in the background as ``v1`` Events.
@@ -42,7 +46,7 @@ class EventRecorder:
         self.client = client
         self.component = component
         self.instance = instance or f"{component}-{os.uname().nodename}"
-        self._pending: collections.deque[dict[str, Any]] = collections.deque()
+        self._pending: collections.deque[_Pending] = collections.deque()
         self._seen: collections.OrderedDict[tuple[str, str, str, str], tuple[str, int]] = collections.OrderedDict()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -57,8 +61,7 @@ class EventRecorder:
         else:
             meta = pod.get("metadata") or {}
             ns, name, uid = meta.get("namespace") or "default", meta.get("name") or "", meta.get("uid") or ""
-        self._pending.append({"namespace": ns, "name": name, "uid": uid, "type": event_type, "reason": reason,
-                              "action": action, "message": message, "time": now_rfc3339()})
+        self._pending.append((ns, name, uid, event_type, reason, action, message, now_rfc3339()))
         self._idle.clear()
         self._wakeup.set()
 
@@ -92,19 +95,19 @@ class EventRecorder:
             try:
                 await self._write(event)
             except (ApiStatusError, TransportError, OSError) as exc:
-                log.warning("cannot write event %s for pod %s/%s: %s", event["reason"], event["namespace"], event["name"], exc)
+                log.warning("cannot write event %s for pod %s/%s: %s", event[4], event[0], event[1], exc)
         self._idle.set()
 
-    async def _write(self, e: dict[str, Any]) -> None:
-        ns = e["namespace"]
-        key = (ns, e["uid"] or e["name"], e["reason"], e["message"])
+    async def _write(self, event: _Pending) -> None:
+        ns, pod_name, uid, event_type, reason, action, message, when = event
+        key = (ns, uid or pod_name, reason, message)
         seen = self._seen.get(key)
         if seen is not None:
             name, count = seen
             try:
                 await self.client.request_status(
                     "PATCH", f"/api/v1/namespaces/{ns}/events/{name}",
-                    body={"count": count + 1, "lastTimestamp": e["time"]},
+                    body={"count": count + 1, "lastTimestamp": when},
                     content_type="application/merge-patch+json", hand_over=True)
                 self._seen[key] = (name, count + 1)
                 self._seen.move_to_end(key)
@@ -114,15 +117,15 @@ class EventRecorder:
                 if exc.code != 404:
                     raise
                 del self._seen[key]
-        name = f"{e['name']}.{time.time_ns():x}"
+        name = f"{pod_name}.{time.time_ns():x}"
         body = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": ns},
-            "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": ns, "name": e["name"], "uid": e["uid"]},
-            "reason": e["reason"], "message": e["message"], "type": e["type"], "action": e["action"],
+            "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": ns, "name": pod_name, "uid": uid},
+            "reason": reason, "message": message, "type": event_type, "action": action,
             "source": {"component": self.component},
             "reportingComponent": self.component, "reportingInstance": self.instance,
-            "firstTimestamp": e["time"], "lastTimestamp": e["time"], "count": 1,
+            "firstTimestamp": when, "lastTimestamp": when, "count": 1,
         }
         await self.client.request_status("POST", f"/api/v1/namespaces/{ns}/events", body=body, hand_over=True)
         self._seen[key] = (name, 1)
