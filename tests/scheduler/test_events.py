@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
-from orchestra.apiserver import APIServer
-from orchestra.apiserver.request import UserInfo
 from orchestra.client import Client
 from orchestra.scheduler import events as events_module
 from orchestra.scheduler.events import NORMAL, WARNING, EventRecorder
 from orchestra.scheduler.podinfo import PodInfo
 from scheduler.sched_builders import make_pod
-
-ADMIN = UserInfo("admin", "admin", ("system:masters",))
-
-
-@pytest.fixture
-async def client():
-    server = await APIServer.create("memory://")
-    c = Client.in_process(server, ADMIN)
-    yield c
-    await server.close()
 
 
 async def events_about(client: Client, name: str) -> list[dict]:

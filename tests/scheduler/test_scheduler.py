@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-import pytest
-
-from orchestra.apiserver import APIServer
-from orchestra.apiserver.request import UserInfo
 from orchestra.client import Client
 from orchestra.scheduler.config import SchedulerConfig
 from orchestra.scheduler.framework import Code, Plugin, Status
@@ -16,7 +12,6 @@ from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.scheduler import Scheduler
 from scheduler.sched_builders import builtin_registry, make_node, make_pod
 
-ADMIN = UserInfo("admin", "admin", ("system:masters",))
 FAST = {"pod_initial_backoff": 0.01, "pod_max_backoff": 0.05, "preemption_grace_seconds": 0}
 
 
@@ -30,14 +25,6 @@ def pod(name: str, **kw: Any) -> dict:
     p = {"apiVersion": "v1", "kind": "Pod", **make_pod(name, **kw)}
     del p["metadata"]["uid"]
     return p
-
-
-@pytest.fixture
-async def client():
-    server = await APIServer.create("memory://")
-    c = Client.in_process(server, ADMIN)
-    yield c
-    await server.close()
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
