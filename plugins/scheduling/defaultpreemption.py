@@ -54,6 +54,8 @@ class DefaultPreemption(Plugin):
 
     NAME = "DefaultPreemption"
     DEFAULT_ARGS = {"minCandidateNodesPercentage": 10, "minCandidateNodesAbsolute": 100}
+    #: :meth:`_profile_allows_arithmetic` of this plugin's framework, once worked out.
+    _arithmetic_profile: bool | None = None
 
     @classmethod
     def validate_args(cls, args: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -82,7 +84,7 @@ class DefaultPreemption(Plugin):
                        self.args["minCandidateNodesAbsolute"])
             want = min(want, len(potential))
             offset = self.handle.rng.randrange(len(potential))
-            if self._resources_only(framework, pod, snapshot):
+            if self._resources_only(pod, snapshot):
                 chosen = self._select_in_kernel(framework, pod, snapshot, potential, offset, want, statuses)
             else:
                 chosen = self._select(framework, pod, snapshot, potential, offset, want, statuses)
@@ -149,19 +151,27 @@ class DefaultPreemption(Plugin):
                 if snapshot.pod(placed.info.key) is None:
                     snapshot.restore(placed)
 
-    @staticmethod
-    def _resources_only(framework: Any, pod: PodInfo, snapshot: ClusterSnapshot) -> bool:
+    def _resources_only(self, pod: PodInfo, snapshot: ClusterSnapshot) -> bool:
         """Whether only NodeResourcesFit can change when pods leave a node, so dry runs can be arithmetic.
 
         True when the pod has no host ports, hard spread constraints, required pod
         (anti-)affinity or extended resources, no placed pod has required anti-affinity,
-        every kernel filter after NodeResourcesFit is one the pod skips, and no Python
-        filter is enabled.
+        and the profile's filters allow it (:meth:`_profile_allows_arithmetic`).
         """
         if pod.host_ports or pod.affinity_required or pod.anti_required or pod.scalar_requests:
             return False
         if any(c.hard for c in pod.spread) or snapshot.any_owner("anti_required"):
             return False
+        allowed = self._arithmetic_profile
+        if allowed is None:
+            allowed = self._arithmetic_profile = self._profile_allows_arithmetic(self.handle.framework)
+        return allowed
+
+    @staticmethod
+    def _profile_allows_arithmetic(framework: Any) -> bool:
+        """Whether the profile's filters leave resources as the only thing a dry run must re-check
+        (fixed with the profile, so worked out once): NodeResourcesFit is a kernel filter, every
+        kernel filter after it is one such a pod skips, and no Python filter is enabled."""
         kinds = [p.KERNEL_FILTER for p in framework.plugins("filter") if p.KERNEL_FILTER]
         if sched.K_RESOURCES not in kinds:
             return False

@@ -12,6 +12,11 @@ PROFILE = only("NodeResourcesFit", "NodeAffinity", "DefaultPreemption", pct=100)
 ORDERED = only("NodeAffinity", "NodeResourcesFit", "InterPodAffinity", "DefaultPreemption", pct=100)
 
 
+def _preemption(fw) -> DefaultPreemption:
+    """The framework's DefaultPreemption plugin."""
+    return next(p for p in fw.plugins("postFilter") if isinstance(p, DefaultPreemption))
+
+
 def test_lower_priority_pods_are_evicted_with_reprieve():
     snap = make_snapshot([make_node("n1", cpu="4")], [
         make_pod("a", cpu="2", priority=1, node="n1"), make_pod("b", cpu="1", priority=2, node="n1"),
@@ -73,7 +78,7 @@ def test_the_arithmetic_dry_run_agrees_with_the_general_one(data):
     seed = data.draw(st.integers(0, 1000))
     fw = make_framework(ORDERED, seed=seed)
     snap = make_snapshot(nodes, pods)
-    assert DefaultPreemption._resources_only(fw, PodInfo.from_dict(pod), snap)
+    assert _preemption(fw)._resources_only(PodInfo.from_dict(pod), snap)
     fast = fw.schedule_one(pod, snap)
     original = DefaultPreemption.__dict__["_resources_only"]
     DefaultPreemption._resources_only = staticmethod(lambda *a: False)
@@ -151,7 +156,7 @@ def _check_against_reference(nodes, placed, incoming, seed):
 @given(preemption_clusters(ports=False), st.integers(0, 1000))
 def test_the_kernel_dry_run_agrees_with_the_reference(cluster, seed):
     nodes, placed, incoming = cluster
-    assert DefaultPreemption._resources_only(make_framework(EVERY_NODE), PodInfo.from_dict(incoming), make_snapshot(nodes, placed))
+    assert _preemption(make_framework(EVERY_NODE))._resources_only(PodInfo.from_dict(incoming), make_snapshot(nodes, placed))
     _check_against_reference(nodes, placed, incoming, seed)
 
 
