@@ -457,8 +457,8 @@ class Diagnosis:
         out: dict[str, int] = {}
         if self.pre_filter is not None:
             return out
-        for (kind, detail), n in self.kernel_counts().items():
-            for reason in self.framework.kernel_plugin(kind).kernel_status(detail, self.snapshot).reasons:
+        for key, n in self.kernel_counts().items():
+            for reason in self.status(0, key).reasons:
                 out[reason] = out.get(reason, 0) + n
         for st in self.python.values():
             for reason in st.reasons:
