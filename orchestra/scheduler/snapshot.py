@@ -425,7 +425,8 @@ class ClusterSnapshot:
                 keys.discard(key)
                 if not keys:
                     del self._label_index[kv]
-        self._count(info, slot, -1)
+        if self._trackers or info.has_inter_pod_terms:
+            self._count(info, slot, -1)
         self.generation += 1
         return info
 
