@@ -68,6 +68,23 @@ def test_preemption_policy_never():
 
 
 
+def test_the_profile_decides_once_whether_dry_runs_can_be_arithmetic():
+    snap = make_snapshot([make_node("n1", cpu="4")], [make_pod("low", cpu="3", priority=0, node="n1")])
+    plain = PodInfo.from_dict(make_pod("p", cpu="2", priority=10))
+    port_pod = make_pod("q", cpu="2", priority=10)
+    port_pod["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 80}]
+    with_port = PodInfo.from_dict(port_pod)
+    # NodeAffinity after NodeResourcesFit: a node rejected for resources may still fail it
+    late_affinity = _preemption(make_framework(PROFILE))
+    # Kubernetes' order: NodeResourcesFit is the last filter a plain pod does not skip
+    in_order = _preemption(make_framework(ORDERED))
+    for _ in range(2):  # the second answer comes from what the first worked out
+        assert not late_affinity._resources_only(plain, snap)
+        assert in_order._resources_only(plain, snap)
+        assert not in_order._resources_only(with_port, snap)  # the pod's part still counts
+    assert (late_affinity._arithmetic_profile, in_order._arithmetic_profile) == (False, True)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_the_arithmetic_dry_run_agrees_with_the_general_one(data):
