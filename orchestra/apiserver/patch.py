@@ -529,7 +529,15 @@ def _merge_directed_map(original: dict, patch: dict, cls: type | None, path: str
 
 
 def _fresh_map(patch: dict, cls: type | None, path: str) -> dict:
-    return _merge_map({}, patch, cls, path)
+    """``patch`` as a new map: directives and nulls removed, nested values made fresh."""
+    fresh = {}
+    for key, value in patch.items():
+        kind = type(value)
+        if kind is dict or kind is list or key[:1] == "$":
+            return _merge_map({}, patch, cls, path)
+        if value is not None:
+            fresh[key] = value  # most list elements a patch adds hold scalars only
+    return fresh
 
 
 def _fresh(value: Any, cls: type | None, meta: mergekeys.PatchMeta | None, path: str) -> Any:
@@ -589,9 +597,12 @@ def _merge_list(original: list, patch: list, cls: type | None, merge_key: str | 
             raise _missing_merge_key(element, merge_key, path)
         key = element[merge_key]
         for i, existing in enumerate(merged):
-            if type(existing) is dict and _json_equal(existing.get(merge_key), key):
-                merged[i] = _merge_map(existing, element, cls, f"{path}[{merge_key}={key}]")
-                break
+            if type(existing) is dict:
+                own = existing.get(merge_key)
+                # merge keys are mostly strings: compared here without a call
+                if (own == key and type(own) is str) if type(key) is str else _json_equal(own, key):
+                    merged[i] = _merge_map(existing, element, cls, f"{path}[{merge_key}={key}]")
+                    break
         else:
             merged.append(_fresh_map(element, cls, f"{path}[{merge_key}={key}]"))
     return merged

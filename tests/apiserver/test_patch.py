@@ -475,6 +475,23 @@ def test_new_keys_lose_their_directives_and_nulls():
     assert result["spec"] == {"containers": [{"name": "c", "env": [{"name": "A", "value": "1"}]}], "nodeSelector": {"a": "b"}}
 
 
+def test_an_added_list_element_of_scalars_loses_its_nulls_and_keeps_its_order():
+    pod = {"status": {"conditions": [{"type": "PodScheduled", "status": "True"}]}}
+    condition = {"type": "DisruptionTarget", "status": "True", "lastProbeTime": None, "reason": "PreemptionByScheduler"}
+    result = smp(pod, {"status": {"conditions": [condition]}}, kind="Pod", api_version="v1")
+    added = result["status"]["conditions"][1]
+    assert list(added.items()) == [("type", "DisruptionTarget"), ("status", "True"), ("reason", "PreemptionByScheduler")]
+    assert added is not condition
+
+
+def test_merge_keys_that_are_not_strings_match_as_json_values():
+    service = {"spec": {"ports": [{"port": 80, "name": "http"}]}}
+    result = smp(service, {"spec": {"ports": [{"port": 80.0, "targetPort": 8080}]}}, kind="Service", api_version="v1")
+    assert result["spec"]["ports"] == [{"port": 80, "name": "http", "targetPort": 8080}]
+    result = smp(service, {"spec": {"ports": [{"port": "80", "targetPort": 8080}]}}, kind="Service", api_version="v1")
+    assert [p["port"] for p in result["spec"]["ports"]] == [80, "80"]
+
+
 def test_endpoints_subsets_and_node_taints_are_replaced():
     ep = {"subsets": [{"addresses": [{"ip": "1.1.1.1"}]}]}
     assert smp(ep, {"subsets": [{"addresses": [{"ip": "2.2.2.2"}]}]}, kind="Endpoints", api_version="v1") == {
