@@ -182,15 +182,27 @@ class Admission:
             impls.reverse()
         return impls
 
-    async def mutate(self, request: AdmissionRequest) -> None:
-        """Built-in mutations, then every plugin's ``orchestra_admission_mutate``; may raise APIError."""
+    def mutate(self, request: AdmissionRequest) -> Awaitable[None] | None:
+        """Built-in mutations, then every plugin's ``orchestra_admission_mutate``; may raise APIError.
+
+        The built-ins run at once; returns the plugins' part to await, or None when no plugin
+        has the hook (most writes: no coroutine is made for them).
+        """
         if request.operation == CREATE and not request.subresource and isinstance(request.object, core.Pod):
             default_toleration_seconds(request.object)
-        for impl in self._impls("orchestra_admission_mutate"):
+        impls = self._impls("orchestra_admission_mutate")
+        return self._mutate_by_plugins(impls, request) if impls else None
+
+    async def _mutate_by_plugins(self, impls: list[Any], request: AdmissionRequest) -> None:
+        for impl in impls:
             await self._call(impl, request)
 
-    async def validate(self, request: AdmissionRequest) -> None:
-        """NamespaceLifecycle, NodeRestriction, then every plugin's ``orchestra_admission_validate``."""
+    def validate(self, request: AdmissionRequest) -> Awaitable[None] | None:
+        """NamespaceLifecycle, NodeRestriction, then every plugin's ``orchestra_admission_validate``.
+
+        Returns what is left to await (a namespace phase the cache cannot tell, the plugins'
+        hooks), or None when all is done; refusals the built-ins can make at once raise here.
+        """
         rt = request.resource
         if request.operation == DELETE and rt.plural == "namespaces" and request.name in IMMORTAL_NAMESPACES:
             raise Forbidden(
@@ -203,12 +215,29 @@ class Admission:
             cached = self.cached_namespace_phase
             phase = cached(request.namespace) if cached is not None else None
             if phase is None:
-                phase = await self.namespace_phase(request.namespace)
+                return self._validate_in_stored_namespace(request)
             if phase != "Active":
                 _refuse_in_namespace(request, phase)
-        if rt.plural == "nodes":
+        return self._validate_rest(request)
+
+    async def _validate_in_stored_namespace(self, request: AdmissionRequest) -> None:
+        """:meth:`validate` of a create once the store has told the namespace's phase."""
+        phase = await self.namespace_phase(request.namespace)  # type: ignore[arg-type]
+        if phase != "Active":
+            _refuse_in_namespace(request, phase)
+        pending = self._validate_rest(request)
+        if pending is not None:
+            await pending
+
+    def _validate_rest(self, request: AdmissionRequest) -> Awaitable[None] | None:
+        """NodeRestriction now; the plugins' validation to await (None: no plugin has the hook)."""
+        if request.resource.plural == "nodes":
             _node_restriction(request)
-        for impl in self._impls("orchestra_admission_validate"):
+        impls = self._impls("orchestra_admission_validate")
+        return self._validate_by_plugins(impls, request) if impls else None
+
+    async def _validate_by_plugins(self, impls: list[Any], request: AdmissionRequest) -> None:
+        for impl in impls:
             result = await self._call(impl, request)
             if not result:
                 continue

@@ -29,7 +29,7 @@ import ipaddress
 import logging
 import random
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import attrs
 
@@ -368,7 +368,9 @@ class _AllocatingAdmission:
 
     async def mutate(self, request: Any) -> None:
         """The inner chain's mutations, then the cluster IP and node ports of a Service write."""
-        await self.inner.mutate(request)
+        pending = self.inner.mutate(request)
+        if pending is not None:
+            await pending
         if request.subresource or request.operation not in ("CREATE", "UPDATE"):
             return
         if not isinstance(request.object, core.Service):
@@ -376,9 +378,9 @@ class _AllocatingAdmission:
         old = request.old_object if isinstance(request.old_object, core.Service) else None
         self.allocator.assign(request.object, old, _key(request.namespace, request.name), dry_run=request.dry_run)
 
-    async def validate(self, request: Any) -> None:
-        """The inner chain's validation."""
-        await self.inner.validate(request)
+    def validate(self, request: Any) -> Awaitable[None] | None:
+        """The inner chain's validation (what is left of it to await, or None)."""
+        return self.inner.validate(request)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -599,7 +599,9 @@ class ResourceStorage:
             ctx.dry_run,
             subresource,
         )
-        await self.admission.mutate(request)
+        pending = self.admission.mutate(request)
+        if pending is not None:
+            await pending
         # A /status update keeps the rest of the stored object, valid when written: only its
         # status is checked, unless admission plugins (which may change anything) ran.
         check = validate_status if subresource == "status" and not self.admission.has_plugins else validate
@@ -612,7 +614,9 @@ class ResourceStorage:
             errors += self.strategy.validate_update(result, old)
         if errors:
             raise self._invalid(name, errors)
-        await self.admission.validate(request)
+        pending = self.admission.validate(request)
+        if pending is not None:
+            await pending
         return result
 
     def _put(self, key: bytes, value: bytes, mod_revision: int) -> Awaitable[int]:
@@ -1048,9 +1052,11 @@ class ResourceStorage:
                 raise self._not_found(name)
             current = self._shared_load(key, kv)  # only read: the marked object copies what changes
             self._check_preconditions(name, current, preconditions)
-            await self.admission.validate(
+            pending = self.admission.validate(
                 _admission_request(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run)
             )
+            if pending is not None:
+                await pending
             marked = self._mark_for_deletion(name, current, grace_requested, policy, orphan)
             if marked is None:
                 if dry_run:

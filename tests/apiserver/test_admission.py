@@ -6,6 +6,7 @@ import pytest
 
 from orchestra import hookimpl
 from orchestra.api import core
+from orchestra.api.codec import decode
 from orchestra.api.errors import FieldError, ValidationError
 from orchestra.api.registry import by_kind, by_resource
 from orchestra.apiserver.admission import (
@@ -182,11 +183,32 @@ async def test_namespace_lifecycle_asks_the_cached_phase_first(cached, stored, r
     admission = Admission(phase, None, cached_namespace_phase=lambda name: cached)
     request = AdmissionRequest("CREATE", by_kind("v1", "ConfigMap"), "ns", "cm", user=ALICE)
     if refused is None:
-        await admission.validate(request)
+        await _validated(admission, request)
     else:
         with pytest.raises(refused):
-            await admission.validate(request)
+            await _validated(admission, request)
     assert asked == ([] if cached is not None else ["ns"])
+
+
+async def _validated(admission, request):
+    pending = admission.validate(request)
+    if pending is not None:
+        await pending
+
+
+def test_without_plugins_a_write_the_built_ins_can_judge_at_once_leaves_nothing_to_await():
+    async def phase(name):
+        raise AssertionError("the cached phase answers")
+
+    admission = Admission(phase, get_plugin_manager(load_entrypoints=False), cached_namespace_phase=lambda name: "Active")
+    pod = decode({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                  "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    request = AdmissionRequest("CREATE", by_kind("v1", "Pod"), "ns", "p", object=pod, user=ALICE)
+    assert admission.mutate(request) is None
+    assert [t.key for t in pod.spec.tolerations] == [NOT_READY_TAINT, UNREACHABLE_TAINT]  # done already
+    assert admission.validate(request) is None
+    with pytest.raises(Forbidden):
+        admission.validate(AdmissionRequest("DELETE", by_kind("v1", "Namespace"), None, "default", user=ALICE))
 
 
 # --------------------------------------------------------------------------- plugin hooks
