@@ -3,9 +3,10 @@
 :class:`StorageRegistry` builds a :class:`~orchestra.apiserver.storage.ResourceStorage`
 for every :func:`orchestra.api.registry.resource_types` entry, shares one
 :class:`~orchestra.apiserver.admission.Admission` chain between them, and on
-:meth:`StorageRegistry.start` fills every watch cache and creates the namespaces
-that exist from the start (``default``, ``kube-system``, ``kube-public``,
-``kube-node-lease``) when they are missing.
+:meth:`StorageRegistry.start` fills the watch caches (Events' waits for its first
+watch, as kube-apiserver keeps no Events cache) and creates the namespaces that exist
+from the start (``default``, ``kube-system``, ``kube-public``, ``kube-node-lease``)
+when they are missing.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from orchestra.bus import EventBus
 from orchestra.plugin_manager import get_plugin_manager
 from orchestra.store import Store
 
-__all__ = ["StorageRegistry", "SYSTEM_USER"]
+__all__ = ["StorageRegistry", "SYSTEM_USER", "CACHED_WHEN_WATCHED"]
+
+#: Resources whose watch cache starts only when they are first watched (or at once when
+#: there is an event bus, which publishes every change). kube-apiserver serves Events from
+#: etcd, without a watch cache (its ``DefaultWatchCacheSizes``: ``events`` 0): they are the
+#: busiest writes of a cluster (every scheduled pod has one) and are mostly listed, if read.
+CACHED_WHEN_WATCHED = frozenset({"events"})
 
 #: The identity the API server itself writes as (default namespaces).
 SYSTEM_USER = UserInfo("system:apiserver", groups=("system:masters",))
@@ -80,11 +87,16 @@ class StorageRegistry:
         self._started = False
 
     async def start(self) -> None:
-        """Fill every watch cache and create the default namespaces that are missing."""
+        """Fill the watch caches and create the default namespaces that are missing.
+
+        Without an event bus, the caches of :data:`CACHED_WHEN_WATCHED` kinds are left
+        to start on their first watch.
+        """
         if self._started:
             return
         for storage in self._storages.values():
-            await storage.cache.start()
+            if self.bus is not None or storage.rtype.plural not in CACHED_WHEN_WATCHED:
+                await storage.cache.start()
         self._started = True
         ctx = RequestContext(SYSTEM_USER)
         for name in DEFAULT_NAMESPACES:

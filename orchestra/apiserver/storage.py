@@ -18,9 +18,11 @@ current revision (as Kubernetes' consistent reads from cache), a get or a paged 
 reads the store; ``"0"`` answers from the watch cache; ``N`` with ``NotOlderThan`` waits until the store
 is at ``N``; ``N`` with ``Exact`` (or a ``limit`` without a match rule) reads the
 store at revision ``N`` (410 once compacted). ``limit``/``continue`` page through
-the store at one pinned revision with an opaque continue token.
+the store at one pinned revision with an opaque continue token. A kind whose cache
+is not running (Events until first watched) answers every read from the store.
 
-Watches come from the :class:`~orchestra.apiserver.watchcache.WatchCache`.
+Watches come from the :class:`~orchestra.apiserver.watchcache.WatchCache`; the
+first watch of a kind whose cache is not running starts it.
 
 **Field validation.** Orchestra keeps fields its model does not know (they
 round-trip), so this storage never rejects a field for being unknown, whatever
@@ -254,7 +256,7 @@ class ResourceStorage:
         store's mod revision, that decoded copy is returned instead of decoding the value again.
         """
         key = self.key(namespace, name)
-        if resource_version == "0":
+        if resource_version == "0" and self.cache.running:
             obj = self.cache.get(key)
             if obj is None:
                 raise self._not_found(name)
@@ -386,19 +388,23 @@ class ResourceStorage:
                 raise BadRequest("specifying resource version is not allowed when using continue")
             revision, start = self._decode_continue(opts.continue_token, prefix)
             return await self._list_store(prefix, start, revision, opts, continued=True)
+        cached = self.cache.running  # else (Events nobody watches) every list reads the store
         if not rv:
             # A consistent read: from the watch cache once it has seen the store's current
             # revision (no value decoded again), else from the store itself.
-            if opts.limit <= 0 and await self.cache.wait_for_revision(await self.store.current_revision()):
+            if (cached and opts.limit <= 0
+                    and await self.cache.wait_for_revision(await self.store.current_revision())):
                 return self._list_cache(namespace, opts)
             return await self._list_store(prefix, prefix, 0, opts)
         if rv == "0" and match != "Exact":
-            return self._list_cache(namespace, opts)
+            if cached:
+                return self._list_cache(namespace, opts)
+            return await self._list_store(prefix, prefix, 0, opts)
         revision = _parse_rv(rv)
         if match == "Exact" or (match is None and opts.limit > 0):
             return await self._list_store(prefix, prefix, revision, opts)
         await self._ensure_not_older_than(revision)
-        if opts.limit > 0:
+        if opts.limit > 0 or not cached:
             return await self._list_store(prefix, prefix, 0, opts)
         await self.cache.wait_not_older_than(revision)
         return self._list_cache(namespace, opts)
@@ -487,6 +493,9 @@ class ResourceStorage:
         cache = self.cache
         rv, initial_events = opts.resource_version, opts.send_initial_events
         revision = None if rv in (None, "", "0") else int(rv)  # type: ignore[arg-type]
+        if not cache.running:
+            # The first watch of a kind cached on demand: the cache starts where the watch does.
+            await cache.start(revision or 0)
         labels, fields = opts.label_selector, opts.field_selector
         if initial_events is True:
             if revision is not None:

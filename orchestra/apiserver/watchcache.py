@@ -19,6 +19,10 @@ A watcher with selectors sees transitions as Kubernetes' cacher shows them: an
 object that starts matching arrives as ``ADDED``, one that stops matching as
 ``DELETED`` (its previous state, at the event's resourceVersion).
 
+A cache may start late, from a past revision (:meth:`WatchCache.start`): the API
+server starts the Events cache only when Events are first watched (see
+:mod:`orchestra.apiserver.registry_storage`), from the revision the watch asks for.
+
 The cache also publishes every change on the :class:`~orchestra.bus.EventBus`.
 If its store watch fails (a compaction outran it, the store restarted), the cache
 lists again and ends every open watch so clients re-watch, as Kubernetes does.
@@ -40,7 +44,7 @@ from orchestra.apiserver.errors import APIError, Gone
 from orchestra.apiserver.watchindex import WatchIndex, indexed_fields
 from orchestra.bus import EventBus, ObjectEvent
 from orchestra.records import maker
-from orchestra.store import Change, CompactedError, Store, StoreError, prefix_range
+from orchestra.store import Change, CompactedError, FutureRevisionError, Store, StoreError, prefix_range
 
 __all__ = [
     "WatchEvent",
@@ -329,14 +333,26 @@ class WatchCache:
         self._stopping = False
         #: Decoded forms of values being written through this server: ``key -> (value, object)``.
         self._expected: dict[bytes, tuple[bytes, dict]] = {}
+        self._start_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """List the prefix and start following it; returns once the cache holds the listing."""
-        if self._task is None:
-            await self._relist()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"watchcache-{self.resource}")
+    @property
+    def running(self) -> bool:
+        """Whether the cache follows the store: started and not stopped."""
+        return self._task is not None
+
+    async def start(self, revision: int = 0) -> None:
+        """List the prefix and start following it; returns once the cache holds the listing.
+
+        ``revision``: list the prefix as it was at this revision and follow it from the next,
+        so that watches from ``revision`` on can be served; 0 (or a revision the store has
+        compacted or not reached yet): the current revision. Concurrent calls start it once.
+        """
+        async with self._start_lock:
+            if self._task is None:
+                await self._relist(revision)
+                self._task = asyncio.get_running_loop().create_task(self._run(), name=f"watchcache-{self.resource}")
 
     async def stop(self) -> None:
         """Stop following the store and end every open watch."""
@@ -360,8 +376,11 @@ class WatchCache:
         instead of decoding the value again, so ``obj`` (and everything in it but its
         ``metadata``, which the cache stamps with the resourceVersion) must not change
         from now on. A write that fails should be :meth:`forget`-ed; a stale entry is
-        harmless, as only identical bytes are ever matched.
+        harmless, as only identical bytes are ever matched. A cache that is not running
+        takes nothing: it would never see the write's event.
         """
+        if self._task is None:
+            return
         expected = self._expected
         if len(expected) >= _EXPECTED_LIMIT:
             expected.clear()
@@ -375,25 +394,33 @@ class WatchCache:
         """Drop what :meth:`expect` said of ``key`` (its write did not happen)."""
         self._expected.pop(key, None)
 
-    async def _relist(self) -> None:
+    async def _relist(self, revision: int = 0) -> None:
         self._expected.clear()
         start, end = prefix_range(self.prefix)
-        result = await self.store.range(start, end)
+        result, listed_at = None, revision
+        if revision:
+            try:
+                result = await self.store.range(start, end, revision=revision)
+            except (CompactedError, FutureRevisionError):
+                result = None
+        if result is None:
+            result = await self.store.range(start, end)
+            listed_at = result.revision  # a read at a past revision answers the current one
         objects = {}
         for kv in result.kvs:
             obj = orjson.loads(kv.value)
             obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
             objects[kv.key] = obj
         self.objects = objects
-        self.revision = result.revision
-        self.oldest = result.revision
+        self.revision = listed_at
+        self.oldest = listed_at
         self._window.clear()
         for watcher in list(self._watchers):
             watcher.close()
         if self._store_watcher is not None:
             await self._store_watcher.cancel()
         self._store_watcher = self.store.watch(
-            start, end, start_revision=result.revision + 1, progress_notify=True
+            start, end, start_revision=listed_at + 1, progress_notify=True
         )
         # applied as each write is published, where the store can: no queue, no task switch
         self._store_watcher.deliver_to(self._take)

@@ -335,6 +335,85 @@ async def test_cache_lists_again_after_losing_its_store_watch():
         await store.close()
 
 
+async def test_a_cache_started_late_from_a_past_revision_serves_watches_from_it():
+    store = await open_store("memory://")
+    cache = WatchCache(store, "configmaps", lambda obj: {})
+    a = (await store.put(b"/registry/configmaps/default/a", b'{"metadata":{"name":"a","namespace":"default"}}')).revision
+    await store.put(b"/registry/configmaps/default/b", b'{"metadata":{"name":"b","namespace":"default"}}')
+    cache.expect(b"/registry/configmaps/default/b", b"{}", {})  # not running: nothing is kept
+    assert not cache.running and cache.expected(b"/registry/configmaps/default/b") is None
+    await asyncio.gather(cache.start(a), cache.start(a))  # concurrent starts: one listing
+    try:
+        assert cache.running and cache.oldest == a
+        watcher = cache.open_watcher(None, LabelSelector.parse(""), FieldSelector.parse(""), initial=False, since=a)
+        stream = cache.stream(watcher, api_version="v1", kind="ConfigMap", bookmarks=False,
+                              initial_events_end=False, timeout_seconds=None)
+        (event,) = await take(stream, 1)
+        assert (event.type, event.object["metadata"]["name"]) == ("ADDED", "b")
+        assert cache.revision == await store.current_revision()
+    finally:
+        await cache.stop()
+        await store.close()
+
+
+async def test_a_cache_started_from_a_revision_the_store_no_longer_has_starts_from_the_current_one():
+    store = await open_store("memory://")
+    cache = WatchCache(store, "configmaps", lambda obj: {})
+    value = b'{"metadata":{"name":"a","namespace":"default"}}'
+    a = (await store.put(b"/registry/configmaps/default/a", value)).revision
+    current = (await store.put(b"/registry/configmaps/default/a", value)).revision
+    await store.compact(current)
+    await cache.start(a)
+    try:
+        assert cache.oldest == current and [o["metadata"]["name"] for o in cache.snapshot(None)] == ["a"]
+    finally:
+        await cache.stop()
+        await store.close()
+
+
+# --------------------------------------------------------------------------- Events: cached when watched
+
+
+def event(name, reason="Scheduled"):
+    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
+            "involvedObject": {"kind": "Pod", "namespace": "default", "name": name.split(".")[0]},
+            "reason": reason, "message": "m", "type": "Normal", "count": 1}
+
+
+async def test_events_are_read_from_the_store_until_first_watched_then_from_their_cache(registry):
+    events = registry.storage(by_kind("v1", "Event"))
+    assert not events.cache.running  # no bus: nobody reads an Events cache yet
+    first = await events.create("default", event("a.1"), CTX)
+    assert not events.cache.objects  # the write went to the store only
+    assert (await events.get("default", "a.1", resource_version="0"))["reason"] == "Scheduled"
+    for rv in (None, "0", first["metadata"]["resourceVersion"]):
+        listing = await events.list("default", ListOptions(resource_version=rv))
+        assert [e["metadata"]["name"] for e in listing["items"]] == ["a.1"]
+    selected = await events.list(None, ListOptions(field_selector=FieldSelector.parse("involvedObject.name=b")))
+    assert selected["items"] == []
+
+    # kubectl get events -w: a list, writes, then a watch from the list's resourceVersion
+    listed = await events.list("default", ListOptions())
+    await events.create("default", event("b.1"), CTX)
+    stream = events.watch("default", ListOptions(resource_version=listed["metadata"]["resourceVersion"]))
+    assert summary(await take(stream, 1)) == [("ADDED", "b.1")]
+    assert events.cache.running
+    await events.create("default", event("c.1"), CTX)
+    assert summary(await take(stream, 1)) == [("ADDED", "c.1")]
+    await stream.aclose()
+    listing = await events.list("default", ListOptions())
+    assert [e["metadata"]["name"] for e in listing["items"]] == ["a.1", "b.1", "c.1"]
+
+
+async def test_with_an_event_bus_the_events_cache_runs_from_the_start():
+    store, reg = await make_registry(bus=EventBus())
+    try:
+        assert reg.storage(by_kind("v1", "Event")).cache.running
+    finally:
+        await reg.stop()
+        await store.close()
+
+
 async def test_a_watcher_wait_ends_on_an_event_or_its_timeout_and_leaves_no_waiter():
     from types import SimpleNamespace
 

@@ -263,6 +263,41 @@ def test_get_watch_prints_a_row_for_a_new_object(cluster, kubectl, name):
     assert watcher.returncode is not None
 
 
+def test_get_events_watch_prints_events_written_after_its_list(cluster, kubectl, name):
+    """Events are cached only once watched: the watch from kubectl's list starts their cache there."""
+    namespace = name("ev")
+    kubectl.run("create", "namespace", namespace)
+
+    def write_event(reason: str) -> None:
+        kubectl.run("create", "-n", namespace, "-f", "-", stdin=manifest({
+            "apiVersion": "v1", "kind": "Event", "metadata": {"name": name("e")}, "type": "Normal",
+            "involvedObject": {"kind": "Pod", "namespace": namespace, "name": "p"},
+            "reason": reason, "message": f"{reason} happened", "count": 1}))
+
+    async def cache_running(server):
+        return server.storage.storage(by_kind("v1", "Event")).cache.running
+
+    write_event("BeforeTheWatch")
+    assert not cluster.call(cache_running)  # no test of this module watches Events before
+    watcher = kubectl.popen("get", "events", "-n", namespace, "-w")
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
+    reader.start()
+    try:
+        def wait_for(reason: str) -> None:
+            while reason not in lines.get(timeout=30).split():
+                pass
+
+        wait_for("BeforeTheWatch")
+        write_event("AfterTheWatch")
+        wait_for("AfterTheWatch")
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+        reader.join(30)
+    assert cluster.call(cache_running)
+
+
 # ------------------------------------------------------------------ describe, explain, discovery
 
 
