@@ -397,6 +397,7 @@ class WatchCache:
     async def _relist(self, revision: int = 0) -> None:
         self._expected.clear()
         start, end = prefix_range(self.prefix)
+        # A read at a past revision reports the store's current revision: the listing is as of ``listed_at``.
         result, listed_at = None, revision
         if revision:
             try:
@@ -405,7 +406,7 @@ class WatchCache:
                 result = None
         if result is None:
             result = await self.store.range(start, end)
-            listed_at = result.revision  # a read at a past revision answers the current one
+            listed_at = result.revision
         objects = {}
         for kv in result.kvs:
             obj = orjson.loads(kv.value)

@@ -319,56 +319,65 @@ async def test_changes_are_published_on_the_event_bus():
         await store.close()
 
 
-async def test_cache_lists_again_after_losing_its_store_watch():
+@pytest.fixture
+async def bare():
+    """A fresh memory store and a ConfigMap watch cache over it, not started: ``(store, cache)``."""
     store = await open_store("memory://")
     cache = WatchCache(store, "configmaps", lambda obj: {})
-    await store.put(b"/registry/configmaps/default/a", b'{"metadata":{"name":"a","namespace":"default"}}')
+    yield store, cache
+    await cache.stop()
+    await store.close()
+
+
+async def put_configmap(store, name: str) -> int:
+    """Write ConfigMap ``name`` in ``default`` straight to the store; the write's revision."""
+    key = f"/registry/configmaps/default/{name}".encode()
+    return (await store.put(key, orjson.dumps({"metadata": {"name": name, "namespace": "default"}}))).revision
+
+
+async def test_cache_lists_again_after_losing_its_store_watch(bare):
+    store, cache = bare
+    await put_configmap(store, "a")
     await cache.start()
-    try:
-        assert [o["metadata"]["name"] for o in cache.snapshot(None)] == ["a"]
-        await cache._store_watcher.cancel()  # the store watch ends: the cache must list again
-        await store.put(b"/registry/configmaps/default/b", b'{"metadata":{"name":"b","namespace":"default"}}')
-        assert await cache.wait_for_revision(await store.current_revision(), timeout=PATIENCE)
-        assert [o["metadata"]["name"] for o in cache.snapshot("default")] == ["a", "b"]
-    finally:
-        await cache.stop()
-        await store.close()
+    assert [o["metadata"]["name"] for o in cache.snapshot(None)] == ["a"]
+    await cache._store_watcher.cancel()  # the store watch ends: the cache must list again
+    await put_configmap(store, "b")
+    assert await cache.wait_for_revision(await store.current_revision(), timeout=PATIENCE)
+    assert [o["metadata"]["name"] for o in cache.snapshot("default")] == ["a", "b"]
 
 
-async def test_a_cache_started_late_from_a_past_revision_serves_watches_from_it():
-    store = await open_store("memory://")
-    cache = WatchCache(store, "configmaps", lambda obj: {})
-    a = (await store.put(b"/registry/configmaps/default/a", b'{"metadata":{"name":"a","namespace":"default"}}')).revision
-    await store.put(b"/registry/configmaps/default/b", b'{"metadata":{"name":"b","namespace":"default"}}')
+async def test_a_cache_started_late_from_a_past_revision_serves_watches_from_it(bare):
+    store, cache = bare
+    a = await put_configmap(store, "a")
+    await put_configmap(store, "b")
     cache.expect(b"/registry/configmaps/default/b", b"{}", {})  # not running: nothing is kept
     assert not cache.running and cache.expected(b"/registry/configmaps/default/b") is None
-    await asyncio.gather(cache.start(a), cache.start(a))  # concurrent starts: one listing
-    try:
-        assert cache.running and cache.oldest == a
-        watcher = cache.open_watcher(None, LabelSelector.parse(""), FieldSelector.parse(""), initial=False, since=a)
-        stream = cache.stream(watcher, api_version="v1", kind="ConfigMap", bookmarks=False,
-                              initial_events_end=False, timeout_seconds=None)
-        (event,) = await take(stream, 1)
-        assert (event.type, event.object["metadata"]["name"]) == ("ADDED", "b")
-        assert cache.revision == await store.current_revision()
-    finally:
-        await cache.stop()
-        await store.close()
+    listings = []
+    store_range = store.range
+
+    async def counted_range(*args, **kwargs):
+        listings.append(kwargs.get("revision"))
+        return await store_range(*args, **kwargs)
+
+    store.range = counted_range
+    await asyncio.gather(cache.start(a), cache.start(a))
+    assert listings == [a]  # concurrent starts: one listing, at the revision asked for
+    assert cache.running and cache.oldest == a
+    watcher = cache.open_watcher(None, LabelSelector.parse(""), FieldSelector.parse(""), initial=False, since=a)
+    stream = cache.stream(watcher, api_version="v1", kind="ConfigMap", bookmarks=False,
+                          initial_events_end=False, timeout_seconds=None)
+    (event,) = await take(stream, 1)
+    assert (event.type, event.object["metadata"]["name"]) == ("ADDED", "b")
+    assert cache.revision == await store.current_revision()
 
 
-async def test_a_cache_started_from_a_revision_the_store_no_longer_has_starts_from_the_current_one():
-    store = await open_store("memory://")
-    cache = WatchCache(store, "configmaps", lambda obj: {})
-    value = b'{"metadata":{"name":"a","namespace":"default"}}'
-    a = (await store.put(b"/registry/configmaps/default/a", value)).revision
-    current = (await store.put(b"/registry/configmaps/default/a", value)).revision
+async def test_a_cache_started_from_a_revision_the_store_no_longer_has_starts_from_the_current_one(bare):
+    store, cache = bare
+    a = await put_configmap(store, "a")
+    current = await put_configmap(store, "a")
     await store.compact(current)
     await cache.start(a)
-    try:
-        assert cache.oldest == current and [o["metadata"]["name"] for o in cache.snapshot(None)] == ["a"]
-    finally:
-        await cache.stop()
-        await store.close()
+    assert cache.oldest == current and [o["metadata"]["name"] for o in cache.snapshot(None)] == ["a"]
 
 
 # --------------------------------------------------------------------------- Events: cached when watched

@@ -6,12 +6,13 @@ stored it (read through the server's own storage, not through kubectl).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import queue
 import re
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import yaml
@@ -236,31 +237,39 @@ def _admin_context():
     return RequestContext(user=UserInfo("admin", ADMIN, ("system:masters",)))
 
 
+@contextlib.contextmanager
+def watching(kubectl: Kubectl, *args: str) -> Iterator[Callable[[Callable[[list[str]], bool]], list[str]]]:
+    """Run the ``kubectl ... -w`` command ``args`` in the background; yields ``next_row(wanted)``,
+    which waits for the next output row whose cells ``wanted`` accepts and returns its cells."""
+    watcher = kubectl.popen(*args)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
+    reader.start()
+
+    def next_row(wanted: Callable[[list[str]], bool]) -> list[str]:
+        while True:
+            cells = lines.get(timeout=30).split()
+            if wanted(cells):
+                return cells
+
+    try:
+        yield next_row
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+        reader.join(30)
+
+
 def test_get_watch_prints_a_row_for_a_new_object(cluster, kubectl, name):
     first, second = name("w"), name("w")
     kubectl.run("apply", "-f", "-", stdin=manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": first}}))
     kubectl.run("apply", "-n", first, "-f", "-", stdin=manifest(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": first}, "data": {"a": "1"}}))
-    watcher = kubectl.popen("get", "configmaps", "-n", first, "-w")
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
-    reader.start()
-    try:
-        def wait_for_row(row_name: str) -> str:
-            while True:
-                line = lines.get(timeout=30)
-                if line.split()[:1] == [row_name]:
-                    return line
-
-        assert wait_for_row(first).split()[1] == "1"  # DATA
+    with watching(kubectl, "get", "configmaps", "-n", first, "-w") as next_row:
+        assert next_row(lambda cells: cells[:1] == [first])[1] == "1"  # DATA
         kubectl.run("apply", "-n", first, "-f", "-", stdin=manifest(
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": second}, "data": {"a": "1", "b": "2"}}))
-        assert wait_for_row(second).split()[1] == "2"
-    finally:
-        watcher.terminate()
-        watcher.wait(30)
-        reader.join(30)
-    assert watcher.returncode is not None
+        assert next_row(lambda cells: cells[:1] == [second])[1] == "2"
 
 
 def test_get_events_watch_prints_events_written_after_its_list(cluster, kubectl, name):
@@ -279,22 +288,10 @@ def test_get_events_watch_prints_events_written_after_its_list(cluster, kubectl,
 
     write_event("BeforeTheWatch")
     assert not cluster.call(cache_running)  # no test of this module watches Events before
-    watcher = kubectl.popen("get", "events", "-n", namespace, "-w")
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
-    reader.start()
-    try:
-        def wait_for(reason: str) -> None:
-            while reason not in lines.get(timeout=30).split():
-                pass
-
-        wait_for("BeforeTheWatch")
+    with watching(kubectl, "get", "events", "-n", namespace, "-w") as next_row:
+        next_row(lambda cells: "BeforeTheWatch" in cells)
         write_event("AfterTheWatch")
-        wait_for("AfterTheWatch")
-    finally:
-        watcher.terminate()
-        watcher.wait(30)
-        reader.join(30)
+        next_row(lambda cells: "AfterTheWatch" in cells)
     assert cluster.call(cache_running)
 
 
