@@ -11,7 +11,7 @@ from orchestra.apiserver.expiry import ExpiryLeases
 from orchestra.apiserver.registry_storage import StorageRegistry
 from orchestra.apiserver.request import UserInfo
 from orchestra.apiserver.server import APIServer
-from orchestra.apiserver.storage import RequestContext
+from orchestra.apiserver.storage import ListOptions, RequestContext
 from orchestra.plugin_manager import get_plugin_manager
 from orchestra.store import Lease, open_store
 
@@ -95,15 +95,28 @@ async def test_an_event_goes_when_its_ttl_ends_and_other_objects_stay(store_url,
         await registry.start()
         events, config_maps = registry.storage(by_kind("v1", "Event")), registry.storage(by_kind("v1", "ConfigMap"))
         suffix = tmp_path.name[-20:].lower().replace("_", "-")
-        await events.create("default", event(f"ev-{suffix}"), CTX)
+        name = f"ev-{suffix}"
+        before = str(await store.current_revision())
+        await events.create("default", event(name), CTX)
         await config_maps.create("default", {"apiVersion": "v1", "kind": "ConfigMap",
                                              "metadata": {"name": f"cm-{suffix}"}}, CTX)
-        key = events.key("default", f"ev-{suffix}")
+        key = events.key("default", name)
         assert (await store.get(key)).lease != 0
         assert (await store.get(config_maps.key("default", f"cm-{suffix}"))).lease == 0
-        async with asyncio.timeout(PATIENCE):
-            while await store.get(key) is not None or events.cache.get(key) is not None:
-                await asyncio.sleep(0.1)
+        # A watch from before the write starts the Events cache there (it is cached only once watched).
+        seen = []
+        stream = events.watch("default", ListOptions(resource_version=before))
+        try:
+            async with asyncio.timeout(PATIENCE):
+                async for change in stream:
+                    if change.object["metadata"].get("name") == name:
+                        seen.append(change.type)
+                        if change.type == "DELETED":
+                            break
+        finally:
+            await stream.aclose()
+        assert seen == ["ADDED", "DELETED"]
+        assert await store.get(key) is None and events.cache.get(key) is None
         assert await store.get(config_maps.key("default", f"cm-{suffix}")) is not None
     finally:
         await registry.stop()
