@@ -29,7 +29,7 @@ import ipaddress
 import logging
 import random
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 
@@ -378,11 +378,8 @@ class _AllocatingAdmission:
         old = request.old_object if isinstance(request.old_object, core.Service) else None
         self.allocator.assign(request.object, old, _key(request.namespace, request.name), dry_run=request.dry_run)
 
-    def validate(self, request: Any) -> Awaitable[None] | None:
-        """The inner chain's validation (what is left of it to await, or None)."""
-        return self.inner.validate(request)
-
     def __getattr__(self, name: str) -> Any:
+        """Everything else, validation included, is the inner chain's."""
         return getattr(self.inner, name)
 
 

@@ -597,12 +597,9 @@ def _merge_list(original: list, patch: list, cls: type | None, merge_key: str | 
             raise _missing_merge_key(element, merge_key, path)
         key = element[merge_key]
         for i, existing in enumerate(merged):
-            if type(existing) is dict:
-                own = existing.get(merge_key)
-                # merge keys are mostly strings: compared here without a call
-                if (own == key and type(own) is str) if type(key) is str else _json_equal(own, key):
-                    merged[i] = _merge_map(existing, element, cls, f"{path}[{merge_key}={key}]")
-                    break
+            if type(existing) is dict and _json_equal(existing.get(merge_key), key):
+                merged[i] = _merge_map(existing, element, cls, f"{path}[{merge_key}={key}]")
+                break
         else:
             merged.append(_fresh_map(element, cls, f"{path}[{merge_key}={key}]"))
     return merged
