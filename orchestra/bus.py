@@ -20,6 +20,11 @@ Observer plugins receive every event through the ``orchestra_event`` hook once
 :meth:`EventBus.start_observers` runs; their subscription uses ``"drop-oldest"``
 (a slow observer must not end the stream for the others) and logs a warning
 each time it drops.
+
+A bus nobody subscribes to costs its publishers nothing: they check
+:attr:`EventBus.has_subscribers` before building an event, and a publisher that
+keeps nothing to publish while the bus is idle (the API server's Events cache)
+wakes through :meth:`EventBus.on_first_subscriber`.
 """
 
 from __future__ import annotations
@@ -174,6 +179,9 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._pm = plugin_manager
         self._observer_task: asyncio.Task[None] | None = None
+        self._on_first: list[Callable[[], None]] = []
+        #: Whether any subscription is open: a publisher may skip building an event nobody receives.
+        self.has_subscribers = False
 
     def subscribe(
         self,
@@ -190,6 +198,10 @@ class EventBus:
         """
         sub = Subscription(self, maxsize, overflow, accept)
         self._subscriptions.append(sub)
+        if not self.has_subscribers:
+            self.has_subscribers = True
+            for callback in list(self._on_first):
+                callback()
         return sub
 
     def _unsubscribe(self, sub: Subscription) -> None:
@@ -197,6 +209,13 @@ class EventBus:
             self._subscriptions.remove(sub)
         except ValueError:
             pass
+        self.has_subscribers = bool(self._subscriptions)
+
+    def on_first_subscriber(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` each time the bus goes from no subscription to one, inside
+        :meth:`subscribe` and before it returns (so before anything is published to the new
+        subscription)."""
+        self._on_first.append(callback)
 
     @property
     def subscriber_count(self) -> int:

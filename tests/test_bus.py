@@ -39,6 +39,23 @@ async def test_subscriber_waits_for_a_later_event():
     assert await asyncio.wait_for(waiting, 5) == ComponentEvent("STARTED", "scheduler", "scheduler")
 
 
+def test_the_first_subscription_wakes_the_publishers_that_wait_for_one():
+    bus = EventBus()
+    woken = []
+    bus.on_first_subscriber(lambda: woken.append(bus.subscriber_count))
+    assert not bus.has_subscribers and woken == []
+    first = bus.subscribe()
+    assert bus.has_subscribers and woken == [1]  # called inside subscribe, the subscription counted
+    second = bus.subscribe()
+    assert woken == [1]  # only the step from none to one
+    first.close()
+    assert bus.has_subscribers
+    second.close()
+    assert not bus.has_subscribers
+    bus.subscribe(accept=lambda e: False)
+    assert woken == [1, 1]  # idle again, then a new first subscription
+
+
 async def test_accept_filters_before_buffering():
     bus = EventBus()
     sub = bus.subscribe(accept=lambda e: isinstance(e, ObjectEvent) and e.type == "DELETED")

@@ -4,17 +4,20 @@
 for every :func:`orchestra.api.registry.resource_types` entry, shares one
 :class:`~orchestra.apiserver.admission.Admission` chain between them, and on
 :meth:`StorageRegistry.start` fills the watch caches (Events' waits for its first
-watch, as kube-apiserver keeps no Events cache) and creates the namespaces that exist
-from the start (``default``, ``kube-system``, ``kube-public``, ``kube-node-lease``)
-when they are missing.
+watch, or for a subscriber on the event bus, as kube-apiserver keeps no Events cache)
+and creates the namespaces that exist from the start (``default``, ``kube-system``,
+``kube-public``, ``kube-node-lease``) when they are missing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 
 import pluggy
 
+from orchestra.aio import cancel_and_wait
 from orchestra.api.registry import ResourceType, resource_types
 from orchestra.apiserver.admission import DEFAULT_NAMESPACES, Admission
 from orchestra.apiserver.errors import AlreadyExists
@@ -29,10 +32,13 @@ from orchestra.store import Store
 
 __all__ = ["StorageRegistry", "SYSTEM_USER", "CACHED_WHEN_WATCHED"]
 
-#: Resources whose watch cache starts only when they are first watched (or at once when
-#: there is an event bus, which publishes every change). kube-apiserver serves Events from
-#: etcd, without a watch cache (its ``DefaultWatchCacheSizes``: ``events`` 0): they are the
-#: busiest writes of a cluster (every scheduled pod has one) and are mostly listed, if read.
+log = logging.getLogger(__name__)
+
+#: Resources whose watch cache starts only when they are first watched, or when the event
+#: bus (which publishes every change a cache takes) gets a subscriber. kube-apiserver serves
+#: Events from etcd, without a watch cache (its ``DefaultWatchCacheSizes``: ``events`` 0):
+#: they are the busiest writes of a cluster (every scheduled pod has one) and are mostly
+#: listed, if read.
 CACHED_WHEN_WATCHED = frozenset({"events"})
 
 #: The identity the API server itself writes as (default namespaces).
@@ -85,17 +91,21 @@ class StorageRegistry:
         #: The store key of a namespace, less its name (:meth:`cached_namespace_phase` reads the cache by it).
         self._namespace_prefix = self._namespaces.key(None, "")
         self._started = False
+        self._late_starts: set[asyncio.Task[None]] = set()
+        if bus is not None:
+            bus.on_first_subscriber(self._start_for_the_bus)
 
     async def start(self) -> None:
         """Fill the watch caches and create the default namespaces that are missing.
 
-        Without an event bus, the caches of :data:`CACHED_WHEN_WATCHED` kinds are left
-        to start on their first watch.
+        The caches of :data:`CACHED_WHEN_WATCHED` kinds are left to start on their first
+        watch, or when the event bus has a subscriber.
         """
         if self._started:
             return
+        bus_listens = self.bus is not None and self.bus.has_subscribers
         for storage in self._storages.values():
-            if self.bus is not None or storage.rtype.plural not in CACHED_WHEN_WATCHED:
+            if bus_listens or storage.rtype.plural not in CACHED_WHEN_WATCHED:
                 await storage.cache.start()
         self._started = True
         ctx = RequestContext(SYSTEM_USER)
@@ -108,8 +118,33 @@ class StorageRegistry:
                 except AlreadyExists:
                     pass
 
+    def _start_for_the_bus(self) -> None:
+        """The event bus has its first subscriber: start the caches that wait for a watch, so
+        that their kinds' changes are published too.
+
+        They start from the latest revision a running cache has taken, which is at most the
+        store's current one, so the subscriber gets every change after it subscribed (and
+        maybe a few from just before), never misses one.
+        """
+        if not self._started:
+            return  # start() sees the subscriber
+        caches = [s.cache for s in self._storages.values()]
+        revision = max((c.revision for c in caches if c.running), default=0)
+        for cache in caches:
+            if not cache.running:
+                task = asyncio.get_running_loop().create_task(cache.start(revision),
+                                                              name=f"watchcache-start-{cache.resource}")
+                self._late_starts.add(task)
+                task.add_done_callback(self._late_start_done)
+
+    def _late_start_done(self, task: asyncio.Task[None]) -> None:
+        self._late_starts.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the watch cache could not start for the event bus: %r", task.exception())
+
     async def stop(self) -> None:
         """Stop every watch cache (open watches end)."""
+        await cancel_and_wait(list(self._late_starts))
         for storage in self._storages.values():
             await storage.cache.stop()
         self._started = False

@@ -23,7 +23,8 @@ A cache may start late, from a past revision (:meth:`WatchCache.start`): the API
 server starts the Events cache only when Events are first watched (see
 :mod:`orchestra.apiserver.registry_storage`), from the revision the watch asks for.
 
-The cache also publishes every change on the :class:`~orchestra.bus.EventBus`.
+The cache also publishes every change on the :class:`~orchestra.bus.EventBus`, while the bus
+has a subscriber.
 If its store watch fails (a compaction outran it, the store restarted), the cache
 lists again and ends every open watch so clients re-watch, as Kubernetes does.
 """
@@ -497,7 +498,7 @@ class WatchCache:
             if self._watchers.count:
                 for watcher in self._watchers.candidates(event):
                     watcher.offer(event)
-            if self.bus is not None:
+            if self.bus is not None and self.bus.has_subscribers:
                 self._publish(event)
         if revision > self.revision:
             self.revision = revision

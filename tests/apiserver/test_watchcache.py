@@ -414,10 +414,54 @@ async def test_events_are_read_from_the_store_until_first_watched_then_from_thei
     assert [e["metadata"]["name"] for e in listing["items"]] == ["a.1", "b.1", "c.1"]
 
 
-async def test_with_an_event_bus_the_events_cache_runs_from_the_start():
-    store, reg = await make_registry(bus=EventBus())
+async def test_with_a_subscriber_on_the_event_bus_the_events_cache_runs_from_the_start():
+    bus = EventBus()
+    bus.subscribe()
+    store, reg = await make_registry(bus=bus)
     try:
         assert reg.storage(by_kind("v1", "Event")).cache.running
+    finally:
+        await reg.stop()
+        await store.close()
+
+
+async def test_an_idle_event_bus_gets_nothing_published_and_keeps_no_events_cache():
+    bus = EventBus()
+    store, reg = await make_registry(bus=bus)
+    try:
+        configmaps = reg.storage(by_kind("v1", "ConfigMap"))
+        published = []
+        configmaps.cache._publish = published.append  # the one place a cache builds a bus event
+        await configmaps.create("default", configmap("a"), CTX)
+        assert "a" in [o["metadata"]["name"] for o in configmaps.cache.snapshot("default")]
+        assert published == []
+        assert not reg.storage(by_kind("v1", "Event")).cache.running
+    finally:
+        await reg.stop()
+        await store.close()
+
+
+async def test_the_first_bus_subscriber_starts_the_events_cache_and_misses_no_event_after_it_subscribed():
+    bus = EventBus()
+    store, reg = await make_registry(bus=bus)
+    try:
+        events = reg.storage(by_kind("v1", "Event"))
+        await events.create("default", event("before.1"), CTX)
+        subscription = bus.subscribe(accept=lambda e: getattr(e, "resource", None) == "events")
+        # written before the cache's start (a task) has run: it must still reach the subscriber
+        written = await events.create("default", event("after.1"), CTX)
+
+        async def next_event():
+            async for e in subscription:
+                if e.name == "after.1":
+                    return e
+
+        published = await asyncio.wait_for(next_event(), PATIENCE)
+        assert (published.type, published.revision) == ("ADDED", int(written["metadata"]["resourceVersion"]))
+        assert events.cache.running
+        assert sorted(o["metadata"]["name"] for o in events.cache.snapshot("default")) == ["after.1", "before.1"]
+        await events.create("default", event("later.1"), CTX)
+        assert (await asyncio.wait_for(anext(subscription), PATIENCE)).name == "later.1"
     finally:
         await reg.stop()
         await store.close()
