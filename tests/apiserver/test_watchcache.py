@@ -39,6 +39,16 @@ async def registry():
 
 
 @pytest.fixture
+async def idle_bus():
+    """A registry over a fresh memory store, with an event bus nobody subscribes to yet: ``(bus, registry)``."""
+    bus = EventBus()
+    store, reg = await make_registry(bus=bus)
+    yield bus, reg
+    await reg.stop()
+    await store.close()
+
+
+@pytest.fixture
 def configmaps(registry):
     return registry.storage(by_kind("v1", "ConfigMap"))
 
@@ -296,27 +306,25 @@ def test_watch_event_json_line_is_encoded_once():
     assert orjson.loads(event.json_line()) == {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "4"}}}
 
 
-async def test_changes_are_published_on_the_event_bus():
-    store = await open_store("memory://")
-    bus = EventBus()
+async def next_published(subscription, wanted):
+    """The next event of the bus ``subscription`` that ``wanted`` accepts."""
+
+    async def find():
+        async for e in subscription:
+            if wanted(e):
+                return e
+
+    return await asyncio.wait_for(find(), PATIENCE)
+
+
+async def test_changes_are_published_on_the_event_bus(idle_bus):
+    bus, reg = idle_bus
     subscription = bus.subscribe()
-    reg = StorageRegistry(store, plugin_manager=get_plugin_manager(load_entrypoints=False), bus=bus)
-    await reg.start()
-    try:
-        configmaps = reg.storage(by_kind("v1", "ConfigMap"))
-        created = await configmaps.create("default", configmap("a"), CTX)
-
-        async def next_configmap_event():
-            async for event in subscription:
-                if event.resource == "configmaps":
-                    return event
-
-        event = await asyncio.wait_for(next_configmap_event(), PATIENCE)
-        assert (event.type, event.namespace, event.name) == ("ADDED", "default", "a")
-        assert event.revision == int(created["metadata"]["resourceVersion"])
-    finally:
-        await reg.stop()
-        await store.close()
+    configmaps = reg.storage(by_kind("v1", "ConfigMap"))
+    created = await configmaps.create("default", configmap("a"), CTX)
+    event = await next_published(subscription, lambda e: e.resource == "configmaps")
+    assert (event.type, event.namespace, event.name) == ("ADDED", "default", "a")
+    assert event.revision == int(created["metadata"]["resourceVersion"])
 
 
 @pytest.fixture
@@ -425,46 +433,30 @@ async def test_with_a_subscriber_on_the_event_bus_the_events_cache_runs_from_the
         await store.close()
 
 
-async def test_an_idle_event_bus_gets_nothing_published_and_keeps_no_events_cache():
-    bus = EventBus()
-    store, reg = await make_registry(bus=bus)
-    try:
-        configmaps = reg.storage(by_kind("v1", "ConfigMap"))
-        published = []
-        configmaps.cache._publish = published.append  # the one place a cache builds a bus event
-        await configmaps.create("default", configmap("a"), CTX)
-        assert "a" in [o["metadata"]["name"] for o in configmaps.cache.snapshot("default")]
-        assert published == []
-        assert not reg.storage(by_kind("v1", "Event")).cache.running
-    finally:
-        await reg.stop()
-        await store.close()
+async def test_an_idle_event_bus_gets_nothing_published_and_keeps_no_events_cache(idle_bus):
+    _, reg = idle_bus
+    configmaps = reg.storage(by_kind("v1", "ConfigMap"))
+    published = []
+    configmaps.cache._publish = published.append  # the one place a cache builds a bus event
+    await configmaps.create("default", configmap("a"), CTX)
+    assert "a" in [o["metadata"]["name"] for o in configmaps.cache.snapshot("default")]
+    assert published == []
+    assert not reg.storage(by_kind("v1", "Event")).cache.running
 
 
-async def test_the_first_bus_subscriber_starts_the_events_cache_and_misses_no_event_after_it_subscribed():
-    bus = EventBus()
-    store, reg = await make_registry(bus=bus)
-    try:
-        events = reg.storage(by_kind("v1", "Event"))
-        await events.create("default", event("before.1"), CTX)
-        subscription = bus.subscribe(accept=lambda e: getattr(e, "resource", None) == "events")
-        # written before the cache's start (a task) has run: it must still reach the subscriber
-        written = await events.create("default", event("after.1"), CTX)
-
-        async def next_event():
-            async for e in subscription:
-                if e.name == "after.1":
-                    return e
-
-        published = await asyncio.wait_for(next_event(), PATIENCE)
-        assert (published.type, published.revision) == ("ADDED", int(written["metadata"]["resourceVersion"]))
-        assert events.cache.running
-        assert sorted(o["metadata"]["name"] for o in events.cache.snapshot("default")) == ["after.1", "before.1"]
-        await events.create("default", event("later.1"), CTX)
-        assert (await asyncio.wait_for(anext(subscription), PATIENCE)).name == "later.1"
-    finally:
-        await reg.stop()
-        await store.close()
+async def test_the_first_bus_subscriber_starts_the_events_cache_and_misses_no_event_after_it_subscribed(idle_bus):
+    bus, reg = idle_bus
+    events = reg.storage(by_kind("v1", "Event"))
+    await events.create("default", event("before.1"), CTX)
+    subscription = bus.subscribe(accept=lambda e: getattr(e, "resource", None) == "events")
+    # written before the cache's start (a task) has run: it must still reach the subscriber
+    written = await events.create("default", event("after.1"), CTX)
+    published = await next_published(subscription, lambda e: e.name == "after.1")
+    assert (published.type, published.revision) == ("ADDED", int(written["metadata"]["resourceVersion"]))
+    assert events.cache.running
+    assert sorted(o["metadata"]["name"] for o in events.cache.snapshot("default")) == ["after.1", "before.1"]
+    await events.create("default", event("later.1"), CTX)
+    assert (await asyncio.wait_for(anext(subscription), PATIENCE)).name == "later.1"
 
 
 async def test_a_watcher_wait_ends_on_an_event_or_its_timeout_and_leaves_no_waiter():
