@@ -91,6 +91,7 @@ class StorageRegistry:
         #: The store key of a namespace, less its name (:meth:`cached_namespace_phase` reads the cache by it).
         self._namespace_prefix = self._namespaces.key(None, "")
         self._started = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._late_starts: set[asyncio.Task[None]] = set()
         if bus is not None:
             bus.on_first_subscriber(self._start_for_the_bus)
@@ -103,6 +104,7 @@ class StorageRegistry:
         """
         if self._started:
             return
+        self._loop = asyncio.get_running_loop()
         bus_listens = self.bus is not None and self.bus.has_subscribers
         for storage in self._storages.values():
             if bus_listens or storage.rtype.plural not in CACHED_WHEN_WATCHED:
@@ -126,14 +128,14 @@ class StorageRegistry:
         store's current one, so the subscriber gets every change after it subscribed (and
         maybe a few from just before), never misses one.
         """
-        if not self._started:
+        if not self._started or self._loop is None:
             return  # start() sees the subscriber
         caches = [s.cache for s in self._storages.values()]
         revision = max((c.revision for c in caches if c.running), default=0)
         for cache in caches:
             if not cache.running:
-                task = asyncio.get_running_loop().create_task(cache.start(revision),
-                                                              name=f"watchcache-start-{cache.resource}")
+                # the loop the caches run on (a subscriber may subscribe while it is not running)
+                task = self._loop.create_task(cache.start(revision), name=f"watchcache-start-{cache.resource}")
                 self._late_starts.add(task)
                 task.add_done_callback(self._late_start_done)
 

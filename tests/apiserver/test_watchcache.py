@@ -459,6 +459,25 @@ async def test_the_first_bus_subscriber_starts_the_events_cache_and_misses_no_ev
     assert (await asyncio.wait_for(anext(subscription), PATIENCE)).name == "later.1"
 
 
+def test_a_subscriber_may_subscribe_while_the_registry_loop_is_not_running():
+    bus = EventBus()
+    loop = asyncio.new_event_loop()
+    try:
+        store, reg = loop.run_until_complete(make_registry(bus=bus))
+        bus.subscribe()  # from plain code, between two runs of the loop
+        events = reg.storage(by_kind("v1", "Event")).cache
+
+        async def started():
+            while not events.running:
+                await asyncio.sleep(0.01)
+
+        loop.run_until_complete(asyncio.wait_for(started(), PATIENCE))
+        loop.run_until_complete(reg.stop())
+        loop.run_until_complete(store.close())
+    finally:
+        loop.close()
+
+
 async def test_a_watcher_wait_ends_on_an_event_or_its_timeout_and_leaves_no_waiter():
     from types import SimpleNamespace
 
