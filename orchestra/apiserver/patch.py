@@ -16,7 +16,8 @@ Strategic merge patch follows Kubernetes' ``strategicpatch`` package: lists are 
 merge keys of :mod:`orchestra.apiserver.mergekeys` (other lists are replaced), ``null`` deletes
 a key, and the directives kubectl emits are honoured: ``$patch: replace|delete`` (in maps and
 as list elements), ``$retainKeys``, ``$deleteFromPrimitiveList/<field>`` and
-``$setElementOrder/<field>``.
+``$setElementOrder/<field>``. The walk over the maps and lists is compiled
+(``ext/strategicmerge.pyx``); this module gives it the kind's schema and words its errors.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from typing import Any
 
 import orjson
 
+from orchestra._ext.strategicmerge import Merger, StrategicMergeError
+from orchestra._ext.strategicmerge import deep_copy as _deep_copy
+from orchestra._ext.strategicmerge import json_equal as _json_equal
 from orchestra.api import autoscaling, registry
 from orchestra.apiserver import mergekeys
 from orchestra.apiserver.errors import BadRequest, Invalid, RequestEntityTooLarge, UnsupportedMediaType
@@ -93,14 +97,6 @@ def patch_type_of(content_type: str) -> str:
     )
 
 
-def _deep_copy(value: Any) -> Any:
-    if type(value) is dict:
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_deep_copy(v) for v in value]
-    return value
-
-
 def parse_patch(patch: bytes | str | Any) -> Any:
     """The patch document: parsed from bytes/str (400 when malformed), else ``patch`` itself.
 
@@ -156,23 +152,6 @@ def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: st
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    """JSON value equality: ``1 == 1.0`` but ``true != 1``."""
-    if type(a) is str:  # merge keys are mostly strings
-        return type(b) is str and a == b
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if type(a) is not type(b):
-        return False
-    if type(a) is dict:
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if type(a) is list:
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 # --------------------------------------------------------------------------- RFC 7386
@@ -402,12 +381,6 @@ def json_patch(original: dict, operations: Any, *, in_place: bool = False) -> di
 
 # --------------------------------------------------------------------------- strategic merge patch
 
-_DIRECTIVE = "$patch"
-_RETAIN_KEYS = "$retainKeys"
-_DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
-_SET_ORDER = "$setElementOrder/"
-
-
 def _root_class(kind: str, api_version: str) -> type:
     rtype = registry.by_kind(api_version, kind)
     if rtype is not None:
@@ -429,222 +402,26 @@ def strategic_merge_patch(original: dict, patch: Any, *, kind: str, api_version:
     cls = _root_class(kind, api_version)
     if type(patch) is not dict:
         raise BadRequest("a strategic merge patch must be a JSON object")
-    return _merge_map(original if in_place else _deep_copy(original), patch, cls, "")
-
-
-def _field_meta(cls: type | None, key: str) -> tuple[type | None, mergekeys.PatchMeta | None]:
-    """The class of ``cls.key``'s values (objects or list/map items) and its patch metadata."""
-    if cls is None:
-        return None, None
-    found = _FIELD_META.get((cls, key))
-    if found is None:
-        info = mergekeys.field_info(cls, key)
-        found = (None, mergekeys.patch_meta(cls.__name__, key)) if info is None else (info.cls, info.patch)
-        if len(_FIELD_META) < _FIELD_META_LIMIT:  # keys come from request bodies: bounded
-            _FIELD_META[(cls, key)] = found
-    return found
-
-
-_FIELD_META: dict[tuple[type, str], tuple[type | None, mergekeys.PatchMeta | None]] = {}
-_FIELD_META_LIMIT = 10_000
-
-
-def _merge_map(original: dict, patch: dict, cls: type | None, path: str) -> dict:
-    """Merge ``patch`` into ``original`` (modified in place and returned)."""
-    for key in patch:
-        if key[:1] == "$":  # every directive starts with "$": most patches have none
-            return _merge_directed_map(original, patch, cls, path)
-    return _merge_fields(original, patch, cls, path)
-
-
-def _merge_fields(original: dict, patch: dict, cls: type | None, path: str) -> dict:
-    """Merge the fields of ``patch``, which holds no directive, into ``original`` (in place)."""
-    for key, value in patch.items():
-        kind = type(value)
-        if kind is not dict and kind is not list:
-            if value is None:
-                original.pop(key, None)
-            else:
-                original[key] = value  # a scalar replaces whatever was there
-            continue
-        child = f"{path}.{key}" if path else key
-        item_cls, meta = _field_meta(cls, key)
-        current = original.get(key)
-        if type(current) is not kind:
-            original[key] = _fresh(value, item_cls, meta, child)
-        elif kind is dict:
-            original[key] = _merge_map(current, value, item_cls, child)
-        elif meta is not None and meta.merges_lists:
-            original[key] = _merge_list(current, value, item_cls, meta.merge_key, child)
-        else:
-            original[key] = _fresh(value, item_cls, meta, child)
-    return original
-
-
-def _merge_directed_map(original: dict, patch: dict, cls: type | None, path: str) -> dict:
-    """:func:`_merge_map` of a patch with directives (``$patch``, ``$retainKeys``, …)."""
-    if _DIRECTIVE in patch:
-        directive = patch[_DIRECTIVE]
-        if directive == "replace":
-            return _fresh_map({k: v for k, v in patch.items() if k != _DIRECTIVE}, cls, path)
-        if directive == "delete":
-            return {}
-        raise BadRequest(f"unknown patch type: {directive!r} in map at {path or '<root>'}")
-
-    if _RETAIN_KEYS in patch:
-        retain = patch[_RETAIN_KEYS]
-        if type(retain) is not list or not all(type(k) is str for k in retain):
-            raise BadRequest(f"invalid patch: $retainKeys at {path or '<root>'} must be a list of field names")
-        keep = set(retain)
-        for key in [k for k in original if k not in keep]:
-            del original[key]
-
-    orders: dict[str, tuple[list, list]] = {}
-    fields = {}
-    for key, value in patch.items():
-        if key[:1] != "$":
-            fields[key] = value
-        elif key.startswith(_DELETE_PRIMITIVES):
-            field = key[len(_DELETE_PRIMITIVES):]
-            if type(value) is not list:
-                raise BadRequest(f"invalid patch: {key} at {path or '<root>'} must be a list")
-            current = original.get(field)
-            if type(current) is list:
-                original[field] = [v for v in current if not any(_json_equal(v, d) for d in value)]
-        elif key.startswith(_SET_ORDER):
-            if type(value) is not list:
-                raise BadRequest(f"invalid patch: {key} at {path or '<root>'} must be a list")
-            field = key[len(_SET_ORDER):]
-            current = original.get(field)
-            orders[field] = (value, list(current) if type(current) is list else [])
-
-    _merge_fields(original, fields, cls, path)
-
-    for field, (order, server) in orders.items():
-        current = original.get(field)
-        if type(current) is list:
-            _, meta = _field_meta(cls, field)
-            original[field] = _apply_order(current, order, server, meta.merge_key if meta else None)
-    return original
-
-
-def _fresh_map(patch: dict, cls: type | None, path: str) -> dict:
-    """``patch`` as a new map: directives and nulls removed, nested values made fresh."""
-    fresh = {}
-    for key, value in patch.items():
-        kind = type(value)
-        if kind is dict or kind is list or key[:1] == "$":
-            return _merge_map({}, patch, cls, path)
-        if value is not None:
-            fresh[key] = value  # most list elements a patch adds hold scalars only
-    return fresh
-
-
-def _fresh(value: Any, cls: type | None, meta: mergekeys.PatchMeta | None, path: str) -> Any:
-    """A patch value for a key the original lacks (or must replace): directives and nulls removed."""
-    if type(value) is dict:
-        return _fresh_map(value, cls, path)
-    if type(value) is list:
-        if meta is not None and meta.merges_lists:
-            return _merge_list([], value, cls, meta.merge_key, path)
-        return [_fresh_map(v, cls, path) if type(v) is dict else _deep_copy(v) for v in value]
-    return value
-
-
-def _missing_merge_key(element: dict, merge_key: str | None, path: str) -> BadRequest:
-    shown = orjson.dumps(element, default=str).decode()
-    return BadRequest(f"{path}: {shown} does not contain declared merge key: {merge_key}")
-
-
-def _merge_list(original: list, patch: list, cls: type | None, merge_key: str | None, path: str) -> list:
-    """Merge a patch list into a list with the ``merge`` strategy (in place where possible)."""
-    plain: list = []
-    all_maps = True
-    for element in patch:
-        if type(element) is not dict:
-            all_maps = False
-        elif _DIRECTIVE in element:
-            directive = element[_DIRECTIVE]
-            if directive == "replace":
-                return [
-                    _fresh_map(e, cls, path) if type(e) is dict else _deep_copy(e)
-                    for e in patch
-                    if not (type(e) is dict and _DIRECTIVE in e)
-                ]
-            if directive == "delete":
-                if merge_key is None or merge_key not in element:
-                    raise _missing_merge_key(element, merge_key, path)
-                target = element[merge_key]
-                original = [
-                    e for e in original if not (type(e) is dict and _json_equal(e.get(merge_key), target))
-                ]
-                continue
-            if directive == "merge":
-                raise BadRequest(f"merging lists cannot yet be specified in the patch at {path}")
-            raise BadRequest(f"unknown patch type: {directive!r} in list at {path}")
-        plain.append(element)
-
-    if merge_key is None or not all_maps:
-        merged = list(original)
-        for element in plain:
-            if not any(_json_equal(element, e) for e in merged):
-                merged.append(_deep_copy(element))
-        return merged
-
-    merged = list(original)
-    for element in plain:
-        if merge_key not in element:
-            raise _missing_merge_key(element, merge_key, path)
-        key = element[merge_key]
-        for i, existing in enumerate(merged):
-            if type(existing) is dict and _json_equal(existing.get(merge_key), key):
-                merged[i] = _merge_map(existing, element, cls, f"{path}[{merge_key}={key}]")
-                break
-        else:
-            merged.append(_fresh_map(element, cls, f"{path}[{merge_key}={key}]"))
-    return merged
-
-
-def _identity(element: Any, merge_key: str | None) -> bytes:
-    """A hashable identity of a list element: its merge key value, or the whole value."""
-    value = element.get(merge_key) if merge_key is not None and type(element) is dict else element
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # integers beyond 64 bits in a decoded document
-        return repr(value).encode()
+        return _MERGER.merge_map(original if in_place else _deep_copy(original), patch, cls)
+    except StrategicMergeError as exc:
+        raise BadRequest(str(exc)) from None
 
 
-def _apply_order(merged: list, order: list, server: list, merge_key: str | None) -> list:
-    """Reorder ``merged`` by a ``$setElementOrder`` list, as Kubernetes does.
+def _describe(cls: type, key: str) -> tuple[type | None, bool, str | None]:
+    """What the strategic merge walk needs of field ``key`` of ``cls``: the class of its
+    values, whether its lists merge element by element, and their merge key."""
+    info = mergekeys.field_info(cls, key)
+    if info is None:
+        return None, *_list_merging(mergekeys.patch_meta(cls.__name__, key))
+    return info.cls, *_list_merging(info.patch)
 
-    Elements named in ``order`` take its order; the others (present only on the server) keep
-    their order and are slotted in by their position in ``server``, the list before the
-    patch. An element the server did not have sorts before any server element.
-    """
-    wanted: dict[bytes, int] = {}
-    for i, entry in enumerate(order):
-        wanted.setdefault(_identity(entry, merge_key), i)
-    server_position: dict[bytes, int] = {}
-    for i, element in enumerate(server):
-        server_position.setdefault(_identity(element, merge_key), i)
-    ordered = sorted(
-        (e for e in merged if _identity(e, merge_key) in wanted), key=lambda e: wanted[_identity(e, merge_key)]
-    )
-    server_only = [e for e in merged if _identity(e, merge_key) not in wanted]
-    result: list = []
-    i = j = 0
-    while i < len(server_only) or j < len(ordered):
-        if j >= len(ordered):
-            result.append(server_only[i])
-            i += 1
-            continue
-        if i < len(server_only):
-            left = server_position.get(_identity(server_only[i], merge_key))
-            right = server_position.get(_identity(ordered[j], merge_key))
-            if left is not None and right is not None and left < right:
-                result.append(server_only[i])
-                i += 1
-                continue
-        result.append(ordered[j])
-        j += 1
-    return result
+
+def _list_merging(meta: mergekeys.PatchMeta | None) -> tuple[bool, str | None]:
+    if meta is None:
+        return False, None
+    return meta.merges_lists, meta.merge_key
+
+
+#: The compiled walk; the fields it has described are kept (keys come from request bodies: bounded).
+_MERGER = Merger(_describe, 10_000)
