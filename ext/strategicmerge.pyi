@@ -2,13 +2,10 @@
 
 from typing import Any, Callable
 
-__all__ = ["Merger", "StrategicMergeError", "deep_copy", "json_equal"]
+__all__ = ["Merger", "StrategicMergeError", "json_equal"]
 
 class StrategicMergeError(ValueError):
     """The patch cannot be applied as written (the caller answers 400 with this message)."""
-
-def deep_copy(value: Any, /) -> Any:
-    """A copy of a JSON value whose dicts and lists are all new (scalars are shared)."""
 
 def json_equal(a: Any, b: Any, /) -> bool:
     """JSON value equality: ``1 == 1.0`` but ``true != 1``."""

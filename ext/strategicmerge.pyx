@@ -13,7 +13,9 @@ added to ``status.conditions``); the walk is most of its cost in Python.
 
 import orjson
 
-__all__ = ["Merger", "StrategicMergeError", "deep_copy", "json_equal"]
+from orchestra._ext.codec import copy_json as deep_copy
+
+__all__ = ["Merger", "StrategicMergeError", "json_equal"]
 
 cdef str _DIRECTIVE = "$patch"
 cdef str _RETAIN_KEYS = "$retainKeys"
@@ -23,15 +25,6 @@ cdef str _SET_ORDER = "$setElementOrder/"
 
 class StrategicMergeError(ValueError):
     """The patch cannot be applied as written (the caller answers 400 with this message)."""
-
-
-cpdef object deep_copy(object value):
-    """A copy of a JSON value whose dicts and lists are all new (scalars are shared)."""
-    if type(value) is dict:
-        return {k: deep_copy(v) for k, v in (<dict>value).items()}
-    if type(value) is list:
-        return [deep_copy(v) for v in <list>value]
-    return value
 
 
 cpdef bint json_equal(object a, object b) except -1:

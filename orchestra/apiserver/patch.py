@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
+from orchestra._ext.codec import copy_json as _deep_copy
 from orchestra._ext.strategicmerge import Merger, StrategicMergeError
-from orchestra._ext.strategicmerge import deep_copy as _deep_copy
 from orchestra._ext.strategicmerge import json_equal as _json_equal
 from orchestra.api import autoscaling, registry
 from orchestra.apiserver import mergekeys

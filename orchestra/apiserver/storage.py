@@ -43,6 +43,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import attrs
 import orjson
 
+from orchestra._ext.codec import copy_json
 from orchestra.api import core
 from orchestra.api.codec import decode, decode_as, encode, redecode_fields
 from orchestra.api.defaults import apply_defaults
@@ -884,7 +885,7 @@ class ResourceStorage:
                 raise self._not_found(name)
             current = self._shared_load(key, kv)  # only read: the status is patched on a copy
             old_status = current.get("status")
-            target: dict = {"status": _copy(old_status)} if old_status is not None else {}
+            target: dict = {"status": copy_json(old_status)} if old_status is not None else {}
             patched = apply_patch(target, patch_type, patch, kind=self.rtype.kind, api_version=self.rtype.api_version,
                                   in_place=True)
             if type(patched) is not dict or not set(patched) <= {"status"}:
@@ -937,7 +938,7 @@ class ResourceStorage:
                 raise self._not_found(name)
             current = self._shared_load(key, kv)  # only read: transform gets a copy
             current_rv = current["metadata"]["resourceVersion"]
-            new = transform(_copy(current))
+            new = transform(copy_json(current))
             if not isinstance(new, dict):
                 new = await new
             model = None
