@@ -29,6 +29,7 @@ from typing import Any, Callable
 import attrs
 import orjson
 
+from orchestra._ext.codec import copy_json
 from orchestra._ext.uids import uuid4_texts
 from orchestra.api import core
 from orchestra.api.errors import FieldError
@@ -174,7 +175,7 @@ def _job_generate_selector(obj: dict) -> None:
 
 
 def _json_copy(value: Any) -> Any:
-    """A deep copy of JSON data (dicts, lists, scalars), through orjson: several times cheaper than ``copy.deepcopy``."""
+    """A deep copy of JSON-like data from a client, through orjson (which also makes tuples lists)."""
     return orjson.loads(orjson.dumps(value))
 
 
@@ -386,7 +387,7 @@ class Strategy:
         """A main-resource update: keep the stored status and server-owned metadata (in place)."""
         self._keep_server_metadata(new, old)
         if "status" in old:
-            new["status"] = _json_copy(old["status"])
+            new["status"] = copy_json(old["status"])
         else:
             new.pop("status", None)
         if self.update_hook is not None:
@@ -426,7 +427,7 @@ class Strategy:
 
     def prepare_for_finalize(self, new: dict, old: dict) -> dict:
         """A namespace ``/finalize`` update: the stored object with only ``spec.finalizers`` from ``new``."""
-        result = _json_copy(old)
+        result = copy_json(old)
         finalizers = (new.get("spec") or {}).get("finalizers")
         spec = result.setdefault("spec", {})
         if finalizers:
