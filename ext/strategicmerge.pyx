@@ -17,6 +17,11 @@ from orchestra._ext.codec import copy_json as deep_copy
 
 __all__ = ["Merger", "StrategicMergeError", "json_equal"]
 
+cdef extern from "Python.h":
+    # 0, or 1 with RecursionError set (not -1).
+    int Py_EnterRecursiveCall(const char* where) except 1
+    void Py_LeaveRecursiveCall()
+
 cdef str _DIRECTIVE = "$patch"
 cdef str _RETAIN_KEYS = "$retainKeys"
 cdef str _DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
@@ -109,10 +114,14 @@ cdef class Merger:
         return <tuple>found
 
     cdef dict _merge_map(self, dict original, dict patch, object cls, object path):
-        for key in patch:
-            if type(key) is str and (<str>key).startswith("$"):  # every directive starts with "$"
-                return self._merge_directed_map(original, patch, cls, path)
-        return self._merge_fields(original, patch, cls, path)
+        Py_EnterRecursiveCall(" in a strategic merge patch")  # a RecursionError, as in Python, not a crash
+        try:
+            for key in patch:
+                if type(key) is str and (<str>key).startswith("$"):  # every directive starts with "$"
+                    return self._merge_directed_map(original, patch, cls, path)
+            return self._merge_fields(original, patch, cls, path)
+        finally:
+            Py_LeaveRecursiveCall()
 
     cdef dict _merge_fields(self, dict original, dict patch, object cls, object path):
         cdef tuple field

@@ -151,9 +151,6 @@ def apply_patch(original: dict, patch_type: str, patch: bytes | Any, *, kind: st
     return strategic_merge_patch(original, document, kind=kind, api_version=api_version, in_place=in_place)
 
 
-# --------------------------------------------------------------------------- helpers
-
-
 # --------------------------------------------------------------------------- RFC 7386
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 
 import orjson
 import pytest
@@ -660,3 +661,13 @@ def test_pod_status_strategic_patch_in_place_equals_the_copying_patch(stored, pa
     for condition in patched:
         merged[condition["type"]] = {**merged.get(condition["type"], {}), **condition}
     assert {c["type"]: c for c in result["status"]["conditions"]} == merged
+
+
+def test_a_strategic_merge_patch_nested_past_the_recursion_limit_is_a_recursion_error_not_a_crash():
+    deep: dict = {}
+    inner = deep
+    for _ in range(sys.getrecursionlimit() + 100):
+        inner["data"] = {}
+        inner = inner["data"]
+    with pytest.raises(RecursionError):
+        strategic_merge_patch({}, deep, kind="ConfigMap", api_version="v1")
