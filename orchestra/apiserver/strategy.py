@@ -27,7 +27,6 @@ import secrets
 from typing import Any, Callable
 
 import attrs
-import orjson
 
 from orchestra._ext.codec import copy_json
 from orchestra._ext.uids import uuid4_texts
@@ -174,11 +173,6 @@ def _job_generate_selector(obj: dict) -> None:
     template_meta["labels"] = labels
 
 
-def _json_copy(value: Any) -> Any:
-    """A deep copy of JSON-like data from a client, through orjson (which also makes tuples lists)."""
-    return orjson.loads(orjson.dumps(value))
-
-
 def _validate_pod_update(new: dict, old: dict) -> list[FieldError]:
     old_spec = old.get("spec") or {}
     if (new.get("spec") or {}) == old_spec and old_spec.get("tolerations", True):
@@ -190,7 +184,7 @@ def _validate_pod_update(new: dict, old: dict) -> list[FieldError]:
 def _pod_spec_update_errors(new: dict, old: dict) -> list[FieldError]:
     """The spec of ``new`` with what a pod update may change taken from ``old``: Forbidden unless equal."""
     old_spec = old.get("spec") or {}
-    new_spec = _json_copy(new.get("spec") or {})
+    new_spec = copy_json(new.get("spec") or {})  # ``new`` is the codec's encoding: JSON values only
     for list_name in ("containers", "initContainers"):
         old_containers = old_spec.get(list_name) or []
         new_containers = new_spec.get(list_name) or []
