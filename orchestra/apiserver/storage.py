@@ -205,6 +205,7 @@ class ResourceStorage:
         self._resource_name = f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
         self._kind_name = f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
         self._api_version = rtype.api_version
+        self._kind = rtype.kind
         self._prepares_metadata_only = strategy.prepares_metadata_only
         self._field_labels = strategy.field_labels()
 
@@ -553,10 +554,18 @@ class ResourceStorage:
         return self._decode(obj)
 
     def _decode(self, obj: dict) -> Any:
+        """``obj`` decoded (its ``apiVersion`` and ``kind`` name the class); 400 naming a mistyped field."""
         try:
-            return decode(obj)
+            return self._decode_unchecked(obj)
         except DecodeError as exc:
             raise self._cannot_handle(exc) from None
+
+    def _decode_unchecked(self, obj: dict) -> Any:
+        """:func:`decode`, straight to this resource's class when ``obj`` is of its kind (most
+        are: the write pipeline checks it first), without looking the class up by name."""
+        if obj.get("kind") == self._kind and obj.get("apiVersion") == self._api_version:
+            return decode_as(self.rtype.cls, obj)
+        return decode(obj)
 
     def _cannot_handle(self, exc: DecodeError) -> BadRequest:
         return BadRequest(f"{self.rtype.kind} in version \"{self.rtype.version}\" cannot be handled as a "
@@ -590,14 +599,11 @@ class ResourceStorage:
         ``model``, when given, is ``obj`` decoded already (it is not decoded again).
         """
         if model is None:
-            try:
-                model = decode(obj)
-            except DecodeError as exc:
-                raise self._cannot_handle(exc) from None
+            model = self._decode(obj)
         apply_defaults(model)
         old_model = None
         if old is not None and self.admission.has_plugins:
-            old_model = decode(old)
+            old_model = self._decode_unchecked(old)
         request = _admission_request(
             operation,
             self.rtype,
@@ -760,7 +766,7 @@ class ResourceStorage:
         try:
             if redecode_fields(model, obj, self.strategy.create_sections):
                 return model
-            return decode(obj)
+            return self._decode_unchecked(obj)
         except DecodeError as exc:
             raise self._cannot_handle(exc) from None
 
