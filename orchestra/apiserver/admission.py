@@ -163,21 +163,32 @@ class Admission:
         self.namespace_phase = namespace_phase
         self.cached_namespace_phase = cached_namespace_phase
         self.plugin_manager = plugin_manager
+        self._hooks: tuple[Any, Any] | None = None
+
+    def _hook_callers(self) -> tuple[Any, Any] | None:
+        """The mutate and validate hook callers, looked up once (None without a plugin manager).
+
+        A hook caller lists the implementations registered at the time it is asked, so
+        plugins registered later are still seen.
+        """
+        hooks = self._hooks
+        if hooks is None and self.plugin_manager is not None:
+            relay = self.plugin_manager.hook
+            hooks = self._hooks = (relay.orchestra_admission_mutate, relay.orchestra_admission_validate)
+        return hooks
 
     @property
     def has_plugins(self) -> bool:
         """Whether any plugin implements an admission hook (else old objects need not be decoded)."""
-        manager = self.plugin_manager
-        if manager is None:
-            return False
-        hook = manager.hook
-        return bool(hook.orchestra_admission_mutate.get_hookimpls() or hook.orchestra_admission_validate.get_hookimpls())
+        hooks = self._hook_callers()
+        return hooks is not None and bool(hooks[0].get_hookimpls() or hooks[1].get_hookimpls())
 
-    def _impls(self, hook_name: str) -> list[Any]:
-        manager = self.plugin_manager
-        if manager is None:
+    def _impls(self, index: int) -> list[Any]:
+        """The implementations of hook ``index`` (0 mutate, 1 validate), last registered first."""
+        hooks = self._hook_callers()
+        if hooks is None:
             return []
-        impls = getattr(manager.hook, hook_name).get_hookimpls()  # a fresh list
+        impls = hooks[index].get_hookimpls()  # a fresh list
         if impls:
             impls.reverse()
         return impls
@@ -190,7 +201,7 @@ class Admission:
         """
         if request.operation == CREATE and not request.subresource and isinstance(request.object, core.Pod):
             default_toleration_seconds(request.object)
-        impls = self._impls("orchestra_admission_mutate")
+        impls = self._impls(0)
         return self._mutate_by_plugins(impls, request) if impls else None
 
     async def _mutate_by_plugins(self, impls: list[Any], request: AdmissionRequest) -> None:
@@ -233,7 +244,7 @@ class Admission:
         """NodeRestriction now; the plugins' validation to await (None: no plugin has the hook)."""
         if request.resource.plural == "nodes":
             _node_restriction(request)
-        impls = self._impls("orchestra_admission_validate")
+        impls = self._impls(1)
         return self._validate_by_plugins(impls, request) if impls else None
 
     async def _validate_by_plugins(self, impls: list[Any], request: AdmissionRequest) -> None:

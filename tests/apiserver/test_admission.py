@@ -237,6 +237,26 @@ async def test_hooks_see_the_request_and_mutations_are_stored():
         await store.close()
 
 
+async def test_a_plugin_registered_after_writes_were_admitted_is_consulted_from_then_on():
+    store, reg = await registry_with()
+    try:
+        configmaps = reg.storage(by_kind("v1", "ConfigMap"))
+        await configmaps.create("default", configmap("before"), CTX)
+        assert not configmaps.admission.has_plugins
+        recorder = Recorder(refuse_with="not now")
+        reg.plugin_manager.register(recorder, name="late-policy")
+        assert configmaps.admission.has_plugins
+        with pytest.raises(Forbidden, match="not now"):
+            await configmaps.create("default", configmap("after"), CTX)
+        assert [r.name for r in recorder.mutated] == ["after"]
+        reg.plugin_manager.unregister(recorder)
+        assert not configmaps.admission.has_plugins
+        await configmaps.create("default", configmap("again"), CTX)
+    finally:
+        await reg.stop()
+        await store.close()
+
+
 async def test_returned_field_errors_deny_with_422_naming_the_plugin():
     store, reg = await registry_with(Recorder(refuse_with=[FieldError.invalid("data.a", "1", "must be a word")]))
     try:
