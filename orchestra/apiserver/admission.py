@@ -149,6 +149,10 @@ def default_toleration_seconds(pod: core.Pod) -> None:
     pod.spec.tolerations = tolerations
 
 
+#: The places of the mutate and validate hook callers in :meth:`Admission._hook_callers`.
+_MUTATE, _VALIDATE = 0, 1
+
+
 class Admission:
     """Runs the admission chain for one API server.
 
@@ -181,14 +185,14 @@ class Admission:
     def has_plugins(self) -> bool:
         """Whether any plugin implements an admission hook (else old objects need not be decoded)."""
         hooks = self._hook_callers()
-        return hooks is not None and bool(hooks[0].get_hookimpls() or hooks[1].get_hookimpls())
+        return hooks is not None and bool(hooks[_MUTATE].get_hookimpls() or hooks[_VALIDATE].get_hookimpls())
 
-    def _impls(self, index: int) -> list[Any]:
-        """The implementations of hook ``index`` (0 mutate, 1 validate), last registered first."""
+    def _impls(self, hook: int) -> list[Any]:
+        """The implementations of ``hook`` (:data:`_MUTATE` or :data:`_VALIDATE`), last registered first."""
         hooks = self._hook_callers()
         if hooks is None:
             return []
-        impls = hooks[index].get_hookimpls()  # a fresh list
+        impls = hooks[hook].get_hookimpls()  # a fresh list
         if impls:
             impls.reverse()
         return impls
@@ -201,7 +205,7 @@ class Admission:
         """
         if request.operation == CREATE and not request.subresource and isinstance(request.object, core.Pod):
             default_toleration_seconds(request.object)
-        impls = self._impls(0)
+        impls = self._impls(_MUTATE)
         return self._mutate_by_plugins(impls, request) if impls else None
 
     async def _mutate_by_plugins(self, impls: list[Any], request: AdmissionRequest) -> None:
@@ -244,7 +248,7 @@ class Admission:
         """NodeRestriction now; the plugins' validation to await (None: no plugin has the hook)."""
         if request.resource.plural == "nodes":
             _node_restriction(request)
-        impls = self._impls(1)
+        impls = self._impls(_VALIDATE)
         return self._validate_by_plugins(impls, request) if impls else None
 
     async def _validate_by_plugins(self, impls: list[Any], request: AdmissionRequest) -> None:
