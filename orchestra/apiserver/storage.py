@@ -817,7 +817,7 @@ class ResourceStorage:
         namespace: str | None,
         name: str,
         patch_type: str,
-        patch: bytes,
+        patch: bytes | Any,
         ctx: RequestContext,
         subresource: str | None = None,
     ) -> dict:
