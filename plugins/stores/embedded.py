@@ -66,7 +66,7 @@ from typing import Any, Awaitable, Callable, Iterable, Literal, Mapping, Protoco
 
 import attrs
 
-from orchestra._ext.kvstore import PUT, MVCCStore
+from orchestra._ext.kvstore import DELETE, PUT, MVCCStore
 from orchestra.records import maker
 from orchestra.store.base import Store, Watcher
 from orchestra.store.checks import check_key, check_put, check_txn
@@ -695,28 +695,8 @@ class EmbeddedStore(Store):
         if not self._watchers or not raw:
             return
         if len(raw) == 1:  # most revisions are one write: only the watchers of its key are visited
-            kind, kv, prev = raw[0]
-            changes: list[Change] | None = None
-            plain_event = full_event = None
-            for watcher in self._watchers.concerned(kv[0]):
-                if not watcher._synced or revision < watcher._min_revision:
-                    continue
-                sink = watcher._sink
-                if sink is not None:
-                    if changes is None:
-                        changes = [("PUT", kv[0], kv[1]) if kind == PUT else ("DELETE", kv[0], b"")]
-                    try:  # watcher._hand inlined: most writes pass here
-                        sink(revision, changes)
-                    except Exception as exc:
-                        watcher._sink_failed(revision, exc)
-                elif watcher._prev_kv:
-                    if full_event is None:
-                        full_event = _to_event(raw[0], True)
-                    watcher._deliver(revision, [full_event])
-                else:
-                    if plain_event is None:
-                        plain_event = _to_event(raw[0], False)
-                    watcher._deliver(revision, [plain_event])
+            kind, kv, _ = raw[0]
+            self._publish_one(revision, kind, kv[0], kv[1], raw[0])
             return
         all_changes: list[Change] | None = None
         plain: list[Event] | None = None
@@ -746,6 +726,52 @@ class EmbeddedStore(Store):
             events = [e for e in source if watcher._matches(e.kv.key)]
             if events:
                 watcher._deliver(revision, events)
+
+    def _publish_one(self, revision: int, kind: int, key: bytes, value: bytes, raw: tuple | None) -> None:
+        """Fan the one change of ``revision`` (``kind`` of ``key``, its new ``value``) out to the
+        caught-up watchers of ``key``. ``raw``: the change as the kernel's event log holds it,
+        or None to read it from the log only if a watcher without a sink wants an :class:`Event`."""
+        changes: list[Change] | None = None
+        plain_event = full_event = None
+        for watcher in self._watchers.concerned(key):
+            if not watcher._synced or revision < watcher._min_revision:
+                continue
+            sink = watcher._sink
+            if sink is not None:
+                if changes is None:
+                    changes = [("PUT", key, value) if kind == PUT else ("DELETE", key, b"")]
+                try:  # watcher._hand inlined: most writes pass here
+                    sink(revision, changes)
+                except Exception as exc:
+                    watcher._sink_failed(revision, exc)
+                continue
+            if raw is None:
+                raw = self._core.events(revision, key, b"", 0, True, revision)[0]
+            if watcher._prev_kv:
+                if full_event is None:
+                    full_event = _to_event(raw, True)
+                watcher._deliver(revision, [full_event])
+            else:
+                if plain_event is None:
+                    plain_event = _to_event(raw, False)
+                watcher._deliver(revision, [plain_event])
+
+    def _committed_one(self, revision: int, kind: int, key: bytes, value: bytes, lease: int,
+                       prev: tuple | None) -> Awaitable[None] | None:
+        """:meth:`_committed` of a write that changed one key, told what the change was: ``kind``
+        of ``key`` with ``value`` on ``lease``, the key's kernel tuple before it ``prev``.
+
+        Without a journal the event log is not read (see :meth:`_publish_one`); with one, the
+        general :meth:`_committed` runs.
+        """
+        if self._journal is not None:
+            return self._committed(revision)
+        if self._leases:
+            self._track_put(key, lease if kind == PUT else 0, prev)
+        self._published = revision
+        if self._watchers:
+            self._publish_one(revision, kind, key, value, None)
+        return None
 
     async def _finish_write(self, revision_before: int) -> None:
         """Run the post-write bookkeeping if the kernel advanced past ``revision_before``."""
@@ -819,12 +845,12 @@ class EmbeddedStore(Store):
         core = self._core
         journal = self._ordered
         if journal is None:
-            prev = core.get_kv(key) if prev_kv else None
+            prev = core.get_kv(key) if prev_kv or self._leases else None
             revision = core.put(key, value, lease)
-            pending = self._committed(revision)
+            pending = self._committed_one(revision, PUT, key, value, lease, prev)
             if pending is not None:
                 await asyncio.shield(pending)
-            return PutResult(revision, _key_value(*prev) if prev is not None else None)
+            return PutResult(revision, _key_value(*prev) if prev_kv and prev is not None else None)
         leases = self._leases
         prev = core.get_kv(key) if prev_kv or leases else None
         revision = core.put(key, value, lease)
@@ -930,9 +956,10 @@ class EmbeddedStore(Store):
             return 0
         if lease:
             self._require_lease(lease)
-        before = core.revision
         revision = core.put(key, value, lease)
-        await self._finish_write(before)
+        pending = self._committed_one(revision, PUT, key, value, lease, kv)
+        if pending is not None:
+            await (pending if self._ordered is not None else asyncio.shield(pending))
         return revision
 
     async def delete_if_revision(self, key: bytes, mod_revision: int) -> int:
@@ -943,9 +970,10 @@ class EmbeddedStore(Store):
         kv = core.get_kv(key)
         if kv is None or kv[3] != mod_revision:
             return 0
-        before = core.revision
         revision, _ = core.delete_range(key, b"")
-        await self._finish_write(before)
+        pending = self._committed_one(revision, DELETE, key, b"", 0, kv)
+        if pending is not None:
+            await (pending if self._ordered is not None else asyncio.shield(pending))
         return revision
 
     def _compare(self, c: Compare) -> bool:

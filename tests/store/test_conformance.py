@@ -704,6 +704,42 @@ async def test_watch_prev_kv_on_put_and_delete(store: Store, k: Key) -> None:
     assert delete.prev_kv is not None and (delete.prev_kv.value, delete.prev_kv.version) == (b"2", 2)
 
 
+async def test_watch_sees_guarded_writes_with_and_without_prev_kv(store: Store, k: Key) -> None:
+    """The API server's writes (put_if_revision, delete_if_revision) reach plain watchers,
+    prev_kv watchers and sinks alike, with every field of the key-value."""
+    sunk: list[tuple[int, list]] = []
+    async with store.watch(k("a")) as plain, store.watch(k("a"), prev_kv=True) as full, \
+            store.watch(*prefix_range(k(""))) as sinking:
+        sinks = sinking.deliver_to(lambda revision, changes: sunk.append((revision, list(changes))))
+        created = await store.put_if_revision(k("a"), b"1", 0)
+        replaced = await store.put_if_revision(k("a"), b"2", created)
+        deleted = await store.delete_if_revision(k("a"), replaced)
+        plain_events = await collect_events(plain, 3)
+        full_events = await collect_events(full, 3)
+        if not sinks:
+            sunk = [(e.kv.mod_revision, [(e.type, e.kv.key, e.kv.value)]) for e in await collect_events(sinking, 3)]
+    for events in (plain_events, full_events):
+        assert [(e.type, e.kv.value, e.kv.create_revision, e.kv.mod_revision, e.kv.version) for e in events] == [
+            ("PUT", b"1", created, created, 1), ("PUT", b"2", created, replaced, 2), ("DELETE", b"", 0, deleted, 0)]
+    assert all(e.prev_kv is None for e in plain_events)
+    assert [e.prev_kv and (e.prev_kv.value, e.prev_kv.mod_revision) for e in full_events] == [
+        None, (b"1", created), (b"2", replaced)]
+    assert sunk == [(created, [("PUT", k("a"), b"1")]), (replaced, [("PUT", k("a"), b"2")]),
+                    (deleted, [("DELETE", k("a"), b"")])]
+
+
+async def test_put_if_revision_moves_the_key_between_leases(store: Store, k: Key) -> None:
+    first, second = await store.lease_grant(60), await store.lease_grant(60)
+    created = await store.put_if_revision(k("a"), b"1", 0, lease=first.id)
+    await store.put_if_revision(k("a"), b"2", created, lease=second.id)
+    assert (await store.lease_time_to_live(first.id, keys=True)).keys == []
+    assert (await store.lease_time_to_live(second.id, keys=True)).keys == [k("a")]
+    await store.lease_revoke(first.id)
+    assert (await store.get(k("a"))).value == b"2"
+    await store.lease_revoke(second.id)
+    assert await store.get(k("a")) is None
+
+
 async def test_watch_without_prev_kv_has_none(store: Store, k: Key) -> None:
     await store.put(k("a"), b"1")
     async with store.watch(k("a")) as watcher:
