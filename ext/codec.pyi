@@ -11,7 +11,7 @@ __all__ = [
     "decode_str", "decode_int", "decode_bool", "decode_float", "decode_any",
     "union_decoder", "list_decoder", "map_decoder", "as_decoder",
     "copy_list", "copy_dict", "copy_json_encoder", "list_encoder", "map_encoder", "as_encoder",
-    "copy_json", "SlotRecord",
+    "copy_json", "is_string_map", "SlotRecord",
 ]
 
 def configure(
@@ -87,6 +87,10 @@ def map_encoder(item: Callable[[Any], Any], /) -> Encoder:
 
 def copy_json(value: Any, /) -> Any:
     """A copy of a JSON-like value (new dicts and lists all the way down, other values shared)."""
+
+def is_string_map(value: Any, keys: frozenset[str] | None = None, any_value: frozenset[str] | None = None) -> bool:
+    """Whether ``value`` is a dict whose every value is a str, but under the keys of ``any_value``,
+    whose values may be anything; with ``keys``, also whose every key is one of them."""
 
 class SlotRecord:
     """Makes (``record(*values)``, one value per field, in order; the fields after the first

@@ -32,6 +32,7 @@ limit (a ``RecursionError`` rather than a C stack overflow on absurdly deep inpu
 """
 
 from cpython.dict cimport PyDict_Contains, PyDict_Copy, PyDict_GetItemWithError, PyDict_Next
+from cpython.set cimport PySet_Contains
 from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
 from cpython.type cimport type as _type_t
 from libcpp.vector cimport vector
@@ -41,7 +42,7 @@ __all__ = [
     "decode_str", "decode_int", "decode_bool", "decode_float", "decode_any",
     "union_decoder", "list_decoder", "map_decoder", "as_decoder",
     "copy_list", "copy_dict", "copy_json_encoder", "list_encoder", "map_encoder", "as_encoder",
-    "copy_json", "SlotRecord",
+    "copy_json", "is_string_map", "SlotRecord",
 ]
 
 cdef extern from "Python.h":
@@ -653,6 +654,23 @@ cdef list _copy_list(list value):
         out.append(copy_json(value[i]))
         i += 1
     return out
+
+
+def is_string_map(object value, frozenset keys=None, frozenset any_value=None):
+    """Whether ``value`` is a dict whose every value is a str, but under the keys of
+    ``any_value``, whose values may be anything; with ``keys``, also whose every key is one of
+    them. A JSON shape check: the write pipeline checks a flat section on the dict itself by it."""
+    if type(value) is not dict:
+        return False
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    while PyDict_Next(value, &pos, &k, &v):
+        if keys is not None and not PySet_Contains(keys, <object>k):
+            return False
+        if type(<object>v) is not str and (any_value is None or not PySet_Contains(any_value, <object>k)):
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------- records

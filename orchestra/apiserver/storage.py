@@ -43,7 +43,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import attrs
 import orjson
 
-from orchestra._ext.codec import copy_json
+from orchestra._ext.codec import copy_json, is_string_map
 from orchestra.api import core
 from orchestra.api.codec import decode, decode_as, encode, redecode_fields
 from orchestra.api.defaults import apply_defaults
@@ -1457,30 +1457,20 @@ class _WatchStream:
 
 
 _BINDING_KEYS = frozenset({"apiVersion", "kind", "metadata", "target"})
+_BINDING_SECTIONS = frozenset({"metadata", "target"})
 _BINDING_META_KEYS = frozenset({"name", "namespace", "uid", "resourceVersion", "annotations"})
+_ANNOTATIONS = frozenset({"annotations"})
 _BINDING_TARGET_KEYS = frozenset({"kind", "name", "namespace", "uid", "apiVersion", "resourceVersion", "fieldPath"})
-
-
-def _all_str(d: dict, keys: frozenset[str]) -> bool:
-    for k, v in d.items():
-        if k not in keys or type(v) is not str:
-            return False
-    return True
 
 
 def _plain_binding(binding: dict, meta: dict, target: Any) -> bool:
     """Whether a Binding has only string fields the hand check covers (else the model decodes it)."""
-    if type(target) is not dict or not _all_str(target, _BINDING_TARGET_KEYS):
+    if not is_string_map(target, _BINDING_TARGET_KEYS) or not is_string_map(binding, _BINDING_KEYS, _BINDING_SECTIONS):
         return False
-    for k, v in binding.items():
-        if k not in _BINDING_KEYS or (k in ("apiVersion", "kind") and type(v) is not str):
-            return False
-    annotations = meta.get("annotations")
-    if annotations is not None:
-        if type(annotations) is not dict or not all(type(v) is str for v in annotations.values()):
-            return False
-        meta = {k: v for k, v in meta.items() if k != "annotations"}
-    return _all_str(meta, _BINDING_META_KEYS)
+    if not is_string_map(meta, _BINDING_META_KEYS, _ANNOTATIONS):
+        return False
+    annotations = meta.get("annotations", _ANNOTATIONS)
+    return annotations is _ANNOTATIONS or is_string_map(annotations)
 
 
 def _decode_binding(body: dict) -> core.Binding:

@@ -398,3 +398,19 @@ def test_compiled_and_python_agree_on_random_wire_dicts(case: tuple[type, dict])
     if outcome[0] == "object":
         obj = outcome[2]
         _same_in_both(lambda: decode_as(cls, encode(obj)))
+
+
+@needs_compiled
+def test_is_string_map_checks_a_flat_section_on_the_dict() -> None:
+    from orchestra._ext.codec import is_string_map
+
+    keys, free = frozenset({"a", "b", "c"}), frozenset({"c"})
+    assert is_string_map({}) and is_string_map({"x": "1", "y": ""})
+    assert is_string_map({"a": "1", "b": "2"}, keys)
+    assert is_string_map({"a": "1", "c": {"any": 1}}, keys, free)
+    assert not is_string_map({"a": "1", "d": "2"}, keys)  # a key outside keys
+    assert not is_string_map({"a": 1}, keys)  # a value that is not a str
+    assert not is_string_map({"a": None}, keys, free)  # any value only under the free keys
+    assert not is_string_map({"a": "1", "b": type("S", (str,), {})("2")}, keys)  # exactly str
+    for not_a_dict in (None, "a", ["a"], 1):
+        assert not is_string_map(not_a_dict)
