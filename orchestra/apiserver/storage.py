@@ -1469,8 +1469,7 @@ def _plain_binding(binding: dict, meta: dict, target: Any) -> bool:
         return False
     if not is_string_map(meta, _BINDING_META_KEYS, _ANNOTATIONS):
         return False
-    annotations = meta.get("annotations", _ANNOTATIONS)
-    return annotations is _ANNOTATIONS or is_string_map(annotations)
+    return "annotations" not in meta or is_string_map(meta["annotations"])
 
 
 def _decode_binding(body: dict) -> core.Binding:

@@ -773,6 +773,11 @@ class EmbeddedStore(Store):
             self._publish_one(revision, kind, key, value, None)
         return None
 
+    def _durable(self, pending: Awaitable[None]) -> Awaitable[None]:
+        """What a writer awaits of the ``pending`` part of its write's bookkeeping: the ordered
+        journal's own future, else the publication shielded (a cancelled writer must not stop it)."""
+        return pending if self._ordered is not None else asyncio.shield(pending)
+
     async def _finish_write(self, revision_before: int) -> None:
         """Run the post-write bookkeeping if the kernel advanced past ``revision_before``."""
         revision = self._core.revision
@@ -780,10 +785,7 @@ class EmbeddedStore(Store):
             return
         pending = self._committed(revision)
         if pending is not None:
-            if self._ordered is not None:
-                await pending
-            else:
-                await asyncio.shield(pending)
+            await self._durable(pending)
 
     # ------------------------------------------------------------------ KV
 
@@ -849,7 +851,7 @@ class EmbeddedStore(Store):
             revision = core.put(key, value, lease)
             pending = self._committed_one(revision, PUT, key, value, lease, prev)
             if pending is not None:
-                await asyncio.shield(pending)
+                await self._durable(pending)
             return PutResult(revision, _key_value(*prev) if prev_kv and prev is not None else None)
         leases = self._leases
         prev = core.get_kv(key) if prev_kv or leases else None
@@ -959,7 +961,7 @@ class EmbeddedStore(Store):
         revision = core.put(key, value, lease)
         pending = self._committed_one(revision, PUT, key, value, lease, kv)
         if pending is not None:
-            await (pending if self._ordered is not None else asyncio.shield(pending))
+            await self._durable(pending)
         return revision
 
     async def delete_if_revision(self, key: bytes, mod_revision: int) -> int:
@@ -973,7 +975,7 @@ class EmbeddedStore(Store):
         revision, _ = core.delete_range(key, b"")
         pending = self._committed_one(revision, DELETE, key, b"", 0, kv)
         if pending is not None:
-            await (pending if self._ordered is not None else asyncio.shield(pending))
+            await self._durable(pending)
         return revision
 
     def _compare(self, c: Compare) -> bool:
@@ -1084,7 +1086,7 @@ class EmbeddedStore(Store):
         if recorded is not None:
             await recorded
         if pending is not None:
-            await (pending if self._ordered is not None else asyncio.shield(pending))
+            await self._durable(pending)
 
     async def lease_time_to_live(self, lease_id: int, *, keys: bool = False) -> LeaseStatus:
         """Remaining and granted TTL of a lease, and its keys (sorted) if asked."""
