@@ -26,7 +26,7 @@ try:
 except ImportError:  # the extension is not built: the plain constructors serve
     SlotRecord = None
 
-__all__ = ["maker", "replacer", "slot_fields"]
+__all__ = ["maker", "replacer", "slot_fields", "slot_maker"]
 
 T = TypeVar("T")
 
@@ -96,3 +96,19 @@ def replacer(cls: type[T]) -> Callable[[T, str, Any], T]:
         aliases = {field.name: field.alias for field in attrs.fields(cls)}
         return lambda obj, name, value: attrs.evolve(obj, **{aliases.get(name, name): value})
     return record.replace
+
+
+def slot_maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T] | None:
+    """A function storing one value into each slot ``names`` lists (every slot of ``cls``), in
+    that order, without calling ``cls.__init__``: for a class whose ``__init__`` also derives a
+    field, which the caller then computes itself. None without the compiled extension."""
+    if SlotRecord is None:
+        return None
+    slots: set[str] = set()
+    for base in cls.__mro__:
+        declared = vars(base).get("__slots__", ())
+        slots.update((declared,) if isinstance(declared, str) else declared)
+    if slots - {"__weakref__"} != set(names):
+        raise TypeError(f"{cls.__name__} has the slots {sorted(slots)}, not {sorted(names)}")
+    return SlotRecord(cls, names, tuple(getattr(cls, name) for name in names))
+

@@ -122,3 +122,20 @@ def test_without_the_extension_the_attrs_constructors_serve(monkeypatch):
     assert records.maker(Point) is Point
     assert records.replacer(Point)(Point(1, 2), "label", "b") == Point(1, 2, "b")
     assert records.replacer(Noted)(Noted(1), "_note", "m") == Noted(1, "m")  # evolve takes the argument name
+
+
+@attrs.frozen
+class Derived:
+    x: int
+    doubled: int = attrs.field(init=False, default=attrs.Factory(lambda self: 2 * self.x, takes_self=True))
+
+
+@compiled
+def test_a_slot_maker_fills_every_slot_a_derived_field_included():
+    make = records.slot_maker(Derived, ("x", "doubled"))
+    made = make(3, 6)
+    assert made == Derived(3) and made.doubled == 6 and hash(made) == hash(Derived(3))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.x = 1
+    with pytest.raises(TypeError, match="has the slots"):
+        records.slot_maker(Derived, ("x",))

@@ -35,6 +35,7 @@ import attrs
 
 from orchestra._ext import sched
 from orchestra.aio import wait_for
+from orchestra.records import slot_maker
 from orchestra.scheduler.podinfo import NodeInfo, PodInfo
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
@@ -109,24 +110,42 @@ class Status:
             if found is None:
                 found = _SUCCESS_OF[name] = Status(plugin=name)
             return found
-        return Status(self.code, self.reasons, name)
+        return _make_status(self.code, self.reasons, name, self.is_success) if type(self) is Status \
+            else type(self)(self.code, self.reasons, name)
 
     @classmethod
     def unschedulable(cls, *reasons: str, resolvable: bool = True, plugin: str = "") -> "Status":
         """A rejection; ``resolvable=False`` means preemption cannot help."""
-        code = Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
-        return cls(code, tuple(reasons), plugin)
+        code = _UNSCHEDULABLE if resolvable else _UNRESOLVABLE
+        if cls is Status:
+            return _make_status(code, reasons, plugin, False)
+        return cls(code, reasons, plugin)
 
     @classmethod
     def error(cls, message: str, plugin: str = "") -> "Status":
         """An internal error."""
-        return cls(Code.ERROR, (message,), plugin)
+        if cls is Status:
+            return _make_status(_ERROR, (message,), plugin, False)
+        return cls(_ERROR, (message,), plugin)
 
     @classmethod
     def skip(cls) -> "Status":
         """Skip this plugin's later extension point for this pod."""
         return SKIP
 
+
+_UNSCHEDULABLE, _UNRESOLVABLE, _ERROR = Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.ERROR
+
+
+def _status_maker() -> Callable[[Code, tuple[str, ...], str, bool], Status]:
+    """``(code, reasons, plugin, is_success)`` → the :class:`Status` that ``Status(code, reasons,
+    plugin)`` makes, slot by slot (a frozen class's ``__init__`` costs several times more; the
+    scheduler makes one per rejection it reports)."""
+    make = slot_maker(Status, ("code", "reasons", "plugin", "is_success"))
+    return make if make is not None else lambda code, reasons, plugin, is_success: Status(code, reasons, plugin)
+
+
+_make_status = _status_maker()
 
 #: The success every plugin may answer (one shared object).
 SUCCESS = Status()

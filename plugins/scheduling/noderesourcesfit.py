@@ -17,6 +17,8 @@ __all__ = ["NodeResourcesFit", "STRATEGIES", "orchestra_scheduler_plugins"]
 STRATEGIES = {"LeastAllocated": 0, "MostAllocated": 1, "RequestedToCapacityRatio": 2}
 SCORED_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 _BITS = ((8, "Too many pods"), (1, "Insufficient cpu"), (2, "Insufficient memory"), (4, "Insufficient ephemeral-storage"))
+#: kernel_status's answers by (detail, plugin name): at most one per combination of _BITS.
+_KERNEL_STATUSES: dict[tuple[int, str], Status] = {}
 _DEFAULT_SHAPE = ({"utilization": 0, "score": 10}, {"utilization": 100, "score": 0})
 
 
@@ -99,8 +101,13 @@ class NodeResourcesFit(Plugin):
         return out
 
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
-        """One reason per short resource."""
-        return Status.unschedulable(*(r for bit, r in _BITS if detail & bit), plugin=self.NAME)
+        """One reason per short resource (made once per combination: every failed cycle asks)."""
+        key = (detail, self.NAME)
+        status = _KERNEL_STATUSES.get(key)
+        if status is None:
+            status = _KERNEL_STATUSES[key] = Status.unschedulable(*(r for bit, r in _BITS if detail & bit),
+                                                                  plugin=self.NAME)
+        return status
 
     def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
         """Join the framework's fused score pass (requests come from the pod's query)."""

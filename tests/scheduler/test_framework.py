@@ -362,3 +362,17 @@ def test_a_status_attributed_to_a_plugin_keeps_its_code_and_reasons_and_success_
     rejected = Status.unschedulable("no room").with_plugin("NodePorts")
     assert (rejected.code, rejected.reasons, rejected.plugin) == (Code.UNSCHEDULABLE, ("no room",), "NodePorts")
     assert rejected.with_plugin("Else") is rejected
+
+
+@pytest.mark.parametrize("made, built", [
+    (Status.unschedulable("Insufficient cpu", plugin="P"), Status(Code.UNSCHEDULABLE, ("Insufficient cpu",), "P")),
+    (Status.unschedulable("a", "b", resolvable=False), Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("a", "b"))),
+    (Status.error("boom", plugin="P"), Status(Code.ERROR, ("boom",), "P")),
+    (Status.error("boom").with_plugin("Q"), Status(Code.ERROR, ("boom",), "Q")),
+    (SUCCESS.with_plugin("Q"), Status(plugin="Q")),
+])
+def test_statuses_the_class_makes_are_those_the_constructor_makes(made, built):
+    assert made == built and hash(made) == hash(built) and repr(made) == repr(built)
+    assert made.is_success is built.is_success
+    with pytest.raises(AttributeError):
+        made.code = Code.SUCCESS  # frozen
