@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from orchestra.api import apps, autoscaling, batch, core
 
-__all__ = ["apply_defaults", "image_pull_policy_for"]
+__all__ = ["apply_defaults", "has_defaults", "image_pull_policy_for"]
 
 DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
@@ -344,6 +344,11 @@ _DEFAULTERS: dict[type, Callable[[Any], None]] = {
     batch.CronJob: _default_cron_job,
     autoscaling.HorizontalPodAutoscaler: _default_hpa,
 }
+
+
+def has_defaults(cls: type) -> bool:
+    """Whether :func:`apply_defaults` may change objects of class ``cls``."""
+    return cls in _DEFAULTERS
 
 
 def apply_defaults(obj: Any) -> Any:

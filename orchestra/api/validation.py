@@ -47,7 +47,19 @@ __all__ = [
     "validate_pod_spec",
     "validate_pod_template",
     "validate_cron_schedule",
+    "plain_event_is_valid",
 ]
+
+try:
+    from orchestra._ext.codec import is_string_map
+except ImportError:  # not built: the same check in Python
+
+    def is_string_map(value: Any, keys: frozenset[str] | None = None, any_value: frozenset[str] = frozenset()) -> bool:
+        """Whether ``value`` is a dict of str values (but under the keys of ``any_value``), with
+        only ``keys`` as keys when given."""
+        return type(value) is dict and all((type(v) is str or k in any_value) and (keys is None or k in keys)
+                                           for k, v in value.items())
+
 
 Errors = list[FieldError]
 NameCheck = Callable[[str], list[str]]
@@ -1274,6 +1286,50 @@ def _validate_event(event: core.Event) -> Errors:
     errs += _enum(event.type, "type", ["Normal", "Warning"])
     errs += _min_int(event.count, "count", 0)
     return errs
+
+
+#: The keys of a plain Event (see :func:`plain_event_is_valid`): its string fields, and the
+#: fields of other types, checked apart.
+_PLAIN_EVENT_NON_STRINGS = frozenset({"metadata", "involvedObject", "source", "count"})
+_PLAIN_EVENT_KEYS = _PLAIN_EVENT_NON_STRINGS | {"apiVersion", "kind", "reason", "message", "firstTimestamp",
+                                                "lastTimestamp", "eventTime", "type", "action",
+                                                "reportingComponent", "reportingInstance"}
+_PLAIN_EVENT_METADATA = frozenset({"name", "namespace", "uid", "creationTimestamp"})
+_OBJECT_REFERENCE_KEYS = frozenset({"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"})
+_EVENT_SOURCE_KEYS = frozenset({"component", "host"})
+_EVENT_TYPES = frozenset({"Normal", "Warning"})
+
+
+def plain_event_is_valid(event: dict) -> bool:
+    """Whether an Event wire dict is plain and meets every rule of :func:`validate`.
+
+    Plain: no key but the core Event's string fields, ``count``, ``involvedObject``,
+    ``source`` and the metadata a created Event has (name, namespace, uid,
+    creationTimestamp), each value of exactly the type its model decodes to (no null, no
+    conversion). Decoding such an Event, validating and encoding it gives it back
+    unchanged, but for the order of its keys; the API server stores it as it is. False
+    says nothing: such an Event takes the full path, which reports what is wrong.
+    """
+    if not is_string_map(event, _PLAIN_EVENT_KEYS, _PLAIN_EVENT_NON_STRINGS):
+        return False
+    meta, involved = event.get("metadata"), event.get("involvedObject")
+    if type(meta) is not dict or type(involved) is not dict:
+        return False
+    if not is_string_map(meta, _PLAIN_EVENT_METADATA) or not is_string_map(involved, _OBJECT_REFERENCE_KEYS):
+        return False
+    if "source" in event and not is_string_map(event["source"], _EVENT_SOURCE_KEYS):
+        return False
+    count = event.get("count", 0)
+    if type(count) is not int or count < 0:
+        return False
+    if event.get("type") not in _EVENT_TYPES and event.get("type", "") != "":
+        return False
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not name or is_dns1123_subdomain(name) or (namespace and is_dns1123_label(namespace)):
+        return False
+    if not involved.get("kind") or not involved.get("name"):
+        return False
+    return not (involved.get("namespace") and namespace and involved["namespace"] != namespace)
 
 
 def _validate_config_map(config_map: core.ConfigMap) -> Errors:

@@ -46,7 +46,7 @@ import orjson
 from orchestra._ext.codec import copy_json, is_string_map
 from orchestra.api import core
 from orchestra.api.codec import decode, decode_as, encode, redecode_fields
-from orchestra.api.defaults import apply_defaults
+from orchestra.api.defaults import apply_defaults, has_defaults
 from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
 from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError
@@ -207,6 +207,9 @@ class ResourceStorage:
         self._api_version = rtype.api_version
         self._kind = rtype.kind
         self._prepares_metadata_only = strategy.prepares_metadata_only
+        if strategy.plain_create is not None and has_defaults(rtype.cls):
+            raise ValueError(f"{rtype.plural}: a kind with defaults cannot store plain objects as they come")
+        self._plain_create = strategy.plain_create
         self._field_labels = strategy.field_labels()
 
     # -- keys and errors -----------------------------------------------------------------
@@ -635,6 +638,17 @@ class ResourceStorage:
             await pending
         return result
 
+    async def _admit_plain(self, namespace: str | None, name: str, ctx: RequestContext) -> None:
+        """The built-in admission of a plain create (:attr:`Strategy.plain_create`), which
+        decides on the request's names alone: no plugin is registered to see the object."""
+        request = _admission_request(CREATE, self.rtype, namespace, name, None, None, ctx.user, ctx.dry_run, None)
+        pending = self.admission.mutate(request)
+        if pending is not None:
+            await pending
+        pending = self.admission.validate(request)
+        if pending is not None:
+            await pending
+
     def _put(self, key: bytes, value: bytes, mod_revision: int) -> Awaitable[int]:
         """The store write of one object if its key is at ``mod_revision`` (0: absent); the write's
         revision, or 0 when the key had moved on. A kind with a TTL puts it on an expiring lease."""
@@ -672,7 +686,12 @@ class ResourceStorage:
             # Nothing the strategy sets can be mistyped in this body: set it, then decode once.
             self._check_namespace(obj, namespace)
             self.strategy.prepare_for_create(obj)
-            created = await self._create_once(namespace, obj, ctx, model=self._decode(obj), prepared=True, share=owned)
+            plain = self._plain_create
+            if plain is not None and owned and not self.admission.has_plugins and plain(obj):
+                created = await self._create_once(namespace, obj, ctx, prepared=True, share=True, plain=True)
+            else:
+                created = await self._create_once(namespace, obj, ctx, model=self._decode(obj), prepared=True,
+                                                  share=owned)
             if created is not None:
                 return created
         else:
@@ -726,19 +745,27 @@ class ResourceStorage:
         model: Any = None,
         prepared: bool = False,
         share: bool = False,
+        plain: bool = False,
     ) -> dict | None:
         """One try at creating ``obj`` under its name; None when the name is taken.
 
         ``model``: ``obj`` decoded already, before ``prepare_for_create`` or, when
         ``prepared``, after it. ``share``: the result is only read by the caller, so the
         watch cache may keep it as the decoded object (see :meth:`WatchCache.expect`).
+        ``plain``: ``obj``, prepared, passed the strategy's ``plain_create`` and no admission
+        plugin is registered: only the built-in admission runs, and ``obj`` is stored as it is.
         """
-        if model is None:
-            self.strategy.prepare_for_create(obj)
-        elif not prepared:
-            model = self._prepare_decoded(obj, model)
-        name = obj["metadata"].get("name") or ""
-        result = await self._admit(CREATE, namespace, name, obj, None, ctx, None, model=model)
+        if plain:
+            name = obj["metadata"]["name"]
+            result = obj
+            await self._admit_plain(namespace, name, ctx)
+        else:
+            if model is None:
+                self.strategy.prepare_for_create(obj)
+            elif not prepared:
+                model = self._prepare_decoded(obj, model)
+            name = obj["metadata"].get("name") or ""
+            result = await self._admit(CREATE, namespace, name, obj, None, ctx, None, model=model)
         key = self.key(namespace, name)
         if ctx.dry_run:
             if await self.store.get(key) is not None:

@@ -33,6 +33,7 @@ from orchestra._ext.uids import uuid4_texts
 from orchestra.api import core
 from orchestra.api.errors import FieldError
 from orchestra.api.timestamps import now_rfc3339
+from orchestra.api.validation import plain_event_is_valid
 
 __all__ = [
     "Strategy",
@@ -350,6 +351,10 @@ class Strategy:
     #: The model class of ``status`` when the kind's status has no defaults and no rules beyond
     #: its types, so a ``/status`` patch of the status alone is checked on the status alone.
     status_model: type | None = None
+    #: Whether a new object, prepared, is plain and valid: of exactly the types its model
+    #: decodes to, so that decoding, validating and encoding it would give it back (the kind
+    #: must have no defaults). Such an object is stored as it is. None: every one is decoded.
+    plain_create: Callable[[dict], bool] | None = None
 
     @property
     def prepares_metadata_only(self) -> bool:
@@ -532,7 +537,8 @@ _STRATEGIES: dict[str, Strategy] = {
             extra_fields=_service_fields,
         ),
         Strategy("endpoints", allow_create_on_update=True),
-        Strategy("events", allow_create_on_update=True, extra_fields=_event_fields),
+        Strategy("events", allow_create_on_update=True, extra_fields=_event_fields,
+                 plain_create=plain_event_is_valid),
         Strategy("configmaps"),
         Strategy("leases", allow_create_on_update=True),
         Strategy(

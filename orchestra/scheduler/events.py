@@ -121,12 +121,11 @@ class EventRecorder:
         body = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": ns},
-            "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": ns, "name": pod_name, "uid": uid},
-            "reason": reason, "message": message, "type": event_type, "action": action,
-            "source": {"component": self.component},
+            "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod_name, "uid": uid, "apiVersion": "v1"},
+            "reason": reason, "message": message, "source": {"component": self.component},
+            "firstTimestamp": when, "lastTimestamp": when, "count": 1, "type": event_type, "action": action,
             "reportingComponent": self.component, "reportingInstance": self.instance,
-            "firstTimestamp": when, "lastTimestamp": when, "count": 1,
-        }
+        }  # in the order of the Event model's fields, as the API server writes a decoded Event
         await self.client.request_status("POST", f"/api/v1/namespaces/{ns}/events", body=body, hand_over=True)
         self._seen[key] = (name, 1)
         if len(self._seen) > _SEEN_LIMIT:

@@ -8,10 +8,19 @@ from typing import Any, Callable
 
 import pytest
 
-from orchestra.api.codec import decode, load_documents, loads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestra.api.codec import decode, encode, load_documents, loads
 from orchestra.api.defaults import apply_defaults
 from orchestra.api.errors import FieldError, ValidationError
-from orchestra.api.validation import validate, validate_cron_schedule, validate_or_raise, validate_status
+from orchestra.api.validation import (
+    plain_event_is_valid,
+    validate,
+    validate_cron_schedule,
+    validate_or_raise,
+    validate_status,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "kubernetes"
 
@@ -1193,6 +1202,91 @@ def test_event_rules() -> None:
     assert _messages(_with(base, lambda d: d.update(type="Bad"))) == [
         'type: Unsupported value: "Bad": supported values: "Normal", "Warning"'
     ]
+
+
+_PLAIN_EVENT = {
+    "apiVersion": "v1",
+    "kind": "Event",
+    "metadata": {"name": "web.17a", "namespace": "default", "uid": "u-1", "creationTimestamp": "2026-01-02T03:04:05Z"},
+    "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web", "uid": "u-0", "apiVersion": "v1"},
+    "reason": "Scheduled",
+    "message": "Successfully assigned default/web to node-1",
+    "source": {"component": "default-scheduler"},
+    "firstTimestamp": "2026-01-02T03:04:05Z",
+    "lastTimestamp": "2026-01-02T03:04:05Z",
+    "count": 1,
+    "type": "Normal",
+    "action": "Binding",
+    "reportingComponent": "default-scheduler",
+    "reportingInstance": "default-scheduler-host",
+}
+
+
+def test_a_plain_event_is_what_decoding_validating_and_encoding_give_back() -> None:
+    assert plain_event_is_valid(_PLAIN_EVENT)
+    model = decode(_PLAIN_EVENT)
+    assert validate(model) == []
+    assert encode(model) == _PLAIN_EVENT
+    assert list(encode(model)) == list(_PLAIN_EVENT)  # the scheduler's field order is the model's
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(series={"count": 2}),  # a field the plain check leaves to the full path
+        lambda d: d.update(unknown="x"),
+        lambda d: d.update(message=None),
+        lambda d: d.update(reason=5),
+        lambda d: d.update(count=True),
+        lambda d: d.update(count=1.0),
+        lambda d: d.update(count=-1),
+        lambda d: d.update(type="Bad"),
+        lambda d: d.pop("involvedObject"),
+        lambda d: d.update(involvedObject={"kind": "Pod", "name": "web", "namespace": "other"}),
+        lambda d: d["involvedObject"].pop("kind"),
+        lambda d: d["involvedObject"].update(name=""),
+        lambda d: d["involvedObject"].update(fieldPath=None),
+        lambda d: d.update(source={"component": "s", "extra": "x"}),
+        lambda d: d.update(source="default-scheduler"),
+        lambda d: d["metadata"].update(name="Not_A_Name"),
+        lambda d: d["metadata"].update(namespace="Bad_Namespace"),
+        lambda d: d["metadata"].update(labels={"a": "b"}),
+        lambda d: d["metadata"].pop("name"),
+        lambda d: d.update(metadata=[]),
+    ],
+)
+def test_events_not_plain_or_not_valid_are_left_to_the_full_path(change: Callable[[dict], Any]) -> None:
+    assert not plain_event_is_valid(_with(_PLAIN_EVENT, change))
+
+
+_EVENT_TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["", "Normal", "Warning", "default", "web"]))
+_EVENT_STRINGS = ["reason", "message", "type", "action", "firstTimestamp", "eventTime", "reportingInstance"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strings=st.dictionaries(st.sampled_from(_EVENT_STRINGS), _EVENT_TEXT),
+    count=st.one_of(st.none(), st.integers(-1, 3), st.booleans()),
+    source=st.one_of(st.none(), st.dictionaries(st.sampled_from(["component", "host", "other"]), _EVENT_TEXT)),
+    odd=st.sampled_from([{}, {}, {}, {"reason": None}, {"related": {"kind": "Pod"}}, {"series": {}}]),
+    involved=st.dictionaries(st.sampled_from(["kind", "name", "namespace", "uid", "fieldPath", "other"]),
+                             st.one_of(_EVENT_TEXT, st.none())),
+    name=st.sampled_from(["web.1", "web.1", "web", "Web", "-web", "a" * 254]),
+    namespace=st.sampled_from(["default", "default", "kube-system", "Bad"]),
+)
+def test_a_plain_event_passes_validation_and_encodes_to_itself(strings: dict, count: Any, source: Any, odd: dict,
+                                                                involved: dict, name: str, namespace: str) -> None:
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
+             "involvedObject": {"kind": "Pod", "name": "web", **involved}, **strings, **odd}
+    if count is not None:
+        event["count"] = count
+    if source is not None:
+        event["source"] = source
+    if not plain_event_is_valid(event):
+        return
+    model = decode(event)
+    assert validate(model) == []
+    assert encode(model) == event
 
 
 def test_lease_rules() -> None:

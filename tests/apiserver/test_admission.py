@@ -336,3 +336,20 @@ async def test_a_binding_reaches_the_hooks_as_an_update_of_the_pod():
     finally:
         await reg.stop()
         await store.close()
+
+
+async def test_plugins_see_every_event_decoded_even_a_plain_one():
+    """A plain Event is stored without being decoded only while no plugin would see it."""
+    recorder = Recorder()
+    store, reg = await registry_with(recorder)
+    try:
+        events = reg.storage(by_kind("v1", "Event"))
+        body = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web.1", "namespace": "default"},
+                "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default"}, "reason": "Scheduled",
+                "type": "Normal", "count": 1}
+        await events.create("default", body, CTX, owned=True)
+        for seen in (recorder.mutated, recorder.validated):
+            assert [type(r.object) for r in seen if r.resource.kind == "Event"] == [core.Event]
+    finally:
+        await reg.stop()
+        await store.close()

@@ -1054,3 +1054,54 @@ async def test_a_get_answers_the_stored_revision_whether_or_not_the_cache_has_it
     assert fresh["data"] == {"a": "2"} and fresh["metadata"]["resourceVersion"] == str(revision)
     await configmaps.cache.wait_for_revision(revision)
     assert await configmaps.get("default", "cm") == fresh
+
+
+def event(name, **fields):
+    """An Event as the scheduler's recorder writes it (fields in the model's order)."""
+    return {
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web", "uid": "u-1", "apiVersion": "v1"},
+        "reason": "Scheduled", "message": "Successfully assigned default/web to node-1",
+        "source": {"component": "default-scheduler"}, "firstTimestamp": "2026-01-02T03:04:05Z",
+        "lastTimestamp": "2026-01-02T03:04:05Z", "count": 1, "type": "Normal", "action": "Binding",
+        "reportingComponent": "default-scheduler", "reportingInstance": "default-scheduler-host", **fields,
+    }
+
+
+def _without_identity(obj):
+    meta = {k: v for k, v in obj["metadata"].items() if k not in ("name", "uid", "resourceVersion")}
+    return {**obj, "metadata": meta}
+
+
+async def test_a_plain_event_is_stored_as_the_full_path_stores_it(registry):
+    """A body handed over (``owned``) that is plain takes the short path; a copied one the full
+    path: both store the same JSON, key for key and in the same order."""
+    events = res(registry, "v1", "Event")
+    await events.create("default", event("plain"), CTX, owned=True)
+    await events.create("default", event("full"), CTX)
+    stored = {}
+    for name in ("plain", "full"):
+        kv = await events.store.get(events.key("default", name))
+        stored[name] = _without_identity(orjson.loads(kv.value))
+    assert stored["plain"] == stored["full"]
+    assert list(stored["plain"]) == list(stored["full"])
+    assert list(stored["plain"]["metadata"]) == list(stored["full"]["metadata"])
+    got = await events.get("default", "plain")
+    assert got["metadata"]["uid"] and got["metadata"]["creationTimestamp"] and got["count"] == 1
+
+
+@pytest.mark.parametrize("fields, status", [({"type": "Bad"}, Invalid), ({"count": "1"}, BadRequest),
+                                            ({"involvedObject": {"kind": "Pod"}}, Invalid)])
+async def test_an_event_that_is_not_plain_is_refused_by_the_full_path(registry, fields, status):
+    events = res(registry, "v1", "Event")
+    with pytest.raises(status):
+        await events.create("default", event("bad", **fields), CTX, owned=True)
+    assert await events.store.get(events.key("default", "bad")) is None
+
+
+async def test_a_plain_event_is_refused_in_a_missing_namespace(registry):
+    events = res(registry, "v1", "Event")
+    body = event("lost")
+    body["metadata"]["namespace"] = body["involvedObject"]["namespace"] = "nowhere"
+    with pytest.raises(NotFound):
+        await events.create("nowhere", body, CTX, owned=True)
