@@ -111,4 +111,3 @@ def slot_maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T] | None:
     if slots - {"__weakref__"} != set(names):
         raise TypeError(f"{cls.__name__} has the slots {sorted(slots)}, not {sorted(names)}")
     return SlotRecord(cls, names, tuple(getattr(cls, name) for name in names))
-

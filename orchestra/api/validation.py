@@ -54,7 +54,8 @@ try:
     from orchestra._ext.codec import is_string_map
 except ImportError:  # not built: the same check in Python
 
-    def is_string_map(value: Any, keys: frozenset[str] | None = None, any_value: frozenset[str] = frozenset()) -> bool:
+    def is_string_map(value: Any, keys: frozenset[str] | None = None,
+                      any_value: frozenset[str] = frozenset()) -> bool:
         """Whether ``value`` is a dict of str values (but under the keys of ``any_value``), with
         only ``keys`` as keys when given."""
         return type(value) is dict and all((type(v) is str or k in any_value) and (keys is None or k in keys)
@@ -1313,8 +1314,6 @@ def plain_event_is_valid(event: dict) -> bool:
     if not is_string_map(event, _PLAIN_EVENT_KEYS, _PLAIN_EVENT_NON_STRINGS):
         return False
     meta, involved = event.get("metadata"), event.get("involvedObject")
-    if type(meta) is not dict or type(involved) is not dict:
-        return False
     if not is_string_map(meta, _PLAIN_EVENT_METADATA) or not is_string_map(involved, _OBJECT_REFERENCE_KEYS):
         return False
     if "source" in event and not is_string_map(event["source"], _EVENT_SOURCE_KEYS):

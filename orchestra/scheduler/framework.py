@@ -110,8 +110,7 @@ class Status:
             if found is None:
                 found = _SUCCESS_OF[name] = Status(plugin=name)
             return found
-        return _make_status(self.code, self.reasons, name, self.is_success) if type(self) is Status \
-            else type(self)(self.code, self.reasons, name)
+        return _make_status(self.code, self.reasons, name, self.is_success)
 
     @classmethod
     def unschedulable(cls, *reasons: str, resolvable: bool = True, plugin: str = "") -> "Status":
