@@ -1316,19 +1316,20 @@ def plain_event_is_valid(event: dict) -> bool:
     meta, involved = event.get("metadata"), event.get("involvedObject")
     if not is_string_map(meta, _PLAIN_EVENT_METADATA) or not is_string_map(involved, _OBJECT_REFERENCE_KEYS):
         return False
-    if "source" in event and not is_string_map(event["source"], _EVENT_SOURCE_KEYS):
+    source, count, event_type = event.get("source"), event.get("count"), event.get("type")
+    if source is not None and not is_string_map(source, _EVENT_SOURCE_KEYS):
         return False
-    count = event.get("count", 0)
-    if type(count) is not int or count < 0:
+    if count is not None and (type(count) is not int or count < 0):
         return False
-    if event.get("type") not in _EVENT_TYPES and event.get("type", "") != "":
+    if event_type and event_type not in _EVENT_TYPES:
         return False
     name, namespace = meta.get("name"), meta.get("namespace")
     if not name or is_dns1123_subdomain(name) or (namespace and is_dns1123_label(namespace)):
         return False
     if not involved.get("kind") or not involved.get("name"):
         return False
-    return not (involved.get("namespace") and namespace and involved["namespace"] != namespace)
+    involved_namespace = involved.get("namespace")
+    return not (involved_namespace and namespace and involved_namespace != namespace)
 
 
 def _validate_config_map(config_map: core.ConfigMap) -> Errors:
