@@ -49,10 +49,7 @@ def slot_fields(cls: type) -> list[tuple[Any, Any]] | None:
     if code is None or not code.co_filename.startswith("<attrs generated"):
         return None
     fields = attrs.fields(cls)
-    slots: set[str] = set()
-    for base in cls.__mro__:
-        declared = vars(base).get("__slots__", ())
-        slots.update((declared,) if isinstance(declared, str) else declared)
+    slots = _declared_slots(cls)
     if not slots <= {field.name for field in fields} | {"__weakref__"}:
         return None
     found = []
@@ -64,6 +61,15 @@ def slot_fields(cls: type) -> list[tuple[Any, Any]] | None:
             return None
         found.append((field, descriptor))
     return found
+
+
+def _declared_slots(cls: type) -> set[str]:
+    """Every slot name ``cls`` and its bases declare."""
+    slots: set[str] = set()
+    for base in cls.__mro__:
+        declared = vars(base).get("__slots__", ())
+        slots.update((declared,) if isinstance(declared, str) else declared)
+    return slots
 
 
 def _slot_record(cls: type) -> Any:
@@ -104,10 +110,7 @@ def slot_maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T] | None:
     field, which the caller then computes itself. None without the compiled extension."""
     if SlotRecord is None:
         return None
-    slots: set[str] = set()
-    for base in cls.__mro__:
-        declared = vars(base).get("__slots__", ())
-        slots.update((declared,) if isinstance(declared, str) else declared)
+    slots = _declared_slots(cls)
     if slots - {"__weakref__"} != set(names):
         raise TypeError(f"{cls.__name__} has the slots {sorted(slots)}, not {sorted(names)}")
     return SlotRecord(cls, names, tuple(getattr(cls, name) for name in names))

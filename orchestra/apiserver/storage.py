@@ -640,11 +640,9 @@ class ResourceStorage:
 
     async def _admit_plain(self, namespace: str | None, name: str, ctx: RequestContext) -> None:
         """The built-in admission of a plain create (:attr:`Strategy.plain_create`), which
-        decides on the request's names alone: no plugin is registered to see the object."""
+        decides on the request's names alone. Mutation has nothing to do: no plugin is
+        registered (the caller checked) and the built-in mutations change decoded objects."""
         request = _admission_request(CREATE, self.rtype, namespace, name, None, None, ctx.user, ctx.dry_run, None)
-        pending = self.admission.mutate(request)
-        if pending is not None:
-            await pending
         pending = self.admission.validate(request)
         if pending is not None:
             await pending
