@@ -458,20 +458,13 @@ class PodInfo:
     raw: Mapping[str, Any] = attrs.field(eq=False, repr=False)
     #: The pod has a deletionTimestamp (topology spreading does not count it).
     terminating: bool = False
-
-    @property
-    def start_micros(self) -> int:
-        """:attr:`start_time` as microseconds since the epoch, for ordering pods by start.
-
-        A pod without a (readable) start time counts as starting now, after every started
-        pod (Kubernetes' ``GetPodStartTime``): :data:`NOT_STARTED`.
-        """
-        return start_micros(self.start_time)
-
-    @property
-    def has_inter_pod_terms(self) -> bool:
-        """Whether the pod carries any pod affinity or anti-affinity term."""
-        return bool(self.affinity_required or self.affinity_preferred or self.anti_required or self.anti_preferred)
+    #: :attr:`start_time` as microseconds since the epoch, for ordering pods by start. A pod
+    #: without a (readable) start time counts as starting now, after every started pod
+    #: (Kubernetes' ``GetPodStartTime``): :data:`NOT_STARTED`. Set once here: the snapshot
+    #: reads it each time it places the pod.
+    start_micros: int = attrs.field(default=NOT_STARTED, eq=False, repr=False)
+    #: Whether the pod carries any pod affinity or anti-affinity term (derived, like ``start_micros``).
+    has_inter_pod_terms: bool = attrs.field(default=False, eq=False, repr=False)
 
     def matches_node_affinity(self, labels: Mapping[str, str], node_name: str) -> bool:
         """nodeSelector and required node affinity (NodeAffinity's filter)."""
@@ -527,6 +520,7 @@ class PodInfo:
         selector = spec.get("nodeSelector")
         tolerations = spec.get("tolerations")
         spread = spec.get("topologySpreadConstraints")
+        start_time = str(status.get("startTime") or meta.get("creationTimestamp") or "")
         return cls(
             key=pod_key(ns, name),
             namespace=ns,
@@ -552,10 +546,12 @@ class PodInfo:
             anti_preferred=pod_affinity[3],
             images=images,
             num_containers=len(images),
-            start_time=str(status.get("startTime") or meta.get("creationTimestamp") or ""),
+            start_time=start_time,
             nominated_node=status.get("nominatedNodeName") or "",
             raw=pod,
             terminating=bool(meta.get("deletionTimestamp")),
+            start_micros=start_micros(start_time),
+            has_inter_pod_terms=any(pod_affinity),
         )
 
 

@@ -113,3 +113,24 @@ def test_start_micros_orders_by_time_and_puts_unstarted_pods_last():
     assert start_micros("2024-01-01T00:00:00.5Z") < start_micros("2024-01-01T00:00:01Z")
     assert start_micros("2024-01-01T01:00:00+01:00") == start_micros("2024-01-01T00:00:00Z")
     assert start_micros("") == start_micros("yesterday") == NOT_STARTED > start_micros("2999-01-01T00:00:00Z")
+
+
+def test_start_micros_and_inter_pod_terms_are_read_once_from_the_pod():
+    from orchestra.scheduler.podinfo import NOT_STARTED, start_micros
+
+    started = make_pod("p")
+    started["status"] = {"startTime": "2024-01-01T00:00:01Z"}
+    started["metadata"]["creationTimestamp"] = "2023-01-01T00:00:00Z"
+    info = PodInfo.from_dict(started)
+    assert info.start_micros == start_micros("2024-01-01T00:00:01Z")  # the start time before the creation
+    assert info.has_inter_pod_terms is False
+    created = make_pod("q")
+    created["metadata"]["creationTimestamp"] = "2023-01-01T00:00:00Z"
+    assert PodInfo.from_dict(created).start_micros == start_micros("2023-01-01T00:00:00Z")
+    assert PodInfo.from_dict(make_pod("r")).start_micros == NOT_STARTED
+    anti = make_pod("s")
+    anti["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "a"}}, "topologyKey": "kubernetes.io/hostname"}]}}
+    assert PodInfo.from_dict(anti).has_inter_pod_terms is True
+    # derived, so neither takes part in equality nor changes when only the wire dict does
+    assert info.with_raw({}).start_micros == info.start_micros
