@@ -397,12 +397,32 @@ def strategic_merge_patch(original: dict, patch: Any, *, kind: str, api_version:
     owns it; it may be left half patched when the patch is rejected).
     """
     cls = _root_class(kind, api_version)
+    return _merge_strategically(original if in_place else _deep_copy(original), patch, cls)
+
+
+def _merge_strategically(original: dict, patch: Any, cls: type) -> dict:
+    """The strategic merge of ``patch`` into ``original`` (changed in place), ``cls`` its model class."""
     if type(patch) is not dict:
         raise BadRequest("a strategic merge patch must be a JSON object")
     try:
-        return _MERGER.merge_map(original if in_place else _deep_copy(original), patch, cls)
+        return _MERGER.merge_map(original, patch, cls)
     except StrategicMergeError as exc:
         raise BadRequest(str(exc)) from None
+
+
+def patch_in_place(original: dict, short: str, document: Any, cls: type) -> dict:
+    """:func:`apply_patch` for a caller that owns ``original`` and has done its lookups once:
+    ``short`` is the short patch type (see :func:`patch_type_of`), ``document`` the parsed
+    patch (see :func:`parse_patch`) and ``cls`` the model class of ``original`` (a strategic
+    merge's schema). ``original`` is patched and returned; it may be left half patched when
+    the patch fails. The API server's status-only patches (every scheduler and kubelet status
+    update) take this path.
+    """
+    if short == "strategic":
+        return _merge_strategically(original, document, cls)
+    if short == "merge":
+        return json_merge_patch(original, document, in_place=True)
+    return json_patch(original, document, in_place=True)
 
 
 def _describe(cls: type, key: str) -> tuple[type | None, bool, str | None]:

@@ -50,7 +50,13 @@ from orchestra.api.defaults import apply_defaults, has_defaults
 from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
 from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError
-from orchestra.api.names import is_dns1123_label, is_dns1123_subdomain, validate_annotations
+from orchestra.api.names import (
+    dns1123_label_ok,
+    dns1123_subdomain_ok,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    validate_annotations,
+)
 from orchestra.api.timestamps import now_rfc3339
 from orchestra.api.validation import name_errors, validate, validate_status
 from orchestra.apiserver.admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
@@ -65,7 +71,7 @@ from orchestra.apiserver.errors import (
     status_object,
 )
 from orchestra.apiserver.expiry import ExpiryLeases
-from orchestra.apiserver.patch import apply_patch, parse_patch, touches_status_only
+from orchestra.apiserver.patch import apply_patch, parse_patch, patch_in_place, patch_type_of, touches_status_only
 from orchestra.apiserver.request import UserInfo
 from orchestra.apiserver.strategy import (
     FOREGROUND_FINALIZER,
@@ -643,7 +649,7 @@ class ResourceStorage:
         decides on the request's names alone. Mutation has nothing to do: no plugin is
         registered (the caller checked) and the built-in mutations change decoded objects."""
         request = _admission_request(CREATE, self.rtype, namespace, name, None, None, ctx.user, ctx.dry_run, None)
-        pending = self.admission.validate(request)
+        pending = self.admission.validate_builtin(request)
         if pending is not None:
             await pending
 
@@ -857,8 +863,10 @@ class ResourceStorage:
             # the general path reports it, after the 404 of a missing object
             return await self._patch_generally(namespace, name, patch_type, patch, ctx, subresource)
         status_model = self.strategy.status_model if subresource == "status" else None
-        if status_model is not None and not self.admission.has_plugins and touches_status_only(patch_type, document):
-            return await self._patch_status_alone(namespace, name, patch_type, document, ctx, status_model)
+        if status_model is not None and not self.admission.has_plugins:
+            short = patch_type_of(patch_type)
+            if touches_status_only(short, document):
+                return await self._patch_status_alone(namespace, name, short, document, ctx, status_model)
         return await self._patch_generally(namespace, name, patch_type, document, ctx, subresource)
 
     async def _patch_generally(
@@ -898,10 +906,11 @@ class ResourceStorage:
                                              decoded=decoded)
 
     async def _patch_status_alone(
-        self, namespace: str | None, name: str, patch_type: str, patch: Any, ctx: RequestContext,
+        self, namespace: str | None, name: str, short: str, patch: Any, ctx: RequestContext,
         status_model: type,
     ) -> dict:
-        """A ``/status`` patch that touches only ``status``, without admission plugins.
+        """A ``/status`` patch that touches only ``status``, without admission plugins
+        (``short``: its short patch type; ``patch``: its parsed document).
 
         The general path's outcome with a fraction of its work: the kind's status has no
         defaults and no rules beyond its types (:attr:`Strategy.status_model`), and the rest
@@ -917,29 +926,32 @@ class ResourceStorage:
             current = self._shared_load(key, kv)  # only read: the status is patched on a copy
             old_status = current.get("status")
             target: dict = {"status": copy_json(old_status)} if old_status is not None else {}
-            patched = apply_patch(target, patch_type, patch, kind=self.rtype.kind, api_version=self.rtype.api_version,
-                                  in_place=True)
+            patched = patch_in_place(target, short, patch, self.rtype.cls)
             if type(patched) is not dict or not set(patched) <= {"status"}:
-                return await self._patch_generally(namespace, name, patch_type, patch, ctx, "status")
-            result = {k: v for k, v in current.items() if k != "status"}
-            result["metadata"] = dict(current["metadata"])
+                return await self._patch_generally(namespace, name, short, patch, ctx, "status")
             status = patched.get("status")
             if status is not None:
                 try:
                     status = encode(decode_as(status_model, status))
                 except DecodeError:
-                    return await self._patch_generally(namespace, name, patch_type, patch, ctx, "status")
-                result["status"] = status
+                    return await self._patch_generally(namespace, name, short, patch, ctx, "status")
             if status == old_status:
                 return current
+            # ``result`` is this method's own (its shared parts are the cache's, never changed);
+            # its metadata goes without resourceVersion until the write gives it one
+            result = {k: v for k, v in current.items() if k != "status"}
+            meta = result["metadata"] = dict(current["metadata"])
+            del meta["resourceVersion"]
+            if status is not None:
+                result["status"] = status
             if ctx.dry_run:
+                meta["resourceVersion"] = current["metadata"]["resourceVersion"]
                 return result
-            value = _serialize(_without_rv(result))
-            # ``result`` is this method's own (its shared parts are the cache's, never changed)
+            value = _serialize(result)
             self.cache.expect(key, value, result)
             revision = await self._put(key, value, kv.mod_revision)
             if revision:
-                result["metadata"]["resourceVersion"] = str(revision)
+                meta["resourceVersion"] = str(revision)
                 return result
             self.cache.forget(key)
 
@@ -1323,8 +1335,8 @@ class ResourceStorage:
         if _plain_binding(binding, meta, target):
             # The shape every scheduler sends: checked on the dict, with the model's rules (the
             # URL's name and namespace are strings).
-            errors = name_errors(is_dns1123_subdomain, name, "metadata.name") if is_dns1123_subdomain(name) else []
-            if namespace and is_dns1123_label(namespace):
+            errors = [] if dns1123_subdomain_ok(name) else name_errors(is_dns1123_subdomain, name, "metadata.name")
+            if namespace and not dns1123_label_ok(namespace):
                 errors += name_errors(is_dns1123_label, namespace, "metadata.namespace")
             annotations = meta.get("annotations")
             if annotations is not None:
@@ -1342,7 +1354,7 @@ class ResourceStorage:
             errors.append(FieldError.required("target.name"))
         elif target.get("kind") not in (None, "", "Node"):
             errors.append(FieldError.not_supported("target.kind", target["kind"], ["Node"]))
-        elif type(node) is not str or is_dns1123_subdomain(node):
+        elif not dns1123_subdomain_ok(node):
             errors += name_errors(is_dns1123_subdomain, node, "target.name")
         return errors
 

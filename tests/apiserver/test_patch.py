@@ -19,6 +19,7 @@ from orchestra.apiserver.patch import (
     json_merge_patch,
     json_patch,
     parse_patch,
+    patch_in_place,
     patch_type_of,
     strategic_merge_patch,
     touches_status_only,
@@ -671,3 +672,22 @@ def test_a_strategic_merge_patch_nested_past_the_recursion_limit_is_a_recursion_
         inner = inner["data"]
     with pytest.raises(RecursionError):
         strategic_merge_patch({}, deep, kind="ConfigMap", api_version="v1")
+
+
+@pytest.mark.parametrize("short, document", [
+    ("strategic", {"status": {"conditions": [{"type": "Ready", "status": "True"}], "phase": "Running"}}),
+    ("merge", {"status": {"phase": "Running", "reason": None}}),
+    ("json", [{"op": "add", "path": "/status/conditions/-", "value": {"type": "Ready", "status": "True"}}]),
+])
+def test_patch_in_place_patches_as_apply_patch_does(short, document):
+    """The status-only path's call: the same outcome as :func:`apply_patch`, on the caller's own dict."""
+    from orchestra.api.core import Pod
+
+    original = {"status": {"phase": "Pending", "reason": "Waiting",
+                           "conditions": [{"type": "PodScheduled", "status": "True"}]}}
+    expected = apply_patch(original, short, document, kind="Pod", api_version="v1")
+    mine = copy.deepcopy(original)
+    assert patch_in_place(mine, short, document, Pod) is mine
+    assert mine == expected
+    with pytest.raises(BadRequest, match="strategic merge patch must be a JSON object"):
+        patch_in_place({}, "strategic", ["not", "a", "map"], Pod)

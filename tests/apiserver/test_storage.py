@@ -501,6 +501,7 @@ async def test_a_light_pod_status_patch_reports_and_guards_like_the_general_one(
     # a dry run answers the outcome and writes nothing
     dry = await pods.patch("default", "web", "merge", b'{"status":{"phase":"Running"}}', DRY, subresource="status")
     assert dry["status"]["phase"] == "Running"
+    assert dry["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
     assert (await pods.get("default", "web")).get("status", {}).get("phase") != "Running"
     # the spec stays the stored one; a patch naming metadata takes the general path (its rv guards it)
     with pytest.raises(Conflict):
