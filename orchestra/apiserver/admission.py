@@ -218,6 +218,14 @@ class Admission:
         Returns what is left to await (a namespace phase the cache cannot tell, the plugins'
         hooks), or None when all is done; refusals the built-ins can make at once raise here.
         """
+        return self._validate(request, True)
+
+    def validate_builtin(self, request: AdmissionRequest) -> Awaitable[None] | None:
+        """:meth:`validate` without the plugins' hooks, for a caller that knows none is
+        registered (:attr:`has_plugins` is False): the built-in validation alone."""
+        return self._validate(request, False)
+
+    def _validate(self, request: AdmissionRequest, plugins: bool) -> Awaitable[None] | None:
         rt = request.resource
         if request.operation == DELETE and rt.plural == "namespaces" and request.name in IMMORTAL_NAMESPACES:
             raise Forbidden(
@@ -230,25 +238,26 @@ class Admission:
             cached = self.cached_namespace_phase
             phase = cached(request.namespace) if cached is not None else None
             if phase is None:
-                return self._validate_in_stored_namespace(request)
+                return self._validate_in_stored_namespace(request, plugins)
             if phase != "Active":
                 _refuse_in_namespace(request, phase)
-        return self._validate_rest(request)
+        return self._validate_rest(request, plugins)
 
-    async def _validate_in_stored_namespace(self, request: AdmissionRequest) -> None:
+    async def _validate_in_stored_namespace(self, request: AdmissionRequest, plugins: bool) -> None:
         """:meth:`validate` of a create once the store has told the namespace's phase."""
         phase = await self.namespace_phase(request.namespace)  # type: ignore[arg-type]
         if phase != "Active":
             _refuse_in_namespace(request, phase)
-        pending = self._validate_rest(request)
+        pending = self._validate_rest(request, plugins)
         if pending is not None:
             await pending
 
-    def _validate_rest(self, request: AdmissionRequest) -> Awaitable[None] | None:
-        """NodeRestriction now; the plugins' validation to await (None: no plugin has the hook)."""
+    def _validate_rest(self, request: AdmissionRequest, plugins: bool) -> Awaitable[None] | None:
+        """NodeRestriction now; with ``plugins``, the plugins' validation to await (None: no
+        plugin has the hook)."""
         if request.resource.plural == "nodes":
             _node_restriction(request)
-        impls = self._impls(_VALIDATE)
+        impls = self._impls(_VALIDATE) if plugins else None
         return self._validate_by_plugins(impls, request) if impls else None
 
     async def _validate_by_plugins(self, impls: list[Any], request: AdmissionRequest) -> None:
