@@ -36,6 +36,8 @@ __all__ = [
     "is_dns1035_label",
     "is_dns1123_label",
     "is_dns1123_subdomain",
+    "dns1123_label_ok",
+    "dns1123_subdomain_ok",
     "is_env_var_name",
     "is_qualified_name",
     "is_valid_ip",
@@ -204,6 +206,13 @@ def is_valid_label_value(value: str) -> list[str]:
     if not _full(_LABEL_VALUE_RE, value):
         errs.append(regex_error(_LABEL_VALUE_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
     return errs
+
+
+#: Whether a value is a str the compiled loop accepts as an RFC 1123 label (subdomain): a
+#: yes or no with no error list made, for a check that needs no wording. It may refuse what
+#: :func:`is_dns1123_label` (:func:`is_dns1123_subdomain`) accepts, never the reverse.
+dns1123_label_ok = _compiled.dns1123_label
+dns1123_subdomain_ok = _compiled.dns1123_subdomain
 
 
 def is_dns1123_label(value: str) -> list[str]:

@@ -24,6 +24,8 @@ from orchestra.api.fieldpath import child, index, key
 from orchestra.api.meta import LabelSelectorSpec, ObjectMeta
 from orchestra.api.names import (
     is_config_map_key,
+    dns1123_label_ok,
+    dns1123_subdomain_ok,
     is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
@@ -1324,7 +1326,7 @@ def plain_event_is_valid(event: dict) -> bool:
     if event_type and event_type not in _EVENT_TYPES:
         return False
     name, namespace = meta.get("name"), meta.get("namespace")
-    if not name or is_dns1123_subdomain(name) or (namespace and is_dns1123_label(namespace)):
+    if not dns1123_subdomain_ok(name) or (namespace and not dns1123_label_ok(namespace)):
         return False
     if not involved.get("kind") or not involved.get("name"):
         return False

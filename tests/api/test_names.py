@@ -314,6 +314,7 @@ def test_compiled_dns1123_checks_accept_what_the_regexes_accept(value: str) -> N
     assert compiled_names.dns1123_subdomain(value) is subdomain
     assert (names.is_dns1123_label(value) == []) is label
     assert (names.is_dns1123_subdomain(value) == []) is subdomain
+    assert names.dns1123_label_ok(value) is label and names.dns1123_subdomain_ok(value) is subdomain
 
 
 def test_compiled_dns1123_checks_refuse_what_is_not_a_string() -> None:
