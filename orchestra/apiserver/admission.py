@@ -212,20 +212,14 @@ class Admission:
         for impl in impls:
             await self._call(impl, request)
 
-    def validate(self, request: AdmissionRequest) -> Awaitable[None] | None:
+    def validate(self, request: AdmissionRequest, plugins: bool = True) -> Awaitable[None] | None:
         """NamespaceLifecycle, NodeRestriction, then every plugin's ``orchestra_admission_validate``.
 
         Returns what is left to await (a namespace phase the cache cannot tell, the plugins'
         hooks), or None when all is done; refusals the built-ins can make at once raise here.
+        ``plugins=False``: the built-ins alone, for a caller that found no plugin registered
+        (:attr:`has_plugins`), so the hooks are not looked up again.
         """
-        return self._validate(request, True)
-
-    def validate_builtin(self, request: AdmissionRequest) -> Awaitable[None] | None:
-        """:meth:`validate` without the plugins' hooks, for a caller that knows none is
-        registered (:attr:`has_plugins` is False): the built-in validation alone."""
-        return self._validate(request, False)
-
-    def _validate(self, request: AdmissionRequest, plugins: bool) -> Awaitable[None] | None:
         rt = request.resource
         if request.operation == DELETE and rt.plural == "namespaces" and request.name in IMMORTAL_NAMESPACES:
             raise Forbidden(

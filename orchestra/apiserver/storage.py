@@ -649,7 +649,7 @@ class ResourceStorage:
         decides on the request's names alone. Mutation has nothing to do: no plugin is
         registered (the caller checked) and the built-in mutations change decoded objects."""
         request = _admission_request(CREATE, self.rtype, namespace, name, None, None, ctx.user, ctx.dry_run, None)
-        pending = self.admission.validate_builtin(request)
+        pending = self.admission.validate(request, plugins=False)
         if pending is not None:
             await pending
 

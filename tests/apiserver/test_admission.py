@@ -211,8 +211,8 @@ def test_without_plugins_a_write_the_built_ins_can_judge_at_once_leaves_nothing_
         admission.validate(AdmissionRequest("DELETE", by_kind("v1", "Namespace"), None, "default", user=ALICE))
 
 
-async def test_builtin_validation_refuses_as_validate_does_without_asking_the_plugins():
-    """``validate_builtin``: NamespaceLifecycle and the other built-ins, never a plugin's hook."""
+async def test_validation_without_plugins_refuses_as_the_built_ins_do_and_asks_no_plugin():
+    """``validate(plugins=False)``: NamespaceLifecycle and the other built-ins, never a plugin's hook."""
     async def phase(name):
         return None  # no such namespace
 
@@ -222,12 +222,12 @@ async def test_builtin_validation_refuses_as_validate_does_without_asking_the_pl
     admission = Admission(phase, pm)
     missing = AdmissionRequest("CREATE", by_kind("v1", "ConfigMap"), "gone", "cm", user=ALICE)
     with pytest.raises(NotFound):
-        await admission.validate_builtin(missing)
+        await admission.validate(missing, plugins=False)
     with pytest.raises(Forbidden):
-        admission.validate_builtin(AdmissionRequest("DELETE", by_kind("v1", "Namespace"), None, "default", user=ALICE))
+        admission.validate(AdmissionRequest("DELETE", by_kind("v1", "Namespace"), None, "default", user=ALICE), False)
     admission = Admission(phase, pm, cached_namespace_phase=lambda name: "Active")
-    assert admission.validate_builtin(AdmissionRequest("CREATE", by_kind("v1", "ConfigMap"), "ns", "cm",
-                                                       user=ALICE)) is None
+    assert admission.validate(AdmissionRequest("CREATE", by_kind("v1", "ConfigMap"), "ns", "cm", user=ALICE),
+                              plugins=False) is None
     assert recorder.validated == []
 
 
