@@ -80,9 +80,11 @@ class SchedulerCache:
 
     # ------------------------------------------------------------------ pods
 
-    def add_pod(self, pod: Mapping[str, Any]) -> bool:
-        """A bound pod was added or changed (an assumed one is confirmed); False when not placed."""
-        key = raw_pod_key(pod)
+    def add_pod(self, pod: Mapping[str, Any], key: str | None = None) -> bool:
+        """A bound pod was added or changed (an assumed one is confirmed); False when not placed.
+        ``key``: the pod's ``namespace/name``, when the caller has it already."""
+        if key is None:
+            key = raw_pod_key(pod)
         if is_terminal(pod):
             self.remove_pod(key)
             return False
@@ -93,7 +95,7 @@ class SchedulerCache:
         if key in self._assumed:
             placed = snap.pod(key)
             uid = (pod.get("metadata") or {}).get("uid") or ""
-            if placed is not None and placed.assumed and placed.info.uid == uid and snap.node(placed.slot).name == node_name:
+            if placed is not None and placed.assumed and placed.info.uid == uid and snap.slot_of(node_name) == placed.slot:
                 placed.assumed = False  # confirmed where we put it: keep the accounting
                 del self._assumed[key]
                 self.confirmed += 1

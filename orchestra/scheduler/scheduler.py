@@ -305,7 +305,7 @@ class Scheduler:
                 if self.cache.remove_pod(key) is not None:
                     self.queue.move_all_to_active_or_backoff("AssignedPodDelete", _POD_DELETE_PLUGINS)
                 return
-            self.cache.update_pod(new)
+            self.cache.update_pod(new, key)
             if newly_bound:
                 self.queue.move_all_to_active_or_backoff("AssignedPodAdd", _POD_ADD_PLUGINS)
             elif (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):

@@ -97,8 +97,13 @@ def test_assumed_pod_bound_elsewhere_moves():
     cache.add_node(make_node("n2"))
     pending = make_pod("a", cpu="250m")
     cache.assume(PodInfo.from_dict(pending), "n1")
-    cache.add_pod(bound(pending, "n2"))
+    cache.add_pod(bound(pending, "n2"), "default/a")  # the caller's key, as the scheduler passes it
     assert requested_cpu(cache, "n1") == 0 and requested_cpu(cache, "n2") == 250
+    assert cache.snapshot.pod("default/a").slot == cache.snapshot.slot_of("n2")
+    # a binding event naming a node the snapshot does not know yet: the pod waits for it
+    cache.assume(PodInfo.from_dict(make_pod("b", cpu="100m")), "n1")
+    assert cache.add_pod(bound(make_pod("b", cpu="100m"), "n3"), "default/b")
+    assert cache.snapshot.pod("default/b") is None and requested_cpu(cache, "n1") == 0
 
 
 def test_forget_uncounts_and_leaves_confirmed_pods_alone():
