@@ -258,7 +258,7 @@ class SchedulingQueue:
         active, entries = self._active, self._active_entries
         while active:
             entry = heapq.heappop(active)
-            qpi = self._qpi(entry)
+            qpi = entry[3] if type(entry) is tuple else entry.qpi  # _qpi, inlined: every pod pops once
             key = qpi.key
             if entries.get(key) is entry:
                 del entries[key]
@@ -367,6 +367,8 @@ class SchedulingQueue:
 
     def flush(self) -> None:
         """Move pods whose backoff expired to activeQ, and pods unschedulable for too long back."""
+        if not (self._backoff or self._error_backoff or self._unschedulable):
+            return  # the usual case while pods fit: nothing waits, no clock to read
         now = self.clock()
         for heap in (self._backoff, self._error_backoff):
             while heap and heap[0][0] <= now:
