@@ -460,8 +460,8 @@ class PodInfo:
     terminating: bool = False
     #: :attr:`start_time` as microseconds since the epoch, for ordering pods by start. A pod
     #: without a (readable) start time counts as starting now, after every started pod
-    #: (Kubernetes' ``GetPodStartTime``): :data:`NOT_STARTED`. Set once here: the snapshot
-    #: reads it each time it places the pod.
+    #: (Kubernetes' ``GetPodStartTime``): :data:`NOT_STARTED`. Set once by :meth:`from_dict`:
+    #: the snapshot reads it each time it places the pod.
     start_micros: int = attrs.field(default=NOT_STARTED, eq=False, repr=False)
     #: Whether the pod carries any pod affinity or anti-affinity term (derived, like ``start_micros``).
     has_inter_pod_terms: bool = attrs.field(default=False, eq=False, repr=False)
