@@ -23,9 +23,9 @@ from orchestra.api.errors import FieldError, ValidationError
 from orchestra.api.fieldpath import child, index, key
 from orchestra.api.meta import LabelSelectorSpec, ObjectMeta
 from orchestra.api.names import (
-    is_config_map_key,
     dns1123_label_ok,
     dns1123_subdomain_ok,
+    is_config_map_key,
     is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
