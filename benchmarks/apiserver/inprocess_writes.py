@@ -4,7 +4,7 @@ Run with ``python3 benchmarks/apiserver/inprocess_writes.py [N]`` (default 10,00
 ideally pinned (``taskset -c 0``). It starts an ``APIServer`` on ``memory://``, creates
 ``N`` pods (not timed), then alternates blocks of ``--block`` bindings (the body and path
 ``Scheduler.bind_through_api`` sends) and ``--block`` Scheduled Event creates (the body
-``EventRecorder._write`` sends), both with ``request_status(..., hand_over=True)`` as
+``EventRecorder._write`` sends), both with ``Client.hand_over`` as
 the scheduler calls them, yielding to the loop after each request, with the garbage collector off as in
 ``orchestra bench scheduler``. It prints the process
 CPU time per binding and per Event create, and with ``--json`` one JSON line of them.
@@ -24,7 +24,6 @@ from orchestra.apiserver.server import APIServer
 from orchestra.client import Client
 
 NAMESPACE = "default"
-EVENTS = f"/api/v1/namespaces/{NAMESPACE}/events"
 PODS = f"/api/v1/namespaces/{NAMESPACE}/pods"
 NODES = 100
 
@@ -84,13 +83,13 @@ async def run(n: int, block: int, warmup: int) -> dict[str, float]:
             start = time.process_time()
             for name, uid in chunk:
                 node = f"node-{hash(name) % NODES}"
-                await client.request_status("POST", f"{PODS}/{name}/binding", body=binding_body(name, uid, node),
-                                            hand_over=True)
+                await client.hand_over("POST", "pods", binding_body(name, uid, node), namespace=NAMESPACE, name=name,
+                                       subresource="binding")
                 await asyncio.sleep(0)
             bound = time.process_time()
             for name, uid in chunk:
                 node = f"node-{hash(name) % NODES}"
-                await client.request_status("POST", EVENTS, body=event_body(name, uid, node), hand_over=True)
+                await client.hand_over("POST", "events", event_body(name, uid, node), namespace=NAMESPACE)
                 await asyncio.sleep(0)
             end = time.process_time()
             if measured:

@@ -1,7 +1,7 @@
 """The node agent's events: new Events written by :class:`EventRecorder` to an in-process API server.
 
 Run with ``pytest benchmarks/node/bench_events.py --benchmark-enable``. The recorder hands its
-bodies over (``request_status(..., hand_over=True)``: no encode, no decode, no answer); the
+bodies over (``Client.hand_over``: no encode, no decode, no answer); the
 peer creates the same Events with ``Client.create`` (encoded, decoded and answered), as the
 recorder did before. Compare the two ``us_per_event`` figures of one run.
 """

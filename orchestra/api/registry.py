@@ -9,7 +9,7 @@ import attrs
 
 from orchestra.api import apps, autoscaling, batch, coordination, core
 
-__all__ = ["ResourceType", "resource_types", "by_kind", "by_resource"]
+__all__ = ["ResourceType", "resource_types", "resource_path", "by_kind", "by_resource"]
 
 
 @attrs.frozen(eq=False)
@@ -35,6 +35,21 @@ class ResourceType:
     def api_version(self) -> str:
         """``version`` for the core group, else ``group/version``."""
         return f"{self.group}/{self.version}" if self.group else self.version
+
+
+def resource_path(rt: ResourceType, namespace: str | None = None, name: str | None = None,
+                  subresource: str | None = None) -> str:
+    """The REST path of a collection, an object or a subresource."""
+    base = f"/apis/{rt.group}/{rt.version}" if rt.group else f"/api/{rt.version}"
+    parts = [base]
+    if rt.namespaced and namespace:
+        parts.append(f"namespaces/{namespace}")
+    parts.append(rt.plural)
+    if name:
+        parts.append(name)
+        if subresource:
+            parts.append(subresource)
+    return "/".join(parts)
 
 
 def _rt(

@@ -18,12 +18,13 @@ manifests carrying fields Orchestra does not model.
 from __future__ import annotations
 
 import functools
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable
 
 import orjson
 import yaml
 
 from orchestra.api import codec
+from orchestra.api.registry import ResourceType
 from orchestra.api.selectors import FieldSelector, LabelSelector, SelectorError, escape_field_value
 from orchestra.apiserver.errors import APIError, BadRequest, NotAcceptable, UnsupportedMediaType
 from orchestra.apiserver.patch import patch_type_of
@@ -402,16 +403,21 @@ class ResourceHandler:
             result = await storage.delete_collection(route.namespace, list_options(request), _delete_options(request), ctx)
         return self._encode(request, route, result, status, representation)
 
-    async def write(self, route: ResourceRoute, ctx: RequestContext, body: Any,
-                    patch_type: str | None = None) -> tuple[dict, int]:
+    def write(self, route: ResourceRoute, ctx: RequestContext, body: Any,
+              patch_type: str | None = None) -> Awaitable[tuple[dict, int]]:
         """Run ``route``'s create, update, patch or delete; the object (or Status) and the HTTP status.
 
         ``body``: the request's object (create, update), its patch document or body (patch,
         of ``patch_type``) or its delete options, decoded.
         """
-        storage = self._storage.storage(route.rtype)
-        namespace, name, subresource = route.namespace, route.name, route.subresource
-        verb = route.verb
+        return self.write_parts(route.rtype, route.verb, route.namespace, route.name, route.subresource, ctx, body,
+                                patch_type)
+
+    async def write_parts(self, rtype: ResourceType, verb: str, namespace: str | None, name: str | None,
+                          subresource: str | None, ctx: RequestContext, body: Any,
+                          patch_type: str | None = None) -> tuple[dict, int]:
+        """:meth:`write` of the route these parts make, without making it."""
+        storage = self._storage.storage(rtype)
         if verb == "create":
             if subresource == "binding":
                 return await storage.bind(namespace, name, body, ctx), 201

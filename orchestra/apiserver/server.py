@@ -17,11 +17,12 @@ import ssl
 from pathlib import Path
 from typing import Any, Awaitable
 
+from orchestra.api.registry import ResourceType, resource_path
 from orchestra.apiserver import discovery
 from orchestra.apiserver.auth import Attributes, Authenticator, TokenFile, authorize
 from orchestra.apiserver.certs import PKI, ensure_pki, kubeconfig, kubeconfig_yaml, write_secret
 from orchestra.apiserver.compaction import Compactor
-from orchestra.apiserver.errors import APIError, InternalError, NotFound
+from orchestra.apiserver.errors import APIError, BadRequest, InternalError, NotFound
 from orchestra.apiserver.expiry import EVENT_TTL
 from orchestra.apiserver.handlers import (
     AGGREGATED, JSON, Negotiator, ResourceHandler, encode_body, error_response, object_body, plain_context,
@@ -38,13 +39,11 @@ __all__ = ["APIServer", "ServeError"]
 log = logging.getLogger(__name__)
 
 _ROUTE_CACHE_SIZE = 4096
-#: The verbs :meth:`APIServer.write_in_process` serves itself.
+#: The verbs :meth:`APIServer.write_resource` serves itself.
 _WRITES = frozenset({"create", "update", "patch", "delete"})
 #: Makes a ResourceRoute slot by slot (a write to a new object's path makes one).
 _resource_route = maker(ResourceRoute)
 _NO_QUERY: dict[str, list[str]] = {}
-#: The shared answers of :meth:`APIServer.write_in_process`' successes, by status.
-_WRITTEN: dict[int, Response] = {}
 _HEALTH_CHECKS = frozenset({"", "ping", "etcd", "log"})
 _CONTENT_TYPES = {JSON: "application/json", "yaml": "application/yaml", AGGREGATED: discovery.AGGREGATED_CONTENT_TYPE}
 
@@ -57,6 +56,19 @@ def _unexpected_error(method: str, path: str) -> Response:
     """The 500 of a request that failed with an exception other than an APIError (logged here)."""
     log.exception("unexpected error serving %s %s", method, path)
     return error_response(InternalError(f"an internal error occurred serving {method} {path}"))
+
+
+#: The names a path segment may not be (Kubernetes' IsValidPathSegmentName), nor contain ``/`` or ``%``.
+_DOTS = (".", "..")
+
+
+def _segment_error(what: str, value: str) -> str:
+    """Why ``value`` cannot stand as one segment of a path (client-go's wording)."""
+    if not value:
+        return f"{what} may not be empty"
+    if value in _DOTS:
+        return f"invalid {what} {value!r}: may not be '{value}'"
+    return f"invalid {what} {value!r}: may not contain '/' or '%'"
 
 
 def _client_ssl_context(pki: PKI) -> ssl.SSLContext:
@@ -90,6 +102,9 @@ class APIServer:
         self._routes: dict[tuple[str, str, str | None], tuple[ResourceRoute | PathRoute, Attributes]] = {}
         #: Routes of single objects by the path around the name: ``(method, before, subresource, watch)``.
         self._route_shapes: dict[tuple[str, str, str | None, str | None], ResourceRoute] = {}
+        #: :meth:`write_resource`'s routes by shape: ``(method, type, no namespace, no name, subresource)``
+        #: → the first route of that shape, or False when it is not a write served directly.
+        self._write_shapes: dict[tuple[str, ResourceType, bool, bool, str | None], ResourceRoute | bool] = {}
         self._http: list[HTTPServer] = []
         #: Cluster IP and node port allocation for Services (set by :meth:`create`).
         self.service_allocation: Any = None
@@ -191,37 +206,60 @@ class APIServer:
         except Exception:
             return _unexpected_error(request.method, request.path)
 
-    async def write_in_process(self, *, method: str, path: str, body_object: Any, content_type: str,
-                               user: UserInfo) -> Response:
-        """:meth:`handle_in_process` for a write handed over (``body_object``) without query
-        parameters, by a caller that does not read a successful answer.
+    async def write_resource(self, method: str, rtype: ResourceType, namespace: str | None, name: str | None,
+                             subresource: str | None, body_object: Any, content_type: str,
+                             user: UserInfo) -> int | Response:
+        """A write to an object (or, for a POST, a collection) named by its parts, whose body is
+        handed over (``body_object``, of ``content_type``), for a caller that does not read a
+        successful answer: the HTTP status of a success, or a failure's Status response.
 
-        A resource's create, update, patch or delete runs without a request or a response
-        object of its own: a success answers one shared, bodyless :class:`Response` per
-        status (read it, never change it), a failure its Status response. Any other request
-        takes :meth:`handle_in_process`.
+        What a request to the path of these parts gets, without the path: a resource's
+        create, update, patch or delete runs without a route, a request or a response object
+        of its own. The first write of each shape (method, kind, subresource) is routed by
+        its path, which decides whether the shape is served; any other verb (a collection's
+        DELETE) takes :meth:`handle_in_process`. A name or namespace that is not one path
+        segment is a 400, as client-go refuses it.
         """
         try:
-            route, attributes = self._route(method, path, _NO_QUERY)
-            if type(route) is not ResourceRoute or route.verb not in _WRITES:
-                return await self.handle_in_process(method=method, path=path, query={},
-                                                    headers={"accept": "application/json", "content-type": content_type},
-                                                    body=b"", user=user, body_object=body_object)
+            if name is not None and (not name or name in _DOTS or "/" in name or "%" in name):
+                raise BadRequest(_segment_error("resource name", name))
+            if namespace is not None and (not namespace or namespace in _DOTS or "/" in namespace or "%" in namespace):
+                raise BadRequest(_segment_error("namespace", namespace))
+            shape = self._write_shapes.get((method, rtype, namespace is None, name is None, subresource))
+            if shape is None:
+                shape = self._write_shape(method, rtype, namespace, name, subresource)
+            if shape is False:
+                response = await self.handle_in_process(
+                    method=method, path=resource_path(rtype, namespace, name, subresource), query={},
+                    headers={"accept": "application/json", "content-type": content_type}, body=b"", user=user,
+                    body_object=body_object)
+                return response.status if response.status < 400 and response.stream is None else response
+            verb = shape.verb
+            if shape.namespace is None:
+                namespace = None  # a cluster-scoped kind's path has no namespace
             if user.role != ADMIN:
-                authorize(user, attributes if attributes is not None else route.attributes())
-            if route.verb == "patch":
-                _, status = await self._resources.write(route, plain_context(user), body_object,
-                                                        patch_type_of(content_type))
+                authorize(user, _resource_route(shape.rtype, verb, namespace, name, subresource).attributes())
+            if verb == "patch":
+                _, status = await self._resources.write_parts(shape.rtype, verb, namespace, name, subresource,
+                                                              plain_context(user), body_object,
+                                                              patch_type_of(content_type))
             else:
-                _, status = await self._resources.write(route, plain_context(user), object_body(body_object))
+                _, status = await self._resources.write_parts(shape.rtype, verb, namespace, name, subresource,
+                                                              plain_context(user), object_body(body_object))
         except APIError as exc:
             return error_response(exc)
         except Exception:
-            return _unexpected_error(method, path)
-        answer = _WRITTEN.get(status)
-        if answer is None:
-            answer = _WRITTEN[status] = Response(status)
-        return answer
+            return _unexpected_error(method, resource_path(rtype, namespace, name, subresource))
+        return status
+
+    def _write_shape(self, method: str, rtype: ResourceType, namespace: str | None, name: str | None,
+                     subresource: str | None) -> ResourceRoute | bool:
+        """The route of the first write of this shape, routed by its path, kept for the next
+        ones; False when it is not a create, update, patch or delete."""
+        route, _ = self._route(method, resource_path(rtype, namespace, name, subresource), _NO_QUERY)
+        served = route if type(route) is ResourceRoute and route.verb in _WRITES else False
+        self._write_shapes[(method, rtype, namespace is None, name is None, subresource)] = served
+        return served
 
     def handle_in_process(self, *, method: str, path: str, query: dict[str, list[str]],
                           headers: dict[str, str], body: bytes, user: UserInfo,

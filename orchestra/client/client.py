@@ -18,7 +18,7 @@ import attrs
 import orjson
 
 from orchestra.api import codec
-from orchestra.api.registry import ResourceType, resource_types
+from orchestra.api.registry import ResourceType, resource_path, resource_types
 from orchestra.client.kubeconfig import load_kubeconfig
 from orchestra.client.transport import HTTPTransport, InProcessTransport, RawResponse, Transport
 from orchestra.records import maker
@@ -43,7 +43,7 @@ PATCH_CONTENT_TYPES = {
     "json": "application/json-patch+json",
     "strategic": "application/strategic-merge-patch+json",
 }
-#: ``(method, content type)`` of the requests whose body ``request_status`` may hand over in process.
+#: ``(method, content type)`` of the requests whose body :meth:`Client.hand_over` hands over in process.
 _HANDED_OVER = frozenset(
     [("POST", JSON), ("PUT", JSON), ("DELETE", JSON)] + [("PATCH", t) for t in PATCH_CONTENT_TYPES.values()]
 )
@@ -126,21 +126,6 @@ def resolve_kind(kind: KindRef) -> ResourceType:
     return found
 
 
-def resource_path(rt: ResourceType, namespace: str | None = None, name: str | None = None,
-                  subresource: str | None = None) -> str:
-    """The REST path of a collection, an object or a subresource."""
-    base = f"/apis/{rt.group}/{rt.version}" if rt.group else f"/api/{rt.version}"
-    parts = [base]
-    if rt.namespaced and namespace:
-        parts.append(f"namespaces/{namespace}")
-    parts.append(rt.plural)
-    if name:
-        parts.append(name)
-        if subresource:
-            parts.append(subresource)
-    return "/".join(parts)
-
-
 def _raise_watch_error(status: dict[str, Any]) -> None:
     code = int(status.get("code") or 500)
     raise (ResourceExpired if code == 410 else ApiStatusError)(code, status)
@@ -208,21 +193,12 @@ class Client:
         return orjson.loads(response.body) if response.body else {}
 
     async def request_status(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
-                             body: Any = None, content_type: str = JSON, hand_over: bool = False) -> int:
+                             body: Any = None, content_type: str = JSON) -> int:
         """:meth:`request_json` for a caller that does not need the answer: returns the HTTP status.
 
         Errors still raise :class:`ApiStatusError`. Over the in-process transport the server
-        does not even encode a successful answer. ``hand_over``: the caller gives up ``body``
-        (JSON values, as :mod:`orjson` would encode them) and never touches it again, so over
-        the in-process transport a JSON POST, PUT or DELETE (its options) or a JSON, merge or
-        strategic merge PATCH passes it itself, unencoded; the server may change it.
+        does not even encode a successful answer.
         """
-        if (hand_over and type(body) in (dict, list) and (method, content_type) in _HANDED_OVER
-                and isinstance(self.transport, InProcessTransport)):
-            response = await self.transport.hand_over(method, path, body, query=query, content_type=content_type)
-            if response.status >= 400:
-                raise_for_status(response)
-            return response.status
         send = getattr(self.transport, "request_without_body", None)
         data = body if isinstance(body, (bytes, type(None))) else orjson.dumps(body)
         headers = {"Accept": JSON}
@@ -234,6 +210,30 @@ class Client:
             response = await self.transport.request(method, path, query=query, headers=headers, body=data)
         raise_for_status(response)
         return response.status
+
+    async def hand_over(self, method: str, kind: KindRef, body: Any, *, namespace: str | None = None,
+                        name: str | None = None, subresource: str | None = None, content_type: str = JSON) -> int:
+        """A write whose answer the caller does not read, to the object ``name`` of ``kind`` (or
+        its ``subresource``), or for a POST without ``name`` to the collection: the HTTP status.
+
+        The caller gives up ``body`` (JSON values, as :mod:`orjson` would encode them) and never
+        touches it again: over the in-process transport a JSON POST, PUT or DELETE (its options)
+        or a JSON, merge or strategic merge PATCH passes it itself, unencoded and without a path
+        to format and parse, and the server may change it. Otherwise this is
+        :meth:`request_status` of the object's path. Errors raise :class:`ApiStatusError`.
+        """
+        rt = kind if type(kind) is ResourceType else resolve_kind(kind)
+        transport = self.transport
+        if (isinstance(transport, InProcessTransport) and type(body) in (dict, list)
+                and (method, content_type) in _HANDED_OVER):
+            answer = await transport.write_resource(method, rt, namespace, name, subresource, body, content_type)
+            if type(answer) is int:
+                return answer
+            response = await transport.answer(answer)
+            raise_for_status(response)
+            return response.status
+        return await self.request_status(method, resource_path(rt, namespace, name, subresource), body=body,
+                                         content_type=content_type)
 
     @staticmethod
     def _out(data: dict[str, Any], raw: bool) -> Any:

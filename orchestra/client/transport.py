@@ -9,7 +9,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Mapping, Protocol
 from urllib.parse import urlencode
 
@@ -186,10 +185,13 @@ class InProcessServer(Protocol):
         ``headers``, ``content_type``, ``body`` and ``stream`` (an async iterator of chunks, or None).
         ``body_object``, when given, is the request's body handed over unencoded."""
 
-    async def write_in_process(self, *, method: str, path: str, body_object: Any, content_type: str,
-                               user: Any) -> Any:
-        """Serve a write whose body is handed over, without query parameters, for a caller that
-        does not read a successful answer; returns what :meth:`handle_in_process` does."""
+    def write_resource(self, method: str, rtype: Any, namespace: str | None, name: str | None,
+                       subresource: str | None, body_object: Any, content_type: str,
+                       user: Any) -> Awaitable[Any]:
+        """Serve a write to the object (or collection) named by its parts, whose body is handed
+        over, for a caller that does not read a successful answer: the awaitable of the
+        success's HTTP status (an int), or of a failure's response as :meth:`handle_in_process`
+        returns it."""
 
 
 class _InProcessStream(StreamResponse):
@@ -235,11 +237,6 @@ class _InProcessStream(StreamResponse):
                 await source.aclose()
 
 
-#: ``(status, content type)`` → the answer :meth:`InProcessTransport.hand_over` gives for a success
-#: without a body or headers of its own (frozen, with read-only headers: shared by every caller).
-_BODYLESS_ANSWERS: dict[tuple[int, str], RawResponse] = {}
-
-
 async def _raw_response(response: Any, *, keep_body: bool) -> RawResponse:
     """The in-process server's Response as the transport answers it. Without ``keep_body`` a
     success's body is left unread (and a lazily encoded one unencoded); an error's is kept."""
@@ -276,11 +273,10 @@ class InProcessTransport(Transport):
         self.user = user
 
     def _handle(self, method: str, path: str, query: Query, headers: Mapping[str, str] | None,
-                body: bytes, body_object: Any = None) -> Awaitable[Any]:
+                body: bytes) -> Awaitable[Any]:
         return self.server.handle_in_process(
             method=method, path=path, query=_query_lists(query) if query else {},
             headers={k.lower(): v for k, v in headers.items()} if headers else {}, body=body, user=self.user,
-            body_object=body_object,
         )
 
     async def request(self, method: str, path: str, *, query: Query = None, headers: Mapping[str, str] | None = None,
@@ -288,38 +284,27 @@ class InProcessTransport(Transport):
         return await _raw_response(await self._handle(method, path, query, headers, body or b""), keep_body=True)
 
     async def request_without_body(self, method: str, path: str, *, query: Query = None,
-                                   headers: Mapping[str, str] | None = None, body: bytes | None = None,
-                                   body_object: Any = None) -> RawResponse:
+                                   headers: Mapping[str, str] | None = None,
+                                   body: bytes | None = None) -> RawResponse:
         """:meth:`request` for a caller that does not read a successful answer: its body is left
-        unencoded and comes back empty (an error's Status body is kept). ``body_object``: the
-        request's body handed over as it is, instead of ``body`` (the server owns it from then on)."""
-        response = await self._handle(method, path, query, headers, body or b"", body_object)
+        unencoded and comes back empty (an error's Status body is kept)."""
+        response = await self._handle(method, path, query, headers, body or b"")
         return await _raw_response(response, keep_body=False)
 
-    async def hand_over(self, method: str, path: str, body_object: Any, *, query: Query = None,
-                        content_type: str = "application/json") -> RawResponse:
-        """:meth:`request_without_body` for a request whose body is ``body_object`` itself (JSON values
-        the server owns from then on, of ``content_type``), asking for a JSON answer."""
-        if query:
-            response = await self.server.handle_in_process(
-                method=method, path=path, query=_query_lists(query),
-                headers={"accept": "application/json", "content-type": content_type},
-                body=b"", user=self.user, body_object=body_object,
-            )
-        else:
-            response = await self.server.write_in_process(method=method, path=path, body_object=body_object,
-                                                           content_type=content_type, user=self.user)
-        status = response.status
-        if status < 400 and response.stream is None and not response.headers:
-            # The common answer: one shared, read-only RawResponse per status and content type.
-            shape = (status, response.content_type)
-            answer = _BODYLESS_ANSWERS.get(shape)
-            if answer is None:
-                answer = RawResponse(status, MappingProxyType({"content-type": response.content_type}), b"")
-                if len(_BODYLESS_ANSWERS) < 64:
-                    _BODYLESS_ANSWERS[shape] = answer
-            return answer
-        return await _raw_response(response, keep_body=False)
+    def write_resource(self, method: str, rtype: Any, namespace: str | None, name: str | None,
+                       subresource: str | None, body_object: Any, content_type: str) -> Awaitable[Any]:
+        """A write to the object (or collection) named by its parts, whose body is ``body_object``
+        itself (JSON values the server owns from then on, of ``content_type``): the awaitable of
+        the success's HTTP status, an int, or else of the server's response, which
+        :meth:`answer` reads (see :meth:`InProcessServer.write_resource`)."""
+        return self.server.write_resource(method, rtype, namespace, name, subresource, body_object, content_type,
+                                          self.user)
+
+    @staticmethod
+    def answer(response: Any) -> Awaitable[RawResponse]:
+        """:meth:`write_resource`'s answer when it is not a status: the response with its body
+        if it is an error's (a success's is left unread)."""
+        return _raw_response(response, keep_body=False)
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, path: str, *, query: Query = None,

@@ -16,7 +16,7 @@ import secrets
 from typing import Any
 
 from orchestra.aio import cancel_and_wait, wait_for
-from orchestra.client import ApiStatusError, Client, TransportError
+from orchestra.client import ApiStatusError, Client, TransportError, resolve_kind
 
 __all__ = ["EventRecorder", "NORMAL", "WARNING", "COMPONENT", "pod_reference", "container_field_path", "rfc3339"]
 
@@ -27,6 +27,7 @@ NORMAL, WARNING = "Normal", "Warning"
 COMPONENT = "kubelet"
 _QUEUE_LIMIT = 10_000
 _REMEMBERED = 4096
+_EVENTS = resolve_kind("events")
 
 
 def rfc3339(when: dt.datetime | None = None) -> str:
@@ -134,8 +135,7 @@ class EventRecorder:
             "reportingInstance": self.host,
         }
         # Handed over: in process the server takes the dict itself (no encode, no decode, no answer).
-        await self.client.request_status("POST", f"/api/v1/namespaces/{namespace}/events", body=event,
-                                         hand_over=True)
+        await self.client.hand_over("POST", _EVENTS, event, namespace=namespace)
         self._written[key] = (name, namespace, 1)
         if len(self._written) > _REMEMBERED:
             self._written.popitem(last=False)

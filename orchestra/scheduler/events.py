@@ -17,7 +17,8 @@ from typing import Any
 
 from orchestra.aio import cancel_and_wait
 from orchestra.api.timestamps import now_rfc3339
-from orchestra.client import ApiStatusError, Client
+from orchestra.client import ApiStatusError, Client, resolve_kind
+from orchestra.client.client import PATCH_CONTENT_TYPES
 from orchestra.client.transport import TransportError
 from orchestra.scheduler.podinfo import PodInfo
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 NORMAL = "Normal"
 WARNING = "Warning"
 _SEEN_LIMIT = 4096
+_EVENTS = resolve_kind("events")
 
 #: A queued event: (namespace, pod name, pod uid, type, reason, action, message, timestamp). A
 #: tuple, not a dict: every scheduled pod queues one.
@@ -105,10 +107,8 @@ class EventRecorder:
         if seen is not None:
             name, count = seen
             try:
-                await self.client.request_status(
-                    "PATCH", f"/api/v1/namespaces/{ns}/events/{name}",
-                    body={"count": count + 1, "lastTimestamp": when},
-                    content_type="application/merge-patch+json", hand_over=True)
+                await self.client.hand_over("PATCH", _EVENTS, {"count": count + 1, "lastTimestamp": when},
+                                            namespace=ns, name=name, content_type=PATCH_CONTENT_TYPES["merge"])
                 self._seen[key] = (name, count + 1)
                 self._seen.move_to_end(key)
                 self.written += 1
@@ -126,7 +126,7 @@ class EventRecorder:
             "firstTimestamp": when, "lastTimestamp": when, "count": 1, "type": event_type, "action": action,
             "reportingComponent": self.component, "reportingInstance": self.instance,
         }  # in the order of the Event model's fields, as the API server writes a decoded Event
-        await self.client.request_status("POST", f"/api/v1/namespaces/{ns}/events", body=body, hand_over=True)
+        await self.client.hand_over("POST", _EVENTS, body, namespace=ns)
         self._seen[key] = (name, 1)
         if len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)

@@ -45,7 +45,8 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from orchestra.aio import cancel_and_wait
 from orchestra.api.timestamps import now_rfc3339
-from orchestra.client import ApiStatusError, Client, Informer
+from orchestra.client import ApiStatusError, Client, Informer, resolve_kind
+from orchestra.client.client import PATCH_CONTENT_TYPES
 from orchestra.client.leaderelection import LeaderElector
 from orchestra.client.transport import TransportError
 from orchestra.scheduler.cache import SchedulerCache, is_terminal, raw_pod_key
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 
 #: The identity the scheduler uses over an in-process client.
 SCHEDULER_USER = "system:kube-scheduler"
+_PODS = resolve_kind("pods")
+_STRATEGIC = PATCH_CONTENT_TYPES["strategic"]
 
 #: Plugins whose rejections a cluster event may resolve (Kubernetes' EventsToRegister, simplified).
 _NODE_EVENT_PLUGINS = None  # any node change may help any plugin
@@ -461,8 +464,8 @@ class Scheduler:
                 "metadata": {"name": pod.name, "namespace": pod.namespace, **({"uid": pod.uid} if pod.uid else {})},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
         try:
-            await self.client.request_status("POST", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/binding",
-                                             body=body, hand_over=True)
+            await self.client.hand_over("POST", _PODS, body, namespace=pod.namespace, name=pod.name,
+                                        subresource="binding")
         except (ApiStatusError, TransportError, OSError) as exc:
             return Status.error(f"binding rejected: {exc}")
         return SUCCESS
@@ -522,9 +525,8 @@ class Scheduler:
         if nominated is not None:
             patch["status"]["nominatedNodeName"] = nominated
         try:
-            await self.client.request_status(
-                "PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status", body=patch,
-                content_type="application/strategic-merge-patch+json", hand_over=True)
+            await self.client.hand_over("PATCH", _PODS, patch, namespace=pod.namespace, name=pod.name,
+                                        subresource="status", content_type=_STRATEGIC)
         except (ApiStatusError, TransportError, OSError) as exc:
             log.warning("cannot update the PodScheduled condition of %s: %s", pod.key, exc)
 
@@ -576,10 +578,9 @@ class Scheduler:
         condition = {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
                      "message": f"{preemptor.scheduler_name}: preempting to accommodate a higher priority pod",
                      "lastTransitionTime": now_rfc3339()}
-        await self.client.request_status(
-            "PATCH", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}/status",
-            body={"status": {"conditions": [condition]}}, content_type="application/strategic-merge-patch+json",
-            hand_over=True)
+        await self.client.hand_over("PATCH", _PODS, {"status": {"conditions": [condition]}},
+                                    namespace=victim.namespace, name=victim.name, subresource="status",
+                                    content_type=_STRATEGIC)
 
     async def _delete_victim(self, victim: PodInfo) -> None:
         """Delete a preemption victim with the configured grace period, on the condition that it
@@ -590,8 +591,7 @@ class Scheduler:
             options["gracePeriodSeconds"] = grace
         if victim.uid:
             options["preconditions"] = {"uid": victim.uid}
-        await self.client.request_status(
-            "DELETE", f"/api/v1/namespaces/{victim.namespace}/pods/{victim.name}", body=options, hand_over=True)
+        await self.client.hand_over("DELETE", _PODS, options, namespace=victim.namespace, name=victim.name)
 
     async def _preempt(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...]) -> None:
         """Delete the victims through the API and clear lower-priority nominations on ``node``."""
@@ -599,10 +599,9 @@ class Scheduler:
             if other.key != pod.key and other.priority < pod.priority:
                 self.queue.delete_nomination(other.key)
                 try:
-                    await self.client.request_status(
-                        "PATCH", f"/api/v1/namespaces/{other.namespace}/pods/{other.name}/status",
-                        body={"status": {"nominatedNodeName": None}}, content_type="application/merge-patch+json",
-                        hand_over=True)
+                    await self.client.hand_over(
+                        "PATCH", _PODS, {"status": {"nominatedNodeName": None}}, namespace=other.namespace,
+                        name=other.name, subresource="status", content_type=PATCH_CONTENT_TYPES["merge"])
                 except (ApiStatusError, TransportError, OSError) as exc:
                     log.warning("cannot clear the nominated node of %s: %s", other.key, exc)
         for victim in victims:

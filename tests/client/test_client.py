@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from orchestra.apiserver import APIServer
@@ -53,43 +54,54 @@ async def test_request_status_raises_the_servers_status_with_its_causes(server):
 async def test_a_handed_over_body_is_taken_as_it_is_and_checked_as_any_other(server):
     client = Client.in_process(server, ADMIN)
     body = config_map("handed")
-    assert await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=body,
-                                       hand_over=True) == 201
+    assert await client.hand_over("POST", "configmaps", body, namespace="default") == 201
     cache = _config_map_cache(server)
     await cache.wait_for_revision(await server.store.current_revision())
     cached = cache.get(b"/registry/configmaps/default/handed")
     assert body["metadata"]["uid"] == cached["metadata"]["uid"]  # the server took the dict itself, no copy
     with pytest.raises(ApiStatusError) as invalid:
-        await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("Bad_Name"),
-                                    hand_over=True)
+        await client.hand_over("POST", "configmaps", config_map("Bad_Name"), namespace="default")
     assert invalid.value.code == 422
     with pytest.raises(ApiStatusError) as taken:
-        await client.request_status("POST", "/api/v1/namespaces/default/configmaps", body=config_map("handed"),
-                                    hand_over=True)
+        await client.hand_over("POST", "configmaps", config_map("handed"), namespace="default")
     assert taken.value.code == 409
     # A patch's document and a delete's options are handed over too, and checked as any other.
-    patch = {"data": {"k": "w"}}
-    assert await client.request_status("PATCH", "/api/v1/namespaces/default/configmaps/handed", body=patch,
-                                       content_type="application/merge-patch+json", hand_over=True) == 200
+    assert await client.hand_over("PATCH", "configmaps", {"data": {"k": "w"}}, namespace="default", name="handed",
+                                  content_type="application/merge-patch+json") == 200
     operations = [{"op": "add", "path": "/data/j", "value": "x"}]
-    assert await client.request_status("PATCH", "/api/v1/namespaces/default/configmaps/handed", body=operations,
-                                       content_type="application/json-patch+json", hand_over=True) == 200
+    assert await client.hand_over("PATCH", "configmaps", operations, namespace="default", name="handed",
+                                  content_type="application/json-patch+json") == 200
     stored = await client.get("configmaps", "handed", namespace="default", raw=True)
     assert stored["data"] == {"k": "w", "j": "x"}
     with pytest.raises(ApiStatusError) as bad_patch:
-        await client.request_status("PATCH", "/api/v1/namespaces/default/configmaps/handed", body={"data": 5},
-                                    content_type="application/merge-patch+json", hand_over=True)
+        await client.hand_over("PATCH", "configmaps", {"data": 5}, namespace="default", name="handed",
+                               content_type="application/merge-patch+json")
     assert bad_patch.value.code == 400
     with pytest.raises(ApiStatusError) as stale:
-        await client.request_status("DELETE", "/api/v1/namespaces/default/configmaps/handed",
-                                    body={"preconditions": {"uid": "not-its-uid"}}, hand_over=True)
+        await client.hand_over("DELETE", "configmaps", {"preconditions": {"uid": "not-its-uid"}},
+                               namespace="default", name="handed")
     assert stale.value.code == 409
-    assert await client.request_status("DELETE", "/api/v1/namespaces/default/configmaps/handed",
-                                       body={"preconditions": {"uid": cached["metadata"]["uid"]}},
-                                       hand_over=True) == 200
+    assert await client.hand_over("DELETE", "configmaps", {"preconditions": {"uid": cached["metadata"]["uid"]}},
+                                  namespace="default", name="handed") == 200
     with pytest.raises(ApiStatusError) as gone:
         await client.get("configmaps", "handed", namespace="default", raw=True)
     assert gone.value.code == 404
+
+
+async def test_a_hand_over_the_transport_cannot_take_as_it_is_goes_by_its_path(server):
+    """A body of bytes, or a content type that is not handed over, is sent to the object's path
+    as :meth:`Client.request_status` sends it; so is every hand-over over HTTP."""
+    client = Client.in_process(server, ADMIN)
+    encoded = orjson.dumps(config_map("encoded"))
+    assert await client.hand_over("POST", "configmaps", encoded, namespace="default") == 201
+    assert await client.hand_over("PATCH", "configmaps", b'{"data": {"k": "y"}}', namespace="default",
+                                  name="encoded", content_type="application/merge-patch+json") == 200
+    stored = await client.get("configmaps", "encoded", namespace="default", raw=True)
+    assert stored["data"] == {"k": "y"}
+    with pytest.raises(ApiStatusError) as refused:
+        await client.hand_over("PATCH", "configmaps", {"data": {}}, namespace="default", name="encoded",
+                               content_type="text/plain")
+    assert refused.value.code == 415
 
 
 async def test_in_process_answers_are_encoded_only_when_read(server):
