@@ -11,7 +11,7 @@ __all__ = [
     "decode_str", "decode_int", "decode_bool", "decode_float", "decode_any",
     "union_decoder", "list_decoder", "map_decoder", "as_decoder",
     "copy_list", "copy_dict", "copy_json_encoder", "list_encoder", "map_encoder", "as_encoder",
-    "copy_json", "is_string_map", "SlotRecord",
+    "copy_json", "is_string_map", "matches_shape", "SlotRecord",
 ]
 
 def configure(
@@ -91,6 +91,10 @@ def copy_json(value: Any, /) -> Any:
 def is_string_map(value: Any, keys: frozenset[str] | None = None, any_value: frozenset[str] | None = None) -> bool:
     """Whether ``value`` is a dict whose every value is a str, but under the keys of ``any_value``,
     whose values may be anything; with ``keys``, also whose every key is one of them."""
+
+def matches_shape(value: Any, shape: dict[str, Any]) -> bool:
+    """Whether ``value`` is a dict whose every key is one of ``shape``'s and whose every value has
+    exactly the type ``shape`` gives that key, or matches the nested shape ``shape`` gives it."""
 
 class SlotRecord:
     """Makes (``record(*values)``, one value per field, in order; the fields after the first

@@ -42,7 +42,7 @@ __all__ = [
     "decode_str", "decode_int", "decode_bool", "decode_float", "decode_any",
     "union_decoder", "list_decoder", "map_decoder", "as_decoder",
     "copy_list", "copy_dict", "copy_json_encoder", "list_encoder", "map_encoder", "as_encoder",
-    "copy_json", "is_string_map", "SlotRecord",
+    "copy_json", "is_string_map", "matches_shape", "SlotRecord",
 ]
 
 cdef extern from "Python.h":
@@ -669,6 +669,30 @@ def is_string_map(object value, frozenset keys=None, frozenset any_value=None):
         if keys is not None and not PySet_Contains(keys, <object>k):
             return False
         if type(<object>v) is not str and (any_value is None or not PySet_Contains(any_value, <object>k)):
+            return False
+    return True
+
+
+def matches_shape(object value, dict shape):
+    """Whether ``value`` is a dict whose every key is one of ``shape``'s and whose every value
+    has the type ``shape`` gives that key exactly (``str``, ``int``: not a subclass, so no
+    ``bool`` for an ``int``), or, where ``shape`` gives a dict, matches that shape in turn.
+    Keys ``shape`` names may be missing. A JSON shape check on the dict itself, for the write
+    pipeline's fast paths."""
+    if type(value) is not dict:
+        return False
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    cdef PyObject* want
+    while PyDict_Next(value, &pos, &k, &v):
+        want = PyDict_GetItemWithError(shape, <object>k)
+        if want == NULL:
+            return False
+        if type(<object>want) is dict:
+            if not matches_shape(<object>v, <dict>want):
+                return False
+        elif <PyObject*>Py_TYPE(<object>v) != want:
             return False
     return True
 

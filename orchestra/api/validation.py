@@ -53,8 +53,8 @@ __all__ = [
 ]
 
 try:
-    from orchestra._ext.codec import is_string_map
-except ImportError:  # not built: the same check in Python
+    from orchestra._ext.codec import is_string_map, matches_shape
+except ImportError:  # not built: the same checks in Python
 
     def is_string_map(value: Any, keys: frozenset[str] | None = None,
                       any_value: frozenset[str] = frozenset()) -> bool:
@@ -62,6 +62,17 @@ except ImportError:  # not built: the same check in Python
         only ``keys`` as keys when given."""
         return type(value) is dict and all((type(v) is str or k in any_value) and (keys is None or k in keys)
                                            for k, v in value.items())
+
+    def matches_shape(value: Any, shape: dict[str, Any]) -> bool:
+        """Whether ``value`` is a dict whose every key is one of ``shape``'s and whose every value
+        has exactly the type ``shape`` gives that key, or matches the nested shape it gives."""
+        if type(value) is not dict:
+            return False
+        for k, v in value.items():
+            want = shape.get(k)
+            if want is None or (not matches_shape(v, want) if type(want) is dict else type(v) is not want):
+                return False
+        return True
 
 
 Errors = list[FieldError]
@@ -1291,15 +1302,17 @@ def _validate_event(event: core.Event) -> Errors:
     return errs
 
 
-#: The keys of a plain Event (see :func:`plain_event_is_valid`): its string fields, and the
-#: fields of other types, checked apart.
-_PLAIN_EVENT_NON_STRINGS = frozenset({"metadata", "involvedObject", "source", "count"})
-_PLAIN_EVENT_KEYS = _PLAIN_EVENT_NON_STRINGS | {"apiVersion", "kind", "reason", "message", "firstTimestamp",
-                                                "lastTimestamp", "eventTime", "type", "action",
-                                                "reportingComponent", "reportingInstance"}
-_PLAIN_EVENT_METADATA = frozenset({"name", "namespace", "uid", "creationTimestamp"})
-_OBJECT_REFERENCE_KEYS = frozenset({"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"})
-_EVENT_SOURCE_KEYS = frozenset({"component", "host"})
+#: The shape of a plain Event (see :func:`plain_event_is_valid`): each key it may have, and the
+#: exact type of its value, or the shape of the section under it.
+_PLAIN_EVENT_SHAPE: dict[str, Any] = {
+    **dict.fromkeys(("apiVersion", "kind", "reason", "message", "firstTimestamp", "lastTimestamp", "eventTime",
+                     "type", "action", "reportingComponent", "reportingInstance"), str),
+    "count": int,
+    "metadata": dict.fromkeys(("name", "namespace", "uid", "creationTimestamp"), str),
+    "involvedObject": dict.fromkeys(("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion",
+                                     "fieldPath"), str),
+    "source": dict.fromkeys(("component", "host"), str),
+}
 _EVENT_TYPES = frozenset({"Normal", "Warning"})
 
 
@@ -1313,16 +1326,12 @@ def plain_event_is_valid(event: dict) -> bool:
     unchanged, but for the order of its keys; the API server stores it as it is. False
     says nothing: such an Event takes the full path, which reports what is wrong.
     """
-    if not is_string_map(event, _PLAIN_EVENT_KEYS, _PLAIN_EVENT_NON_STRINGS):
+    if not matches_shape(event, _PLAIN_EVENT_SHAPE):
         return False
     meta, involved = event.get("metadata"), event.get("involvedObject")
-    if not is_string_map(meta, _PLAIN_EVENT_METADATA) or not is_string_map(involved, _OBJECT_REFERENCE_KEYS):
+    if meta is None or involved is None or event.get("count", 0) < 0:
         return False
-    source, count, event_type = event.get("source"), event.get("count"), event.get("type")
-    if source is not None and not is_string_map(source, _EVENT_SOURCE_KEYS):
-        return False
-    if count is not None and (type(count) is not int or count < 0):
-        return False
+    event_type = event.get("type")
     if event_type and event_type not in _EVENT_TYPES:
         return False
     name, namespace = meta.get("name"), meta.get("namespace")

@@ -400,6 +400,45 @@ def test_compiled_and_python_agree_on_random_wire_dicts(case: tuple[type, dict])
         _same_in_both(lambda: decode_as(cls, encode(obj)))
 
 
+#: ``(value, shape, matches)``: what :func:`matches_shape` answers, compiled or not (as source, so
+#: that the Python fallback can be asked in a process of its own).
+_SHAPE_CASES_SOURCE = """[
+    ({}, {"a": str}, True),
+    ({"a": "x", "n": 1}, {"a": str, "n": int}, True),
+    ({"a": "x", "s": {"b": "y"}}, {"a": str, "s": {"b": str, "c": str}}, True),
+    ({"z": "x"}, {"a": str}, False),  # a key the shape does not name
+    ({"n": True}, {"n": int}, False),  # exactly int: a bool is not one
+    ({"a": None}, {"a": str}, False),  # no null
+    ({"s": {"b": 1}}, {"s": {"b": str}}, False),  # a nested value of the wrong type
+    ({"s": "b"}, {"s": {"b": str}}, False),  # a section that is not a dict
+    ({"s": {"d": {}}}, {"s": {"d": {"e": int}}}, True),
+    (None, {}, False),
+    (["a"], {"a": str}, False),
+]"""
+_SHAPE_CASES = eval(_SHAPE_CASES_SOURCE)
+
+
+@needs_compiled
+def test_matches_shape_checks_keys_and_exact_types_to_any_depth() -> None:
+    from orchestra._ext.codec import matches_shape
+
+    for value, shape, expected in _SHAPE_CASES:
+        assert matches_shape(value, shape) is expected, (value, shape)
+    assert not matches_shape({"a": type("S", (str,), {})("x")}, {"a": str})  # exactly str
+
+
+def test_the_python_matches_shape_answers_as_the_compiled_one() -> None:
+    script = f"""
+import sys
+sys.modules["orchestra._ext.codec"] = None  # makes the import fail
+from orchestra.api.validation import matches_shape
+print([matches_shape(value, shape) for value, shape, _ in {_SHAPE_CASES_SOURCE}])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr([expected for _, _, expected in _SHAPE_CASES])
+
+
 @needs_compiled
 def test_is_string_map_checks_a_flat_section_on_the_dict() -> None:
     from orchestra._ext.codec import is_string_map
