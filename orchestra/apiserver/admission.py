@@ -212,6 +212,18 @@ class Admission:
         for impl in impls:
             await self._call(impl, request)
 
+    def admits_plain_create(self, rtype: ResourceType, namespace: str | None) -> bool:
+        """Whether the built-ins let a create of ``rtype`` in ``namespace`` through without a
+        request to look at: NodeRestriction concerns only nodes, and NamespaceLifecycle lets
+        a create into a namespace the cache knows as Active. False says nothing: the caller
+        runs :meth:`validate`, which decides (and says why it refuses)."""
+        if rtype.plural == "nodes":
+            return False
+        if not (rtype.namespaced and namespace):
+            return True
+        cached = self.cached_namespace_phase
+        return cached is not None and cached(namespace) == "Active"
+
     def validate(self, request: AdmissionRequest, plugins: bool = True) -> Awaitable[None] | None:
         """NamespaceLifecycle, NodeRestriction, then every plugin's ``orchestra_admission_validate``.
 

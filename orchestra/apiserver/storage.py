@@ -646,8 +646,9 @@ class ResourceStorage:
 
     async def _admit_plain(self, namespace: str | None, name: str, ctx: RequestContext) -> None:
         """The built-in admission of a plain create (:attr:`Strategy.plain_create`), which
-        decides on the request's names alone. Mutation has nothing to do: no plugin is
-        registered (the caller checked) and the built-in mutations change decoded objects."""
+        decides on the request's names alone, when :meth:`Admission.admits_plain_create` cannot
+        tell at once. Mutation has nothing to do: no plugin is registered (the caller checked)
+        and the built-in mutations change decoded objects."""
         request = _admission_request(CREATE, self.rtype, namespace, name, None, None, ctx.user, ctx.dry_run, None)
         pending = self.admission.validate(request, plugins=False)
         if pending is not None:
@@ -762,7 +763,8 @@ class ResourceStorage:
         if plain:
             name = obj["metadata"]["name"]
             result = obj
-            await self._admit_plain(namespace, name, ctx)
+            if not self.admission.admits_plain_create(self.rtype, namespace):
+                await self._admit_plain(namespace, name, ctx)
         else:
             if model is None:
                 self.strategy.prepare_for_create(obj)

@@ -19,7 +19,7 @@ from orchestra.apiserver.admission import (
 )
 from orchestra.apiserver.errors import Forbidden, InternalError, Invalid, NotFound
 from orchestra.apiserver.registry_storage import StorageRegistry
-from orchestra.apiserver.request import UserInfo
+from orchestra.apiserver.request import NODE, UserInfo
 from orchestra.apiserver.storage import RequestContext
 from orchestra.plugin_manager import get_plugin_manager
 from orchestra.store import open_store
@@ -229,6 +229,29 @@ async def test_validation_without_plugins_refuses_as_the_built_ins_do_and_asks_n
     assert admission.validate(AdmissionRequest("CREATE", by_kind("v1", "ConfigMap"), "ns", "cm", user=ALICE),
                               plugins=False) is None
     assert recorder.validated == []
+
+
+@pytest.mark.parametrize(("kind", "namespace", "cached", "admitted"), [
+    (("v1", "Event"), "ns", "Active", True),
+    (("v1", "Event"), "ns", "Terminating", False),  # validate refuses it, and says why
+    (("v1", "Event"), "ns", None, False),  # the cache cannot tell: validate asks the store
+    (("v1", "Namespace"), None, None, True),  # cluster-scoped: no namespace to be in
+    (("v1", "Node"), None, "Active", False),  # NodeRestriction looks at the request
+])
+async def test_a_plain_create_is_admitted_at_once_only_where_validate_would_admit_it(kind, namespace, cached,
+                                                                                    admitted):
+    async def phase(name):
+        return None  # not in the store either
+
+    admission = Admission(phase, None, cached_namespace_phase=lambda name: cached)
+    rtype = by_kind(*kind)
+    assert admission.admits_plain_create(rtype, namespace) is admitted
+    if admitted:  # then validate lets it through too
+        await _validated(admission, AdmissionRequest("CREATE", rtype, namespace, "x", user=ALICE))
+    else:  # and validate refuses some of them (a node agent's create of another node, here)
+        node = UserInfo("system:node:a", NODE, ("system:nodes",))
+        with pytest.raises((Forbidden, NotFound)):
+            await _validated(admission, AdmissionRequest("CREATE", rtype, namespace, "x", user=node))
 
 
 # --------------------------------------------------------------------------- plugin hooks
