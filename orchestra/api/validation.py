@@ -53,15 +53,8 @@ __all__ = [
 ]
 
 try:
-    from orchestra._ext.codec import is_string_map, matches_shape
-except ImportError:  # not built: the same checks in Python
-
-    def is_string_map(value: Any, keys: frozenset[str] | None = None,
-                      any_value: frozenset[str] = frozenset()) -> bool:
-        """Whether ``value`` is a dict of str values (but under the keys of ``any_value``), with
-        only ``keys`` as keys when given."""
-        return type(value) is dict and all((type(v) is str or k in any_value) and (keys is None or k in keys)
-                                           for k, v in value.items())
+    from orchestra._ext.codec import matches_shape
+except ImportError:  # not built: the same check in Python
 
     def matches_shape(value: Any, shape: dict[str, Any]) -> bool:
         """Whether ``value`` is a dict whose every key is one of ``shape``'s and whose every value
