@@ -202,6 +202,10 @@ class CacheWatcher:
         self.buffer: collections.deque[WatchEvent] = collections.deque()
         self.closed = False
         self._waiter: asyncio.Future[None] | None = None
+        #: The timer that ends a wait at :attr:`_timer_at` (loop time), kept from one wait to the
+        #: next while the time stays the same: every event would otherwise arm and cancel one.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._filters = not label_selector.empty or not field_selector.empty
 
     def matches_object(self, obj: dict) -> bool:
@@ -244,15 +248,20 @@ class CacheWatcher:
         """Queue what this watcher sees of ``event``; end the watcher if it fell too far behind."""
         if self.closed:
             return
-        watch_event = self.convert(event)
-        if watch_event is None:
-            return
+        if self._filters or (self.namespace is not None and event.namespace != self.namespace):
+            watch_event = self.convert(event)
+            if watch_event is None:
+                return
+        else:  # convert's answer for a watcher without selectors, without its call
+            watch_event = event._as_is or event.as_is()
         if len(self.buffer) >= self.maxsize:
             log.info("watcher of %s fell %d events behind; ending it", self.cache.resource, self.maxsize)
             self.close()
             return
         self.buffer.append(watch_event)
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def push(self, event: WatchEvent) -> None:
         """Queue an already converted event."""
@@ -268,23 +277,32 @@ class CacheWatcher:
         if not self.closed:
             self.closed = True
             self.cache._watchers.discard(self)
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = self._timer_at = None
             self._wake()
 
-    async def wait(self, timeout: float | None) -> None:
-        """Wait until an event is buffered, the watcher closes, or ``timeout`` seconds pass."""
+    async def wait(self, until: float | None) -> None:
+        """Wait until an event is buffered, the watcher closes, or the loop's clock reaches ``until``."""
         if self.buffer or self.closed:
             return
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
         # A timer that wakes the waiter, rather than asyncio.wait (a task set, callbacks and a
-        # timer per call): every watcher with bookmarks waits like this after every event.
-        timer = None if timeout is None else loop.call_later(max(timeout, 0), self._wake)
+        # timer per call); the same one for every wait until the same time.
+        if until != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None if until is None else loop.call_at(until, self._time_up)
+            self._timer_at = until
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+
+    def _time_up(self) -> None:
+        self._timer = self._timer_at = None  # spent: the next wait arms another, even for the same time
+        self._wake()
 
 
 class WatchCache:
@@ -671,7 +689,7 @@ class WatchCache:
                 wake_at = deadline
                 if bookmarks:
                     wake_at = next_bookmark if wake_at is None else min(wake_at, next_bookmark)
-                await watcher.wait(None if wake_at is None else wake_at - now)
+                await watcher.wait(wake_at)
         finally:
             watcher.close()
 

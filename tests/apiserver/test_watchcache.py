@@ -478,27 +478,56 @@ def test_a_subscriber_may_subscribe_while_the_registry_loop_is_not_running():
         loop.close()
 
 
-async def test_a_watcher_wait_ends_on_an_event_or_its_timeout_and_leaves_no_waiter():
+async def test_a_watcher_wait_ends_on_an_event_or_its_time_and_leaves_no_waiter():
     from types import SimpleNamespace
 
     from orchestra.apiserver.watchcache import CacheWatcher, WatchEvent
 
     watcher = CacheWatcher(SimpleNamespace(_watchers=set()), None, LabelSelector.everything(),
                            FieldSelector.everything(), 10)
-    await asyncio.wait_for(watcher.wait(0.01), 10)  # nothing arrives: the timeout ends the wait
+    loop = asyncio.get_running_loop()
+    await asyncio.wait_for(watcher.wait(loop.time() + 0.01), 10)  # nothing arrives: the time ends the wait
     assert not watcher.buffer and watcher._waiter is None
-    waiting = asyncio.ensure_future(watcher.wait(3600))
+    waiting = asyncio.ensure_future(watcher.wait(loop.time() + 3600))
     await asyncio.sleep(0)
     watcher.push(WatchEvent("ADDED", {"metadata": {"name": "x"}}))
     await asyncio.wait_for(waiting, 10)  # the event wakes it long before the timeout
     assert len(watcher.buffer) == 1 and watcher._waiter is None
     watcher.buffer.clear()
-    cancelled = asyncio.ensure_future(watcher.wait(3600))
+    cancelled = asyncio.ensure_future(watcher.wait(loop.time() + 3600))
     await asyncio.sleep(0)
     cancelled.cancel()
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     assert watcher._waiter is None
+
+
+async def test_waits_until_one_time_share_one_timer_and_a_spent_or_closed_one_is_not_kept():
+    from types import SimpleNamespace
+
+    from orchestra.apiserver.watchcache import CacheWatcher, WatchEvent
+
+    watcher = CacheWatcher(SimpleNamespace(_watchers=set()), None, LabelSelector.everything(),
+                           FieldSelector.everything(), 10)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 3600
+    timers = []
+    for _ in range(2):
+        waiting = asyncio.ensure_future(watcher.wait(until))
+        await asyncio.sleep(0)
+        timers.append(watcher._timer)
+        watcher.push(WatchEvent("ADDED", {"metadata": {"name": "x"}}))
+        await asyncio.wait_for(waiting, 10)
+        watcher.buffer.clear()
+    assert timers[0] is not None and timers[0] is timers[1]  # armed once for both waits
+    await asyncio.wait_for(watcher.wait(loop.time() + 0.01), 10)  # another time: its own timer ends the wait
+    assert watcher._timer is None and timers[0].cancelled()
+    waiting = asyncio.ensure_future(watcher.wait(until))
+    await asyncio.sleep(0)
+    armed = watcher._timer
+    watcher.close()
+    await asyncio.wait_for(waiting, 10)
+    assert armed is not None and armed.cancelled() and watcher._timer is None
 
 
 async def test_an_expected_write_is_kept_as_handed_over_and_anything_else_is_decoded(registry, configmaps):
