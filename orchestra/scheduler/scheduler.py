@@ -497,10 +497,11 @@ class Scheduler:
             self.queue.add_nomination(pod, nominated)
             if victims:
                 self._await_victims(pod.key, victims)
-            self._spawn(self._preempt(pod, nominated, victims))
+            self._spawn(self._preempt(pod, nominated, victims, message))
+        else:
+            self._spawn(self._set_condition(pod, "Unschedulable", message, None))
         self.queue.add_unschedulable(qpi, requeue_plugins(result))
         self.recorder.record(pod, WARNING, "FailedScheduling", "Scheduling", message)
-        self._spawn(self._set_condition(pod, "Unschedulable", message, nominated or None))
 
     def _failure(self, qpi: QueuedPodInfo, fw: Framework | None, status: Status, *, binding: bool = False) -> None:
         """An error (a plugin failed, a binding was refused): report it and retry after the backoff."""
@@ -593,8 +594,17 @@ class Scheduler:
             options["preconditions"] = {"uid": victim.uid}
         await self.client.hand_over("DELETE", _PODS, options, namespace=victim.namespace, name=victim.name)
 
-    async def _preempt(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...]) -> None:
-        """Delete the victims through the API and clear lower-priority nominations on ``node``."""
+    async def _preempt(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...], message: str) -> None:
+        """Delete the victims through the API and clear lower-priority nominations on ``node``,
+        then write the preemptor's ``PodScheduled=False`` (``message``) and its nominated node,
+        in Kubernetes' order: its PostFilter evicts before the failure handler updates the pod."""
+        try:
+            await self._evict(pod, node, victims)
+        except Exception:  # a bug here must not leave the preemptor's condition unwritten
+            log.exception("preempting for %s failed", pod.key)
+        await self._set_condition(pod, "Unschedulable", message, node)
+
+    async def _evict(self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...]) -> None:
         for other in self.queue.nominated_pods(node):
             if other.key != pod.key and other.priority < pod.priority:
                 self.queue.delete_nomination(other.key)
