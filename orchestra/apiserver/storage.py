@@ -919,13 +919,23 @@ class ResourceStorage:
         of the stored object (valid when written) is kept, so only the patched status is
         decoded and encoded again. A status of the wrong type takes the general path, which
         reports it.
+
+        As :meth:`_bind_light`, the first try starts from the watch cache's copy of the object,
+        guarded on its revision, without reading the store; that the patch changes nothing is
+        only trusted after a try from the store's current object.
         """
         key = self.key(namespace, name)
+        cached = None if ctx.dry_run else self.cache.get(key)
         while True:
-            kv = await self.store.get(key)
-            if kv is None:
-                raise self._not_found(name)
-            current = self._shared_load(key, kv)  # only read: the status is patched on a copy
+            if cached is not None:
+                current, cached = cached, None
+                revision, trusted = int(current["metadata"]["resourceVersion"]), False
+            else:
+                kv = await self.store.get(key)
+                if kv is None:
+                    raise self._not_found(name)
+                current = self._shared_load(key, kv)  # only read: the status is patched on a copy
+                revision, trusted = kv.mod_revision, True
             old_status = current.get("status")
             target: dict = {"status": copy_json(old_status)} if old_status is not None else {}
             patched = patch_in_place(target, short, patch, self.rtype.cls)
@@ -938,7 +948,9 @@ class ResourceStorage:
                 except DecodeError:
                     return await self._patch_generally(namespace, name, short, patch, ctx, "status")
             if status == old_status:
-                return current
+                if trusted:
+                    return current
+                continue
             # ``result`` is this method's own (its shared parts are the cache's, never changed);
             # its metadata goes without resourceVersion until the write gives it one
             result = {k: v for k, v in current.items() if k != "status"}
@@ -951,9 +963,9 @@ class ResourceStorage:
                 return result
             value = _serialize(result)
             self.cache.expect(key, value, result)
-            revision = await self._put(key, value, kv.mod_revision)
-            if revision:
-                meta["resourceVersion"] = str(revision)
+            written = await self._put(key, value, revision)
+            if written:
+                meta["resourceVersion"] = str(written)
                 return result
             self.cache.forget(key)
 

@@ -509,6 +509,33 @@ async def test_a_light_pod_status_patch_reports_and_guards_like_the_general_one(
                          CTX, subresource="status")
 
 
+async def test_a_light_pod_status_patch_trusts_only_the_store_when_the_cache_is_behind(pods, registry):
+    created = await pods.create("default", pod(), CTX)
+    await pods.create("default", pod("gone"), CTX)
+    await pods.cache.wait_fresh()
+    # fed through its queue, as from etcd, the cache lags the writes below until the loop turns
+    pods.cache._store_watcher._sink = None
+    key, gone = pods.key("default", "web"), pods.key("default", "gone")
+    meta = {k: v for k, v in created["metadata"].items() if k != "resourceVersion"}
+    # Behind the cache's back: the pod starts running and the other one is deleted.
+    running = dict(created["status"], phase="Running")
+    await registry.store.put(key, orjson.dumps(dict(created, metadata=meta, status=running)))
+    await registry.store.delete_range(gone)
+    assert pods.cache.get(key)["status"]["phase"] == "Pending"
+
+    async def stored() -> dict:
+        return orjson.loads((await registry.store.get(key)).value)["status"]
+
+    # a patch that changes nothing of the cached copy is checked against the store's pod
+    patched = await pods.patch("default", "web", "merge", b'{"status":{"phase":"Pending"}}', CTX, subresource="status")
+    assert (await stored())["phase"] == patched["status"]["phase"] == "Pending"
+    # a write guarded on the cached copy's revision is refused, and the store's pod patched
+    patched = await pods.patch("default", "web", "merge", b'{"status":{"reason":"Moved"}}', CTX, subresource="status")
+    assert await stored() == patched["status"] == dict(created["status"], reason="Moved")
+    with pytest.raises(NotFound):
+        await pods.patch("default", "gone", "merge", b'{"status":{"phase":"Running"}}', CTX, subresource="status")
+
+
 # --------------------------------------------------------------------------- delete
 
 
