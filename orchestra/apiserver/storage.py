@@ -1109,36 +1109,54 @@ class ResourceStorage:
     async def delete(
         self, namespace: str | None, name: str, options: dict, ctx: RequestContext
     ) -> tuple[dict, int]:
-        """Delete an object (gracefully, or by marking it when finalizers remain); ``(body, status code)``."""
+        """Delete an object (gracefully, or by marking it when finalizers remain); ``(body, status code)``.
+
+        As :meth:`_bind_light`, the first try starts from the watch cache's copy of the object,
+        guarded on its revision, without reading the store; a refusal, or a deletion that
+        changes nothing, is only trusted after a try from the store's current object.
+        """
         grace_requested, preconditions, policy, orphan, dry_run = self._delete_options(options or {})
         dry_run = dry_run or ctx.dry_run
         key = self.key(namespace, name)
+        cached = None if dry_run else self.cache.get(key)
         while True:
-            kv = await self.store.get(key)
-            if kv is None:
-                raise self._not_found(name)
-            current = self._shared_load(key, kv)  # only read: the marked object copies what changes
-            self._check_preconditions(name, current, preconditions)
-            pending = self.admission.validate(
-                _admission_request(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run)
-            )
-            if pending is not None:
-                await pending
-            marked = self._mark_for_deletion(name, current, grace_requested, policy, orphan)
+            if cached is not None:
+                current, cached = cached, None
+                revision, trusted = int(current["metadata"]["resourceVersion"]), False
+            else:
+                kv = await self.store.get(key)
+                if kv is None:
+                    raise self._not_found(name)
+                current = self._shared_load(key, kv)  # only read: the marked object copies what changes
+                revision, trusted = kv.mod_revision, True
+            try:
+                self._check_preconditions(name, current, preconditions)
+                pending = self.admission.validate(
+                    _admission_request(DELETE, self.rtype, namespace, name, None, None, ctx.user, dry_run)
+                )
+                if pending is not None:
+                    await pending
+                marked = self._mark_for_deletion(name, current, grace_requested, policy, orphan)
+            except APIError:
+                if trusted:
+                    raise
+                continue
             if marked is None:
                 if dry_run:
                     return self._deleted_body(current), 200
-                if not await self.store.delete_if_revision(key, kv.mod_revision):
+                if not await self.store.delete_if_revision(key, revision):
                     continue
                 return self._deleted_body(current), 200
             code = 202 if orphan is False else 200
             if marked == current or dry_run:
-                return marked, code
-            marked_value = _serialize(_without_rv(marked))
-            revision = await self._put(key, marked_value, kv.mod_revision)
-            if not revision:
+                if trusted:
+                    return marked, code
                 continue
-            marked["metadata"]["resourceVersion"] = str(revision)
+            marked_value = _serialize(_without_rv(marked))
+            written = await self._put(key, marked_value, revision)
+            if not written:
+                continue
+            marked["metadata"]["resourceVersion"] = str(written)
             return marked, code
 
     def _mark_for_deletion(

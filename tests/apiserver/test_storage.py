@@ -612,6 +612,34 @@ async def test_delete_preconditions(configmaps):
     await configmaps.delete("default", "cm", good, CTX)
 
 
+async def test_a_delete_trusts_only_the_store_when_the_cache_is_behind(pods, registry):
+    created = await pods.create("default", pod(), CTX)
+    await pods.create("default", pod("gone"), CTX)
+    await pods.create("default", pod("held"), CTX)
+    await pods.cache.wait_fresh()
+    # fed through its queue, as from etcd, the cache lags the writes below until the loop turns
+    pods.cache._store_watcher._sink = None
+    key, gone, held = pods.key("default", "web"), pods.key("default", "gone"), pods.key("default", "held")
+    meta = {k: v for k, v in created["metadata"].items() if k != "resourceVersion"}
+    # Behind the cache's back: the pod is replaced by one with another uid, one is deleted and
+    # one gets a finalizer.
+    await registry.store.put(key, orjson.dumps(dict(created, metadata=dict(meta, uid="new-uid"))))
+    await registry.store.delete_range(gone)
+    held_pod = orjson.loads((await registry.store.get(held)).value)
+    held_pod["metadata"]["finalizers"] = ["example.com/hold"]
+    await registry.store.put(held, orjson.dumps(held_pod))
+    assert pods.cache.get(key)["metadata"]["uid"] == created["metadata"]["uid"]
+    # the cached uid fails the precondition; the store's pod meets it and is deleted
+    await pods.delete("default", "web", {"preconditions": {"uid": "new-uid"}, "gracePeriodSeconds": 0}, CTX)
+    assert await registry.store.get(key) is None
+    with pytest.raises(NotFound):
+        await pods.delete("default", "gone", {"gracePeriodSeconds": 0}, CTX)
+    # deleted at once by its cached copy, but the store's pod has a finalizer: it is marked instead
+    body, _ = await pods.delete("default", "held", {"gracePeriodSeconds": 0}, CTX)
+    assert body["metadata"]["deletionTimestamp"] and body["metadata"]["finalizers"] == ["example.com/hold"]
+    assert orjson.loads((await registry.store.get(held)).value)["metadata"]["deletionTimestamp"]
+
+
 async def test_propagation_policies_set_garbage_collector_finalizers(configmaps, registry):
     await configmaps.create("default", configmap("orphan"), CTX)
     body, code = await configmaps.delete("default", "orphan", {"propagationPolicy": "Orphan"}, CTX)
