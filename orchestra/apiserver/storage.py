@@ -279,6 +279,15 @@ class ResourceStorage:
             raise self._not_found(name)
         return self._shared_load(key, kv)
 
+    async def _stored(self, key: bytes, name: str) -> tuple[dict, int]:
+        """The store's current object under ``key`` (shared: never mutate it) and its revision;
+        404 when there is none. The trusted try of a write that starts from the watch cache's
+        copy (the light binding, ``/status`` patch and delete)."""
+        kv = await self.store.get(key)
+        if kv is None:
+            raise self._not_found(name)
+        return self._shared_load(key, kv), kv.mod_revision
+
     def _shared_load(self, key: bytes, kv: Any) -> dict:
         """``kv`` decoded: the watch cache's copy (shared: never mutate it) when it holds that revision,
         or the object a write of exactly these bytes handed to the cache before its event arrived."""
@@ -927,15 +936,11 @@ class ResourceStorage:
         key = self.key(namespace, name)
         cached = None if ctx.dry_run else self.cache.get(key)
         while True:
-            if cached is not None:
-                current, cached = cached, None
-                revision, trusted = int(current["metadata"]["resourceVersion"]), False
+            trusted = cached is None
+            if trusted:
+                current, revision = await self._stored(key, name)  # only read: the status is patched on a copy
             else:
-                kv = await self.store.get(key)
-                if kv is None:
-                    raise self._not_found(name)
-                current = self._shared_load(key, kv)  # only read: the status is patched on a copy
-                revision, trusted = kv.mod_revision, True
+                current, revision, cached = cached, int(cached["metadata"]["resourceVersion"]), None
             old_status = current.get("status")
             target: dict = {"status": copy_json(old_status)} if old_status is not None else {}
             patched = patch_in_place(target, short, patch, self.rtype.cls)
@@ -1120,15 +1125,11 @@ class ResourceStorage:
         key = self.key(namespace, name)
         cached = None if dry_run else self.cache.get(key)
         while True:
-            if cached is not None:
-                current, cached = cached, None
-                revision, trusted = int(current["metadata"]["resourceVersion"]), False
+            trusted = cached is None
+            if trusted:
+                current, revision = await self._stored(key, name)  # only read: the marked object copies what changes
             else:
-                kv = await self.store.get(key)
-                if kv is None:
-                    raise self._not_found(name)
-                current = self._shared_load(key, kv)  # only read: the marked object copies what changes
-                revision, trusted = kv.mod_revision, True
+                current, revision, cached = cached, int(cached["metadata"]["resourceVersion"]), None
             try:
                 self._check_preconditions(name, current, preconditions)
                 pending = self.admission.validate(
@@ -1418,16 +1419,11 @@ class ResourceStorage:
         key = self.key(namespace, name)
         cached = None if ctx.dry_run else self.cache.get(key)
         while True:
-            if cached is not None:
-                current, cached = cached, None
-                revision = int(current["metadata"]["resourceVersion"])
-                trusted = False
+            trusted = cached is None
+            if trusted:
+                current, revision = await self._stored(key, name)
             else:
-                kv = await self.store.get(key)
-                if kv is None:
-                    raise self._not_found(name)
-                revision, trusted = kv.mod_revision, True
-                current = self._shared_load(key, kv)
+                current, revision, cached = cached, int(cached["metadata"]["resourceVersion"]), None
             # Shallow copies of the sections that change: ``current`` may be the watch cache's.
             pod_meta = dict(current["metadata"])
             spec = dict(current.get("spec") or {})

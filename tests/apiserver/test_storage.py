@@ -509,12 +509,17 @@ async def test_a_light_pod_status_patch_reports_and_guards_like_the_general_one(
                          CTX, subresource="status")
 
 
-async def test_a_light_pod_status_patch_trusts_only_the_store_when_the_cache_is_behind(pods, registry):
-    created = await pods.create("default", pod(), CTX)
-    await pods.create("default", pod("gone"), CTX)
+async def _behind_the_cache(pods, *names: str) -> list[dict]:
+    """Create these pods, then leave the watch cache behind: fed through its queue, as from
+    etcd, it lags the writes that follow until the loop turns. The created pods."""
+    created = [await pods.create("default", pod(name), CTX) for name in names]
     await pods.cache.wait_fresh()
-    # fed through its queue, as from etcd, the cache lags the writes below until the loop turns
     pods.cache._store_watcher._sink = None
+    return created
+
+
+async def test_a_light_pod_status_patch_trusts_only_the_store_when_the_cache_is_behind(pods, registry):
+    created, _ = await _behind_the_cache(pods, "web", "gone")
     key, gone = pods.key("default", "web"), pods.key("default", "gone")
     meta = {k: v for k, v in created["metadata"].items() if k != "resourceVersion"}
     # Behind the cache's back: the pod starts running and the other one is deleted.
@@ -613,12 +618,7 @@ async def test_delete_preconditions(configmaps):
 
 
 async def test_a_delete_trusts_only_the_store_when_the_cache_is_behind(pods, registry):
-    created = await pods.create("default", pod(), CTX)
-    await pods.create("default", pod("gone"), CTX)
-    await pods.create("default", pod("held"), CTX)
-    await pods.cache.wait_fresh()
-    # fed through its queue, as from etcd, the cache lags the writes below until the loop turns
-    pods.cache._store_watcher._sink = None
+    created, _, _ = await _behind_the_cache(pods, "web", "gone", "held")
     key, gone, held = pods.key("default", "web"), pods.key("default", "gone"), pods.key("default", "held")
     meta = {k: v for k, v in created["metadata"].items() if k != "resourceVersion"}
     # Behind the cache's back: the pod is replaced by one with another uid, one is deleted and
@@ -987,11 +987,7 @@ async def test_binding_refuses_a_pod_being_deleted_and_a_dry_run_changes_nothing
 
 
 async def test_a_binding_trusts_only_the_store_when_the_cache_is_behind(pods, registry):
-    created = await pods.create("default", pod(), CTX)
-    await pods.create("default", pod("gone"), CTX)
-    await pods.cache.wait_fresh()
-    # fed through its queue, as from etcd, the cache lags the writes below until the loop turns
-    pods.cache._store_watcher._sink = None
+    created, _ = await _behind_the_cache(pods, "web", "gone")
     key, gone = pods.key("default", "web"), pods.key("default", "gone")
     meta = {k: v for k, v in created["metadata"].items() if k != "resourceVersion"}
     # Behind the cache's back: the pod is replaced by one with another uid, the other is deleted.
