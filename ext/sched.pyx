@@ -923,21 +923,27 @@ def run_filters(NodeTable t, PodQuery q, array order not None, int start, int wa
     return found, scanned
 
 
-def reason_histogram(NodeTable t, const int32_t[:] kinds, const int32_t[:] details, int start, int scanned):
-    """``{(kind, detail): count}`` over the live slots a filter run scanned."""
+def reason_histogram(NodeTable t, array kinds not None, array details not None, int start, int scanned):
+    """``{(kind, detail): count}`` over the live slots a filter run scanned (``kinds`` and
+    ``details``: ``array('i')``, a slot each)."""
     cdef dict out = {}
     cdef int n = t.size, step, i
     cdef unordered_map[int64_t, int64_t] counts
     cdef pair[int64_t, int64_t] item
     cdef int64_t key, last = 0
     cdef int64_t* last_count = NULL
-    if n == 0:
+    cdef const int32_t* kind_of
+    cdef const int32_t* detail_of
+    if n == 0 or scanned <= 0:
         return out
+    _need_array(kinds, "kinds", b"i", n)
+    _need_array(details, "details", b"i", n)
+    kind_of, detail_of = <const int32_t*>kinds.data.as_ints, <const int32_t*>details.data.as_ints
     with nogil:
         i = start % n
-        for step in range(scanned):
-            if t.live[i] and kinds[i]:
-                key = (<int64_t>kinds[i] << 32) | <uint32_t>details[i]
+        for step in range(min(scanned, n)):
+            if t.live[i] and kind_of[i]:
+                key = (<int64_t>kind_of[i] << 32) | <uint32_t>detail_of[i]
                 if last_count == NULL or key != last:  # neighbours mostly share a reason: one lookup a run
                     last = key
                     last_count = &counts[key]  # stays valid: the map's elements never move
@@ -950,21 +956,33 @@ def reason_histogram(NodeTable t, const int32_t[:] kinds, const int32_t[:] detai
     return out
 
 
-def slots_rejected_by(NodeTable t, const int32_t[:] kinds, const int32_t[:] details,
-                      const int32_t[:] pair_kinds, const int32_t[:] pair_details):
-    """The live slots, in order, whose ``(kinds[slot], details[slot])`` is one of the given pairs."""
-    cdef int n = min(t.size, <int>kinds.shape[0]), i, p, np = pair_kinds.shape[0]
+def slots_rejected_by(NodeTable t, array kinds not None, array details not None, pairs):
+    """The live slots, in order, whose ``(kinds[slot], details[slot])`` is one of ``pairs``
+    (an iterable of ``(kind, detail)``; ``kinds`` and ``details``: ``array('i')``, a slot each;
+    slots past their end are not looked at)."""
+    cdef int n, i, p, np
     cdef int32_t last_kind = 0, last_detail = 0
     cdef bint last_wanted = False
-    cdef vector[int32_t] found
+    cdef vector[int32_t] found, pair_kinds, pair_details
+    cdef const int32_t* kind_of
+    cdef const int32_t* detail_of
     cdef array out
     cdef size_t k
+    _need_array(kinds, "kinds", b"i", 0)
+    _need_array(details, "details", b"i", 0)
+    n = min(t.size, Py_SIZE(kinds), Py_SIZE(details))
+    for wanted_kind, wanted_detail in pairs:
+        pair_kinds.push_back(wanted_kind)
+        pair_details.push_back(wanted_detail)
+    np = pair_kinds.size()
+    kind_of, detail_of = <const int32_t*>kinds.data.as_ints, <const int32_t*>details.data.as_ints
+    found.reserve(n)
     with nogil:
         for i in range(n):
-            if not t.live[i] or not kinds[i]:
+            if not t.live[i] or not kind_of[i]:
                 continue
-            if kinds[i] != last_kind or details[i] != last_detail:  # a new reason: look it up
-                last_kind, last_detail, last_wanted = kinds[i], details[i], False
+            if kind_of[i] != last_kind or detail_of[i] != last_detail:  # a new reason: look it up
+                last_kind, last_detail, last_wanted = kind_of[i], detail_of[i], False
                 for p in range(np):
                     if last_kind == pair_kinds[p] and last_detail == pair_details[p]:
                         last_wanted = True

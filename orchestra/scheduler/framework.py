@@ -445,8 +445,7 @@ class Diagnosis:
             return array("i", self.snapshot.slots() if self.pre_filter.code == code else ())
         table = self.snapshot.table
         pairs = [key for key in self.kernel_counts() if self.status(0, key).code == code]
-        found = sched.slots_rejected_by(table, self.kinds, self.details, array("i", [k for k, _ in pairs]),
-                                        array("i", [d for _, d in pairs])) if pairs else array("i")
+        found = sched.slots_rejected_by(table, self.kinds, self.details, pairs) if pairs else array("i")
         python = self.python
         if not python:
             return found

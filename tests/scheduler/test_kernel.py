@@ -57,6 +57,22 @@ def test_run_filters_wraps_stops_and_respects_the_limit():
     assert sched.reason_histogram(t, kinds, details, 1, 2) == {(sched.K_UNSCHEDULABLE, 0): 1}
 
 
+def test_reason_kernels_refuse_arrays_of_another_type_or_too_short():
+    t = _table([(1000, 1)] * 3, [(0, 0)] * 3)
+    t.set_unschedulable(1, True)
+    kinds, details = array("i", [0, sched.K_UNSCHEDULABLE, 0]), array("i", [0] * 3)
+    with pytest.raises(TypeError, match=r"kinds: an array\('i'\) is needed"):
+        sched.reason_histogram(t, array("q", kinds), details, 0, 3)
+    with pytest.raises(ValueError, match="details: 3 items are needed"):
+        sched.reason_histogram(t, kinds, details[:2], 0, 3)
+    assert sched.reason_histogram(t, kinds, array("i"), 0, 0) == {}  # nothing scanned, nothing read
+    with pytest.raises(TypeError, match=r"details: an array\('i'\) is needed"):
+        sched.slots_rejected_by(t, kinds, array("q", details), [(sched.K_UNSCHEDULABLE, 0)])
+    # slots past the arrays' end are not looked at
+    assert list(sched.slots_rejected_by(t, kinds[:1], details, [(sched.K_UNSCHEDULABLE, 0)])) == []
+    assert list(sched.slots_rejected_by(t, kinds, details, [(sched.K_UNSCHEDULABLE, 0)])) == [1]
+
+
 reasons = st.lists(st.tuples(st.integers(0, 3), st.integers(-2, 2), st.booleans()), min_size=1, max_size=30)
 
 
@@ -77,8 +93,7 @@ def test_reason_histogram_and_slots_rejected_by_count_live_rejected_slots(per_sl
         if per_slot[i][2] and kinds[i]:
             expected[(kinds[i], details[i])] = expected.get((kinds[i], details[i]), 0) + 1
     assert sched.reason_histogram(t, kinds, details, start, scanned) == expected
-    rejected = sched.slots_rejected_by(t, kinds, details, array("i", [k for k, _ in wanted]),
-                                       array("i", [d for _, d in wanted]))
+    rejected = sched.slots_rejected_by(t, kinds, details, wanted)
     assert list(rejected) == [i for i, (k, d, live) in enumerate(per_slot) if live and k and (k, d) in wanted]
 
 
