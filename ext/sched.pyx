@@ -1815,8 +1815,8 @@ cdef inline bint _more_important(const PodRec* a, const PodRec* b) noexcept nogi
     return a.start < b.start
 
 
-def select_victims(NodeTable t, const int32_t[::1] slots, int start, int want, int64_t priority,
-                   int64_t cpu, int64_t memory, int64_t ephemeral, int32_t[::1] outcome):
+def select_victims(NodeTable t, array slots not None, int start, int want, int64_t priority,
+                   int64_t cpu, int64_t memory, int64_t ephemeral, array outcome not None):
     """DefaultPreemption's dry run on the resource columns, and its choice of node.
 
     Visits ``slots`` from position ``start`` (wrapping) and stops after ``want`` candidates.
@@ -1832,8 +1832,9 @@ def select_victims(NodeTable t, const int32_t[::1] slots, int start, int want, i
     the fewest victims, then the latest earliest start among its highest-priority
     victims; the first visited wins ties. Returns ``(visited, slot, victim_ids)`` with
     ``slot`` -1 and no ids when there is no candidate; the ids are in importance order.
+    ``slots`` and ``outcome`` are ``array('i')``, ``outcome`` at least as long as ``slots``.
     """
-    cdef int n = slots.shape[0], k, pos, slot, found = 0, visited = 0, best = -1, bits, r
+    cdef int n, k, pos, slot, found = 0, visited = 0, best = -1, bits, r
     cdef size_t j, m, a, b, tmp, first
     cdef int64_t need[3]
     cdef int64_t used[NRES]
@@ -1847,6 +1848,12 @@ def select_victims(NodeTable t, const int32_t[::1] slots, int start, int want, i
     cdef vector[int64_t] cand_max, cand_sum, cand_earliest
     cdef int64_t total, count, best_count
     cdef array out
+    cdef const int32_t* slot_at
+    cdef int32_t* outcome_at
+    _need_array(slots, "slots", b"i", 0)
+    n = Py_SIZE(slots)
+    _need_array(outcome, "outcome", b"i", n)
+    slot_at, outcome_at = <const int32_t*>slots.data.as_ints, <int32_t*>outcome.data.as_ints
     need[0] = cpu
     need[1] = memory
     need[2] = ephemeral
@@ -1855,7 +1862,7 @@ def select_victims(NodeTable t, const int32_t[::1] slots, int start, int want, i
     with nogil:
         for k in range(n):
             pos = (start + k) % n
-            slot = slots[pos]
+            slot = slot_at[pos]
             visited = k + 1
             alloc = &t.alloc[slot * NRES]
             for r in range(NRES):
@@ -1870,13 +1877,13 @@ def select_victims(NodeTable t, const int32_t[::1] slots, int start, int want, i
                     used[2] -= rec.req[2]
                     used[3] -= 1
             if lower.size() == 0:
-                outcome[pos] = -1
+                outcome_at[pos] = -1
                 continue
             bits = _shortfall(alloc, used, need)
             if bits:
-                outcome[pos] = bits
+                outcome_at[pos] = bits
                 continue
-            outcome[pos] = 0
+            outcome_at[pos] = 0
             # insertion sort: stable, and a node holds ~100 pods at most
             m = lower.size()
             for a in range(1, m):

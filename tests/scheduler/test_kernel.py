@@ -264,6 +264,10 @@ def test_select_victims_reprieves_the_most_important_and_reports_every_visited_n
     assert t.pod_ids(0) == [2]
     visited, slot, ids = sched.select_victims(t, array("i", [1, 2]), 0, 5, 10, 2000, 0, 0, array("i", [0, 0]))
     assert (visited, slot, len(ids)) == (2, -1, 0)
+    with pytest.raises(ValueError, match="outcome: 2 items are needed"):  # never written past its end
+        sched.select_victims(t, array("i", [1, 2]), 0, 5, 10, 2000, 0, 0, array("i", [0]))
+    with pytest.raises(TypeError, match=r"slots: an array\('i'\) is needed"):
+        sched.select_victims(t, array("q", [1, 2]), 0, 5, 10, 2000, 0, 0, array("i", [0, 0]))
 
 
 # ---------------------------------------------------------------- the fused score pass
