@@ -63,9 +63,11 @@ class EventRecorder:
         else:
             meta = pod.get("metadata") or {}
             ns, name, uid = meta.get("namespace") or "default", meta.get("name") or "", meta.get("uid") or ""
-        self._pending.append((ns, name, uid, event_type, reason, action, message, now_rfc3339()))
-        self._idle.clear()
-        self._wakeup.set()
+        pending = self._pending
+        if not pending:  # else the writer is not idle and has yet to drain the queue: it needs no wake-up
+            self._idle.clear()
+            self._wakeup.set()
+        pending.append((ns, name, uid, event_type, reason, action, message, now_rfc3339()))
 
     def start(self) -> None:
         """Start the background writer."""

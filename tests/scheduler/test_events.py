@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from orchestra.client import Client
@@ -80,6 +81,29 @@ async def test_the_background_writer_drains_the_queue_and_stops(client):
     await recorder.stop()
     assert recorder.written == 5
     assert len((await client.list("events", namespace="default", raw=True)).items) == 5
+
+
+async def test_events_recorded_while_the_writer_is_busy_are_written_before_flush_returns(client, monkeypatch):
+    recorder = EventRecorder(client)
+    recorder.start()
+    hand_over = client.hand_over
+    busy: list[bool] = []
+
+    async def slow_hand_over(*args, **kwargs):
+        await asyncio.sleep(0)  # the writer suspends in its first write ...
+        if not busy:  # ... while more events are recorded: the first onto an empty queue
+            busy.append(True)
+            for i in range(1, 4):
+                recorder.record(pod_info(f"q{i}"), NORMAL, "Scheduled", "Binding", f"assigned q{i}")
+        return await hand_over(*args, **kwargs)
+
+    monkeypatch.setattr(client, "hand_over", slow_hand_over)
+    recorder.record(pod_info("q0"), NORMAL, "Scheduled", "Binding", "assigned q0")
+    await recorder.flush()
+    assert busy and recorder.written == 4
+    assert sorted(e["involvedObject"]["name"] for e in (await client.list("events", namespace="default", raw=True)).items) \
+        == ["q0", "q1", "q2", "q3"]
+    await recorder.stop()
 
 
 async def test_a_refused_event_is_logged_and_the_rest_are_still_written(client, caplog):
