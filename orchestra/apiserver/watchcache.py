@@ -207,6 +207,9 @@ class CacheWatcher:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._filters = not label_selector.empty or not field_selector.empty
+        #: Every event reaches this watcher as it happened (:meth:`convert` would return
+        #: ``event.as_is()``): no namespace, no selectors.
+        self._sees_all = self.namespace is None and not self._filters
 
     def matches_object(self, obj: dict) -> bool:
         """Whether ``obj`` passes this watcher's namespace and selectors."""
@@ -248,20 +251,15 @@ class CacheWatcher:
         """Queue what this watcher sees of ``event``; end the watcher if it fell too far behind."""
         if self.closed:
             return
-        if self._filters or (self.namespace is not None and event.namespace != self.namespace):
-            watch_event = self.convert(event)
-            if watch_event is None:
-                return
-        else:  # convert's answer for a watcher without selectors, without its call
-            watch_event = event._as_is or event.as_is()
+        watch_event = event.as_is() if self._sees_all else self.convert(event)
+        if watch_event is None:
+            return
         if len(self.buffer) >= self.maxsize:
             log.info("watcher of %s fell %d events behind; ending it", self.cache.resource, self.maxsize)
             self.close()
             return
         self.buffer.append(watch_event)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake()
 
     def push(self, event: WatchEvent) -> None:
         """Queue an already converted event."""
