@@ -505,6 +505,10 @@ class ClusterSnapshot:
         """Per term (or weighted term) carried by placed pods: per-slot counts of its carriers."""
         return self._owners[kind]
 
-    def any_owner(self, kind: str) -> bool:
-        """Whether any placed pod carries a term of ``kind``."""
-        return bool(self._owners[kind])
+    def any_owner(self, *kinds: str) -> bool:
+        """Whether any placed pod carries a term of one of ``kinds``."""
+        owners = self._owners
+        for kind in kinds:
+            if owners[kind]:
+                return True
+        return False

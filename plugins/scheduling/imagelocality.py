@@ -22,8 +22,10 @@ class ImageLocality(Plugin):
 
     def pre_score(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> Status | None:
         """Compile the pod's images the cluster knows; skip (every node scores 0) when there are none."""
+        if not pod.num_containers or not batch.snapshot.images.items:  # no node ever reported an image
+            return SKIP
         known = image_ids(batch.snapshot, pod)
-        if not known or not pod.num_containers:
+        if not known:
             return SKIP
         state.query.set_images(known, pod.num_containers)
         return None

@@ -91,43 +91,35 @@ class InterPodAffinity(Plugin):
         """Normalized preference scores; None (skip) when no term applies."""
         snapshot = batch.snapshot
         if not pod.affinity_preferred and not pod.anti_preferred and (
-                self.args["ignorePreferredTermsOfExistingPods"] or not (
-                    snapshot.any_owner("affinity_required") or snapshot.any_owner("affinity_preferred")
-                    or snapshot.any_owner("anti_preferred"))):
+                self.args["ignorePreferredTermsOfExistingPods"]
+                or not snapshot.any_owner("affinity_required", "affinity_preferred", "anti_preferred")):
             return None
-        table = snapshot.table
-        n_values = len(snapshot.values)
         lookup = snapshot.namespace_labels
-        keys: list[int] = []
-        totals: list[Any] = []
-        weights: list[int] = []
-
-        def add(term: Any, counts: array, weight: int) -> None:
-            kid = snapshot.intern_key(term.topology_key)
-            keys.append(kid)
-            totals.append(sched.domain_sums(*topology_domains(snapshot, kid), counts, n_values)[0])
-            weights.append(weight)
-
+        terms: list[tuple[Any, array, int]] = []  # (term, per-slot counts of the pods it counts, weight)
         for wt in pod.affinity_preferred:
-            add(wt.term, snapshot.pod_counts((wt.term,)), wt.weight)
+            terms.append((wt.term, snapshot.pod_counts((wt.term,)), wt.weight))
         for wt in pod.anti_preferred:
-            add(wt.term, snapshot.pod_counts((wt.term,)), -wt.weight)
+            terms.append((wt.term, snapshot.pod_counts((wt.term,)), -wt.weight))
         if not self.args["ignorePreferredTermsOfExistingPods"] or pod.affinity_preferred or pod.anti_preferred:
             hard = self.args["hardPodAffinityWeight"]
             if hard > 0:
                 for term, carriers in snapshot.owners("affinity_required").items():
                     if term.matches(pod, lookup):
-                        add(term, carriers, hard)
+                        terms.append((term, carriers, hard))
             for wt, carriers in snapshot.owners("affinity_preferred").items():
                 if wt.term.matches(pod, lookup):
-                    add(wt.term, carriers, wt.weight)
+                    terms.append((wt.term, carriers, wt.weight))
             for wt, carriers in snapshot.owners("anti_preferred").items():
                 if wt.term.matches(pod, lookup):
-                    add(wt.term, carriers, -wt.weight)
-        if not keys:
+                    terms.append((wt.term, carriers, -wt.weight))
+        if not terms:
             return None
+        n_values = len(snapshot.values)
+        keys = [snapshot.intern_key(term.topology_key) for term, _, _ in terms]
+        totals = [sched.domain_sums(*topology_domains(snapshot, kid), counts, n_values)[0]
+                  for kid, (_, counts, _) in zip(keys, terms)]
         out = array("q", bytes(8 * batch.size))
-        sched.score_interpod(table, batch.slots, keys, totals, array("q", weights), out)
+        sched.score_interpod(snapshot.table, batch.slots, keys, totals, array("q", [w for _, _, w in terms]), out)
         sched.normalize_min_max(out)
         return out
 

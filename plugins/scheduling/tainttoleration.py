@@ -25,8 +25,10 @@ class TaintToleration(Plugin):
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> None:
         """Compile which of the cluster's taints the pod tolerates (nothing to compile without
-        tolerations or without any taint in the cluster)."""
-        if pod.tolerations and len(snapshot.taints):
+        tolerations or without any taint in the cluster: a new query tolerates no taint)."""
+        if not pod.tolerations:
+            return
+        if snapshot.taints.items:
             hard, soft = tolerated_masks(snapshot, pod)
             state.query.set_tolerated(hard, soft)
         else:

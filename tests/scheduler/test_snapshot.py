@@ -89,6 +89,8 @@ def test_owner_trackers_count_term_carriers():
     snap = make_snapshot([make_node("n1")], [make_pod("a", node="n1", affinity=anti), make_pod("b", node="n1", affinity=anti)])
     [(term, carriers)] = snap.owners("anti_required").items()
     assert term.topology_key == "zone" and carriers[0] == 2
+    assert snap.any_owner("affinity_preferred", "anti_required") and not snap.any_owner("affinity_preferred", "anti_preferred")
+    assert not snap.any_owner()
     snap.remove_pod("default/a")
     snap.remove_pod("default/b")
     assert not snap.any_owner("anti_required")
