@@ -872,7 +872,9 @@ def run_filters(NodeTable t, PodQuery q, array order not None, int start, int wa
     _need_array(kinds, "kinds", b"i", n)
     _need_array(details, "details", b"i", n)
     _need_array(feasible, "feasible", b"i", min(want, limit))
-    i = start % n
+    start %= n
+    if start < 0:
+        start += n
     order_of = <const int32_t*>order.data.as_ints
     for o in range(Py_SIZE(order)):
         # a filter that no node can fail is left out (same verdicts, less work per node)
@@ -891,11 +893,9 @@ def run_filters(NodeTable t, PodQuery q, array order not None, int start, int wa
     live, version = t.live.data(), t.slot_version.data()
     with nogil:
         for step in range(limit):
-            if step:
-                i += 1
-                if i == n:
-                    i = 0
-            scanned = step + 1
+            i = start + step
+            if i >= n:
+                i -= n
             if not live[i]:
                 continue
             if memoized and memo_epoch_of[i] == epoch and memo_version[i] == version[i]:
@@ -920,6 +920,8 @@ def run_filters(NodeTable t, PodQuery q, array order not None, int start, int wa
                 found += 1
                 if found >= want:
                     break
+        if limit > 0:
+            scanned = step + 1  # the loop's last step, whether it broke off or not
     return found, scanned
 
 
@@ -1510,12 +1512,16 @@ cdef class ScorePlan:
         cdef bint taints = (active & S_TAINTS) != 0
         cdef bint balanced = False
         cdef bint images = (active & S_IMAGES) != 0 and q.images.size() > 0 and q.containers > 0 and total_nodes > 0
+        # without a PreferNoSchedule taint anywhere every taint score is 100: a constant for all
+        cdef bint even_taints = taints and t.n_soft_tainted == 0
+        cdef int64_t base = self.w_taint * 100 if even_taints else 0
+        cdef int size = t.size
         _need_array(nodes, "nodes", b"i", 0)
         m = Py_SIZE(nodes)
         slot_of = <const int32_t*>nodes.data.as_ints
         for k in range(m):
-            if slot_of[k] < 0 or slot_of[k] >= t.size:
-                raise IndexError(f"nodes[{k}]: slot {slot_of[k]} is not in the table (0..{t.size - 1})")
+            if <unsigned int>slot_of[k] >= <unsigned int>size:
+                raise IndexError(f"nodes[{k}]: slot {slot_of[k]} is not in the table (0..{size - 1})")
         out = clone(_I64, m, False)
         o = <int64_t*>out.data.as_longlongs
         if active & S_BALANCED:
@@ -1533,7 +1539,7 @@ cdef class ScorePlan:
                 for k in range(m):
                     i = slot_of[k]
                     if memo_epoch_of[i] == epoch and memo_version[i] == version[i]:
-                        o[k] = memo[i]
+                        o[k] = memo[i] + base
                         continue
                     s = 0
                     if resources:
@@ -1545,15 +1551,11 @@ cdef class ScorePlan:
                     memo[i] = s
                     memo_version[i] = version[i]
                     memo_epoch_of[i] = epoch
-                    o[k] = s
+                    o[k] = s + base
             else:
                 for k in range(m):
-                    o[k] = 0
-            if taints and t.n_soft_tainted == 0:
-                # no PreferNoSchedule taint anywhere: every raw count is 0, every score 100
-                for k in range(m):
-                    o[k] += self.w_taint * 100
-            elif taints:
+                    o[k] = base
+            if taints and not even_taints:
                 self.raw.resize(m)
                 for k in range(m):
                     self.raw[k] = _taint_count(t, q, slot_of[k])

@@ -54,6 +54,11 @@ def test_run_filters_wraps_stops_and_respects_the_limit():
     assert list(feasible[:3]) == [4, 5, 0]
     assert sched.run_filters(t, q, order, 1, 10, feasible, kinds, details, 2) == (1, 2)
     assert kinds[2] == sched.K_UNSCHEDULABLE
+    # a start outside 0..n-1 counts modulo n, as Python's % does
+    assert sched.run_filters(t, q, order, -2, 2, feasible, kinds, details) == (2, 2)
+    assert list(feasible[:2]) == [4, 5]
+    assert sched.run_filters(t, q, order, 13, 6, feasible, kinds, details) == (5, 6)
+    assert list(feasible[:5]) == [1, 3, 4, 5, 0]
     assert sched.reason_histogram(t, kinds, details, 1, 2) == {(sched.K_UNSCHEDULABLE, 0): 1}
 
 
@@ -217,6 +222,8 @@ def test_the_hot_kernel_calls_refuse_arrays_of_the_wrong_type_or_size():
     plan.add_taints(1)
     with pytest.raises(IndexError, match=r"nodes\[1\]: slot 4 is not in the table \(0..3\)"):
         plan.run(t, q, array("i", [0, 4]), 4)
+    with pytest.raises(IndexError, match=r"nodes\[0\]: slot -1 is not in the table"):
+        plan.run(t, q, array("i", [-1]), 4)
     with pytest.raises(TypeError, match=r"totals: an array\('q'\) is needed"):
         sched.select_best(array("i", [1, 2]), 0)
     assert sched.select_best(array("q"), 0) == -1
