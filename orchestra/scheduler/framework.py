@@ -671,6 +671,7 @@ class Framework:
                              for p, w in self._scores if p.NAME not in fused]
         self._buffers: tuple[array, array, array] = (array("i"), array("i"), array("i"))
         self._orders: dict[frozenset[str], array] = {}
+        self._last_order: tuple[frozenset[str] | None, array] = (None, array("i"))  # None equals no set
         self._want = (-1, 0)
 
     @property
@@ -679,11 +680,16 @@ class Framework:
         return [name for name, _ in self._fused]
 
     def _order(self, skip: set[str]) -> array:
-        """The kinds of the kernel filters to run, those in ``skip`` left out (cached per set)."""
+        """The kinds of the kernel filters to run, those in ``skip`` left out (cached per set;
+        consecutive pods mostly skip the same plugins, so the last set is tried first)."""
+        last, order = self._last_order
+        if skip == last:
+            return order
         key = frozenset(skip)
         order = self._orders.get(key)
         if order is None:
             order = self._orders[key] = array("i", [p.KERNEL_FILTER for p in self._kernel if p.NAME not in skip])
+        self._last_order = (key, order)
         return order
 
     def _num_to_find(self, num_nodes: int) -> int:

@@ -376,3 +376,16 @@ def test_statuses_the_class_makes_are_those_the_constructor_makes(made, built):
     assert made.is_success is built.is_success
     with pytest.raises(AttributeError):
         made.code = Code.SUCCESS  # frozen
+
+
+def test_pods_skipping_different_plugins_in_turn_each_get_their_own_filters():
+    fw = make_framework()
+    snap = make_snapshot([make_node("n1", labels={"disk": "ssd"}), make_node("n2", taints=[
+        {"key": "k", "value": "v", "effect": "NoSchedule"}])])
+    plain = make_pod("plain")
+    tolerant = make_pod("tolerant", nodeSelector={"disk": "hdd"},
+                        tolerations=[{"key": "k", "operator": "Exists", "effect": "NoSchedule"}])
+    for _ in range(2):  # the filter order cached for one pod's skipped plugins must not serve the next
+        assert fw.schedule_one(PodInfo.from_dict(plain), snap).node_name == "n1"
+        result = fw.schedule_one(PodInfo.from_dict(tolerant), snap)
+        assert result.node_name is None and "didn't match Pod's node affinity/selector" in result.status.message()
