@@ -671,7 +671,7 @@ class Framework:
                              for p, w in self._scores if p.NAME not in fused]
         self._buffers: tuple[array, array, array] = (array("i"), array("i"), array("i"))
         self._orders: dict[frozenset[str], array] = {}
-        self._last_order: tuple[frozenset[str] | None, array] = (None, array("i"))  # None equals no set
+        self._last_order: tuple[frozenset[str] | None, array] = (None, array("i"))  # None: equal to no set
         self._want = (-1, 0)
 
     @property

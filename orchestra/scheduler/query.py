@@ -22,6 +22,7 @@ UNSCHEDULABLE_TAINT = Taint("node.kubernetes.io/unschedulable", "", "NoSchedule"
 _OPS = {"In": sched.OP_IN, "NotIn": sched.OP_NOT_IN, "Exists": sched.OP_EXISTS,
         "DoesNotExist": sched.OP_DOES_NOT_EXIST, "Gt": sched.OP_GT, "Lt": sched.OP_LT}
 _CACHE_LIMIT = 1024
+_NO_IMAGES = array("i")
 
 
 def _cache(snapshot: ClusterSnapshot) -> dict[Any, Any]:
@@ -99,8 +100,11 @@ def tolerated_masks(snapshot: ClusterSnapshot, pod: PodInfo) -> tuple[bytes, byt
 
 
 def image_ids(snapshot: ClusterSnapshot, pod: PodInfo) -> array:
-    """``array('i')`` of the interned ids of the pod's images (images no node ever reported are left out)."""
+    """``array('i')`` of the interned ids of the pod's images (images no node ever reported are left out;
+    shared with other callers, not to be changed)."""
     images = snapshot.images
+    if not images.items:  # no node ever reported an image: nothing to look up
+        return _NO_IMAGES
     key = ("images", pod.images, len(images))
     cache = _cache(snapshot)
     hit = cache.get(key)

@@ -22,7 +22,7 @@ class ImageLocality(Plugin):
 
     def pre_score(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> Status | None:
         """Compile the pod's images the cluster knows; skip (every node scores 0) when there are none."""
-        if not pod.num_containers or not batch.snapshot.images.items:  # no node ever reported an image
+        if not pod.num_containers:
             return SKIP
         known = image_ids(batch.snapshot, pod)
         if not known:

@@ -26,13 +26,9 @@ class TaintToleration(Plugin):
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> None:
         """Compile which of the cluster's taints the pod tolerates (nothing to compile without
         tolerations or without any taint in the cluster: a new query tolerates no taint)."""
-        if not pod.tolerations:
-            return
-        if snapshot.taints.items:
+        if pod.tolerations and snapshot.taints.items:
             hard, soft = tolerated_masks(snapshot, pod)
             state.query.set_tolerated(hard, soft)
-        else:
-            state.query.set_tolerated(b"", b"")
 
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """``node(s) had untolerated taint {key: value}``; preemption cannot help."""
