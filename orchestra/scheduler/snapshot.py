@@ -119,7 +119,12 @@ class ClusterSnapshot:
         self.images = Interner()
         self.host_ips = Interner()
         self.host_ips.intern("0.0.0.0")
+        #: Bumped by every change.
         self.generation = 0
+        #: The slot every change since generation ``_local_from`` was confined to (-1: none);
+        #: see :meth:`changed_only_on`.
+        self._local_slot = -1
+        self._local_from = 0
         #: Bumped by every node change (add, update, remove): what depends on nodes alone is
         #: valid while it stays the same.
         self.node_generation = 0
@@ -212,7 +217,7 @@ class ClusterSnapshot:
             self._namespace_labels[namespace] = dict(labels)
         for key in [k for k in self._trackers if any(x.namespace_selector is not None for x in k[0])]:
             del self._trackers[key]
-        self.generation += 1
+        self._changed(-1)
 
     # ------------------------------------------------------------------ nodes
 
@@ -253,7 +258,7 @@ class ClusterSnapshot:
         self.table.clear(slot)
         self._nodes[slot] = None
         self._free.append(slot)
-        self.generation += 1
+        self._changed(-1)
         self.node_generation += 1
 
     def _grow(self) -> None:
@@ -312,7 +317,7 @@ class ClusterSnapshot:
                 sizes.append(size)
         t.set_images(slot, ids, sizes)
         self._nodes[slot] = info
-        self.generation += 1
+        self._changed(-1)
         self.node_generation += 1
 
     # ------------------------------------------------------------------ pods
@@ -406,7 +411,7 @@ class ClusterSnapshot:
                 keys.add(key)
         if self._trackers or info.has_inter_pod_terms:
             self._count(info, slot, 1)
-        self.generation += 1
+        self._changed(-1 if info.has_inter_pod_terms else slot)
 
     def _unplace(self, key: str) -> PodInfo:
         placed = self._pods.pop(key)
@@ -427,8 +432,22 @@ class ClusterSnapshot:
                     del self._label_index[kv]
         if self._trackers or info.has_inter_pod_terms:
             self._count(info, slot, -1)
-        self.generation += 1
+        self._changed(-1 if info.has_inter_pod_terms else slot)
         return info
+
+    def _changed(self, slot: int) -> None:
+        """Count one change, confined to the node in ``slot`` (-1: a change that may matter to
+        any node — a node's own change, or a pod whose affinity terms reach other nodes)."""
+        if slot < 0 or slot != self._local_slot:
+            self._local_slot = slot
+            self._local_from = self.generation if slot >= 0 else self.generation + 1
+        self.generation += 1
+
+    def changed_only_on(self, slot: int, since: int) -> bool:
+        """Whether every change after generation ``since`` placed or removed pods on the node in
+        ``slot`` alone, pods without affinity terms (nothing changed at all counts too): what was
+        computed about the other nodes at ``since`` still holds."""
+        return self.generation == since or (self._local_slot == slot and self._local_from <= since)
 
     def port_code(self, protocol: str, host_ip: str, port: int) -> int:
         """A host port encoded for the kernel: port, protocol and interned host IP."""

@@ -120,3 +120,28 @@ def test_incremental_trackers_equal_a_recount(events):
     assert list(tracked[:4]) == expected
     requested = [snap.resources(s)[1][3] for s in range(4)]
     assert requested == [len(snap.pods_on(s)) for s in range(4)]
+
+
+def test_changes_confined_to_one_node_are_told_apart_from_changes_that_reach_others():
+    snap = make_snapshot([make_node("a"), make_node("b")])
+    since = snap.generation
+    assert snap.changed_only_on(0, since) and snap.changed_only_on(1, since)  # nothing changed
+    snap.assume_pod(PodInfo.from_dict(make_pod("p1")), "a")
+    snap.add_pod(make_pod("p2", node="a"))
+    snap.remove_pod("default/p2")
+    assert snap.changed_only_on(0, since) and not snap.changed_only_on(1, since)
+    snap.add_pod(make_pod("p3", node="b"))
+    assert not snap.changed_only_on(0, since) and not snap.changed_only_on(1, since)
+    assert snap.changed_only_on(1, snap.generation - 1)
+    # a pod with affinity terms reaches every node of its topology domain; a node change, any node
+    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "x"}}, "topologyKey": "zone"}]}}
+    since = snap.generation
+    snap.add_pod(make_pod("p4", node="b", affinity=anti))
+    assert not snap.changed_only_on(1, since)
+    since = snap.generation
+    snap.add_node(make_node("c"))
+    assert not snap.changed_only_on(2, since)
+    since = snap.generation
+    snap.set_namespace_labels("default", {"team": "x"})
+    assert not snap.changed_only_on(0, since)
