@@ -7,6 +7,7 @@
     podMaxBackoffSeconds: 10
     podMaxInUnschedulablePodsDuration: 300 # Orchestra: seconds before an unschedulable pod is retried anyway
     bindConcurrency: 16                    # Orchestra: bindings in flight at once
+    opportunisticBatching: true            # Orchestra: Kubernetes' OpportunisticBatching feature gate
     leaderElection:                        # several schedulers, one schedules (Kubernetes' fields)
       leaderElect: false                   # Orchestra's default; kube-scheduler's is true
       leaseDuration: 15s                   # renewDeadline: 10s, retryPeriod: 2s
@@ -46,6 +47,7 @@ KIND = "KubeSchedulerConfiguration"
 _FIELDS = {
     "apiVersion", "kind", "profiles", "percentageOfNodesToScore", "podInitialBackoffSeconds", "podMaxBackoffSeconds",
     "podMaxInUnschedulablePodsDuration", "bindConcurrency", "leaderElection", "clientConnection", "parallelism",
+    "opportunisticBatching",
 }
 
 
@@ -62,6 +64,9 @@ class SchedulerConfig:
     pod_max_backoff: float = 10.0
     max_unschedulable: float = 300.0
     bind_concurrency: int = 16
+    #: Place a pod from the ranked candidates of the previous pod with its signature
+    #: (:mod:`orchestra.scheduler.batch`).
+    opportunistic_batching: bool = True
     #: Seconds of grace given to preemption victims (None: the pod's own terminationGracePeriodSeconds).
     preemption_grace_seconds: int | None = None
     #: How long the scheduling loop runs cycles back to back, while pods are queued, before it
@@ -116,6 +121,9 @@ def parse_config(data: Any, source: str = "<config>") -> SchedulerConfig:
         raise ConfigError(f"{source}: podMaxBackoffSeconds ({maximum}) must not be less than podInitialBackoffSeconds ({initial})")
     unschedulable = _number(data, "podMaxInUnschedulablePodsDuration", 300, source)
     concurrency = _number(data, "bindConcurrency", 16, source, minimum=1, integer=True)
+    batching = data.get("opportunisticBatching", True)
+    if not isinstance(batching, bool):
+        raise ConfigError(f"{source}: opportunisticBatching must be true or false, not {batching!r}")
     leader_election = _leader_election(data.get("leaderElection"), source)
     profiles_raw = data.get("profiles")
     if profiles_raw is None or profiles_raw == []:
@@ -140,7 +148,7 @@ def parse_config(data: Any, source: str = "<config>") -> SchedulerConfig:
         profiles.append(profile)
     return SchedulerConfig(
         profiles=tuple(profiles), pod_initial_backoff=float(initial), pod_max_backoff=float(maximum),
-        max_unschedulable=float(unschedulable), bind_concurrency=concurrency,
+        max_unschedulable=float(unschedulable), bind_concurrency=concurrency, opportunistic_batching=batching,
         leader_election=leader_election, source=source,
     )
 
@@ -219,7 +227,7 @@ def build_frameworks(config: SchedulerConfig, plugins: Any, *, binder: Callable 
     queue_sort: tuple[str, str] | None = None
     for i, profile in enumerate(config.profiles):
         try:
-            fw = Framework.from_profile(profile, plugins, binder=binder, rng=rng)
+            fw = Framework.from_profile(profile, plugins, binder=binder, rng=rng, batching=config.opportunistic_batching)
         except ProfileError as exc:
             raise ConfigError(f"{config.source}: profiles[{i}]: {exc}") from None
         sorters = fw.plugins("queueSort")

@@ -13,7 +13,9 @@ the extension points below (see ``docs/scheduler.md``):
   (None: skip); ``normalize_score(state, pod, scores)`` rescales in place; 0–100, weighted;
 - ``reserve`` / ``unreserve(state, pod, node_name)`` (unreserve idempotent);
 - ``permit(state, pod, node_name)`` → Status or ``(Status, timeout_seconds)``;
-- ``pre_bind`` / ``bind`` / ``post_bind(state, pod, node_name)`` (may return awaitables).
+- ``pre_bind`` / ``bind`` / ``post_bind(state, pod, node_name)`` (may return awaitables);
+- ``sign(pod, snapshot)`` → the part of the pod the plugin's filtering and scoring read, or
+  None: for opportunistic batching (:mod:`orchestra.scheduler.batch`).
 
 Built-in filters run fused in the Cython kernel (a plugin class sets ``KERNEL_FILTER``
 and fills the pod's compiled query in ``pre_filter``); Python filters then run on the
@@ -29,13 +31,14 @@ import enum
 import inspect
 import random
 from array import array
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Hashable, Iterable, Mapping, Sequence
 
 import attrs
 
 from orchestra._ext import sched
 from orchestra.aio import wait_for
 from orchestra.records import slot_maker
+from orchestra.scheduler.batch import OpportunisticBatch
 from orchestra.scheduler.podinfo import NodeInfo, PodInfo
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
@@ -341,6 +344,20 @@ class Plugin:
         """For kernel filters: the status of a node the kernel rejected with ``detail``."""
         raise NotImplementedError(f"{self.NAME} is not a kernel filter")
 
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> Hashable | None:
+        """This plugin's part of the pod's scheduling signature (opportunistic batching), or None
+        when the pod's results must be computed afresh.
+
+        Return a hashable value — usually a tuple of the pod's fields the plugin's pre-filter,
+        filter, pre-score and score read — such that two pods with equal values get equal
+        verdicts and scores from this plugin on every node. Return None when the plugin's verdict
+        or score on a node depends on more than that node and those fields: a score normalized
+        over the candidates, counts over other nodes' pods. A plugin that does not override this
+        method turns batching off for its whole profile; one that does but has nothing to say
+        returns ``()``.
+        """
+        return None
+
     def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
         """For built-in scores the kernel computes in one pass: add this plugin's term (with
         ``weight``) to ``plan`` and return its ``sched.S_*`` bit; 0 (the default) scores the
@@ -643,9 +660,12 @@ class Framework:
 
     Run one :meth:`schedule_one` at a time per framework (it reuses scratch buffers and
     keeps the rotating start index of the node search).
+
+    :param batching: reuse a pod's ranked candidates for the next pods with the same signature
+        (:mod:`orchestra.scheduler.batch`); only when every filter and score plugin can sign pods.
     """
 
-    def __init__(self, profile: PluginProfile, handle: Handle) -> None:
+    def __init__(self, profile: PluginProfile, handle: Handle, *, batching: bool = True) -> None:
         self.profile = profile
         self.handle = handle
         self.waiting_pods: dict[str, WaitingPod] = {}
@@ -673,6 +693,15 @@ class Framework:
         self._orders: dict[frozenset[str], array] = {}
         self._last_order: tuple[frozenset[str] | None, array] = (None, array("i"))  # None: equal to no set
         self._want = (-1, 0)
+        self._cycle = 0
+        #: Opportunistic batching's kept candidates (None: this framework does not batch).
+        self.batch: OpportunisticBatch | None = None
+        self._signers: list[Callable[[PodInfo, ClusterSnapshot], Hashable | None]] = []
+        if batching:
+            signing = {p.NAME: p for point in ("preFilter", "filter", "preScore", "score") for p in pts[point]}
+            if all(_defined_in(type(p), "sign") is not Plugin for p in signing.values()):
+                self.batch = OpportunisticBatch()
+                self._signers = [p.sign for p in signing.values()]
 
     @property
     def fused_scores(self) -> list[str]:
@@ -708,7 +737,7 @@ class Framework:
 
     @classmethod
     def from_profile(cls, profile: Mapping[str, Any] | None, plugins: Any, *, binder: Callable | None = None,
-                     rng: random.Random | None = None) -> "Framework":
+                     rng: random.Random | None = None, batching: bool = True) -> "Framework":
         """Build a framework from a KubeSchedulerConfiguration profile dict.
 
         :param profile: ``schedulerName``, ``percentageOfNodesToScore``, ``plugins``
@@ -717,11 +746,12 @@ class Framework:
             parts fall back to the default profile.
         :param plugins: a pluggy plugin manager (its ``orchestra_scheduler_plugins``
             hook is called), a ``{name: class}`` mapping or an iterable of classes.
+        :param batching: see :class:`Framework`.
         """
         from orchestra.scheduler.profiles import build_profile
 
         handle = Handle(binder=binder, rng=rng or random.Random())
-        fw = cls(build_profile(profile or {}, plugin_registry(plugins), handle), handle)
+        fw = cls(build_profile(profile or {}, plugin_registry(plugins), handle), handle, batching=batching)
         handle.framework = fw
         return fw
 
@@ -760,7 +790,12 @@ class Framework:
         ``nominated``: the node a preemption made room on for this pod; when it passes every
         filter it is chosen without searching the others (Kubernetes' PreferNominatedNode).
         The snapshot is not changed; the caller assumes the pod on the chosen node.
+
+        With batching, a pod with the signature of the previous cycle's pod is placed from that
+        cycle's ranked candidates (:mod:`orchestra.scheduler.batch`) when the cluster changed only
+        on the node the previous pod went to.
         """
+        self._cycle += 1
         info = pod if isinstance(pod, PodInfo) else PodInfo.from_dict(pod)
         state = CycleState()
         state.snapshot = snapshot
@@ -795,6 +830,15 @@ class Framework:
                 found = len(batch)
             if found:
                 return ScheduleResult(nominated, state, evaluated_nodes=1, feasible_nodes=1)
+        opportunistic = self.batch
+        signature: tuple | None = None
+        signed = False  # signed only when a batch could serve the pod or keep its cycle's candidates
+        if opportunistic is not None and opportunistic.follows(self._cycle):
+            signature, signed = self._sign(info, snapshot), True
+            if signature is not None and opportunistic.usable(signature, snapshot):
+                result = self._from_batch(state, info, snapshot, order, py_filters, allowed)
+                if result is not None:
+                    return result
         start = self._next_start % slots
         if allowed is None and not py_filters:
             # the kernel is the whole filter: one scan finds the wanted nodes or visits every slot
@@ -825,7 +869,51 @@ class Framework:
         if error is not None:
             return ScheduleResult(None, state, error)
         best = sched.select_best(totals, self.handle.rng.getrandbits(62))
+        if opportunistic is not None:
+            if not signed:
+                signature = self._sign(info, snapshot)
+            if signature is not None:
+                opportunistic.store(signature, cand, totals, best, snapshot.generation, self._cycle)
         return ScheduleResult(snapshot.node(cand[best]).name, state, evaluated_nodes=visited, feasible_nodes=len(feasible))
+
+    def _sign(self, info: PodInfo, snapshot: ClusterSnapshot) -> tuple | None:
+        """The pod's scheduling signature: every signing plugin's part, or None when one has none."""
+        parts = []
+        for sign in self._signers:
+            try:
+                part = sign(info, snapshot)
+            except Exception:  # a plugin's bug must not crash the scheduler: the pod is scheduled in full
+                return None
+            if part is None:
+                return None
+            parts.append(part)
+        return tuple(parts)
+
+    def _from_batch(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, order: array,
+                    py_filters: list[Plugin], allowed: set[int] | None) -> ScheduleResult | None:
+        """Place the pod from the batch: check and rescore the node the previous pod went to, and
+        take it or the best kept candidate. None when the batch has no node left."""
+        batch = self.batch
+        assert batch is not None
+        chosen = batch.chosen
+        kinds, details, buf = self._scratch(snapshot.num_slots)
+        found, _ = sched.run_filters(snapshot.table, state.query, order, chosen, 1, buf, kinds, details, 1)
+        if found and (allowed is not None or py_filters):
+            kept, error = self._python_filters(state, info, snapshot, buf[:1], py_filters, allowed, {})
+            if error is not None:
+                return ScheduleResult(None, state, error)
+            found = len(kept)
+        total = None
+        if found:
+            totals, error = self.run_scores(state, info, snapshot, array("i", (chosen,)))
+            if error is not None:
+                return ScheduleResult(None, state, error)
+            total = totals[0]
+        slot = batch.take(total, snapshot.generation, self._cycle)
+        if slot < 0:
+            batch.clear()
+            return None
+        return ScheduleResult(snapshot.node(slot).name, state, evaluated_nodes=1, feasible_nodes=1)
 
     def run_pre_filter(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot) -> Status:
         """Prepare the pod's kernel query and run every pre-filter plugin."""

@@ -9,6 +9,7 @@ from orchestra._ext import sched
 from orchestra.hookspecs import hookimpl
 from orchestra.scheduler.framework import CycleState, NodeBatch, Plugin, PluginProfile, ProfileError
 from orchestra.scheduler.podinfo import PodInfo
+from orchestra.scheduler.snapshot import ClusterSnapshot
 
 __all__ = ["NodeResourcesBalancedAllocation", "orchestra_scheduler_plugins"]
 
@@ -38,6 +39,10 @@ class NodeResourcesBalancedAllocation(Plugin):
             idx.append(_INDEX[name])
         merged["_kernel"] = array("q", idx)
         return merged
+
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple:
+        """The pod's requests."""
+        return pod.requests
 
     def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
         """Join the framework's fused score pass (which skips pods requesting none of the resources)."""

@@ -9,6 +9,7 @@ from orchestra.hookspecs import hookimpl
 from orchestra.scheduler.framework import SKIP, CycleState, NodeBatch, Plugin, PluginProfile, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.query import image_ids
+from orchestra.scheduler.snapshot import ClusterSnapshot
 
 __all__ = ["ImageLocality", "orchestra_scheduler_plugins"]
 
@@ -29,6 +30,10 @@ class ImageLocality(Plugin):
             return SKIP
         state.query.set_images(known, pod.num_containers)
         return None
+
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple:
+        """The pod's container images."""
+        return pod.images
 
     def fuse_score(self, plan: sched.ScorePlan, weight: int, profile: PluginProfile) -> int:
         """Join the framework's fused score pass, which reads the images :meth:`pre_score`

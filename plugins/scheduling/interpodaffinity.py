@@ -10,7 +10,7 @@ from orchestra.hookspecs import hookimpl
 from orchestra.scheduler.framework import SKIP, CycleState, NodeBatch, Plugin, ProfileError, Status
 from orchestra.scheduler.podinfo import PodInfo
 from orchestra.scheduler.query import topology_domains
-from orchestra.scheduler.snapshot import ClusterSnapshot
+from orchestra.scheduler.snapshot import OWNER_KINDS, ClusterSnapshot
 
 __all__ = [
     "InterPodAffinity", "REASON_AFFINITY", "REASON_ANTI_AFFINITY", "REASON_EXISTING_ANTI_AFFINITY",
@@ -78,6 +78,12 @@ class InterPodAffinity(Plugin):
             q.add_anti_affinity(kid, sched.domain_sums(*topology_domains(snapshot, kid), snapshot.pod_counts((term,)), n_values)[0])
             used = True
         return None if used else SKIP
+
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple | None:
+        """None while the pod or any placed pod carries an affinity term (placing a pod changes
+        counts every node of its domain reads, and scores are normalized over the candidates);
+        nothing to sign otherwise."""
+        return None if pod.has_inter_pod_terms or snapshot.any_owner(*OWNER_KINDS) else ()
 
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """The failed rule; an unmet affinity cannot be fixed by preemption."""

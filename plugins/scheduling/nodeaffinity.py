@@ -33,6 +33,11 @@ class NodeAffinity(Plugin):
         state.query.required = matcher
         return None
 
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple | None:
+        """The pod's nodeSelector and required terms; None with preferred terms (their score is
+        normalized over the candidates)."""
+        return None if pod.preferred_node_terms else (pod.node_selector, pod.required_node_terms)
+
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """Rejection status: preemption cannot help."""
         return Status.unschedulable(REASON, resolvable=False, plugin=self.NAME)

@@ -28,6 +28,10 @@ class NodeName(Plugin):
         state.query.only_node = slot if slot >= 0 else _NO_NODE
         return None
 
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> str:
+        """The pod's ``spec.nodeName``."""
+        return pod.node_name
+
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """Rejection status: preemption cannot help."""
         return Status.unschedulable(REASON, resolvable=False, plugin=self.NAME)

@@ -26,6 +26,10 @@ class NodePorts(Plugin):
         state.query.set_ports([snapshot.port_code(p.protocol, p.host_ip, p.port) for p in pod.host_ports])
         return None
 
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple:
+        """The pod's host ports."""
+        return pod.host_ports
+
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """Rejection status: preemption may free the ports."""
         return Status.unschedulable(REASON, plugin=self.NAME)

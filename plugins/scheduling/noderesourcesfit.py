@@ -100,6 +100,11 @@ class NodeResourcesFit(Plugin):
             out.append(Status.unschedulable(*reasons, plugin=self.NAME) if reasons else True)
         return out
 
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple:
+        """The pod's requests (and the non-zero requests scores use)."""
+        scalar = pod.scalar_requests
+        return pod.requests, pod.non_zero, tuple(sorted(scalar.items())) if scalar else ()
+
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """One reason per short resource (made once per combination: every failed cycle asks)."""
         key = (detail, self.NAME)

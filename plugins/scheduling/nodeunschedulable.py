@@ -26,6 +26,10 @@ class NodeUnschedulable(Plugin):
         cordoned: the kernel then skips this filter)."""
         state.query.tolerates_unschedulable = snapshot.table.n_unschedulable > 0 and tolerates_unschedulable(pod)
 
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple:
+        """The pod's tolerations decide whether it tolerates a cordoned node."""
+        return pod.tolerations
+
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """Rejection status: preemption cannot help."""
         return Status.unschedulable(REASON, resolvable=False, plugin=self.NAME)

@@ -66,6 +66,11 @@ class PodTopologySpread(Plugin):
             state.query.add_spread(kid, c.max_skew, lowest, c.selector.matches(pod.labels), totals)
         return None
 
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple | None:
+        """None for a pod with spread constraints (placing one pod changes its domain's counts,
+        which every node of the domain reads); nothing to sign without."""
+        return None if pod.spread else ()
+
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """Skew too large (preemption may help) or the node lacks a topology key (it cannot)."""
         if detail == 1:

@@ -30,6 +30,11 @@ class TaintToleration(Plugin):
             hard, soft = tolerated_masks(snapshot, pod)
             state.query.set_tolerated(hard, soft)
 
+    def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple | None:
+        """The pod's tolerations; None while a node has a PreferNoSchedule taint (the score is
+        then normalized over the candidates)."""
+        return None if snapshot.table.n_soft_tainted else pod.tolerations
+
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """``node(s) had untolerated taint {key: value}``; preemption cannot help."""
         taint = snapshot.taints.items[detail]

@@ -86,6 +86,7 @@ def test_bad_profiles_are_refused_naming_file_and_field(tmp_path, body, fragment
     ("leaderElection: {resourceLock: endpoints}", "only leases are supported"),
     ("leaderElection: {leaderElect: true, lockObjectName: x}", "leaderElection: unknown field(s) lockObjectName"),
     ("leaderElection: [true]", "leaderElection must be a map"),
+    ("opportunisticBatching: sometimes", "opportunisticBatching must be true or false, not 'sometimes'"),
     ("profiles: [\n  - {", "not valid YAML"),
     ("- a list", "the configuration must be a map"),
 ])
@@ -105,6 +106,13 @@ def test_leader_election_as_kube_scheduler_spells_it(tmp_path):
     assert load_config(write(tmp_path, "leaderElection: {leaderElect: false}")).leader_election is None
     election = load_config(write(tmp_path, "leaderElection: {leaderElect: true}")).leader_election
     assert (election.namespace, election.name, election.lease_duration) == ("kube-system", "kube-scheduler", 15.0)
+
+
+def test_opportunistic_batching_is_on_unless_turned_off(tmp_path):
+    assert all(fw.batch is not None for fw in build_frameworks(parse_config(None), builtin_registry()).values())
+    cfg = load_config(write(tmp_path, "opportunisticBatching: false\nprofiles: [{}, {schedulerName: b}]"))
+    assert not cfg.opportunistic_batching
+    assert all(fw.batch is None for fw in build_frameworks(cfg, builtin_registry()).values())
 
 
 def test_missing_file(tmp_path):

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from scheduler.sched_builders import builtin_registry, make_framework, make_node, make_pod, make_snapshot
+from orchestra.scheduler import PodInfo
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scheduler.md"
 
@@ -14,9 +15,9 @@ def _examples() -> dict[str, type]:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
     namespace: dict = {}
     for block in blocks:
-        if "class " in block and "Plugin" in block:
+        if "class " in block:
             exec(compile(block, str(DOC), "exec"), namespace)
-    return {name: namespace[name] for name in ("RackFilter", "RackFilterBatch")}
+    return {name: namespace[name] for name in ("RackFilter", "RackFilterBatch", "SignedRackFilter")}
 
 
 def test_both_documented_forms_place_pods_the_same_way():
@@ -32,6 +33,20 @@ def test_both_documented_forms_place_pods_the_same_way():
         assert fw.schedule_one(make_pod("p", labels={"rack": "r1"}), snap).node_name == "r1-b", name
         result = fw.schedule_one(make_pod("q", labels={"rack": "r9"}), snap)
         assert result.fit_error.reasons == {"node(s) were in another rack": 3}, name
+        assert (fw.batch is not None) == (name == "SignedRackFilter"), name
+
+
+def test_the_documented_signing_plugin_batches_pods_of_one_rack():
+    examples = _examples()
+    name = "SignedRackFilter"
+    profile = {"percentageOfNodesToScore": 100, "plugins": {"multiPoint": {"enabled": [{"name": name}]}},
+               "pluginConfig": [{"name": name, "args": {"label": "rack"}}]}
+    fw = make_framework(profile, registry=examples)
+    snap = make_snapshot([make_node(f"n{i}", labels={"rack": "r1"}) for i in range(4)])
+    for j in range(4):
+        info = PodInfo.from_dict(make_pod(f"p{j}", labels={"rack": "r1"}))
+        snap.assume_pod(info, fw.schedule_one(info, snap).node_name)
+    assert fw.batch.batched == 3
 
 
 def test_the_documented_profile_fields_are_accepted():

@@ -114,7 +114,7 @@ def test_number_of_feasible_nodes_to_find(nodes, pct, expected):
 
 def test_the_search_starts_where_the_last_one_stopped():
     snap = make_snapshot([make_node(f"n{i:04d}") for i in range(1000)])
-    fw = make_framework()
+    fw = make_framework(batching=False)  # with batching, q would be placed from p's candidates
     first = fw.schedule_one(make_pod("p"), snap)
     assert (first.feasible_nodes, first.evaluated_nodes) == (420, 420)
     assert fw._next_start == 420
@@ -389,3 +389,101 @@ def test_pods_skipping_different_plugins_in_turn_each_get_their_own_filters():
         assert fw.schedule_one(PodInfo.from_dict(plain), snap).node_name == "n1"
         result = fw.schedule_one(PodInfo.from_dict(tolerant), snap)
         assert result.node_name is None and "didn't match Pod's node affinity/selector" in result.status.message()
+
+
+# ---------------------------------------------------------------------- opportunistic batching
+
+
+class SignedOddNodes(OddNodes):
+    """OddNodes signing pods: its filter reads nothing of the pod."""
+
+    NAME = "SignedOddNodes"
+
+    def sign(self, pod, snapshot):
+        return ()
+
+
+class BrokenSigner(OddNodes):
+    """OddNodes whose sign raises."""
+
+    NAME = "BrokenSigner"
+
+    def sign(self, pod, snapshot):
+        raise RuntimeError("boom")
+
+
+def _place(fw, snap, name, **pod):
+    info = PodInfo.from_dict(make_pod(name, **pod))
+    result = fw.schedule_one(info, snap)
+    if result.node_name is not None:
+        snap.assume_pod(info, result.node_name)
+    return result
+
+
+def _best_totals(snap, name, **pod):
+    """Every feasible node's total score for the pod, from a full cycle (batching off)."""
+    from scheduler.sched_builders import scores_of
+
+    return scores_of(make_framework({"percentageOfNodesToScore": 100}, batching=False), make_pod(name, **pod), snap)
+
+
+def test_pods_of_one_signature_are_placed_from_the_first_pods_ranked_candidates():
+    snap = make_snapshot([make_node(f"n{i}", cpu=str(2 + i % 4)) for i in range(12)])
+    fw = make_framework({"percentageOfNodesToScore": 100})
+    for j in range(30):
+        totals = _best_totals(snap, f"p{j}", cpu="300m")
+        result = _place(fw, snap, f"p{j}", cpu="300m")
+        assert totals[result.node_name] == max(totals.values()), j
+        assert result.evaluated_nodes == (12 if j in (0, 12, 24) else 1)  # a batch serves as many pods as it had candidates
+    assert (fw.batch.stored, fw.batch.batched) == (3, 27)
+
+
+def test_the_previous_node_is_taken_again_while_it_still_scores_best():
+    snap = make_snapshot([make_node(f"n{i}", cpu="1") for i in range(5)])
+    fw = make_framework({"percentageOfNodesToScore": 100,
+                         "pluginConfig": [{"name": "NodeResourcesFit", "args": {"scoringStrategy": {"type": "MostAllocated"}}}]})
+    placed = [_place(fw, snap, f"p{j}", cpu="400m", memory=None).node_name for j in range(6)]
+    # bin packing: two pods fill a node, then the batch moves on to the best kept candidate
+    assert placed[0] == placed[1] != placed[2] == placed[3] != placed[4] == placed[5]
+    assert fw.batch.batched == 4  # five candidates, five pods: the sixth started a new batch
+
+
+def test_a_node_the_pod_no_longer_fits_gives_way_to_the_next_candidate():
+    snap = make_snapshot([make_node(f"n{i}") for i in range(4)])
+    fw = make_framework({"percentageOfNodesToScore": 100})
+    ports = {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}
+    placed = [_place(fw, snap, f"p{j}", **ports).node_name for j in range(5)]
+    assert sorted(placed[:4]) == ["n0", "n1", "n2", "n3"] and placed[4] is None  # one pod per node, as host ports demand
+    assert fw.batch.batched == 3
+
+
+def test_another_signature_an_unsignable_pod_or_a_change_elsewhere_means_a_full_cycle():
+    snap = make_snapshot([make_node(f"n{i}", labels={"zone": "ab"[i % 2]}) for i in range(6)])
+    fw = make_framework({"percentageOfNodesToScore": 100})
+    assert _place(fw, snap, "a").evaluated_nodes == 6
+    assert _place(fw, snap, "b", cpu="200m").evaluated_nodes == 6  # another signature
+    spread = [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway",
+               "labelSelector": {"matchLabels": {"app": "s"}}}]
+    assert _place(fw, snap, "c", cpu="200m", labels={"app": "s"}, topologySpreadConstraints=spread).evaluated_nodes == 6
+    assert _place(fw, snap, "d", cpu="200m").evaluated_nodes == 6  # the unsignable pod's cycle stored nothing
+    assert _place(fw, snap, "e", cpu="200m").evaluated_nodes == 1
+    last = snap.pod("default/e").slot
+    snap.add_pod(make_pod("elsewhere", node=snap.node((last + 1) % 6).name))
+    assert _place(fw, snap, "f", cpu="200m").evaluated_nodes == 6
+    snap.add_node(make_node("n6"))
+    assert _place(fw, snap, "g", cpu="200m").evaluated_nodes == 7
+    assert fw.batch.batched == 1
+
+
+def test_a_profile_batches_only_when_every_filter_and_score_plugin_signs_pods():
+    assert make_framework().batch is not None
+    assert make_framework(batching=False).batch is None
+    assert make_framework(only("NodeResourcesFit", "SignedOddNodes"), registry={"SignedOddNodes": SignedOddNodes}).batch is not None
+    assert make_framework(only("NodeResourcesFit", "OddNodes"), registry=EXTRA).batch is None
+
+
+def test_a_plugin_whose_sign_raises_leaves_its_pods_to_full_cycles():
+    fw = make_framework(only("NodeResourcesFit", "BrokenSigner"), registry={"BrokenSigner": BrokenSigner})
+    snap = make_snapshot([make_node(f"n{i}") for i in range(1, 6)])
+    assert [_place(fw, snap, f"p{j}").evaluated_nodes for j in range(3)] == [5, 5, 5]
+    assert fw.batch.batched == 0

@@ -269,3 +269,40 @@ def test_the_fused_score_pass_gives_the_per_plugin_totals(cluster, strategy):
     assert error is None
     got, error = fused.run_scores(result.state, info, snap, cand)
     assert error is None and list(got) == list(want)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_pods_placed_from_a_batch_go_to_a_best_node_of_a_full_cycle(data):
+    """Opportunistic batching, every node scored: each pod of a run of alike pods (now and then
+    another pod between them) lands on a node a full cycle scores highest, or on none when none fits."""
+    from array import array
+
+    nodes = [data.draw(node_dicts(i)) for i in range(data.draw(st.integers(2, 7)))]
+    if data.draw(st.booleans()):  # without PreferNoSchedule taints, which leave no pod signable
+        for n in nodes:
+            n["spec"]["taints"] = [t for t in n["spec"].get("taints", ()) if t["effect"] != "PreferNoSchedule"]
+    rich = data.draw(st.integers(0, 2)) == 0  # rich pods carry affinity terms and spread constraints: unsignable
+    existing = [data.draw(pod_dicts(f"e{j}", f"n{data.draw(st.integers(0, len(nodes) - 1))}", rich=rich))
+                for j in range(data.draw(st.integers(0, 6)))]
+    snap = make_snapshot(nodes, existing)
+    fw = make_framework({"percentageOfNodesToScore": 100})
+    full = make_framework({"percentageOfNodesToScore": 100}, batching=False)
+    template = data.draw(pod_dicts("t", None, rich=data.draw(st.integers(0, 2)) == 0))
+    for j in range(data.draw(st.integers(2, 14))):
+        alike = data.draw(st.integers(0, 5)) > 0
+        pod = dict(template, metadata={**template["metadata"], "name": f"p{j}", "uid": f"u{j}"}) if alike else \
+            data.draw(pod_dicts(f"p{j}", None, rich=False))
+        info = PodInfo.from_dict(pod)
+        feasible = array("i", [s for s in snap.slots() if full.check_node(info, snap, s).is_success])
+        result = fw.schedule_one(info, snap)
+        if not feasible:
+            assert result.node_name is None
+            continue
+        state = full.schedule_one(info, snap).state
+        totals, error = full.run_scores(state, info, snap, feasible)
+        assert error is None
+        by_node = {snap.node(s).name: t for s, t in zip(feasible, totals)}
+        assert by_node[result.node_name] == max(totals), (j, result.node_name, by_node)
+        snap.assume_pod(info, result.node_name)
+    assert fw.batch.batched <= fw._cycle

@@ -7,7 +7,7 @@ from array import array
 
 import pytest
 
-from scheduler.sched_builders import builtin_registry, make_framework, make_node, make_pod, make_snapshot
+from scheduler.sched_builders import builtin_registry, make_framework, make_node, make_pod, make_snapshot, only
 from orchestra.scheduler import CycleState, PodInfo
 from orchestra.scheduler.framework import EXTENSION_POINTS, Handle, NodeBatch, Plugin, implements
 
@@ -83,3 +83,74 @@ def test_kernel_filters_explain_every_rejection(name, cls):
     for detail in details.get(name, [0, 1, 2]):
         status = plugin.kernel_status(detail, snap)
         assert status.is_rejected and status.reasons and status.plugin == name
+
+
+SIGNING_POINTS = ("preFilter", "filter", "preScore", "score")
+SIGNERS = [(n, c) for n, c in BUILTINS if any(implements(c, point) for point in SIGNING_POINTS)]
+
+
+def _verdicts_and_scores(name: str, pod: PodInfo, snap) -> tuple[dict[int, bool], dict[int, int]]:
+    """The plugin's verdict on every node, and its weighted score on the nodes that pass,
+    from a profile enabling only it."""
+    fw = make_framework(only(name), batching=False)
+    verdicts = {s: fw.check_node(pod, snap, s).is_success for s in snap.slots()}
+    feasible = array("i", [s for s, ok in verdicts.items() if ok])
+    state = fw.schedule_one(pod, snap).state
+    totals, error = fw.run_scores(state, pod, snap, feasible) if len(feasible) else ([], None)
+    assert error is None, error
+    return verdicts, dict(zip(feasible, totals))
+
+
+@pytest.mark.parametrize("name, cls", SIGNERS)
+def test_every_filter_and_score_plugin_signs_pods(name, cls):
+    assert _defined_in_subclass(cls, "sign"), f"{name} does not implement sign: its profile would never batch"
+
+
+def _defined_in_subclass(cls: type, method: str) -> bool:
+    return any(method in k.__dict__ for k in cls.__mro__ if k is not Plugin)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("name, cls", SIGNERS)
+def test_pods_with_equal_signatures_get_equal_verdicts_and_scores(name, cls, seed):
+    """The signature contract: what the plugin signs is all its answers depend on."""
+    snap, rich = _cluster(seed)
+    rng = random.Random(seed)
+    plugin = cls(cls.validate_args(None), Handle())
+    plain = PodInfo.from_dict(make_pod("a", cpu="300m", labels={"app": "x"}))
+    twin = PodInfo.from_dict(make_pod("b", cpu="300m", labels={"app": rng.choice("xyz")}, namespace=rng.choice(["default", "other"])))
+    other = PodInfo.from_dict(make_pod("c", cpu="700m", labels={"app": "x"}, image="nginx"))
+    for a, b in ((plain, twin), (plain, other), (rich, twin)):
+        sa, sb = plugin.sign(a, snap), plugin.sign(b, snap)
+        hash(sa), hash(sb)
+        if sa is not None and sa == sb:
+            assert _verdicts_and_scores(name, a, snap) == _verdicts_and_scores(name, b, snap), (a.name, b.name)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("name, cls", SIGNERS)
+def test_a_signed_pods_answers_on_a_node_depend_on_that_node_alone(name, cls, seed):
+    """What batching relies on: a node scores alike alone and among every candidate, and placing a
+    pod of the signature on one node changes no other node's verdict or score."""
+    soft_taints = [{"key": f"t{k}", "value": "", "effect": "PreferNoSchedule"} for k in range(2)]
+    nodes = [make_node(f"n{i}", cpu=str(2 + i % 3), labels={"zone": "abc"[i % 3]},
+                       images=[{"names": ["busybox:latest"], "sizeBytes": 300 * 2**20}] if i % 2 else None,
+                       taints=soft_taints[:i % 3] if seed % 2 else None)  # 0, 1 or 2 taints: normalizing tells
+             for i in range(6)]
+    snap = make_snapshot(nodes, [make_pod(f"e{j}", cpu="500m", node=f"n{j % 6}") for j in range(seed + 2)])
+    plugin = cls(cls.validate_args(None), Handle())
+    pod = PodInfo.from_dict(make_pod("p", cpu="900m", labels={"app": "x"}))
+    if plugin.sign(pod, snap) is None:  # only TaintToleration among PreferNoSchedule taints may decline a plain pod
+        assert (name, seed % 2) == ("TaintToleration", 1), f"{name} does not sign a plain pod"
+        return
+    verdicts, scores = _verdicts_and_scores(name, pod, snap)
+    fw = make_framework(only(name), batching=False)
+    state = fw.schedule_one(pod, snap).state
+    for slot, total in scores.items():
+        alone, error = fw.run_scores(state, pod, snap, array("i", [slot]))
+        assert error is None and alone[0] == total, (snap.node(slot).name, alone[0], total)
+    chosen = sorted(scores)[seed % len(scores)] if scores else 0
+    snap.assume_pod(PodInfo.from_dict(make_pod("p2", cpu="900m", labels={"app": "x"})), snap.node(chosen).name)
+    after_verdicts, after_scores = _verdicts_and_scores(name, pod, snap)
+    assert {s: v for s, v in after_verdicts.items() if s != chosen} == {s: v for s, v in verdicts.items() if s != chosen}
+    assert {s: v for s, v in after_scores.items() if s != chosen} == {s: v for s, v in scores.items() if s != chosen}
