@@ -69,8 +69,8 @@ def orchestra_scheduler_plugins() -> Any:
     class with a ``NAME`` and one method per extension point it implements
     (queue sort, pre-filter, filter, post-filter, pre-score, score with
     normalize, reserve/unreserve, permit, pre-bind, bind, post-bind), with the
-    semantics of the Kubernetes scheduling framework; profiles enable plugins by
-    ``NAME``.
+    semantics of the Kubernetes scheduling framework, plus ``sign`` for
+    opportunistic batching; profiles enable plugins by ``NAME``.
 
     :return: a list of scheduling plugin classes. Results are collected.
     """
