@@ -637,6 +637,25 @@ def _may_fuse(cls: type) -> bool:
                for m in ("score_batch", "normalize_score", "pre_score", "score"))
 
 
+# The helpers below hold comprehensions the scheduling cycle would otherwise hold: a comprehension
+# over a function's local makes that local a cell, created on every call of the function.
+
+
+def _without(plugins: list[Plugin], names: set[str] | frozenset[str]) -> list[Plugin]:
+    """``plugins`` but those called one of ``names``."""
+    return [p for p in plugins if p.NAME not in names]
+
+
+def _slots_of(snapshot: ClusterSnapshot, names: Iterable[str]) -> set[int]:
+    """The slots of the nodes called ``names`` that the snapshot holds."""
+    return {snapshot.slot_of(n) for n in names} - {-1}
+
+
+def _int_buffers(size: int) -> tuple[array, array, array]:
+    """Three zeroed ``array('i')`` of ``size``."""
+    return array("i", bytes(4 * size)), array("i", bytes(4 * size)), array("i", bytes(4 * size))
+
+
 def _call(plugin: Plugin, method: str, *args: Any) -> Any:
     try:
         return getattr(plugin, method)(*args)
@@ -717,7 +736,7 @@ class Framework:
         key = frozenset(skip)
         order = self._orders.get(key)
         if order is None:
-            order = self._orders[key] = array("i", [p.KERNEL_FILTER for p in self._kernel if p.NAME not in skip])
+            order = self._orders[key] = array("i", [p.KERNEL_FILTER for p in _without(self._kernel, key)])
         self._last_order = (key, order)
         return order
 
@@ -730,7 +749,7 @@ class Framework:
 
     def _scratch(self, slots: int) -> tuple[array, array, array]:
         if len(self._buffers[0]) < slots:
-            self._buffers = tuple(array("i", bytes(4 * max(slots, 2 * len(self._buffers[0])))) for _ in range(3))  # type: ignore[assignment]
+            self._buffers = _int_buffers(max(slots, 2 * len(self._buffers[0])))
         return self._buffers
 
     # ------------------------------------------------------------------ construction
@@ -817,7 +836,7 @@ class Framework:
         skip = state.skip_filter
         order = self._order(skip)
         drop = skip | state.kernel_only if state.kernel_only else skip
-        py_filters = [p for p in self._py_filters if p.NAME not in drop] if drop else self._py_filters
+        py_filters = _without(self._py_filters, drop) if drop else self._py_filters
         allowed = state.data.get("__allowed_slots__")
         python_failures: dict[int, Status] = {}
         slot = snapshot.slot_of(nominated) if nominated else -1
@@ -941,7 +960,7 @@ class Framework:
             elif not result.is_success:
                 return result.with_plugin(p.NAME)
         if allowed is not None:
-            state.write("__allowed_slots__", {snapshot.slot_of(n) for n in allowed} - {-1})
+            state.write("__allowed_slots__", _slots_of(snapshot, allowed))
         return SUCCESS
 
     def _python_filters(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, batch: array,

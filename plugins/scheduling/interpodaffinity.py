@@ -71,7 +71,7 @@ class InterPodAffinity(Plugin):
                 totals, _, _, grand = sched.domain_sums(*topology_domains(snapshot, kid), counts, n_values)
                 anywhere += grand
                 q.add_affinity(kid, totals)
-            q.affinity_bypass = anywhere == 0 and all(t.matches(pod, lookup) for t in pod.affinity_required)
+            q.affinity_bypass = anywhere == 0 and _all_match(pod.affinity_required, pod, lookup)
             used = True
         for term in pod.anti_required:
             kid = snapshot.intern_key(term.topology_key)
@@ -120,14 +120,29 @@ class InterPodAffinity(Plugin):
                     terms.append((wt.term, carriers, -wt.weight))
         if not terms:
             return None
-        n_values = len(snapshot.values)
-        keys = [snapshot.intern_key(term.topology_key) for term, _, _ in terms]
-        totals = [sched.domain_sums(*topology_domains(snapshot, kid), counts, n_values)[0]
-                  for kid, (_, counts, _) in zip(keys, terms)]
+        keys, totals = _domain_totals(snapshot, terms)
         out = array("q", bytes(8 * batch.size))
         sched.score_interpod(snapshot.table, batch.slots, keys, totals, array("q", [w for _, _, w in terms]), out)
         sched.normalize_min_max(out)
         return out
+
+
+# Comprehensions live in these helpers: one over a method's local would make that local a cell,
+# created on every call, and the methods above run every scheduling cycle.
+
+
+def _all_match(terms: tuple, pod: PodInfo, lookup: Any) -> bool:
+    """Whether ``pod`` matches every one of ``terms``."""
+    return all(t.matches(pod, lookup) for t in terms)
+
+
+def _domain_totals(snapshot: ClusterSnapshot, terms: list[tuple[Any, array, int]]) -> tuple[list[int], list[array]]:
+    """Per term: its topology key's id and the per-domain sums of its per-slot counts."""
+    n_values = len(snapshot.values)
+    keys = [snapshot.intern_key(term.topology_key) for term, _, _ in terms]
+    totals = [sched.domain_sums(*topology_domains(snapshot, kid), counts, n_values)[0]
+              for kid, (_, counts, _) in zip(keys, terms)]
+    return keys, totals
 
 
 @hookimpl

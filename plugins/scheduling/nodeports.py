@@ -23,7 +23,7 @@ class NodePorts(Plugin):
         """Compile the pod's host ports; skip when it has none."""
         if not pod.host_ports:
             return SKIP
-        state.query.set_ports([snapshot.port_code(p.protocol, p.host_ip, p.port) for p in pod.host_ports])
+        state.query.set_ports(_port_codes(snapshot, pod))
         return None
 
     def sign(self, pod: PodInfo, snapshot: ClusterSnapshot) -> tuple:
@@ -33,6 +33,12 @@ class NodePorts(Plugin):
     def kernel_status(self, detail: int, snapshot: ClusterSnapshot) -> Status:
         """Rejection status: preemption may free the ports."""
         return Status.unschedulable(REASON, plugin=self.NAME)
+
+
+def _port_codes(snapshot: ClusterSnapshot, pod: PodInfo) -> list[int]:
+    """The pod's host ports encoded for the kernel (a helper: the comprehension would make
+    ``snapshot`` a cell of the pre-filter, created on every call)."""
+    return [snapshot.port_code(p.protocol, p.host_ip, p.port) for p in pod.host_ports]
 
 
 @hookimpl

@@ -19,6 +19,12 @@ REASON_MISSING_LABEL = REASON + " (missing required label)"
 HOSTNAME_KEY = "kubernetes.io/hostname"
 
 
+def _key_ids(snapshot: ClusterSnapshot, constraints: list[SpreadConstraint]) -> list[int]:
+    """The constraints' topology keys' ids (a helper: the comprehension would make ``snapshot`` a
+    cell of the hooks, created on every call)."""
+    return [snapshot.intern_key(c.topology_key) for c in constraints]
+
+
 def _counts(snapshot: ClusterSnapshot, pod: PodInfo, c: SpreadConstraint) -> array:
     return snapshot.pod_counts((AffinityTerm(c.selector, "", frozenset([pod.namespace])),), skip_terminating=True)
 
@@ -56,7 +62,7 @@ class PodTopologySpread(Plugin):
         hard = [c for c in pod.spread if c.hard]
         if not hard:
             return SKIP
-        key_ids = [snapshot.intern_key(c.topology_key) for c in hard]
+        key_ids = _key_ids(snapshot, hard)
         n_values = len(snapshot.values)
         for c, kid in zip(hard, key_ids):
             groups = spread_domains(snapshot, pod, c.honor_node_affinity, c.honor_node_taints, key_ids, kid)
@@ -86,7 +92,7 @@ class PodTopologySpread(Plugin):
             return None
         snapshot = batch.snapshot
         table = snapshot.table
-        key_ids = [snapshot.intern_key(c.topology_key) for c in soft]
+        key_ids = _key_ids(snapshot, soft)
         n_values = len(snapshot.values)
         totals, per_node = [], []
         for c, kid in zip(soft, key_ids):
