@@ -29,10 +29,11 @@ _SLOT_MASK = (1 << _SLOT_BITS) - 1
 class OpportunisticBatch:
     """The ranked candidates one profile kept from its last full cycle, and counts of their use.
 
-    :meth:`store` keeps a cycle's candidates; :meth:`usable` says whether the next pod may use
-    them; :meth:`take` picks its node. A batch places at most as many pods (its own cycle's
-    included) as that cycle had candidates, so that pods placed from one batch spread no narrower than pods placed one
-    full cycle each (with ``percentageOfNodesToScore``, each full cycle looks at other nodes).
+    :meth:`store` keeps a cycle's candidates; :meth:`follows` and :meth:`usable` say whether the
+    next pod may use them; :meth:`take` picks its node. A batch places at most as many pods (its
+    own cycle's included) as that cycle had candidates: pods placed from one batch spread no
+    narrower than pods placed one full cycle each (with ``percentageOfNodesToScore``, each full
+    cycle looks at other nodes).
     """
 
     __slots__ = ("signature", "chosen", "since", "cycle", "uses_left", "_ranked", "batched", "stored")
