@@ -36,7 +36,7 @@ class OpportunisticBatch:
     cycle looks at other nodes).
     """
 
-    __slots__ = ("signature", "chosen", "since", "cycle", "uses_left", "_ranked", "batched", "stored")
+    __slots__ = ("signature", "chosen", "since", "cycle", "uses_left", "_cycle_result", "_ranked", "batched", "stored")
 
     def __init__(self) -> None:
         #: The signature of the pods the batch serves (None: no batch).
@@ -48,6 +48,9 @@ class OpportunisticBatch:
         #: The framework's cycle number that chose it (the batch serves the very next cycle only).
         self.cycle = -1
         self.uses_left = 0
+        #: The storing cycle's ``(candidates, totals, best)``, ranked on first use: pods of
+        #: several shapes in turn store a batch every cycle and use none.
+        self._cycle_result: tuple[array, array, int] | None = None
         #: Heap of the other candidates as ``-total score << 32 | slot`` (one int compares faster
         #: than a tuple): the best score first, the lowest slot first among equals.
         self._ranked: list[int] = []
@@ -57,14 +60,16 @@ class OpportunisticBatch:
 
     def __len__(self) -> int:
         """The number of kept candidates (besides the chosen node)."""
+        if self._cycle_result is not None:
+            return len(self._cycle_result[0]) - 1
         return len(self._ranked)
 
     def store(self, signature: Hashable, candidates: array, totals: array, best: int, generation: int,
               cycle: int) -> None:
-        """Keep a full cycle's ``candidates`` (slots) and their ``totals``; ``best`` indexes the chosen one."""
-        ranked = [(-totals[i] << _SLOT_BITS) | candidates[i] for i in range(len(candidates)) if i != best]
-        heapq.heapify(ranked)
-        self._ranked = ranked
+        """Keep a full cycle's ``candidates`` (slots) and their ``totals``; ``best`` indexes the chosen one.
+        The arrays are kept as they are: the caller must not change them."""
+        self._cycle_result = (candidates, totals, best)
+        self._ranked = []
         self.signature = signature
         self.chosen = candidates[best]
         self.since = generation
@@ -75,6 +80,7 @@ class OpportunisticBatch:
     def clear(self) -> None:
         """Drop the kept candidates."""
         self.signature = None
+        self._cycle_result = None
         self._ranked = []
 
     def follows(self, cycle: int) -> bool:
@@ -93,6 +99,11 @@ class OpportunisticBatch:
         scores higher than every kept candidate; else the best kept candidate (the chosen node is
         kept in its place while it still fits; ``chosen_total`` None: it does not). -1 when nothing
         is left."""
+        if self._cycle_result is not None:
+            candidates, totals, best = self._cycle_result
+            self._cycle_result = None
+            self._ranked = [(-totals[i] << _SLOT_BITS) | candidates[i] for i in range(len(candidates)) if i != best]
+            heapq.heapify(self._ranked)
         ranked = self._ranked
         if chosen_total is not None and (not ranked or chosen_total > -(ranked[0] >> _SLOT_BITS)):
             slot = self.chosen
