@@ -841,12 +841,9 @@ class Framework:
         python_failures: dict[int, Status] = {}
         slot = snapshot.slot_of(nominated) if nominated else -1
         if slot >= 0:
-            found, _ = sched.run_filters(snapshot.table, state.query, order, slot, 1, buf, kinds, details, 1)
-            if found and (allowed is not None or py_filters):
-                batch, error = self._python_filters(state, info, snapshot, buf[:1], py_filters, allowed, {})
-                if error is not None:
-                    return ScheduleResult(None, state, error)
-                found = len(batch)
+            found, error = self._fits(state, info, snapshot, slot, order, py_filters, allowed)
+            if error is not None:
+                return ScheduleResult(None, state, error)
             if found:
                 return ScheduleResult(nominated, state, evaluated_nodes=1, feasible_nodes=1)
         opportunistic = self.batch
@@ -908,6 +905,19 @@ class Framework:
             parts.append(part)
         return tuple(parts)
 
+    def _fits(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, slot: int, order: array,
+              py_filters: list[Plugin], allowed: set[int] | None) -> tuple[bool, Status | None]:
+        """Whether the node in ``slot`` passes the kernel's and the Python filters (with an error
+        status when a Python filter fails)."""
+        kinds, details, buf = self._scratch(snapshot.num_slots)
+        found, _ = sched.run_filters(snapshot.table, state.query, order, slot, 1, buf, kinds, details, 1)
+        if found and (allowed is not None or py_filters):
+            kept, error = self._python_filters(state, info, snapshot, buf[:1], py_filters, allowed, {})
+            if error is not None:
+                return False, error
+            found = len(kept)
+        return bool(found), None
+
     def _from_batch(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, order: array,
                     py_filters: list[Plugin], allowed: set[int] | None) -> ScheduleResult | None:
         """Place the pod from the batch: check and rescore the node the previous pod went to, and
@@ -915,13 +925,9 @@ class Framework:
         batch = self.batch
         assert batch is not None
         chosen = batch.chosen
-        kinds, details, buf = self._scratch(snapshot.num_slots)
-        found, _ = sched.run_filters(snapshot.table, state.query, order, chosen, 1, buf, kinds, details, 1)
-        if found and (allowed is not None or py_filters):
-            kept, error = self._python_filters(state, info, snapshot, buf[:1], py_filters, allowed, {})
-            if error is not None:
-                return ScheduleResult(None, state, error)
-            found = len(kept)
+        found, error = self._fits(state, info, snapshot, chosen, order, py_filters, allowed)
+        if error is not None:
+            return ScheduleResult(None, state, error)
         total = None
         if found:
             totals, error = self.run_scores(state, info, snapshot, array("i", (chosen,)))
