@@ -1836,19 +1836,19 @@ def select_victims(NodeTable t, array slots not None, int start, int want, int64
     ``slot`` -1 and no ids when there is no candidate; the ids are in importance order.
     ``slots`` and ``outcome`` are ``array('i')``, ``outcome`` at least as long as ``slots``.
     """
-    cdef int n, k, pos, slot, found = 0, visited = 0, best = -1, bits, r
-    cdef size_t j, m, a, b, tmp, first
+    cdef int n, k, pos, slot, found = 0, visited = 0, best_slot = -1, bits, r
+    cdef size_t j, m, a, b, tmp
     cdef int64_t need[3]
     cdef int64_t used[NRES]
     cdef int64_t back[NRES]
     cdef const int64_t* alloc
     cdef const PodRec* rec
+    cdef const PodRec* pods
     cdef vector[size_t] lower
-    cdef vector[int32_t] victims
-    cdef vector[size_t] cand_begin
-    cdef vector[int32_t] cand_slot
-    cdef vector[int64_t] cand_max, cand_sum, cand_earliest
-    cdef int64_t total, count, best_count
+    cdef vector[int32_t] victims, chosen
+    cdef int64_t top, earliest, total, count
+    cdef int64_t best_top = 0, best_earliest = 0, best_total = 0, best_count = 0
+    cdef bint better
     cdef array out
     cdef const int32_t* slot_at
     cdef int32_t* outcome_at
@@ -1869,9 +1869,10 @@ def select_victims(NodeTable t, array slots not None, int start, int want, int64
             alloc = &t.alloc[slot * NRES]
             for r in range(NRES):
                 used[r] = t.req[slot * NRES + r]
+            pods = t.pods[slot].data()
             lower.clear()
             for j in range(t.pods[slot].size()):
-                rec = &t.pods[slot][j]
+                rec = &pods[j]
                 if rec.priority < priority:
                     lower.push_back(j)
                     used[0] -= rec.req[0]
@@ -1886,70 +1887,60 @@ def select_victims(NodeTable t, array slots not None, int start, int want, int64
                 outcome_at[pos] = bits
                 continue
             outcome_at[pos] = 0
+            found += 1
+            if best_slot >= 0 and best_count == 0:
+                # a candidate without victims was found first: no later one can win
+                if found >= want:
+                    break
+                continue
             # insertion sort: stable, and a node holds ~100 pods at most
             m = lower.size()
             for a in range(1, m):
                 tmp = lower[a]
                 b = a
-                while b > 0 and _more_important(&t.pods[slot][tmp], &t.pods[slot][lower[b - 1]]):
+                while b > 0 and _more_important(&pods[tmp], &pods[lower[b - 1]]):
                     lower[b] = lower[b - 1]
                     b -= 1
                 lower[b] = tmp
-            first = victims.size()
-            total = 0
+            victims.clear()
+            total = top = earliest = 0
             for a in range(m):
-                rec = &t.pods[slot][lower[a]]
+                rec = &pods[lower[a]]
                 back[0] = used[0] + rec.req[0]
                 back[1] = used[1] + rec.req[1]
                 back[2] = used[2] + rec.req[2]
                 back[3] = used[3] + 1
                 if _shortfall(alloc, back, need):
-                    if victims.size() == first:
+                    if victims.size() == 0:
                         # victims come most important first: the first is of the highest
                         # priority, and the earliest start among those of that priority
-                        cand_max.push_back(rec.priority)
-                        cand_earliest.push_back(rec.start)
+                        top = rec.priority
+                        earliest = rec.start
                     total += rec.priority + (<int64_t>1 << 31)
                     victims.push_back(rec.id)
                 else:
                     for r in range(NRES):
                         used[r] = back[r]
-            if victims.size() == first:
-                cand_max.push_back(0)
-                cand_earliest.push_back(0)
-            cand_begin.push_back(first)
-            cand_slot.push_back(slot)
-            cand_sum.push_back(total)
-            found += 1
+            # the candidates are compared as they come; the first visited wins ties
+            count = <int64_t>victims.size()
+            if best_slot < 0 or count == 0:
+                better = True
+            elif top != best_top:
+                better = top < best_top
+            elif total != best_total:
+                better = total < best_total
+            elif count != best_count:
+                better = count < best_count
+            else:
+                better = earliest > best_earliest
+            if better:
+                best_slot, best_top, best_total, best_count, best_earliest = slot, top, total, count, earliest
+                chosen.swap(victims)
             if found >= want:
                 break
-        cand_begin.push_back(victims.size())
-        for k in range(found):
-            count = <int64_t>(cand_begin[k + 1] - cand_begin[k])
-            if count == 0:
-                best = k
-                break
-            if best < 0:
-                best = k
-                best_count = count
-            elif cand_max[k] != cand_max[best]:
-                if cand_max[k] < cand_max[best]:
-                    best = k
-                    best_count = count
-            elif cand_sum[k] != cand_sum[best]:
-                if cand_sum[k] < cand_sum[best]:
-                    best = k
-                    best_count = count
-            elif count != best_count:
-                if count < best_count:
-                    best = k
-                    best_count = count
-            elif cand_earliest[k] > cand_earliest[best]:
-                best = k
-                best_count = count
-    if best < 0:
+    if best_slot < 0:
         return visited, -1, array("i")
-    out = clone(_I32, <Py_ssize_t>(cand_begin[best + 1] - cand_begin[best]), False)
-    for a in range(cand_begin[best], cand_begin[best + 1]):
-        out[a - cand_begin[best]] = victims[a]
-    return visited, cand_slot[best], out
+    out = clone(_I32, <Py_ssize_t>chosen.size(), False)
+    for a in range(chosen.size()):
+        out[a] = chosen[a]
+    return visited, best_slot, out
