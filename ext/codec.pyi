@@ -94,7 +94,8 @@ def is_string_map(value: Any, keys: frozenset[str] | None = None, any_value: fro
 
 def matches_shape(value: Any, shape: dict[str, Any]) -> bool:
     """Whether ``value`` is a dict whose every key is one of ``shape``'s and whose every value has
-    exactly the type ``shape`` gives that key, or matches the nested shape ``shape`` gives it."""
+    exactly the type ``shape`` gives that key, or matches the nested shape ``shape`` gives it, or
+    (a one-item list in ``shape``) is a list whose every item matches that item."""
 
 class SlotRecord:
     """Makes (``record(*values)``, one value per field, in order; the fields after the first

@@ -676,9 +676,10 @@ def is_string_map(object value, frozenset keys=None, frozenset any_value=None):
 def matches_shape(object value, dict shape):
     """Whether ``value`` is a dict whose every key is one of ``shape``'s and whose every value
     has the type ``shape`` gives that key exactly (``str``, ``int``: not a subclass, so no
-    ``bool`` for an ``int``), or, where ``shape`` gives a dict, matches that shape in turn.
-    Keys ``shape`` names may be missing. A JSON shape check on the dict itself, for the write
-    pipeline's fast paths."""
+    ``bool`` for an ``int``), or, where ``shape`` gives a dict, matches that shape in turn,
+    or, where it gives a one-item list, is a list whose every item matches that item (a
+    type or a shape). Keys ``shape`` names may be missing. A JSON shape check on the dict
+    itself, for the write pipeline's fast paths."""
     if type(value) is not dict:
         return False
     cdef Py_ssize_t pos = 0
@@ -689,12 +690,24 @@ def matches_shape(object value, dict shape):
         want = PyDict_GetItemWithError(shape, <object>k)
         if want == NULL:
             return False
-        if type(<object>want) is dict:
-            if not matches_shape(<object>v, <dict>want):
-                return False
-        elif <PyObject*>Py_TYPE(<object>v) != want:
+        if not _matches(<object>v, <object>want):
             return False
     return True
+
+
+cdef bint _matches(object value, object want) except -1:
+    """:func:`matches_shape` of one value against what its shape gives it."""
+    if type(want) is dict:
+        return matches_shape(value, <dict>want)
+    if type(want) is list:
+        if type(value) is not list:
+            return False
+        item = (<list>want)[0]
+        for element in <list>value:
+            if not _matches(element, item):
+                return False
+        return True
+    return <PyObject*>Py_TYPE(value) == <PyObject*>want
 
 
 # --------------------------------------------------------------------------- records

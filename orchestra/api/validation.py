@@ -58,14 +58,22 @@ except ImportError:  # not built: the same check in Python
 
     def matches_shape(value: Any, shape: dict[str, Any]) -> bool:
         """Whether ``value`` is a dict whose every key is one of ``shape``'s and whose every value
-        has exactly the type ``shape`` gives that key, or matches the nested shape it gives."""
+        has exactly the type ``shape`` gives that key, or matches the nested shape it gives, or
+        (a one-item list) is a list whose every item matches that item."""
         if type(value) is not dict:
             return False
         for k, v in value.items():
             want = shape.get(k)
-            if want is None or (not matches_shape(v, want) if type(want) is dict else type(v) is not want):
+            if want is None or not _matches(v, want):
                 return False
         return True
+
+    def _matches(value: Any, want: Any) -> bool:
+        if type(want) is dict:
+            return matches_shape(value, want)
+        if type(want) is list:
+            return type(value) is list and all(_matches(item, want[0]) for item in value)
+        return type(value) is want
 
 
 Errors = list[FieldError]

@@ -45,7 +45,7 @@ import orjson
 
 from orchestra._ext.codec import copy_json, is_string_map
 from orchestra.api import core
-from orchestra.api.codec import decode, decode_as, encode, redecode_fields
+from orchestra.api.codec import decode, decode_as, encode, plain_shape, redecode_fields
 from orchestra.api.defaults import apply_defaults, has_defaults
 from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
@@ -58,7 +58,7 @@ from orchestra.api.names import (
     validate_annotations,
 )
 from orchestra.api.timestamps import now_rfc3339
-from orchestra.api.validation import name_errors, validate, validate_status
+from orchestra.api.validation import matches_shape, name_errors, validate, validate_status
 from orchestra.apiserver.admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from orchestra.apiserver.errors import (
     AlreadyExists,
@@ -926,8 +926,9 @@ class ResourceStorage:
         The general path's outcome with a fraction of its work: the kind's status has no
         defaults and no rules beyond its types (:attr:`Strategy.status_model`), and the rest
         of the stored object (valid when written) is kept, so only the patched status is
-        decoded and encoded again. A status of the wrong type takes the general path, which
-        reports it.
+        checked: by its shape when every value has exactly its field's type
+        (:func:`~orchestra.api.codec.plain_shape`), else decoded and encoded again. A status
+        of the wrong type takes the general path, which reports it.
 
         As :meth:`_bind_light`, the first try starts from the watch cache's copy of the object,
         guarded on its revision, without reading the store; that the patch changes nothing is
@@ -947,7 +948,7 @@ class ResourceStorage:
             if type(patched) is not dict or not set(patched) <= {"status"}:
                 return await self._patch_generally(namespace, name, short, patch, ctx, "status")
             status = patched.get("status")
-            if status is not None:
+            if status is not None and not matches_shape(status, plain_shape(status_model)):
                 try:
                     status = encode(decode_as(status_model, status))
                 except DecodeError:

@@ -414,6 +414,12 @@ _SHAPE_CASES_SOURCE = """[
     ({"s": {"d": {}}}, {"s": {"d": {"e": int}}}, True),
     (None, {}, False),
     (["a"], {"a": str}, False),
+    ({"l": ["a", "b"], "e": []}, {"l": [str], "e": [int]}, True),  # a one-item list: every item matches it
+    ({"l": [{"b": "y"}, {}]}, {"l": [{"b": str}]}, True),
+    ({"l": ["a", 1]}, {"l": [str]}, False),  # one item of the wrong type
+    ({"l": [{"c": "y"}]}, {"l": [{"b": str}]}, False),
+    ({"l": ("a",)}, {"l": [str]}, False),  # a list, not a tuple
+    ({"l": "a"}, {"l": [str]}, False),
 ]"""
 _SHAPE_CASES = eval(_SHAPE_CASES_SOURCE)
 

@@ -471,6 +471,29 @@ async def test_a_pod_status_patch_takes_the_light_path_to_the_general_outcome(po
     assert outcomes[0] == outcomes[1] == outcomes[2] == outcomes[3]
 
 
+async def test_a_plain_pod_status_is_checked_by_its_shape_and_any_other_is_decoded(pods, monkeypatch):
+    """A patched status whose every value has exactly its field's type is stored without a
+    decode; any other (here with a field the model does not know) is decoded, as the general path would."""
+    import orchestra.apiserver.storage as storage_module
+
+    await pods.create("default", pod(), CTX)
+    decoded = []
+    real = storage_module.decode_as
+    monkeypatch.setattr(storage_module, "decode_as", lambda cls, value, **kw: decoded.append(value) or real(cls, value, **kw))
+    condition = {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler", "message": "m",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    patched = await pods.patch("default", "web", "strategic", {"status": {"conditions": [condition]}}, CTX,
+                               subresource="status")
+    assert decoded == [] and patched["status"]["conditions"] == [condition]
+    kept = await pods.patch("default", "web", "merge", {"status": {"unknownField": {"a": 1}}}, CTX,
+                            subresource="status")
+    assert len(decoded) == 1 and kept["status"]["unknownField"] == {"a": 1}
+    with pytest.raises(BadRequest, match="status.conditions"):  # a mistyped value still is refused by name
+        await pods.patch("default", "web", "merge", b'{"status":{"conditions":[{"type":1}]}}', CTX,
+                         subresource="status")
+    assert (await pods.get("default", "web"))["status"]["conditions"][0] == condition
+
+
 async def test_a_read_right_after_a_write_shares_the_object_the_write_handed_to_the_cache(pods):
     """Before the watch cache has seen a write, a read of those stored bytes reuses the written object."""
     await pods.create("default", pod(), CTX)
