@@ -217,6 +217,9 @@ class ResourceStorage:
             raise ValueError(f"{rtype.plural}: a kind with defaults cannot store plain objects as they come")
         self._plain_create = strategy.plain_create
         self._field_labels = strategy.field_labels()
+        #: The shape of a status :meth:`_patch_status_alone` stores without decoding (worked out
+        #: here, not on the first patch, which would otherwise pay for it).
+        self._plain_status = plain_shape(strategy.status_model) if strategy.status_model is not None else None
 
     # -- keys and errors -----------------------------------------------------------------
 
@@ -948,7 +951,7 @@ class ResourceStorage:
             if type(patched) is not dict or not set(patched) <= {"status"}:
                 return await self._patch_generally(namespace, name, short, patch, ctx, "status")
             status = patched.get("status")
-            if status is not None and not matches_shape(status, plain_shape(status_model)):
+            if status is not None and not matches_shape(status, self._plain_status):
                 try:
                     status = encode(decode_as(status_model, status))
                 except DecodeError:
