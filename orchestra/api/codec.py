@@ -606,12 +606,16 @@ def plain_shape(cls: type) -> dict[str, Any]:
         if not attrs.has(cls):
             raise TypeError(f"{cls.__name__} is not a model class")
         shape = _PLAIN_SHAPES[cls] = {}  # filled after: a model that holds itself refers to this dict
-        hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]), localns={})
-        for attribute in attrs.fields(cls):
-            if attribute.name != "extra":
-                want = _plain_value_shape(hints[attribute.name])
-                if want is not None:
-                    shape[wire_name(attribute)] = want
+        try:
+            hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]), localns={})
+            for attribute in attrs.fields(cls):
+                if attribute.name != "extra":
+                    want = _plain_value_shape(hints[attribute.name])
+                    if want is not None:
+                        shape[wire_name(attribute)] = want
+        except BaseException:
+            del _PLAIN_SHAPES[cls]  # no half-made shape is kept
+            raise
     return shape
 
 
