@@ -45,7 +45,6 @@ __all__ = [
     "decode_as",
     "redecode_fields",
     "encode",
-    "plain_shape",
     "load_documents",
     "loads",
     "dumps_json",
@@ -586,51 +585,6 @@ def encode(obj: Any) -> dict[str, Any]:
     """Encode a model object as a wire dict: camelCase keys, absent fields left out, extras kept."""
     cls = type(obj)
     return (_CODECS.get(cls) or _codec(cls)).encode(obj)
-
-
-#: :func:`plain_shape` of each model class asked for.
-_PLAIN_SHAPES: dict[type, dict[str, Any]] = {}
-
-
-def plain_shape(cls: type) -> dict[str, Any]:
-    """The shape (for ``matches_shape`` of :mod:`orchestra.api.validation`) of the wire values of
-    model ``cls`` that decoding and encoding give back unchanged, but for the order of keys.
-
-    It names every field whose type is ``str``, ``int`` or ``bool`` (each value of exactly that
-    type: no null, no conversion), a nested model, or a list of these. Fields of other types
-    (unions, maps, floats, free-form values) and unknown keys are not in it, so a value that
-    has them does not match: it must be decoded.
-    """
-    shape = _PLAIN_SHAPES.get(cls)
-    if shape is None:
-        if not attrs.has(cls):
-            raise TypeError(f"{cls.__name__} is not a model class")
-        shape = _PLAIN_SHAPES[cls] = {}  # filled after: a model that holds itself refers to this dict
-        try:
-            hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]), localns={})
-            for attribute in attrs.fields(cls):
-                if attribute.name != "extra":
-                    want = _plain_value_shape(hints[attribute.name])
-                    if want is not None:
-                        shape[wire_name(attribute)] = want
-        except BaseException:
-            del _PLAIN_SHAPES[cls]  # no half-made shape is kept
-            raise
-    return shape
-
-
-def _plain_value_shape(hint: Any) -> Any:
-    """What :func:`plain_shape` gives a field of type ``hint``; None when such values must be decoded."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        members = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _plain_value_shape(members[0]) if len(members) == 1 else None
-    if origin is list:
-        item = _plain_value_shape(typing.get_args(hint)[0])
-        return None if item is None else [item]
-    if hint in (str, int, bool):
-        return hint
-    return plain_shape(hint) if attrs.has(hint) else None
 
 
 # --------------------------------------------------------------------------- documents

@@ -10,7 +10,8 @@ strategic merge patch replaces such lists whole and merges such objects key by k
 
 :func:`fields_of` describes every wire field of a model class (its shape, scalar type,
 nested class and patch metadata). It is computed once per class from the attrs fields and
-``typing.get_type_hints`` and cached.
+``typing.get_type_hints`` and cached. :func:`plain_shape` reads it to tell which wire values
+the model would give back unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "patch_meta",
     "fields_of",
     "field_info",
+    "plain_shape",
 ]
 
 
@@ -201,3 +203,48 @@ def field_info(cls: type | None, wire_field: str) -> FieldInfo | None:
     if cls is None:
         return None
     return fields_of(cls).get(wire_field)
+
+
+#: The Python type of each scalar kind a plain value has exactly.
+_EXACT_TYPES = {"string": str, "integer": int, "boolean": bool}
+#: :func:`plain_shape` of each model class asked for.
+_PLAIN_SHAPES: dict[type, dict[str, Any]] = {}
+
+
+def plain_shape(cls: type) -> dict[str, Any]:
+    """The shape (for ``matches_shape`` of :mod:`orchestra.api.validation`) of the wire values of
+    model ``cls`` that decoding and encoding give back unchanged, but for the order of keys.
+
+    It names every field that is a string, an integer or a boolean (each value of exactly that
+    type: no null, no conversion), a nested model, or a list of these. Fields of other kinds
+    (int-or-string, quantities, numbers, maps, free-form values) and unknown keys are not in
+    it, so a value that has them does not match: it must be decoded.
+    """
+    shape = _PLAIN_SHAPES.get(cls)
+    if shape is None:
+        if not attrs.has(cls):
+            raise TypeError(f"{cls.__name__} is not a model class")
+        shape = _PLAIN_SHAPES[cls] = {}  # filled after: a model that holds itself refers to this dict
+        try:
+            for wire, info in fields_of(cls).items():
+                want = _plain_field(info)
+                if want is not None:
+                    shape[wire] = want
+        except BaseException:
+            del _PLAIN_SHAPES[cls]  # no half-made shape is kept
+            raise
+    return shape
+
+
+def _plain_field(info: FieldInfo) -> Any:
+    """What :func:`plain_shape` gives one field; None when its values must be decoded."""
+    if info.shape == "scalar":
+        return _EXACT_TYPES.get(info.scalar or "")
+    if info.shape == "object":
+        return plain_shape(info.cls)  # type: ignore[arg-type]
+    if info.shape == "list":
+        if info.item_shape == "object":
+            return [plain_shape(info.cls)]  # type: ignore[arg-type]
+        item = _EXACT_TYPES.get(info.scalar or "") if info.item_shape == "scalar" else None
+        return None if item is None else [item]
+    return None

@@ -45,7 +45,7 @@ import orjson
 
 from orchestra._ext.codec import copy_json, is_string_map
 from orchestra.api import core
-from orchestra.api.codec import decode, decode_as, encode, plain_shape, redecode_fields
+from orchestra.api.codec import decode, decode_as, encode, redecode_fields
 from orchestra.api.defaults import apply_defaults, has_defaults
 from orchestra.api.errors import DecodeError, FieldError
 from orchestra.api.registry import ResourceType
@@ -71,6 +71,7 @@ from orchestra.apiserver.errors import (
     status_object,
 )
 from orchestra.apiserver.expiry import ExpiryLeases
+from orchestra.apiserver.mergekeys import plain_shape
 from orchestra.apiserver.patch import apply_patch, parse_patch, patch_in_place, patch_type_of, touches_status_only
 from orchestra.apiserver.request import UserInfo
 from orchestra.apiserver.strategy import (
@@ -930,7 +931,7 @@ class ResourceStorage:
         defaults and no rules beyond its types (:attr:`Strategy.status_model`), and the rest
         of the stored object (valid when written) is kept, so only the patched status is
         checked: by its shape when every value has exactly its field's type
-        (:func:`~orchestra.api.codec.plain_shape`), else decoded and encoded again. A status
+        (:func:`~orchestra.apiserver.mergekeys.plain_shape`), else decoded and encoded again. A status
         of the wrong type takes the general path, which reports it.
 
         As :meth:`_bind_light`, the first try starts from the watch cache's copy of the object,

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from orchestra.api import codec
 from orchestra.api.apps import Deployment
 from orchestra.api.batch import CronJob
-from orchestra.api.codec import decode, decode_as, dumps_json, dumps_yaml, encode, load_documents, loads, plain_shape
-from orchestra.api.core import Container, Pod, PodSpec, PodStatus, Service
+from orchestra.api.codec import decode, decode_as, dumps_json, dumps_yaml, encode, load_documents, loads
+from orchestra.api.core import Container, Pod, PodSpec, Service
 from orchestra.api.errors import DecodeError
 from orchestra.api.meta import ObjectMeta, Status
 from tests.support.codec_walks import needs_compiled, redecode_pod, using_walks
@@ -644,40 +644,3 @@ def test_redecode_fields_names_the_mistyped_field():
         codec.redecode_fields(obj, wire, ("metadata",))
     assert info.value.path == "metadata.labels[a]"
 
-
-
-# --------------------------------------------------------------------------- plain shapes
-
-
-def _plain_values(shape, depth: int = 0):
-    """Wire values that match ``shape`` (see :func:`plain_shape`)."""
-    if type(shape) is list:
-        return st.lists(_plain_values(shape[0], depth + 1), max_size=2 if depth < 4 else 0)
-    if type(shape) is dict:
-        if depth > 5:
-            return st.just({})
-        return st.fixed_dictionaries({}, optional={k: _plain_values(v, depth + 1) for k, v in shape.items()})
-    return {str: st.text(max_size=4), int: st.integers(-5, 5), bool: st.booleans()}[shape]
-
-
-@pytest.mark.parametrize("cls", [PodStatus, Pod, Deployment, CronJob, Service])
-@settings(max_examples=40, deadline=None)
-@given(data=st.data())
-def test_a_value_of_its_plain_shape_round_trips_unchanged(cls, data) -> None:
-    value = data.draw(_plain_values(plain_shape(cls)))
-    assert encode(decode_as(cls, value)) == value
-
-
-def test_the_plain_shape_names_exact_types_and_leaves_out_what_decoding_may_change() -> None:
-    shape = plain_shape(PodStatus)
-    assert shape["phase"] is str and shape["hostIPs"] == [{"ip": str}]
-    assert shape["conditions"][0]["lastTransitionTime"] is str
-    assert shape["containerStatuses"][0]["restartCount"] is int and shape["containerStatuses"][0]["ready"] is bool
-    assert shape["containerStatuses"][0]["resources"] == {}  # maps of quantities: decoded
-    spec = plain_shape(Pod)["spec"]
-    assert "nodeSelector" not in spec  # a map
-    assert spec["containers"][0]["ports"][0]["containerPort"] is int
-    assert "targetPort" not in plain_shape(Service)["spec"]["ports"][0]  # an int or a string: decoded
-    assert plain_shape(PodStatus) is shape  # worked out once
-    with pytest.raises(TypeError, match="not a model class"):
-        plain_shape(dict)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestra.api import apps, autoscaling, batch, coordination, core, meta
-from orchestra.apiserver.mergekeys import PATCH_META, field_info, fields_of, patch_meta
+from orchestra.api.codec import decode_as, encode
+from orchestra.apiserver.mergekeys import PATCH_META, field_info, fields_of, patch_meta, plain_shape
 
 MODEL_CLASSES = {
     name: cls
@@ -62,3 +65,40 @@ def test_fields_of_is_cached_and_field_info_handles_missing():
     assert field_info(None, "spec") is None
     assert field_info(core.Pod, "nope") is None
     assert field_info(core.Pod, "spec").cls is core.PodSpec
+
+
+# --------------------------------------------------------------------------- plain shapes
+
+
+def _plain_values(shape, depth: int = 0):
+    """Wire values that match ``shape`` (see :func:`plain_shape`)."""
+    if type(shape) is list:
+        return st.lists(_plain_values(shape[0], depth + 1), max_size=2 if depth < 4 else 0)
+    if type(shape) is dict:
+        if depth > 5:
+            return st.just({})
+        return st.fixed_dictionaries({}, optional={k: _plain_values(v, depth + 1) for k, v in shape.items()})
+    return {str: st.text(max_size=4), int: st.integers(-5, 5), bool: st.booleans()}[shape]
+
+
+@pytest.mark.parametrize("cls", [core.PodStatus, core.Pod, apps.Deployment, batch.CronJob, core.Service])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_a_value_of_its_plain_shape_round_trips_unchanged(cls, data) -> None:
+    value = data.draw(_plain_values(plain_shape(cls)))
+    assert encode(decode_as(cls, value)) == value
+
+
+def test_the_plain_shape_names_exact_types_and_leaves_out_what_decoding_may_change() -> None:
+    shape = plain_shape(core.PodStatus)
+    assert shape["phase"] is str and shape["hostIPs"] == [{"ip": str}]
+    assert shape["conditions"][0]["lastTransitionTime"] is str
+    assert shape["containerStatuses"][0]["restartCount"] is int and shape["containerStatuses"][0]["ready"] is bool
+    assert shape["containerStatuses"][0]["resources"] == {}  # maps of quantities: decoded
+    spec = plain_shape(core.Pod)["spec"]
+    assert "nodeSelector" not in spec  # a map
+    assert spec["containers"][0]["ports"][0]["containerPort"] is int
+    assert "targetPort" not in plain_shape(core.Service)["spec"]["ports"][0]  # an int or a string: decoded
+    assert plain_shape(core.PodStatus) is shape  # worked out once
+    with pytest.raises(TypeError, match="not a model class"):
+        plain_shape(dict)
