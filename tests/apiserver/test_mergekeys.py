@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from orchestra.api import apps, autoscaling, batch, coordination, core, meta
 from orchestra.api.codec import decode_as, encode
 from orchestra.apiserver.mergekeys import PATCH_META, field_info, fields_of, patch_meta, plain_shape
+from tests.support.codec_walks import needs_compiled, using_walks
 
 MODEL_CLASSES = {
     name: cls
@@ -81,12 +82,14 @@ def _plain_values(shape, depth: int = 0):
     return {str: st.text(max_size=4), int: st.integers(-5, 5), bool: st.booleans()}[shape]
 
 
+@pytest.mark.parametrize("walks", ["python", pytest.param("compiled", marks=needs_compiled)])
 @pytest.mark.parametrize("cls", [core.PodStatus, core.Pod, apps.Deployment, batch.CronJob, core.Service])
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
-def test_a_value_of_its_plain_shape_round_trips_unchanged(cls, data) -> None:
+def test_a_value_of_its_plain_shape_round_trips_unchanged(walks, cls, data) -> None:
     value = data.draw(_plain_values(plain_shape(cls)))
-    assert encode(decode_as(cls, value)) == value
+    with using_walks(walks):
+        assert encode(decode_as(cls, value)) == value
 
 
 def test_the_plain_shape_names_exact_types_and_leaves_out_what_decoding_may_change() -> None:
