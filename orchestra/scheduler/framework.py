@@ -461,9 +461,15 @@ class Diagnosis:
         if self.pre_filter is not None:
             return array("i", self.snapshot.slots() if self.pre_filter.code == code else ())
         table = self.snapshot.table
-        pairs = [key for key in self.kernel_counts() if self.status(0, key).code == code]
-        found = sched.slots_rejected_by(table, self.kinds, self.details, pairs) if pairs else array("i")
+        counts = self.kernel_counts()
+        pairs = [key for key in counts if self.status(0, key).code == code]
         python = self.python
+        if (not python and len(pairs) == len(counts) and table.size <= len(self.kinds)
+                and sum(counts.values()) == table.size):
+            # every slot holds a node the kernel rejected with ``code`` (a preemptor on a full
+            # cluster): all of them, without a scan
+            return _slot_range(table.size)
+        found = sched.slots_rejected_by(table, self.kinds, self.details, pairs) if pairs else array("i")
         if not python:
             return found
         out = [s for s in found if s not in python]
@@ -649,6 +655,19 @@ def _without(plugins: list[Plugin], names: set[str] | frozenset[str]) -> list[Pl
 def _slots_of(snapshot: ClusterSnapshot, names: Iterable[str]) -> set[int]:
     """The slots of the nodes called ``names`` that the snapshot holds."""
     return {snapshot.slot_of(n) for n in names} - {-1}
+
+
+#: ``array("i", range(n))`` for the largest ``n`` :func:`_slot_range` was asked for.
+_SLOT_RANGE = array("i")
+
+
+def _slot_range(n: int) -> array:
+    """``array("i", range(n))``: a copy of the start of one kept array (a memcpy, where building
+    it anew makes a Python int per slot)."""
+    global _SLOT_RANGE
+    if len(_SLOT_RANGE) < n:
+        _SLOT_RANGE = array("i", range(max(n, 2 * len(_SLOT_RANGE))))
+    return _SLOT_RANGE[:n]
 
 
 def _int_buffers(size: int) -> tuple[array, array, array]:

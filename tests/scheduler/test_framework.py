@@ -8,6 +8,7 @@ from array import array
 import pytest
 
 from scheduler.sched_builders import make_framework, make_node, make_pod, make_snapshot, only
+from orchestra._ext import sched
 from orchestra.scheduler import SKIP, Code, CycleState, FitError, PodInfo, ProfileError, Status
 from orchestra.scheduler.framework import SUCCESS, Plugin, num_feasible_nodes_to_find
 
@@ -487,3 +488,32 @@ def test_a_plugin_whose_sign_raises_leaves_its_pods_to_full_cycles():
     snap = make_snapshot([make_node(f"n{i}") for i in range(1, 6)])
     assert [_place(fw, snap, f"p{j}").evaluated_nodes for j in range(3)] == [5, 5, 5]
     assert fw.batch.batched == 0
+
+
+class KeepsDiagnosis(Plugin):
+    """A post-filter that keeps the nodes preemption could help, as DefaultPreemption asks for them."""
+
+    NAME = "KeepsDiagnosis"
+    seen: list = []
+
+    def post_filter(self, state, pod, snapshot, diagnosis):
+        scanned = sched.slots_rejected_by(snapshot.table, diagnosis.kinds, diagnosis.details,
+                                          [k for k in diagnosis.kernel_counts()
+                                           if diagnosis.status(0, k).code == Code.UNSCHEDULABLE])
+        KeepsDiagnosis.seen.append((list(diagnosis.slots_with(Code.UNSCHEDULABLE)), list(scanned)))
+        return None, Status.unschedulable("no preemption here")
+
+
+def test_the_nodes_a_preemption_may_help_are_every_slot_only_when_every_slot_was_rejected_so():
+    fw = make_framework(only("NodeUnschedulable", "NodeResourcesFit", "KeepsDiagnosis"),
+                        registry={"KeepsDiagnosis": KeepsDiagnosis})
+    full = make_snapshot([make_node(f"n{i}", cpu="1") for i in range(4)])
+    cordoned = make_snapshot([make_node("n0", cpu="1"), make_node("n1", cpu="1", unschedulable=True), make_node("n2", cpu="1")])
+    with_a_hole = make_snapshot([make_node(f"n{i}", cpu="1") for i in range(4)])
+    with_a_hole.remove_node("n1")  # its slot stays, free
+    KeepsDiagnosis.seen = []
+    for snap in (full, cordoned, with_a_hole):
+        fw.schedule_one(make_pod("p", cpu="2"), snap)
+    # every node rejected for cpu: all of them, without a scan; a cordoned node (unresolvable)
+    # or a free slot: what the scan finds
+    assert KeepsDiagnosis.seen == [([0, 1, 2, 3], [0, 1, 2, 3]), ([0, 2], [0, 2]), ([0, 2, 3], [0, 2, 3])]
