@@ -680,6 +680,12 @@ def matches_shape(object value, dict shape):
     or, where it gives a one-item list, is a list whose every item matches that item (a
     type or a shape). Keys ``shape`` names may be missing. A JSON shape check on the dict
     itself, for the write pipeline's fast paths."""
+    return _matches_shape(value, shape)
+
+
+cdef bint _matches_shape(object value, dict shape) except -1:
+    """:func:`matches_shape`, called from C as it walks nested shapes (a call of the Python
+    function would pack its arguments and look it up by name each time)."""
     if type(value) is not dict:
         return False
     cdef Py_ssize_t pos = 0
@@ -698,7 +704,7 @@ def matches_shape(object value, dict shape):
 cdef bint _matches(object value, object want) except -1:
     """:func:`matches_shape` of one value against what its shape gives it."""
     if type(want) is dict:
-        return matches_shape(value, <dict>want)
+        return _matches_shape(value, <dict>want)
     if type(want) is list:
         if type(value) is not list:
             return False
