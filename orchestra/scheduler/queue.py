@@ -410,11 +410,13 @@ class SchedulingQueue:
         self.move_request_cycle = self.scheduling_cycle
         if not self._unschedulable:  # the usual case while pods fit: nothing waits for an event
             return 0
-        now = self.clock()
         held = self._held
         moved = [qpi for qpi in self._unschedulable.values()
-                 if (plugins is None or not qpi.unschedulable_plugins or qpi.unschedulable_plugins & plugins)
-                 and qpi.key not in held]
+                 if qpi.key not in held
+                 and (plugins is None or not qpi.unschedulable_plugins or qpi.unschedulable_plugins & plugins)]
+        if not moved:  # e.g. only preemptors held until their victims are gone
+            return 0
+        now = self.clock()
         for qpi in moved:
             del self._unschedulable[qpi.key]
             self._requeue(qpi, now)
