@@ -136,15 +136,20 @@ def _json(obj: dict) -> bytes:
         raise BadRequest(f"the object cannot be encoded as JSON: {exc}") from None
 
 
+_EMPTY = b""
+
+
 def _serialize(obj: dict) -> bytes:
     """``obj`` as the JSON bytes the store keeps, in a bytes object of their own size.
 
     orjson answers in the buffer it grew while writing, several times the JSON's size (8 KiB
     for a 600-byte Event, 16 KiB for a 1.5 KiB pod, orjson 3.10 to 3.13). The store and the
     watch cache keep these bytes for the object's life: kept as they come, they would take
-    several times the memory, and each write would touch fresh pages.
+    several times the memory, and each write would touch fresh pages. (Joining them with
+    nothing copies them into a new object of their size at less than half the cost of
+    ``bytes(memoryview(...))``.)
     """
-    return bytes(memoryview(_json(obj)))
+    return _EMPTY.join((_json(obj), _EMPTY))
 
 
 def _copy(obj: dict) -> dict:
