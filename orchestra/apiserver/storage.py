@@ -136,9 +136,6 @@ def _json(obj: dict) -> bytes:
         raise BadRequest(f"the object cannot be encoded as JSON: {exc}") from None
 
 
-_EMPTY = b""
-
-
 def _serialize(obj: dict) -> bytes:
     """``obj`` as the JSON bytes the store keeps, in a bytes object of their own size.
 
@@ -149,7 +146,7 @@ def _serialize(obj: dict) -> bytes:
     nothing copies them into a new object of their size at less than half the cost of
     ``bytes(memoryview(...))``.)
     """
-    return _EMPTY.join((_json(obj), _EMPTY))
+    return b"".join((_json(obj), b""))
 
 
 def _copy(obj: dict) -> dict:
