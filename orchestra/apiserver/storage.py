@@ -38,7 +38,8 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-from typing import Any, AsyncIterator, Awaitable, Callable
+import contextlib
+from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 import attrs
 import orjson
@@ -507,15 +508,17 @@ class ResourceStorage:
 
     # -- watch -------------------------------------------------------------------------------
 
-    def watch(self, namespace: str | None, opts: ListOptions) -> AsyncIterator[WatchEvent]:
+    def watch(self, namespace: str | None, opts: ListOptions) -> "_WatchStream":
         """A stream of watch events; bad options raise here, an expired start is an ERROR event."""
         self._validate_list_options(opts, watch=True)
         if opts.resource_version not in (None, "", "0"):
             _parse_rv(opts.resource_version)
-        return _WatchStream(lambda: self._open_watch(namespace or None, opts))
+        return _WatchStream(lambda batched: self._open_watch(namespace or None, opts, batched))
 
-    async def _open_watch(self, namespace: str | None, opts: ListOptions) -> AsyncIterator[WatchEvent]:
-        """Open the cache watcher ``opts`` ask for; its stream of events (APIError when it cannot start)."""
+    async def _open_watch(self, namespace: str | None, opts: ListOptions,
+                          batched: bool = False) -> AsyncIterator[Any]:
+        """Open the cache watcher ``opts`` ask for; its stream of events, or of lists of events
+        when ``batched`` (APIError when it cannot start)."""
         cache = self.cache
         rv, initial_events = opts.resource_version, opts.send_initial_events
         revision = None if rv in (None, "", "0") else int(rv)  # type: ignore[arg-type]
@@ -538,7 +541,7 @@ class ResourceStorage:
             if rv != "0":
                 await cache.wait_fresh()
             watcher = cache.open_watcher(namespace, labels, fields, initial=True, since=None)
-        return cache.stream(
+        return (cache.batches if batched else cache.stream)(
             watcher,
             api_version=self.rtype.api_version,
             kind=self.rtype.kind,
@@ -1494,13 +1497,15 @@ class ResourceStorage:
 class _WatchStream:
     """What :meth:`ResourceStorage.watch` returns: opens the cache's watcher on the first step, then
     hands every step to the cache's stream itself (no generator frame of its own per event).
+    Iterated either event by event or, through :meth:`batches`, a list of events a step.
 
     A watch that cannot start (an expired or future resourceVersion) yields one ``ERROR`` event.
     """
 
-    def __init__(self, open_stream: Callable[[], Awaitable[AsyncIterator[WatchEvent]]]) -> None:
+    def __init__(self, open_stream: Callable[[bool], Awaitable[AsyncIterator[Any]]]) -> None:
         self._open = open_stream
         self._stream: Any = None
+        self._batches: AsyncGenerator[list[WatchEvent], None] | None = None
         self._ended = False
 
     def __aiter__(self) -> "_WatchStream":
@@ -1515,15 +1520,36 @@ class _WatchStream:
         if self._ended:
             raise StopAsyncIteration
         try:
-            self._stream = await self._open()
+            self._stream = await self._open(False)
         except APIError as exc:
             self._ended = True
             return error_event(exc)
         return await self._stream.__anext__()
 
+    def batches(self) -> AsyncIterator[list[WatchEvent]]:
+        """The watch's events as lists: each step, every event the cache has for it by then
+        (see :meth:`WatchCache.batches`). Instead of iterating event by event, not beside it."""
+        self._batches = self._open_batches()
+        return self._batches
+
+    async def _open_batches(self) -> AsyncGenerator[list[WatchEvent], None]:
+        if self._ended or self._stream is not None:
+            return
+        try:
+            self._stream = await self._open(True)
+        except APIError as exc:
+            self._ended = True
+            yield [error_event(exc)]
+            return
+        async with contextlib.aclosing(self._stream):
+            async for batch in self._stream:
+                yield batch
+
     async def aclose(self) -> None:
         """End the watch (its cache watcher closes)."""
         self._ended = True
+        if self._batches is not None:
+            await self._batches.aclose()
         if self._stream is not None:
             await self._stream.aclose()
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 from typing import Any, AsyncIterator, Callable, Sequence
@@ -662,19 +663,42 @@ class WatchCache:
         initial_events_end: bool,
         timeout_seconds: float | None,
     ) -> AsyncIterator[WatchEvent]:
-        """The events of ``watcher`` until it ends or ``timeout_seconds`` pass; closes it at the end."""
+        """The events of ``watcher`` one by one, as :meth:`batches` takes them."""
+        batches = self.batches(watcher, api_version=api_version, kind=kind, bookmarks=bookmarks,
+                               initial_events_end=initial_events_end, timeout_seconds=timeout_seconds)
+        async with contextlib.aclosing(batches):  # a stream ended early closes its watcher at once
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def batches(
+        self,
+        watcher: CacheWatcher,
+        *,
+        api_version: str,
+        kind: str,
+        bookmarks: bool,
+        initial_events_end: bool,
+        timeout_seconds: float | None,
+    ) -> AsyncIterator[list[WatchEvent]]:
+        """The events of ``watcher`` until it ends or ``timeout_seconds`` pass; closes it at the end.
+
+        Each step yields every event buffered by then, in order (a bookmark alone): a
+        consumer that falls behind a burst of writes catches up in one step.
+        """
         loop = asyncio.get_running_loop()
         deadline = None if timeout_seconds is None else loop.time() + timeout_seconds
         next_bookmark = loop.time() + self.bookmark_interval
         try:
             buffer = watcher.buffer
             if initial_events_end:
-                while buffer:
-                    yield buffer.popleft()
-                yield self.bookmark(api_version, kind, initial_events_end=True)
+                while buffer:  # events arriving meanwhile are at or below the bookmark's version too
+                    yield _drain(buffer)
+                yield [self.bookmark(api_version, kind, initial_events_end=True)]
             while True:
-                while buffer:
-                    yield buffer.popleft()
+                if buffer:
+                    yield _drain(buffer)
+                    continue
                 if watcher.closed:
                     return
                 now = loop.time()
@@ -682,7 +706,7 @@ class WatchCache:
                     return
                 if bookmarks and now >= next_bookmark:
                     next_bookmark = now + self.bookmark_interval
-                    yield self.bookmark(api_version, kind)
+                    yield [self.bookmark(api_version, kind)]
                     continue
                 wake_at = deadline
                 if bookmarks:
@@ -690,6 +714,13 @@ class WatchCache:
                 await watcher.wait(wake_at)
         finally:
             watcher.close()
+
+
+def _drain(buffer: collections.deque[WatchEvent]) -> list[WatchEvent]:
+    """Every event in ``buffer``, which is left empty."""
+    events = list(buffer)
+    buffer.clear()
+    return events
 
 
 def error_event(error: APIError) -> WatchEvent:

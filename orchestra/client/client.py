@@ -12,6 +12,7 @@ Objects come back as model objects, or as wire dicts with ``raw=True``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, AsyncIterator, Mapping
 
 import attrs
@@ -300,6 +301,25 @@ class Client:
         server's own rather than decoded copies — cheaper, but they must never be changed.
         Other transports decode as usual.
         """
+        batches = self.watch_batches(kind, namespace=namespace, label_selector=label_selector,
+                                     field_selector=field_selector, resource_version=resource_version,
+                                     allow_bookmarks=allow_bookmarks, timeout_seconds=timeout_seconds,
+                                     send_initial_events=send_initial_events, raw=raw, shared=shared)
+        async with contextlib.aclosing(batches):  # a watch ended early ends its stream at once
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def watch_batches(self, kind: KindRef, *, namespace: str | None = None, label_selector: str | None = None,
+                            field_selector: str | None = None, resource_version: str | None = None,
+                            allow_bookmarks: bool = True, timeout_seconds: int | None = None,
+                            send_initial_events: bool | None = None, raw: bool = False,
+                            shared: bool = False) -> AsyncIterator[list[WatchEvent]]:
+        """:meth:`watch`, a list of events a step: with ``shared`` over the in-process
+        transport, every event the server had for the watch by then (a consumer that fell
+        behind a burst of writes catches up in one step); otherwise one event a step.
+        The events before an ``ERROR`` come as a list of their own before it raises.
+        """
         rt = resolve_kind(kind)
         query: dict[str, Any] = {"watch": True, "labelSelector": label_selector, "fieldSelector": field_selector,
                                  "resourceVersion": resource_version, "allowWatchBookmarks": allow_bookmarks,
@@ -311,12 +331,17 @@ class Client:
                                          headers={"Accept": JSON}) as response:
             if response.status >= 400:
                 raise_for_status(RawResponse(response.status, response.headers, await response.read()))
-            source = response.shared_events() if shared and raw and hasattr(response, "shared_events") else None
+            source = response.shared_batches() if shared and raw and hasattr(response, "shared_batches") else None
             if source is not None:
-                async for event in source:
-                    if event.type == "ERROR":
-                        _raise_watch_error(event.object)
-                    yield _watch_event(event.type, event.object)
+                async for batch in source:
+                    events = []
+                    for event in batch:
+                        if event.type == "ERROR":
+                            if events:
+                                yield events
+                            _raise_watch_error(event.object)
+                        events.append(_watch_event(event.type, event.object))
+                    yield events
                 return
             async for line in response.lines():
                 if not line or line.isspace():
@@ -329,7 +354,7 @@ class Client:
                     obj.setdefault("apiVersion", rt.api_version)
                     obj.setdefault("kind", rt.kind)
                     obj = codec.decode(obj)
-                yield _watch_event(event["type"], obj)
+                yield [_watch_event(event["type"], obj)]
 
     async def create(self, obj: Any, *, namespace: str | None = None, dry_run: bool = False, raw: bool = False) -> Any:
         """Create ``obj`` (a model object or wire dict); its namespace defaults to ``metadata.namespace``."""

@@ -11,6 +11,7 @@ time; they may be plain functions or coroutines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import random
@@ -184,26 +185,29 @@ class Informer:
         self._synced.set()
 
     async def _watch(self) -> None:
-        async for event in self.client.watch(self.resource, namespace=self.namespace,
-                                             label_selector=self.label_selector, field_selector=self.field_selector,
-                                             resource_version=self.resource_version, allow_bookmarks=True,
-                                             timeout_seconds=watch_timeout(), raw=self.raw, shared=self.shared):
-            obj = event.object
-            if event.type == "BOOKMARK":
-                self.resource_version = _resource_version(obj) or self.resource_version
-                continue
-            key, version = _key_and_version(obj)
-            if version:
-                self.resource_version = version
-            if event.type == "DELETED":
-                previous = self.cache.pop(key, None)
-                pending = self._emit(2, previous if previous is not None else obj)
-            else:
-                previous = self.cache.get(key)
-                self.cache[key] = obj
-                pending = self._emit(0, obj) if previous is None else self._emit(1, previous, obj)
-            if pending is not None:
-                await pending
+        batches = self.client.watch_batches(self.resource, namespace=self.namespace,
+                                            label_selector=self.label_selector, field_selector=self.field_selector,
+                                            resource_version=self.resource_version, allow_bookmarks=True,
+                                            timeout_seconds=watch_timeout(), raw=self.raw, shared=self.shared)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                for event in batch:
+                    obj = event.object
+                    if event.type == "BOOKMARK":
+                        self.resource_version = _resource_version(obj) or self.resource_version
+                        continue
+                    key, version = _key_and_version(obj)
+                    if version:
+                        self.resource_version = version
+                    if event.type == "DELETED":
+                        previous = self.cache.pop(key, None)
+                        pending = self._emit(2, previous if previous is not None else obj)
+                    else:
+                        previous = self.cache.get(key)
+                        self.cache[key] = obj
+                        pending = self._emit(0, obj) if previous is None else self._emit(1, previous, obj)
+                    if pending is not None:
+                        await pending
 
     async def _run(self) -> None:
         need_list = True

@@ -222,11 +222,13 @@ class _InProcessStream(StreamResponse):
         if buffer:
             yield buffer
 
-    def shared_events(self) -> AsyncIterator[Any] | None:
-        """A watch's events as the server holds them (each with a ``type`` and an ``object``; an
-        ``ERROR`` one carries a failure's Status) instead of its encoded :meth:`lines`; None when
-        there are none. The objects are the server's own: read them, never change them."""
-        return self._response.events
+    def shared_batches(self) -> AsyncIterator[list[Any]] | None:
+        """A watch's events as the server holds them, a list of them a step (each with a ``type``
+        and an ``object``; an ``ERROR`` one carries a failure's Status), instead of its encoded
+        :meth:`lines`; None when there are none. The objects are the server's own: read them,
+        never change them."""
+        events = getattr(self._response, "events", None)
+        return events.batches() if events is not None and hasattr(events, "batches") else None
 
     async def read(self) -> bytes:
         return self._response.body

@@ -221,6 +221,50 @@ async def test_send_initial_events_ends_them_with_an_annotated_bookmark(configma
     await stream.aclose()
 
 
+async def test_batches_take_every_buffered_event_a_step_and_a_bookmark_alone(configmaps):
+    await configmaps.create("default", configmap("a"), CTX)
+    await configmaps.create("default", configmap("b"), CTX)
+    options = ListOptions(
+        send_initial_events=True, resource_version_match="NotOlderThan", allow_watch_bookmarks=True
+    )
+    stream = configmaps.watch(None, options)
+    batches = stream.batches()
+    initial = await asyncio.wait_for(anext(batches), PATIENCE)
+    assert summary(initial) == [("ADDED", "a"), ("ADDED", "b")]
+    (end,) = await asyncio.wait_for(anext(batches), PATIENCE)
+    assert end.type == "BOOKMARK"
+    assert end.object["metadata"]["annotations"] == {INITIAL_EVENTS_END_ANNOTATION: "true"}
+    # a burst of writes while the consumer is away arrives as one step, in order
+    for name in ("c", "d", "e"):
+        await configmaps.create("default", configmap(name), CTX)
+    await configmaps.delete("default", "a", {}, CTX)
+    burst = await asyncio.wait_for(anext(batches), PATIENCE)
+    assert summary(burst) == [("ADDED", "c"), ("ADDED", "d"), ("ADDED", "e"), ("DELETED", "a")]
+    watchers = configmaps.cache.watcher_count
+    await stream.aclose()
+    assert configmaps.cache.watcher_count == watchers - 1
+
+
+async def test_batches_of_a_watch_that_cannot_start_are_one_error(configmaps):
+    future = str(await configmaps.store.current_revision() + 1000)
+    batches = [batch async for batch in configmaps.watch(None, ListOptions(resource_version=future)).batches()]
+    assert [[e.type for e in batch] for batch in batches] == [["ERROR"]]
+    assert batches[0][0].object["code"] == 504
+
+
+async def test_a_stream_closed_early_closes_its_watcher(bare):
+    store, cache = bare
+    await cache.start()
+    watcher = cache.open_watcher(None, LabelSelector.parse(""), FieldSelector.parse(""), initial=False, since=None)
+    stream = cache.stream(watcher, api_version="v1", kind="ConfigMap", bookmarks=False,
+                          initial_events_end=False, timeout_seconds=None)
+    await put_configmap(store, "a")
+    await put_configmap(store, "b")
+    assert summary(await take(stream, 1)) == [("ADDED", "a")]
+    await stream.aclose()
+    assert watcher.closed and cache.watcher_count == 0
+
+
 async def test_send_initial_events_false_starts_from_now(configmaps):
     await configmaps.create("default", configmap("a"), CTX)
     options = ListOptions(

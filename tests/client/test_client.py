@@ -189,6 +189,34 @@ async def test_a_shared_watch_from_too_old_a_version_raises_resource_expired(ser
     assert len(cache._watchers) == 0
 
 
+async def test_a_shared_watch_in_batches_takes_a_burst_of_writes_in_one_step(server):
+    from orchestra.client.client import WatchEvent
+
+    client = Client.in_process(server, ADMIN)
+    cache = _config_map_cache(server)
+    shared = client.watch_batches("configmaps", namespace="default", raw=True, shared=True)
+    plain = client.watch_batches("configmaps", namespace="default", raw=True)
+    try:
+        await client.create(config_map("z"), raw=True)
+        for watch in (shared, plain):  # opens the watch: the object there is comes first
+            (first,) = await asyncio.wait_for(watch.__anext__(), 10)
+            assert (first.type, first.object["metadata"]["name"]) == ("ADDED", "z")
+        await client.create(config_map("a"), raw=True)
+        await client.create(config_map("b"), raw=True)
+        await client.delete("configmaps", "a", namespace="default")
+        batch = await asyncio.wait_for(shared.__anext__(), 10)
+        assert [(e.type, e.object["metadata"]["name"]) for e in batch] == [("ADDED", "a"), ("ADDED", "b"), ("DELETED", "a")]
+        assert all(type(e) is WatchEvent for e in batch)
+        assert batch[1].object is cache.get(b"/registry/configmaps/default/b")
+        # without ``shared`` the events are decoded from their lines, one a step
+        steps = [await asyncio.wait_for(plain.__anext__(), 10) for _ in range(3)]
+        assert [[e.type for e in step] for step in steps] == [["ADDED"], ["ADDED"], ["DELETED"]]
+    finally:
+        await shared.aclose()
+        await plain.aclose()
+    assert len(cache._watchers) == 0
+
+
 class _Chunks:
     def __init__(self, chunks: list[bytes]) -> None:
         self.status, self.content_type, self.headers, self.body = 200, "application/json", {}, b""
