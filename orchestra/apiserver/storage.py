@@ -1528,12 +1528,14 @@ class _WatchStream:
 
     def batches(self) -> AsyncIterator[list[WatchEvent]]:
         """The watch's events as lists: each step, every event the cache has for it by then
-        (see :meth:`WatchCache.batches`). Instead of iterating event by event, not beside it."""
+        (see :meth:`WatchCache.batches`). A watch is read this way or event by event, not both."""
+        if self._stream is not None or self._batches is not None:
+            raise RuntimeError("this watch is already being read")
         self._batches = self._open_batches()
         return self._batches
 
     async def _open_batches(self) -> AsyncGenerator[list[WatchEvent], None]:
-        if self._ended or self._stream is not None:
+        if self._ended:
             return
         try:
             self._stream = await self._open(True)

@@ -231,6 +231,8 @@ async def test_batches_take_every_buffered_event_a_step_and_a_bookmark_alone(con
     batches = stream.batches()
     initial = await asyncio.wait_for(anext(batches), PATIENCE)
     assert summary(initial) == [("ADDED", "a"), ("ADDED", "b")]
+    with pytest.raises(RuntimeError, match="already being read"):
+        stream.batches()
     (end,) = await asyncio.wait_for(anext(batches), PATIENCE)
     assert end.type == "BOOKMARK"
     assert end.object["metadata"]["annotations"] == {INITIAL_EVENTS_END_ANNOTATION: "true"}
