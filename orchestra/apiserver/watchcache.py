@@ -653,19 +653,9 @@ class WatchCache:
             meta["annotations"] = {INITIAL_EVENTS_END_ANNOTATION: "true"}
         return WatchEvent("BOOKMARK", {"kind": kind, "apiVersion": api_version, "metadata": meta})
 
-    async def stream(
-        self,
-        watcher: CacheWatcher,
-        *,
-        api_version: str,
-        kind: str,
-        bookmarks: bool,
-        initial_events_end: bool,
-        timeout_seconds: float | None,
-    ) -> AsyncIterator[WatchEvent]:
-        """The events of ``watcher`` one by one, as :meth:`batches` takes them."""
-        batches = self.batches(watcher, api_version=api_version, kind=kind, bookmarks=bookmarks,
-                               initial_events_end=initial_events_end, timeout_seconds=timeout_seconds)
+    async def stream(self, watcher: CacheWatcher, **options: Any) -> AsyncIterator[WatchEvent]:
+        """The events of ``watcher`` one by one, as :meth:`batches` (given the same ``options``) takes them."""
+        batches = self.batches(watcher, **options)
         async with contextlib.aclosing(batches):  # a stream ended early closes its watcher at once
             async for batch in batches:
                 for event in batch:

@@ -204,13 +204,18 @@ async def test_no_bookmarks_unless_asked(configmaps):
     assert [e.type for e in events] == ["ADDED"]
 
 
-async def test_send_initial_events_ends_them_with_an_annotated_bookmark(configmaps):
+async def watch_with_initial_events(configmaps):
+    """ConfigMaps ``a`` and ``b``, and a watch that sends them as initial events, then its annotated bookmark."""
     await configmaps.create("default", configmap("a"), CTX)
     await configmaps.create("default", configmap("b"), CTX)
     options = ListOptions(
         send_initial_events=True, resource_version_match="NotOlderThan", allow_watch_bookmarks=True
     )
-    stream = configmaps.watch(None, options)
+    return configmaps.watch(None, options)
+
+
+async def test_send_initial_events_ends_them_with_an_annotated_bookmark(configmaps):
+    stream = await watch_with_initial_events(configmaps)
     events = await take(stream, 3, skip_bookmarks=False)
     assert [e.type for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
     end = events[2].object["metadata"]
@@ -222,12 +227,7 @@ async def test_send_initial_events_ends_them_with_an_annotated_bookmark(configma
 
 
 async def test_batches_take_every_buffered_event_a_step_and_a_bookmark_alone(configmaps):
-    await configmaps.create("default", configmap("a"), CTX)
-    await configmaps.create("default", configmap("b"), CTX)
-    options = ListOptions(
-        send_initial_events=True, resource_version_match="NotOlderThan", allow_watch_bookmarks=True
-    )
-    stream = configmaps.watch(None, options)
+    stream = await watch_with_initial_events(configmaps)
     batches = stream.batches()
     initial = await asyncio.wait_for(anext(batches), PATIENCE)
     assert summary(initial) == [("ADDED", "a"), ("ADDED", "b")]
