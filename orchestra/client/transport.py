@@ -227,8 +227,8 @@ class _InProcessStream(StreamResponse):
         and an ``object``; an ``ERROR`` one carries a failure's Status), instead of its encoded
         :meth:`lines`; None when there are none. The objects are the server's own: read them,
         never change them."""
-        events = getattr(self._response, "events", None)
-        return events.batches() if events is not None and hasattr(events, "batches") else None
+        events = self._response.events
+        return events.batches() if events is not None else None
 
     async def read(self) -> bytes:
         return self._response.body
