@@ -30,7 +30,7 @@ from orchestra.apiserver.errors import APIError, BadRequest, NotAcceptable, Unsu
 from orchestra.apiserver.patch import patch_type_of
 from orchestra.apiserver.request import Request, Response, UserInfo
 from orchestra.apiserver.routing import ResourceRoute, parse_bool
-from orchestra.apiserver.storage import ListOptions, RequestContext, WatchEvent
+from orchestra.apiserver.storage import ListOptions, RequestContext, WatchEvent, WatchStream
 
 __all__ = [
     "JSON",
@@ -476,16 +476,17 @@ def _error_line(error: APIError) -> bytes:
     return orjson.dumps({"type": "ERROR", "object": error.status()}) + b"\n"
 
 
-async def _json_events(events: AsyncIterator[WatchEvent]) -> AsyncIterator[bytes]:
+async def _json_events(events: WatchStream) -> AsyncIterator[bytes]:
+    """The watch's events as JSON lines, a chunk each, read from the cache's batches (no
+    generator between this one and the cache per event)."""
     try:
-        async for event in events:
-            yield event.json_line()
+        async for batch in events.batches():
+            for event in batch:
+                yield event.json_line()
     except APIError as exc:
         yield _error_line(exc)
     finally:
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
+        await events.aclose()
 
 
 async def _table_events(events: AsyncIterator[WatchEvent], route: ResourceRoute, include: str) -> AsyncIterator[bytes]:

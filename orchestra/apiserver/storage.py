@@ -86,7 +86,7 @@ from orchestra.apiserver.watchcache import TooLargeResourceVersion, WatchCache, 
 from orchestra.records import maker
 from orchestra.store import CompactedError, FutureRevisionError, LeaseNotFoundError, Store, prefix_end
 
-__all__ = ["RequestContext", "ListOptions", "WatchEvent", "ResourceStorage", "GENERATE_NAME_ATTEMPTS"]
+__all__ = ["RequestContext", "ListOptions", "WatchEvent", "WatchStream", "ResourceStorage", "GENERATE_NAME_ATTEMPTS"]
 
 #: How often a create with ``generateName`` tries a fresh name after a collision.
 GENERATE_NAME_ATTEMPTS = 8
@@ -508,12 +508,12 @@ class ResourceStorage:
 
     # -- watch -------------------------------------------------------------------------------
 
-    def watch(self, namespace: str | None, opts: ListOptions) -> "_WatchStream":
+    def watch(self, namespace: str | None, opts: ListOptions) -> "WatchStream":
         """A stream of watch events; bad options raise here, an expired start is an ERROR event."""
         self._validate_list_options(opts, watch=True)
         if opts.resource_version not in (None, "", "0"):
             _parse_rv(opts.resource_version)
-        return _WatchStream(lambda batched: self._open_watch(namespace or None, opts, batched))
+        return WatchStream(lambda batched: self._open_watch(namespace or None, opts, batched))
 
     async def _open_watch(self, namespace: str | None, opts: ListOptions,
                           batched: bool = False) -> AsyncIterator[Any]:
@@ -1494,7 +1494,7 @@ class ResourceStorage:
         await self._guaranteed_update(namespace, name, transform, ctx, None, retry=True, internal=True)
 
 
-class _WatchStream:
+class WatchStream:
     """What :meth:`ResourceStorage.watch` returns: opens the cache's watcher on the first step, then
     hands every step to the cache's stream itself (no generator frame of its own per event).
     Iterated either event by event or, through :meth:`batches`, a list of events a step.
@@ -1508,7 +1508,7 @@ class _WatchStream:
         self._batches: AsyncGenerator[list[WatchEvent], None] | None = None
         self._ended = False
 
-    def __aiter__(self) -> "_WatchStream":
+    def __aiter__(self) -> "WatchStream":
         return self
 
     def __anext__(self) -> Awaitable[WatchEvent]:
