@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from typing import Hashable
+from typing import Any, Hashable
 
 from orchestra.scheduler.snapshot import ClusterSnapshot
 
@@ -36,7 +36,8 @@ class OpportunisticBatch:
     cycle looks at other nodes).
     """
 
-    __slots__ = ("signature", "chosen", "since", "cycle", "uses_left", "_cycle_result", "_ranked", "batched", "stored")
+    __slots__ = ("signature", "chosen", "since", "cycle", "uses_left", "prepared", "_cycle_result", "_ranked",
+                 "batched", "stored")
 
     def __init__(self) -> None:
         #: The signature of the pods the batch serves (None: no batch).
@@ -48,6 +49,9 @@ class OpportunisticBatch:
         #: The framework's cycle number that chose it (the batch serves the very next cycle only).
         self.cycle = -1
         self.uses_left = 0
+        #: What the storing cycle prepared for the pods the batch serves (the framework's to
+        #: read; None: they are prepared afresh).
+        self.prepared: Any = None
         #: The storing cycle's ``(candidates, totals, best)``, ranked on first use: pods of
         #: several shapes in turn store a batch every cycle and use none.
         self._cycle_result: tuple[array, array, int] | None = None
@@ -65,10 +69,12 @@ class OpportunisticBatch:
         return len(self._ranked)
 
     def store(self, signature: Hashable, candidates: array, totals: array, best: int, generation: int,
-              cycle: int) -> None:
+              cycle: int, prepared: Any = None) -> None:
         """Keep a full cycle's ``candidates`` (slots) and their ``totals``; ``best`` indexes the chosen one.
-        The arrays are kept as they are: the caller must not change them."""
+        The arrays are kept as they are: the caller must not change them. ``prepared``: see
+        :attr:`prepared`."""
         self._cycle_result = (candidates, totals, best)
+        self.prepared = prepared
         self._ranked = []
         self.signature = signature
         self.chosen = candidates[best]
@@ -80,6 +86,7 @@ class OpportunisticBatch:
     def clear(self) -> None:
         """Drop the kept candidates."""
         self.signature = None
+        self.prepared = None
         self._cycle_result = None
         self._ranked = []
 

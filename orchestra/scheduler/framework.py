@@ -192,6 +192,18 @@ class CycleState:
         self.query: sched.PodQuery = sched.PodQuery()
         self.snapshot: ClusterSnapshot | None = None
 
+    def clone(self) -> "CycleState":
+        """A copy to go on from: its own data and skip sets, the same kernel query and snapshot
+        (the query is only read once the pre-filters and pre-scores have prepared it)."""
+        copy = CycleState.__new__(CycleState)
+        copy.data = self.data.copy()
+        copy.skip_filter = self.skip_filter.copy()
+        copy.skip_score = self.skip_score.copy()
+        copy.kernel_only = self.kernel_only.copy()
+        copy.query = self.query
+        copy.snapshot = self.snapshot
+        return copy
+
     def write(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key``."""
         self.data[key] = value
@@ -324,6 +336,13 @@ class Plugin:
     #: Why a node is rejected when ``filter``/``filter_batch`` answers False for it
     #: (empty: ``node(s) didn't satisfy plugin <NAME>``).
     FILTER_REASON: ClassVar[str] = ""
+    #: True when this class's ``pre_filter`` and ``pre_score`` write into the cycle state only
+    #: what its :meth:`sign` part and the cluster decide (the kernel query, skip sets): a pod
+    #: placed from an opportunistic batch then reuses the preparation of the cycle that stored
+    #: the batch instead of running them again. Leave False when they record anything about
+    #: the pod itself (its name, for a reserve step, say). A subclass that overrides either
+    #: method without setting this again is prepared afresh for every pod.
+    SIGNED_PREPARATION: ClassVar[bool] = False
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         self.args = args
@@ -643,6 +662,15 @@ def _may_fuse(cls: type) -> bool:
                for m in ("score_batch", "normalize_score", "pre_score", "score"))
 
 
+def _prepares_by_signature(cls: type) -> bool:
+    """Whether ``cls`` promises :attr:`Plugin.SIGNED_PREPARATION` for the ``pre_filter`` and
+    ``pre_score`` it has: set by the class that gives them or by a subclass of it."""
+    owner = _defined_in(cls, "SIGNED_PREPARATION")
+    if owner is Plugin or owner is None or not cls.SIGNED_PREPARATION:
+        return False
+    return all(_defined_in(cls, m) is None or issubclass(owner, _defined_in(cls, m)) for m in ("pre_filter", "pre_score"))
+
+
 # The helpers below hold comprehensions the scheduling cycle would otherwise hold: a comprehension
 # over a function's local makes that local a cell, created on every call of the function.
 
@@ -735,11 +763,16 @@ class Framework:
         #: Opportunistic batching's kept candidates (None: this framework does not batch).
         self.batch: OpportunisticBatch | None = None
         self._signers: list[Callable[[PodInfo, ClusterSnapshot], Hashable | None]] = []
+        #: Whether pods placed from the batch reuse its cycle's prepared state (every pre-filter
+        #: and pre-score plugin promises :attr:`Plugin.SIGNED_PREPARATION`).
+        self._reuses_preparation = False
         if batching:
             signing = {p.NAME: p for point in ("preFilter", "filter", "preScore", "score") for p in pts[point]}
             if all(_defined_in(type(p), "sign") is not Plugin for p in signing.values()):
                 self.batch = OpportunisticBatch()
                 self._signers = [p.sign for p in signing.values()]
+                self._reuses_preparation = all(_prepares_by_signature(type(p))
+                                                for p, _ in self._pre_filters + self._pre_scores)
 
     @property
     def fused_scores(self) -> list[str]:
@@ -835,9 +868,19 @@ class Framework:
         """
         self._cycle += 1
         info = pod if isinstance(pod, PodInfo) else PodInfo.from_dict(pod)
+        num_nodes = snapshot.num_nodes
+        opportunistic = self.batch
+        signature: tuple | None = None
+        signed = False  # signed only when a batch could serve the pod or keep its cycle's candidates
+        if num_nodes and opportunistic is not None and opportunistic.follows(self._cycle):
+            signature, signed = self._sign(info, snapshot), True
+            prepared = opportunistic.prepared
+            if prepared is not None and not nominated and signature is not None and opportunistic.usable(signature, snapshot):
+                result = self._from_prepared_batch(info, snapshot, prepared)
+                if result is not None:
+                    return result
         state = CycleState()
         state.snapshot = snapshot
-        num_nodes = snapshot.num_nodes
         if num_nodes == 0:
             err = FitError(info, 0, {}, pre_filter_msg="no nodes available to schedule pods")
             return ScheduleResult(None, state, Status.unschedulable(err.message()), fit_error=err)
@@ -865,15 +908,11 @@ class Framework:
                 return ScheduleResult(None, state, error)
             if found:
                 return ScheduleResult(nominated, state, evaluated_nodes=1, feasible_nodes=1)
-        opportunistic = self.batch
-        signature: tuple | None = None
-        signed = False  # signed only when a batch could serve the pod or keep its cycle's candidates
-        if opportunistic is not None and opportunistic.follows(self._cycle):
-            signature, signed = self._sign(info, snapshot), True
-            if signature is not None and opportunistic.usable(signature, snapshot):
-                result = self._from_batch(state, info, snapshot, order, py_filters, allowed)
-                if result is not None:
-                    return result
+        if signed and signature is not None and opportunistic.usable(signature, snapshot):
+            # a batch without a reusable preparation, or a nominated pod whose node did not fit
+            result = self._from_batch(state, info, snapshot, order, py_filters, allowed)
+            if result is not None:
+                return result
         start = self._next_start % slots
         if allowed is None and not py_filters:
             # the kernel is the whole filter: one scan finds the wanted nodes or visits every slot
@@ -908,7 +947,8 @@ class Framework:
             if not signed:
                 signature = self._sign(info, snapshot)
             if signature is not None:
-                opportunistic.store(signature, cand, totals, best, snapshot.generation, self._cycle)
+                prepared = (state.clone(), order, py_filters) if self._reuses_preparation else None
+                opportunistic.store(signature, cand, totals, best, snapshot.generation, self._cycle, prepared)
         return ScheduleResult(snapshot.node(cand[best]).name, state, evaluated_nodes=visited, feasible_nodes=len(feasible))
 
     def _sign(self, info: PodInfo, snapshot: ClusterSnapshot) -> tuple | None:
@@ -937,10 +977,21 @@ class Framework:
             found = len(kept)
         return bool(found), None
 
+    def _from_prepared_batch(self, info: PodInfo, snapshot: ClusterSnapshot,
+                             prepared: tuple[CycleState, array, list[Plugin]]) -> ScheduleResult | None:
+        """:meth:`_from_batch` on a copy of the cycle state the batch's cycle prepared (its
+        pre-filters and pre-scores are not run again: see :attr:`Plugin.SIGNED_PREPARATION`)."""
+        stored, order, py_filters = prepared
+        state = stored.clone()
+        state.snapshot = snapshot
+        return self._from_batch(state, info, snapshot, order, py_filters, state.data.get("__allowed_slots__"),
+                                prepared=True)
+
     def _from_batch(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, order: array,
-                    py_filters: list[Plugin], allowed: set[int] | None) -> ScheduleResult | None:
+                    py_filters: list[Plugin], allowed: set[int] | None, *, prepared: bool = False) -> ScheduleResult | None:
         """Place the pod from the batch: check and rescore the node the previous pod went to, and
-        take it or the best kept candidate. None when the batch has no node left."""
+        take it or the best kept candidate. None when the batch has no node left.
+        ``prepared``: ``state`` is a copy of the batch cycle's, pre-scores included."""
         batch = self.batch
         assert batch is not None
         chosen = batch.chosen
@@ -949,7 +1000,7 @@ class Framework:
             return ScheduleResult(None, state, error)
         total = None
         if found:
-            totals, error = self.run_scores(state, info, snapshot, array("i", (chosen,)))
+            totals, error = self.run_scores(state, info, snapshot, array("i", (chosen,)), prepared=prepared)
             if error is not None:
                 return ScheduleResult(None, state, error)
             total = totals[0]
@@ -1034,10 +1085,12 @@ class Framework:
             batch = keep
         return batch, None
 
-    def run_scores(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, cand: array) -> tuple[array, Status | None]:
-        """Pre-score and score the candidates; return the weighted totals (or an error)."""
+    def run_scores(self, state: CycleState, info: PodInfo, snapshot: ClusterSnapshot, cand: array, *,
+                   prepared: bool = False) -> tuple[array, Status | None]:
+        """Pre-score and score the candidates; return the weighted totals (or an error).
+        ``prepared``: the pre-scores ran on ``state`` already (it is a batch cycle's copy)."""
         batch = NodeBatch(snapshot, cand)
-        for p, pre_score in self._pre_scores:
+        for p, pre_score in () if prepared else self._pre_scores:
             try:
                 st = pre_score(state, info, batch)
             except Exception as exc:  # a plugin's bug must not crash the scheduler

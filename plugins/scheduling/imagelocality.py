@@ -19,6 +19,7 @@ class ImageLocality(Plugin):
     [23 MiB, 1000 MiB × containers] and scaled to 0-100."""
 
     NAME = "ImageLocality"
+    SIGNED_PREPARATION = True
     TRUSTED_SCORES = True
 
     def pre_score(self, state: CycleState, pod: PodInfo, batch: NodeBatch) -> Status | None:

@@ -36,6 +36,7 @@ class InterPodAffinity(Plugin):
     """
 
     NAME = "InterPodAffinity"
+    SIGNED_PREPARATION = True
     KERNEL_FILTER = sched.K_INTERPOD
     TRUSTED_SCORES = True
     DEFAULT_ARGS = {"hardPodAffinityWeight": 1, "ignorePreferredTermsOfExistingPods": False}

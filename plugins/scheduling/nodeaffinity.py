@@ -21,6 +21,7 @@ class NodeAffinity(Plugin):
     matching preferred terms, normalized to 0-100 by the best node."""
 
     NAME = "NodeAffinity"
+    SIGNED_PREPARATION = True
     KERNEL_FILTER = sched.K_NODE_AFFINITY
     TRUSTED_SCORES = True
 

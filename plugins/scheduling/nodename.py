@@ -18,6 +18,7 @@ class NodeName(Plugin):
     """Filter (kernel): only the node named by ``spec.nodeName`` passes."""
 
     NAME = "NodeName"
+    SIGNED_PREPARATION = True
     KERNEL_FILTER = sched.K_NODE_NAME
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:

@@ -17,6 +17,7 @@ class NodePorts(Plugin):
     """Filter (kernel): same protocol and port with overlapping host IPs (0.0.0.0 overlaps all) conflict."""
 
     NAME = "NodePorts"
+    SIGNED_PREPARATION = True
     KERNEL_FILTER = sched.K_PORTS
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> Status | None:

@@ -42,6 +42,7 @@ class NodeResourcesFit(Plugin):
     """
 
     NAME = "NodeResourcesFit"
+    SIGNED_PREPARATION = True
     KERNEL_FILTER = sched.K_RESOURCES
     TRUSTED_SCORES = True
     DEFAULT_ARGS = {

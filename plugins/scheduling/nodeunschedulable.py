@@ -19,6 +19,7 @@ class NodeUnschedulable(Plugin):
     ``node.kubernetes.io/unschedulable:NoSchedule``."""
 
     NAME = "NodeUnschedulable"
+    SIGNED_PREPARATION = True
     KERNEL_FILTER = sched.K_UNSCHEDULABLE
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snapshot: ClusterSnapshot) -> None:

@@ -41,6 +41,7 @@ class PodTopologySpread(Plugin):
     """
 
     NAME = "PodTopologySpread"
+    SIGNED_PREPARATION = True
     KERNEL_FILTER = sched.K_SPREAD
     TRUSTED_SCORES = True
     DEFAULT_ARGS = {"defaultConstraints": [], "defaultingType": "List"}

@@ -20,6 +20,7 @@ class TaintToleration(Plugin):
     Score: count of untolerated PreferNoSchedule taints, reversed and normalized."""
 
     NAME = "TaintToleration"
+    SIGNED_PREPARATION = True
     KERNEL_FILTER = sched.K_TAINTS
     TRUSTED_SCORES = True
 

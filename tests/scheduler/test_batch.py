@@ -57,3 +57,14 @@ def test_a_batch_places_as_many_pods_as_its_cycle_had_candidates():
         assert batch.follows(cycle) and batch.usable(("sig",), snap)
         assert batch.take(5, snap.generation, cycle) >= 0
     assert batch.follows(4) and not batch.usable(("sig",), snap)
+
+
+def test_a_batch_hands_back_what_its_cycle_prepared_until_it_is_cleared_or_stored_again():
+    batch = OpportunisticBatch()
+    batch.store(("sig",), array("i", [0, 1]), array("q", [1, 2]), 1, 0, cycle=1, prepared="state")
+    assert batch.prepared == "state"
+    batch.store(("sig",), array("i", [0, 1]), array("q", [1, 2]), 1, 0, cycle=2)
+    assert batch.prepared is None
+    batch.store(("sig",), array("i", [0, 1]), array("q", [1, 2]), 1, 0, cycle=3, prepared="state")
+    batch.clear()
+    assert batch.prepared is None

@@ -490,6 +490,111 @@ def test_a_plugin_whose_sign_raises_leaves_its_pods_to_full_cycles():
     assert fw.batch.batched == 0
 
 
+class CpuFromState(Plugin):
+    """Signs pods by their CPU request; its pre-filter writes the limit its filter reads (and
+    the pod's name, which a plugin promising SIGNED_PREPARATION must not), and counts its calls."""
+
+    pre_filters: list = []
+    reserved: list = []
+
+    def pre_filter(self, state, pod, snapshot):
+        CpuFromState.pre_filters.append(pod.name)
+        state.write("limit", 10 * pod.requests[0])
+        state.write("pod", pod.name)
+
+    def filter(self, state, pod, node):
+        return None if node.allocatable[0] >= state.read("limit") else Status.unschedulable("node(s) too small")
+
+    def reserve(self, state, pod, node_name):
+        CpuFromState.reserved.append((pod.name, state.read("pod")))
+
+    def sign(self, pod, snapshot):
+        return pod.requests
+
+
+class Prepared(CpuFromState):
+    NAME = "Prepared"
+    SIGNED_PREPARATION = True
+
+
+class NotPrepared(CpuFromState):
+    NAME = "NotPrepared"
+
+
+class OverridesPrepared(Prepared):
+    """A subclass changing the pre-filter without saying SIGNED_PREPARATION again."""
+
+    NAME = "OverridesPrepared"
+
+    def pre_filter(self, state, pod, snapshot):
+        super().pre_filter(state, pod, snapshot)
+
+
+PREPARING = {c.NAME: c for c in (Prepared, NotPrepared, OverridesPrepared)}
+
+
+def _place_reserved(fw, snap, name, cpu):
+    result = _place(fw, snap, name, cpu=cpu)
+    if result.node_name is not None:
+        assert fw.run_reserve(result.state, PodInfo.from_dict(make_pod(name, cpu=cpu)), result.node_name).is_success
+    return result
+
+
+def test_pods_placed_from_a_batch_reuse_the_preparation_of_its_cycle():
+    """A plugin promising SIGNED_PREPARATION is pre-filtered once per batch: the pods the batch
+    serves read a copy of the state its cycle prepared, and write their own copy."""
+    CpuFromState.pre_filters.clear()
+    CpuFromState.reserved.clear()
+    snap = make_snapshot([make_node(f"n{i}", cpu=str(2 + i)) for i in range(6)])  # 2..7 cores
+    fw = make_framework(only("NodeResourcesFit", "Prepared"), registry=PREPARING)
+    placed = [_place_reserved(fw, snap, f"p{j}", "400m") for j in range(4)]
+    assert all(r.node_name in ("n2", "n3", "n4", "n5") for r in placed)  # 4 cores and up: the state's limit held
+    assert [r.evaluated_nodes for r in placed] == [6, 1, 1, 1]
+    assert CpuFromState.pre_filters == ["p0"]
+    # the reserve of a pod the batch served reads the batch cycle's preparation
+    assert CpuFromState.reserved == [("p0", "p0"), ("p1", "p0"), ("p2", "p0"), ("p3", "p0")]
+    assert placed[1].state is not placed[2].state and placed[1].state.data is not placed[2].state.data
+    # another signature: prepared afresh, in a full cycle
+    assert _place(fw, snap, "q", cpu="500m").evaluated_nodes == 6
+    assert CpuFromState.pre_filters == ["p0", "q"]
+
+
+@pytest.mark.parametrize("plugin", ["NotPrepared", "OverridesPrepared"])
+def test_a_plugin_without_the_promise_is_prepared_for_every_pod_the_batch_serves(plugin):
+    CpuFromState.pre_filters.clear()
+    CpuFromState.reserved.clear()
+    snap = make_snapshot([make_node(f"n{i}", cpu=str(2 + i)) for i in range(6)])
+    fw = make_framework(only("NodeResourcesFit", plugin), registry=PREPARING)
+    placed = [_place_reserved(fw, snap, f"p{j}", "400m") for j in range(4)]
+    assert [r.evaluated_nodes for r in placed] == [6, 1, 1, 1]  # still batched
+    assert CpuFromState.pre_filters == ["p0", "p1", "p2", "p3"]
+    assert CpuFromState.reserved == [(f"p{j}", f"p{j}") for j in range(4)]
+
+
+def test_a_nominated_pod_of_the_batchs_signature_is_checked_on_its_node_first():
+    snap = make_snapshot([make_node(f"n{i}") for i in range(4)])
+    fw = make_framework({"percentageOfNodesToScore": 100})
+    first = _place(fw, snap, "p0")
+    nominated = next(f"n{i}" for i in range(4) if f"n{i}" != first.node_name)
+    info = PodInfo.from_dict(make_pod("p1"))
+    result = fw.schedule_one(info, snap, nominated)
+    assert (result.node_name, result.evaluated_nodes) == (nominated, 1)
+
+
+def test_a_cycle_state_clone_has_its_own_data_and_skip_sets_and_shares_the_query():
+    state = CycleState()
+    state.write("k", 1)
+    state.skip_filter.add("A")
+    copy = state.clone()
+    copy.write("k", 2)
+    copy.skip_filter.add("B")
+    copy.skip_score.add("C")
+    copy.kernel_only.add("D")
+    assert (state.read("k"), state.skip_filter, state.skip_score, state.kernel_only) == (1, {"A"}, set(), set())
+    assert (copy.read("k"), copy.skip_filter) == (2, {"A", "B"})
+    assert copy.query is state.query and copy.snapshot is state.snapshot
+
+
 class KeepsDiagnosis(Plugin):
     """A post-filter that keeps the nodes preemption could help, as DefaultPreemption asks for them."""
 

@@ -7,7 +7,7 @@ from array import array
 
 import pytest
 
-from scheduler.sched_builders import builtin_registry, make_framework, make_node, make_pod, make_snapshot, only
+from scheduler.sched_builders import builtin_registry, make_framework, make_node, make_pod, make_snapshot, only, scores_of
 from orchestra.scheduler import CycleState, PodInfo
 from orchestra.scheduler.framework import EXTENSION_POINTS, Handle, NodeBatch, Plugin, implements
 
@@ -154,3 +154,43 @@ def test_a_signed_pods_answers_on_a_node_depend_on_that_node_alone(name, cls, se
     after_verdicts, after_scores = _verdicts_and_scores(name, pod, snap)
     assert {s: v for s, v in after_verdicts.items() if s != chosen} == {s: v for s, v in verdicts.items() if s != chosen}
     assert {s: v for s, v in after_scores.items() if s != chosen} == {s: v for s, v in scores.items() if s != chosen}
+
+
+PREPARERS = [(n, c) for n, c in BUILTINS if implements(c, "preFilter") or implements(c, "preScore")]
+
+
+@pytest.mark.parametrize("name, cls", PREPARERS)
+def test_every_plugin_that_prepares_pods_promises_a_signed_preparation(name, cls):
+    assert cls.SIGNED_PREPARATION, f"{name}: the pods a batch serves would be prepared afresh"
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("name, cls", PREPARERS)
+def test_pods_a_batch_serves_on_its_cycles_preparation_go_to_a_best_node(name, cls, seed):
+    """The SIGNED_PREPARATION promise: each pod placed from a batch, on a copy of the state prepared
+    for the batch's first pod, goes to a node that a full cycle of its own ranks best."""
+    rng = random.Random(seed)
+    nodes = [make_node(f"n{i}", cpu=str(rng.randint(2, 6)), labels={"zone": "abc"[i % 3]},
+                       images=[{"names": ["busybox:latest"], "sizeBytes": rng.randint(1, 900) * 2**20}] if i % 2 else None,
+                       taints=[{"key": "dedicated", "value": "x", "effect": "NoSchedule"}] if i % 4 == 1 else None,
+                       unschedulable=i == 5)
+             for i in range(10)]
+    snap = make_snapshot(nodes, [make_pod(f"e{j}", cpu="500m", node=f"n{rng.randrange(10)}") for j in range(seed + 3)])
+    spec = {"nodeSelector": {"zone": "a"}} if seed % 2 else {
+        "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+        "containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "700m"}},
+                        "ports": [{"containerPort": 80, "hostPort": 8080}]}]}
+    batched, full = make_framework(only(name)), make_framework(only(name), batching=False)
+    for j in range(6):
+        pod = make_pod(f"p{j}", cpu="700m", **spec)
+        totals = scores_of(full, pod, snap)
+        info = PodInfo.from_dict(pod)
+        result = batched.schedule_one(info, snap)
+        if result.node_name is None:
+            assert not totals, (j, totals)
+            continue
+        assert totals[result.node_name] == max(totals.values()), (j, result.node_name, totals)
+        snap.assume_pod(info, result.node_name)
+    if all(p.sign(PodInfo.from_dict(make_pod("x", cpu="700m", **spec)), snap) is not None
+           for p in batched.plugins("filter") + batched.plugins("score")):
+        assert batched.batch.batched > 0
