@@ -337,11 +337,13 @@ class Plugin:
     #: (empty: ``node(s) didn't satisfy plugin <NAME>``).
     FILTER_REASON: ClassVar[str] = ""
     #: True when this class's ``pre_filter`` and ``pre_score`` write into the cycle state only
-    #: what its :meth:`sign` part and the cluster decide (the kernel query, skip sets): a pod
+    #: what its :meth:`sign` part and the cluster decide (the kernel query, skip sets), and
+    #: whether its ``score_batch`` skips a pod (answers None) is decided by them too: a pod
     #: placed from an opportunistic batch then reuses the preparation of the cycle that stored
-    #: the batch instead of running them again. Leave False when they record anything about
-    #: the pod itself (its name, for a reserve step, say). A subclass that overrides either
-    #: method without setting this again is prepared afresh for every pod.
+    #: the batch instead of running them again, and is not scored by a plugin that skipped
+    #: that cycle's pod. Leave False when they record anything about the pod itself (its
+    #: name, for a reserve step, say). A subclass that overrides one of these methods without
+    #: setting this again is prepared afresh for every pod.
     SIGNED_PREPARATION: ClassVar[bool] = False
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
@@ -663,12 +665,13 @@ def _may_fuse(cls: type) -> bool:
 
 
 def _prepares_by_signature(cls: type) -> bool:
-    """Whether ``cls`` promises :attr:`Plugin.SIGNED_PREPARATION` for the ``pre_filter`` and
-    ``pre_score`` it has: set by the class that gives them or by a subclass of it."""
+    """Whether ``cls`` promises :attr:`Plugin.SIGNED_PREPARATION` for the ``pre_filter``,
+    ``pre_score`` and ``score_batch`` it has: set by the class that gives them or by a subclass of it."""
     owner = _defined_in(cls, "SIGNED_PREPARATION")
     if owner is Plugin or owner is None or not cls.SIGNED_PREPARATION:
         return False
-    return all(_defined_in(cls, m) is None or issubclass(owner, _defined_in(cls, m)) for m in ("pre_filter", "pre_score"))
+    return all(_defined_in(cls, m) is None or issubclass(owner, _defined_in(cls, m))
+               for m in ("pre_filter", "pre_score", "score_batch"))
 
 
 # The helpers below hold comprehensions the scheduling cycle would otherwise hold: a comprehension
@@ -773,6 +776,9 @@ class Framework:
                 self._signers = [p.sign for p in signing.values()]
                 self._reuses_preparation = all(_prepares_by_signature(type(p))
                                                 for p, _ in self._pre_filters + self._pre_scores)
+        #: Score plugins whose skipping of a pod is kept in the batch cycle's prepared state.
+        self._skips_by_signature = frozenset(p.NAME for p, _ in self._scores
+                                             if self._reuses_preparation and _prepares_by_signature(type(p)))
 
     @property
     def fused_scores(self) -> list[str]:
@@ -1124,6 +1130,8 @@ class Framework:
                 except Exception as exc:
                     return totals, Status.error(f"plugin {p.NAME} failed at score_batch: {exc!r}", plugin=p.NAME)
                 if scores is None:
+                    if p.NAME in self._skips_by_signature:
+                        skip.add(p.NAME)  # the pods a batch of this cycle serves skip it too
                     continue
                 if trusted:
                     accumulate(totals, scores, weight)

@@ -495,6 +495,7 @@ class CpuFromState(Plugin):
     the pod's name, which a plugin promising SIGNED_PREPARATION must not), and counts its calls."""
 
     pre_filters: list = []
+    scored: list = []
     reserved: list = []
 
     def pre_filter(self, state, pod, snapshot):
@@ -504,6 +505,10 @@ class CpuFromState(Plugin):
 
     def filter(self, state, pod, node):
         return None if node.allocatable[0] >= state.read("limit") else Status.unschedulable("node(s) too small")
+
+    def score_batch(self, state, pod, batch):
+        CpuFromState.scored.append(pod.name)
+        return None  # skips every pod
 
     def reserve(self, state, pod, node_name):
         CpuFromState.reserved.append((pod.name, state.read("pod")))
@@ -542,32 +547,33 @@ def _place_reserved(fw, snap, name, cpu):
 
 def test_pods_placed_from_a_batch_reuse_the_preparation_of_its_cycle():
     """A plugin promising SIGNED_PREPARATION is pre-filtered once per batch: the pods the batch
-    serves read a copy of the state its cycle prepared, and write their own copy."""
-    CpuFromState.pre_filters.clear()
-    CpuFromState.reserved.clear()
+    serves read a copy of the state its cycle prepared, and write their own copy. A score it
+    skipped for the batch's first pod is skipped for them without asking."""
+    for calls in (CpuFromState.pre_filters, CpuFromState.scored, CpuFromState.reserved):
+        calls.clear()
     snap = make_snapshot([make_node(f"n{i}", cpu=str(2 + i)) for i in range(6)])  # 2..7 cores
     fw = make_framework(only("NodeResourcesFit", "Prepared"), registry=PREPARING)
     placed = [_place_reserved(fw, snap, f"p{j}", "400m") for j in range(4)]
     assert all(r.node_name in ("n2", "n3", "n4", "n5") for r in placed)  # 4 cores and up: the state's limit held
     assert [r.evaluated_nodes for r in placed] == [6, 1, 1, 1]
-    assert CpuFromState.pre_filters == ["p0"]
+    assert CpuFromState.pre_filters == CpuFromState.scored == ["p0"]
     # the reserve of a pod the batch served reads the batch cycle's preparation
     assert CpuFromState.reserved == [("p0", "p0"), ("p1", "p0"), ("p2", "p0"), ("p3", "p0")]
     assert placed[1].state is not placed[2].state and placed[1].state.data is not placed[2].state.data
     # another signature: prepared afresh, in a full cycle
     assert _place(fw, snap, "q", cpu="500m").evaluated_nodes == 6
-    assert CpuFromState.pre_filters == ["p0", "q"]
+    assert CpuFromState.pre_filters == CpuFromState.scored == ["p0", "q"]
 
 
 @pytest.mark.parametrize("plugin", ["NotPrepared", "OverridesPrepared"])
 def test_a_plugin_without_the_promise_is_prepared_for_every_pod_the_batch_serves(plugin):
-    CpuFromState.pre_filters.clear()
-    CpuFromState.reserved.clear()
+    for calls in (CpuFromState.pre_filters, CpuFromState.scored, CpuFromState.reserved):
+        calls.clear()
     snap = make_snapshot([make_node(f"n{i}", cpu=str(2 + i)) for i in range(6)])
     fw = make_framework(only("NodeResourcesFit", plugin), registry=PREPARING)
     placed = [_place_reserved(fw, snap, f"p{j}", "400m") for j in range(4)]
     assert [r.evaluated_nodes for r in placed] == [6, 1, 1, 1]  # still batched
-    assert CpuFromState.pre_filters == ["p0", "p1", "p2", "p3"]
+    assert CpuFromState.pre_filters == CpuFromState.scored == ["p0", "p1", "p2", "p3"]
     assert CpuFromState.reserved == [(f"p{j}", f"p{j}") for j in range(4)]
 
 
