@@ -10,7 +10,9 @@ its first attempt to its committed binding. ``Scheduled`` events are written con
 the scheduler's event writer; the time to drain the rest after the last binding is noted,
 and the page faults per pod in the timed window: fresh memory touched, what the run retains
 (a process that ran a workload before reuses the memory that run freed, so its first run
-tells most).
+tells most). So is, for each run of the five workloads above, the CPU time of a fixed Python
+loop run just before it (:mod:`orchestra.bench.floor`): the machine's speed at that moment,
+which on a shared machine moves more than a commit does.
 
 - ``SchedulingBasic`` — default pods on default nodes (1,000 initial + 10,000 measured on 5,000 nodes).
 - ``SchedulingNodeAffinity`` — required node affinity to zones half the nodes have.
@@ -53,6 +55,7 @@ from typing import Any, Callable
 import attrs
 
 from orchestra.bench import callgrind
+from orchestra.bench.floor import floor_seconds
 from orchestra.scheduler.framework import Plugin
 
 __all__ = [
@@ -490,14 +493,23 @@ async def _run_workloads(cfg: SchedBenchConfig, progress: Callable[[str], None] 
 
 async def _median_end_to_end(workload: str, cfg: SchedBenchConfig,
                              progress: Callable[[str], None] | None) -> SchedMeasurement:
-    """``cfg.repeat`` runs of one end-to-end workload; the run with the median pods per CPU second."""
-    runs = [await run_end_to_end(workload, _scenario(workload, cfg), cfg, progress) for _ in range(max(1, cfg.repeat))]
+    """``cfg.repeat`` runs of one end-to-end workload; the run with the median pods per CPU second.
+
+    Each run is preceded by :func:`floor_seconds`, noted as the machine's speed at that moment
+    (the range over the runs when repeated)."""
+    runs, floors = [], []
+    for _ in range(max(1, cfg.repeat)):
+        scenario = _scenario(workload, cfg)
+        floors.append(floor_seconds())
+        runs.append(await run_end_to_end(workload, scenario, cfg, progress))
+    low, high = min(floors) * 1e3, max(floors) * 1e3
+    floor = f"floor loop {low:.0f} ms" if len(runs) == 1 else f"floor loop {low:.0f}–{high:.0f} ms"
     if len(runs) == 1:
-        return runs[0]
+        return attrs.evolve(runs[0], note=f"{floor}; {runs[0].note}")
     runs.sort(key=lambda m: m.cpu_rate)
     median = runs[len(runs) // 2]
     spread = f"median of {len(runs)} runs ({runs[0].cpu_rate:,.0f}–{runs[-1].cpu_rate:,.0f} pods/CPU-s)"
-    return attrs.evolve(median, note=f"{spread}; {median.note}")
+    return attrs.evolve(median, note=f"{spread}; {floor}; {median.note}")
 
 
 #: About how many times slower the end-to-end workloads run under callgrind (SchedulingBasic:

@@ -27,6 +27,7 @@ async def test_every_workload_reports_figures():
     for workload in KUBE_THRESHOLDS:
         m = by[(workload, "end-to-end")]
         assert m.seconds > 0 and m.p99_ms >= m.p50_ms > 0
+        assert m.note.startswith("floor loop ") and m.note.split("; ")[0].endswith(" ms")
     assert by[("SchedulingBasic", "end-to-end")].pods == 20
     faults = by[("SchedulingBasic", "end-to-end")].note.split("; ")[-1]
     assert faults.endswith(" page faults per pod") and float(faults.split()[0]) >= 0
@@ -47,6 +48,10 @@ async def test_repeat_reports_the_median_run():
     assert m.pods == 20 and m.note.startswith("median of 3 runs (")
     low, high = (float(v.replace(",", "")) for v in m.note.split("(")[1].split(" pods")[0].split("–"))
     assert low <= m.cpu_rate <= high
+    floor = m.note.split("; ")[1]  # the machine's speed before each run
+    assert floor.startswith("floor loop ") and floor.endswith(" ms")
+    fastest, slowest = (int(v) for v in floor.removeprefix("floor loop ").removesuffix(" ms").split("–"))
+    assert 0 <= fastest <= slowest
 
 
 @needs_valgrind
