@@ -502,13 +502,12 @@ async def _median_end_to_end(workload: str, cfg: SchedBenchConfig,
         scenario = _scenario(workload, cfg)
         floors.append(floor_seconds())
         runs.append(await run_end_to_end(workload, scenario, cfg, progress))
-    low, high = min(floors) * 1e3, max(floors) * 1e3
-    floor = f"floor loop {low:.0f} ms" if len(runs) == 1 else f"floor loop {low:.0f}–{high:.0f} ms"
     if len(runs) == 1:
-        return attrs.evolve(runs[0], note=f"{floor}; {runs[0].note}")
+        return attrs.evolve(runs[0], note=f"floor loop {floors[0] * 1e3:.0f} ms; {runs[0].note}")
     runs.sort(key=lambda m: m.cpu_rate)
     median = runs[len(runs) // 2]
     spread = f"median of {len(runs)} runs ({runs[0].cpu_rate:,.0f}–{runs[-1].cpu_rate:,.0f} pods/CPU-s)"
+    floor = f"floor loop {min(floors) * 1e3:.0f}–{max(floors) * 1e3:.0f} ms"
     return attrs.evolve(median, note=f"{spread}; {floor}; {median.note}")
 
 

@@ -654,24 +654,26 @@ def _defined_in(cls: type, name: str) -> type | None:
     return None
 
 
+def _vouches_for(cls: type, name: str, methods: tuple[str, ...]) -> bool:
+    """Whether a class below :class:`Plugin` gives ``name`` and, for each of ``methods`` that
+    ``cls`` has, is that method's class or a subclass of it (a subclass overriding one of
+    ``methods`` without giving ``name`` again is not vouched for)."""
+    owner = _defined_in(cls, name)
+    if owner is None or owner is Plugin:
+        return False
+    return all(_defined_in(cls, m) in (None, Plugin) or issubclass(owner, _defined_in(cls, m)) for m in methods)
+
+
 def _may_fuse(cls: type) -> bool:
     """Whether the class that gives ``fuse_score`` also gives the scoring it stands for (a subclass
     overriding ``score_batch``, ``normalize_score`` or ``pre_score`` alone is scored the general way)."""
-    owner = _defined_in(cls, "fuse_score")
-    if owner is None or owner is Plugin:
-        return False
-    return all(_defined_in(cls, m) in (None, Plugin) or issubclass(owner, _defined_in(cls, m))
-               for m in ("score_batch", "normalize_score", "pre_score", "score"))
+    return _vouches_for(cls, "fuse_score", ("score_batch", "normalize_score", "pre_score", "score"))
 
 
 def _prepares_by_signature(cls: type) -> bool:
     """Whether ``cls`` promises :attr:`Plugin.SIGNED_PREPARATION` for the ``pre_filter``,
     ``pre_score`` and ``score_batch`` it has: set by the class that gives them or by a subclass of it."""
-    owner = _defined_in(cls, "SIGNED_PREPARATION")
-    if owner is Plugin or owner is None or not cls.SIGNED_PREPARATION:
-        return False
-    return all(_defined_in(cls, m) is None or issubclass(owner, _defined_in(cls, m))
-               for m in ("pre_filter", "pre_score", "score_batch"))
+    return cls.SIGNED_PREPARATION and _vouches_for(cls, "SIGNED_PREPARATION", ("pre_filter", "pre_score", "score_batch"))
 
 
 # The helpers below hold comprehensions the scheduling cycle would otherwise hold: a comprehension
