@@ -156,7 +156,7 @@ def bench_apiserver(seconds: float, warmup: float, connections: int, concurrency
 @click.option("--pods", type=int, default=None, help="Measured pods of SchedulingBasic and SchedulingNodeAffinity.")
 @click.option("--workloads", default=",".join(SCHED_WORKLOADS), show_default=True, help="Comma-separated workloads.")
 @click.option("--initial-backoff", type=float, default=1.0, show_default=True,
-              help="podInitialBackoffSeconds of the scheduler (bounds Preemption's latency).")
+              help="podInitialBackoffSeconds of the scheduler (bounds PreemptionBasic's latency).")
 @click.option("--cpu", default=0, show_default=True, help="The one core the run is pinned to (-1: not pinned).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs of each end-to-end workload; the median is reported (a shared machine is noisy).")

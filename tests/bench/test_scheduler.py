@@ -9,8 +9,8 @@ import pytest
 
 from orchestra.bench import callgrind
 from orchestra.bench.scheduler import (
-    KUBE_THRESHOLDS, SCHEDULER_WRITES, WORKLOADS, SchedBenchConfig, SchedMeasurement, instruction_budgets,
-    run_scheduler_bench, scheduler_target_rows,
+    END_TO_END, KUBE_THRESHOLDS, SCHEDULER_WRITES, WORKLOADS, SchedBenchConfig, SchedMeasurement, _scenario,
+    instruction_budgets, run_scheduler_bench, scheduler_target_rows,
 )
 from orchestra.cli.main import main
 
@@ -24,7 +24,7 @@ TINY = dict(nodes=12, init_pods=6, pods=20, antiaffinity_pods=4, spread_pods=9, 
 async def test_every_workload_reports_figures():
     results = await run_scheduler_bench(SchedBenchConfig(**TINY))
     by = {(m.workload, m.mode): m for m in results}
-    for workload in KUBE_THRESHOLDS:
+    for workload in END_TO_END:
         m = by[(workload, "end-to-end")]
         assert m.seconds > 0 and m.p99_ms >= m.p50_ms > 0
         assert m.note.startswith("floor loop ") and m.note.split("; ")[0].endswith(" ms")
@@ -32,7 +32,9 @@ async def test_every_workload_reports_figures():
     faults = by[("SchedulingBasic", "end-to-end")].note.split("; ")[-1]
     assert faults.endswith(" page faults per pod") and float(faults.split()[0]) >= 0
     assert by[("SchedulingPodAntiAffinity", "end-to-end")].pods == 4
-    assert by[("Preemption", "end-to-end")].pods == 3
+    assert by[("PreemptionAsync", "end-to-end")].pods == 12  # one default pod per node
+    assert "high-priority pods created by the churn: " in by[("PreemptionAsync", "end-to-end")].note
+    assert by[("PreemptionBasic", "end-to-end")].pods == 3
     assert by[("SchedulingBasic (all nodes scored)", "reference")].pods == 2
     assert {("SchedulingBasic + Python batch score", "core"), ("SchedulingBasic + Python batch filter", "core")} <= set(by)
     assert {("SchedulingBasic, 1 pod shape", "core"), ("SchedulingBasic, 4 pod shapes", "core")} <= set(by)
@@ -85,7 +87,7 @@ def test_cli_prints_instructions_per_pod_and_the_budget(capsys):
 def test_instruction_budget_divides_the_timed_rate_by_the_target():
     timed = SchedMeasurement("SchedulingBasic", "end-to-end", 5_000, 1.0, cpu_seconds=1.0)
     counted = SchedMeasurement("SchedulingBasic", "instructions", 100, 0.0, instructions=60_000_000)
-    untimed = SchedMeasurement("Preemption", "instructions", 10, 0.0, instructions=30_000_000)
+    untimed = SchedMeasurement("PreemptionAsync", "instructions", 10, 0.0, instructions=30_000_000)
     # 600,000 instructions/pod at 5,000 pods per CPU second: 3 G per CPU second, 300,000 per pod at 10,000 pods/s
     assert instruction_budgets([timed, counted, untimed]) == [("SchedulingBasic", 600_000.0, 3e9, 300_000.0)]
 
@@ -115,4 +117,21 @@ def test_cli_refuses_unknown_workloads(capsys):
 
 
 def test_all_workloads_are_listed():
-    assert set(KUBE_THRESHOLDS) < set(WORKLOADS)
+    assert set(KUBE_THRESHOLDS) < set(END_TO_END) < set(WORKLOADS)
+
+
+def _cpu(pod):
+    return pod["spec"]["containers"][0]["resources"]["requests"]["cpu"]
+
+
+def test_preemption_async_is_scheduler_perfs_workload_of_that_name():
+    # 5,000 nodes, 20,000 low-priority pods and 5,000 default pods measured; the churn's pods
+    # need 3 CPUs on nodes with 0.4 free, so each one preempts
+    scenario = _scenario("PreemptionAsync", SchedBenchConfig.full())
+    assert (len(scenario.nodes), len(scenario.init_pods), len(scenario.pods)) == (5_000, 20_000, 5_000)
+    assert {(_cpu(p), p["spec"]["priority"]) for p in scenario.init_pods} == {("900m", 0)}
+    assert [p["spec"]["nodeName"] for p in scenario.init_pods[:5_001:5_000]] == ["node-0", "node-0"]
+    assert {_cpu(p) for p in scenario.pods} == {"100m"} and "priority" not in scenario.pods[0]["spec"]
+    high = scenario.churn(7)
+    assert (high["metadata"]["name"], _cpu(high), high["spec"]["priority"]) == ("high-7", "3", 10)
+    assert _scenario("PreemptionBasic", SchedBenchConfig.full()).churn is None
