@@ -880,13 +880,16 @@ class Framework:
         opportunistic = self.batch
         signature: tuple | None = None
         signed = False  # signed only when a batch could serve the pod or keep its cycle's candidates
+        usable = False  # the batch may serve the pod (the cycle does not change the snapshot)
         if num_nodes and opportunistic is not None and opportunistic.follows(self._cycle):
             signature, signed = self._sign(info, snapshot), True
+            usable = signature is not None and opportunistic.usable(signature, snapshot)
             prepared = opportunistic.prepared
-            if prepared is not None and not nominated and signature is not None and opportunistic.usable(signature, snapshot):
+            if usable and prepared is not None and not nominated:
                 result = self._from_prepared_batch(info, snapshot, prepared)
                 if result is not None:
                     return result
+                usable = False  # the batch had no node left and is cleared
         state = CycleState()
         state.snapshot = snapshot
         if num_nodes == 0:
@@ -916,7 +919,7 @@ class Framework:
                 return ScheduleResult(None, state, error)
             if found:
                 return ScheduleResult(nominated, state, evaluated_nodes=1, feasible_nodes=1)
-        if signed and signature is not None and opportunistic.usable(signature, snapshot):
+        if usable:
             # a batch without a reusable preparation, or a nominated pod whose node did not fit
             result = self._from_batch(state, info, snapshot, order, py_filters, allowed)
             if result is not None:
